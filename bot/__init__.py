@@ -1,0 +1,1 @@
+"""issuesmith: turns a labeled GitHub issue into a reviewed, tested pull request."""

@@ -1,0 +1,1 @@
+"""The specialised agents (Planner, ...): each agent module sits beside its prompt."""
