@@ -1,0 +1,135 @@
+"""The Planner: issue + repository context → a verified `Plan`.
+
+Its prompt is `planner_prompt.md` (system) and `planner_task.md` (user) beside this file.
+It may read and search the work tree with read-only tools, a bounded number of times.
+A plan that names files wrongly (missing, existing, blocked, outside the tree) is sent
+back with the problems, at most `VERIFY_ATTEMPTS` times.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from bot.agents.prompting import fenced, load_template, untrusted
+from bot.context import RepoContext
+from bot.errors import ModelOutputInvalid
+from bot.github import IssueInfo
+from bot.llm import CallContext, ModelClient, Tool
+from bot.plan import Plan, verify_plan
+
+VERIFY_ATTEMPTS = 2
+READ_LIMIT_LINES = 400
+SEARCH_LIMIT = 40
+
+
+@dataclass
+class PlannerInput:
+    """Everything the Planner is told."""
+
+    repo: str
+    branch: str
+    sha: str
+    issue: IssueInfo
+    context: RepoContext
+    test_command: str = ""
+    revise_notes: list[str] = field(default_factory=list)
+    previous_plan: Plan | None = None
+
+
+def render_messages(inp: PlannerInput) -> list[dict[str, str]]:
+    """The system and user messages of a planning conversation."""
+    excerpts = "\n\n".join(fenced(f"file {path}", text) for path, text in inp.context.excerpts) or "(none)"
+    system = load_template("planner_prompt").substitute(
+        repo=inp.repo, branch=inp.branch, sha=inp.sha[:12], test_command=inp.test_command or "unknown",
+        repo_map=untrusted(inp.context.repo_map), excerpts=excerpts)
+    task = load_template("planner_task").substitute(
+        number=inp.issue.number, author=untrusted(inp.issue.author), title=untrusted(inp.issue.title),
+        body=untrusted(inp.issue.body or "(no description)"), revision=_revision(inp))
+    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+
+
+def _revision(inp: PlannerInput) -> str:
+    if not inp.revise_notes:
+        return ""
+    previous = inp.previous_plan.model_dump_json(indent=1) if inp.previous_plan else "(not available)"
+    notes = "\n".join(f"- {note}" for note in inp.revise_notes)
+    return ("\nA maintainer reviewed the previous plan and asked for changes. Produce a new plan that "
+            f"addresses them.\n\n{fenced('previous plan', previous)}\n\n{fenced('maintainer notes', notes)}\n")
+
+
+class ReadFileArgs(BaseModel):
+    """Arguments of `read_file`."""
+
+    path: str = Field(description="Repository-relative path")
+    start_line: int = Field(1, ge=1)
+    end_line: int = Field(READ_LIMIT_LINES, ge=1)
+
+
+class SearchArgs(BaseModel):
+    """Arguments of `search_code`."""
+
+    query: str = Field(min_length=2, description="Literal text to look for")
+
+
+def read_only_tools(root: Path) -> list[Tool]:
+    """`read_file` and `search_code` over the work tree at `root`."""
+    return [
+        Tool("read_file", "Read lines of a file in the repository (numbered).", ReadFileArgs,
+             lambda a: read_file(root, a.path, a.start_line, a.end_line)),
+        Tool("search_code", "Search the repository for a literal string; returns path:line: text.",
+             SearchArgs, lambda a: search_code(root, a.query)),
+    ]
+
+
+def inside(root: Path, rel: str) -> Path | None:
+    """The file `rel` under `root`, or None when it would escape the tree."""
+    target = (root / rel).resolve()
+    return target if target.is_relative_to(root.resolve()) else None
+
+
+def read_file(root: Path, rel: str, start: int = 1, end: int = READ_LIMIT_LINES) -> str:
+    """Numbered lines `start`..`end` of a file in the tree (at most READ_LIMIT_LINES)."""
+    target = inside(root, rel)
+    if target is None or ".git" in Path(rel).parts:
+        return f"{rel}: outside the repository"
+    if not target.is_file():
+        return f"{rel}: no such file"
+    lines = target.read_text("utf-8", errors="replace").splitlines()
+    end = min(end, start + READ_LIMIT_LINES - 1, len(lines))
+    body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(start, end + 1))
+    return f"{rel} lines {start}-{end} of {len(lines)}\n{body}"
+
+
+def search_code(root: Path, query: str) -> str:
+    """Tracked files' lines containing `query` (fixed string), at most SEARCH_LIMIT."""
+    done = subprocess.run(["git", "grep", "-n", "-I", "-F", "--no-color", "-e", query], cwd=root,
+                          capture_output=True, text=True, timeout=30, check=False)
+    hits = done.stdout.splitlines()
+    if not hits:
+        return f"no matches for {query!r}"
+    shown = [hit[:300] for hit in hits[:SEARCH_LIMIT]]
+    more = f"\n... {len(hits) - SEARCH_LIMIT} more" if len(hits) > SEARCH_LIMIT else ""
+    return "\n".join(shown) + more
+
+
+def plan(model: ModelClient, call: CallContext, inp: PlannerInput, root: Path, max_tool_calls: int) -> Plan:
+    """Ask the model for a plan and verify it against the tree; send problems back, bounded."""
+    messages: list[dict[str, str]] = list(render_messages(inp))
+    tools = read_only_tools(root)
+    for attempt in range(1, VERIFY_ATTEMPTS + 1):
+        result = model.structured(call, messages, Plan, tools=tools, max_tool_calls=max_tool_calls)
+        problems = verify_plan(result, root)
+        if not problems:
+            return result
+        if attempt == VERIFY_ATTEMPTS:
+            raise ModelOutputInvalid("the plan kept naming files wrongly: " + "; ".join(problems),
+                                     hint="reply `/revise` with the right file names, or /retry")
+        messages += [{"role": "assistant", "content": result.model_dump_json()},
+                     {"role": "user", "content": "The plan has problems:\n- " + "\n- ".join(problems)
+                      + "\nFix them and answer with the corrected plan JSON."}]
+        tools, max_tool_calls = [], 0
+    raise AssertionError("unreachable")

@@ -1,0 +1,70 @@
+"""The `issuesmith` command: `serve` (the webhook receiver) and `worker` (RQ jobs)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from bot.logs import configure
+from bot.redact import Redactor
+from bot.settings import Settings
+
+log = logging.getLogger("issuesmith")
+
+
+def load_settings() -> Settings:
+    """Build the settings, or exit with a message that says what to fix."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  - {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        sys.exit(f"issuesmith: configuration is incomplete or wrong:\n{problems}\n"
+                 "Set these in the environment or in .env (see README, 'Configuration').")
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the web app with uvicorn."""
+    import uvicorn
+
+    from bot.web import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+def worker(settings: Settings, burst: bool, name: str | None) -> None:
+    """Run an RQ worker (with its scheduler, for delayed retries) on the issuesmith queue."""
+    from rq import Worker
+
+    from bot.services import build_services, install
+
+    services = build_services(settings)
+    install(services)
+    rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name)
+    rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `issuesmith` console script."""
+    parser = argparse.ArgumentParser(prog="issuesmith", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="receive GitHub webhooks")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_worker = sub.add_parser("worker", help="run jobs from the queue")
+    p_worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    p_worker.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    configure(settings.log_level, Redactor(settings.secrets()))
+    if args.command == "serve":
+        serve(settings, args.host, args.port)
+    else:
+        worker(settings, args.burst, args.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Everything issuesmith writes on an issue: the texts, and the hidden markers that identify them.
+
+A marker (`<!-- issuesmith:plan run=r1 v=2 hash=abc -->`) lets a re-run job find and
+edit its own comment instead of posting a second one.
+"""
+
+from __future__ import annotations
+
+from bot.plan import Plan
+
+APPROVE_HELP = ("Reply `/approve` to implement this plan, `/revise <what to change>` to get a new plan, "
+                "or `/cancel`.")
+
+
+def plan_marker(run_id: str, version: int, plan_hash: str = "") -> str:
+    """The marker of a plan comment (the hash is part of it once known)."""
+    tail = f" hash={plan_hash}" if plan_hash else ""
+    return f"<!-- issuesmith:plan run={run_id} v={version}{tail} -->"
+
+
+def plan_marker_prefix(run_id: str, version: int) -> str:
+    """The part of a plan marker that is known before the plan is (for finding the comment)."""
+    return f"<!-- issuesmith:plan run={run_id} v={version} "
+
+
+def notice_marker(run_id: str, key: str) -> str:
+    """The marker of a one-off notice (failure, cancellation, refusal) of a run."""
+    return f"<!-- issuesmith:notice run={run_id} key={key} -->"
+
+
+def render_plan(plan: Plan, run_id: str, version: int, plan_hash: str, test_command: str = "") -> str:
+    """The plan comment: summary, steps, files, acceptance criteria, testing, risks, what to reply."""
+    files = "\n".join(f"| `{f.path}` | {f.action} | {_cell(f.reason)} |" for f in plan.files)
+    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(plan.steps, 1))
+    criteria = "\n".join(f"- [ ] {c}" for c in plan.acceptance_criteria)
+    risks = "\n".join(f"- {r}" for r in plan.risks) or "- none identified"
+    testing = plan.test_strategy + (f"\n\nTest command: `{test_command}`" if test_command else "")
+    return f"""{plan_marker(run_id, version, plan_hash)}
+## 🛠️ Plan v{version}: {plan.title}
+
+{plan.summary}
+
+### Steps
+{steps}
+
+### Files
+| file | action | why |
+|---|---|---|
+{files}
+
+### Acceptance criteria
+{criteria}
+
+### How it will be tested
+{testing}
+
+### Risks and out of scope
+{risks}
+
+---
+{APPROVE_HELP}
+
+<sub>issuesmith run `{run_id}` · plan v{version} · hash `{plan_hash}`</sub>"""
+
+
+def render_superseded(old_body: str, version: int, new_version: int) -> str:
+    """An old plan comment, folded away under a note that a newer version replaced it."""
+    marker, _, rest = old_body.partition("\n")
+    return (f"{marker}\n> [!NOTE]\n> Plan v{version} was superseded by plan v{new_version} (see below); "
+            f"`/approve` now approves v{new_version}.\n\n<details><summary>Plan v{version}</summary>\n\n"
+            f"{rest}\n\n</details>")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# Replies to people -----------------------------------------------------------------------
+
+def needs_write(login: str, what: str) -> str:
+    """Polite refusal for someone without write access."""
+    return (f"@{login} thanks! Only people with write access to this repository can {what}. "
+            "A maintainer can do it for you.")
+
+
+def no_run(login: str, label: str) -> str:
+    """A command on an issue that has no run."""
+    return (f"@{login} there is no issuesmith run on this issue yet. Add the `{label}` label to start one "
+            "(that needs write access).")
+
+
+def already_running(login: str, run_id: str, state: str) -> str:
+    """A second trigger while a run is active."""
+    return (f"@{login} issuesmith is already working on this issue (run `{run_id}`, {_state(state)}). "
+            "Reply `/cancel` first to start over.")
+
+
+def stale_approval(login: str, answered: int, latest: int) -> str:
+    """An `/approve` that answered an older plan version."""
+    return (f"@{login} your `/approve` answered plan v{answered}, but plan v{latest} has been posted since. "
+            f"Please review v{latest} and reply `/approve` again if it is what you want.")
+
+
+def not_awaiting(login: str, command: str, state: str) -> str:
+    """A command that does not fit the run's current state."""
+    return f"@{login} `/{command}` does not apply now: the run is {_state(state)}."
+
+
+def approved(login: str, version: int, plan_hash: str) -> str:
+    """Acknowledges an approval."""
+    return (f"✅ Plan v{version} (`{plan_hash}`) approved by @{login}. Implementation is queued; "
+            "progress will show here. Reply `/cancel` to stop.")
+
+
+def cancelled(login: str) -> str:
+    """Acknowledges a cancellation."""
+    return f"🛑 Run cancelled by @{login}. Add the label again to start a new run."
+
+
+def revising(login: str, version: int) -> str:
+    """Acknowledges `/revise`."""
+    return f"🔁 @{login} asked for changes; preparing plan v{version}."
+
+
+def failed(step: str, what: str, hint: str, spent: str) -> str:
+    """A run stopped at a step: what failed, what was spent, and what to do."""
+    todo = hint or "Reply `/retry` to run the step again, or `/cancel`."
+    if "/retry" not in todo:
+        todo += " Then reply `/retry` to run the step again."
+    return (f"❌ issuesmith stopped at the **{step}** step: {what}\n\n"
+            f"Spent so far: {spent}.\n\n**What to do:** {todo}")
+
+
+def retrying(login: str, step: str) -> str:
+    """Acknowledges `/retry`."""
+    return f"🔄 @{login} retrying the **{step}** step."
+
+
+def _state(state: str) -> str:
+    return state.lower().replace("_", " ")

@@ -1,0 +1,102 @@
+"""The few named errors of issuesmith, and the one place that decides retryable versus final.
+
+A *retryable* error is transient (a 5xx, a rate limit, a dropped connection): the job is
+run again with backoff. A *final* error will not go away by itself: the run is marked
+FAILED and the issue is told what failed and what to do.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import github
+import openai
+import redis
+
+
+class IssuesmithError(Exception):
+    """Base of our errors; `user_message` is safe to show on the issue."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+class TransientError(IssuesmithError):
+    """Something outside us failed for now (GitHub 5xx, model overloaded, network)."""
+
+    retryable = True
+
+
+class InvalidTransition(IssuesmithError):
+    """A run state change that the state machine does not allow from the current state."""
+
+
+class PermissionDenied(IssuesmithError):
+    """The person who asked may not make issuesmith act."""
+
+
+class BudgetExceeded(IssuesmithError):
+    """The next model call would take the run over its token or dollar budget."""
+
+
+class ModelOutputInvalid(IssuesmithError):
+    """The model kept answering with output that does not validate."""
+
+
+class GitError(IssuesmithError):
+    """A git command failed; `retryable` when the failure looks like the network."""
+
+    def __init__(self, message: str, *, retryable: bool = False, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
+class ConfigError(IssuesmithError):
+    """Settings or repository configuration are missing or wrong."""
+
+
+_TRANSIENT_GIT = ("Could not resolve host", "Connection refused", "timed out", "The remote end hung up",
+                  "early EOF", "HTTP 5", "returned error: 5", "Connection reset")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Decide, for any exception, whether running the same step again may succeed."""
+    if isinstance(exc, IssuesmithError):
+        return exc.retryable
+    if isinstance(exc, github.GithubException):
+        return exc.status >= 500 or exc.status == 429 or _is_github_rate_limit(exc)
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    if isinstance(exc, openai.APIConnectionError | redis.ConnectionError | redis.TimeoutError):
+        return True
+    return bool(isinstance(exc, ConnectionError | TimeoutError | subprocess.TimeoutExpired))
+
+
+def git_failure_is_transient(stderr: str) -> bool:
+    """Whether a git command's error output looks like a network problem."""
+    return any(marker in stderr for marker in _TRANSIENT_GIT)
+
+
+def _is_github_rate_limit(exc: github.GithubException) -> bool:
+    return exc.status == 403 and "rate limit" in str(exc.data).lower()
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of an error, fit for a comment (no tracebacks)."""
+    if isinstance(exc, IssuesmithError):
+        return exc.user_message
+    if isinstance(exc, github.GithubException):
+        message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
+        return f"GitHub answered {exc.status}: {message}"
+    if isinstance(exc, openai.APIStatusError):
+        return f"the model endpoint answered {exc.status_code}: {exc.message}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"the model endpoint could not be reached ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}"

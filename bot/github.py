@@ -1,0 +1,170 @@
+"""The only module that talks to GitHub: a facade over PyGithub with methods named by intent.
+
+`GitHubApp` holds the app's identity (JWT → installation tokens, cached until shortly
+before they expire); `RepoGateway` acts on one repository with an installation token.
+Comments we may post twice (a re-run job) are *upserted* through a hidden marker.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import github
+from github import Auth
+from urllib3.util import Retry
+
+from bot.redact import Redactor
+
+TOKEN_MARGIN_SECONDS = 300
+WRITE_PERMISSIONS = frozenset({"admin", "write"})
+
+
+def _http_retry() -> Retry:
+    """Retry idempotent requests on 5xx a few times, quickly; POSTs are never replayed here."""
+    return Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504), raise_on_status=False)
+
+
+@dataclass(frozen=True)
+class CommentRef:
+    """A comment we posted or found: its id, when GitHub created it, its web address."""
+
+    id: int
+    created_at: str
+    html_url: str = ""
+
+
+@dataclass(frozen=True)
+class IssueInfo:
+    """What the agents need to know about an issue."""
+
+    number: int
+    title: str
+    body: str
+    author: str
+    labels: tuple[str, ...]
+    state: str
+
+
+class GitHubApp:
+    """The GitHub App: mints installation tokens and hands out per-repository gateways."""
+
+    def __init__(self, app_id: int, private_key: str, api_url: str, redactor: Redactor,
+                 bot_login: str | None = None) -> None:
+        self.api_url = api_url
+        self._integration = github.GithubIntegration(
+            auth=Auth.AppAuth(app_id, private_key), base_url=api_url, retry=_http_retry())
+        self._redactor = redactor
+        self._tokens: dict[int, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._bot_login = bot_login
+
+    def installation_token(self, installation_id: int) -> str:
+        """An installation token, reused until five minutes before it expires."""
+        with self._lock:
+            cached = self._tokens.get(installation_id)
+            if cached and cached[1] - time.time() > TOKEN_MARGIN_SECONDS:
+                return cached[0]
+            grant = self._integration.get_access_token(installation_id)
+            expires = grant.expires_at or datetime.now(UTC)
+            self._tokens[installation_id] = (grant.token, expires.timestamp())
+            self._redactor.add(grant.token)
+            return grant.token
+
+    def bot_login(self) -> str:
+        """Our own login (`<slug>[bot]`), to recognise our comments."""
+        if self._bot_login is None:
+            self._bot_login = f"{self._integration.get_app().slug}[bot]"
+        return self._bot_login
+
+    def repo(self, installation_id: int, full_name: str) -> RepoGateway:
+        """A gateway acting on `full_name` as the installation."""
+        token = self.installation_token(installation_id)
+        client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry())
+        return RepoGateway(client, full_name, self.bot_login(), token)
+
+
+class RepoGateway:
+    """Actions on one repository, named by what the bot means to do."""
+
+    def __init__(self, client: github.Github, full_name: str, bot_login: str, token: str) -> None:
+        self._client = client
+        self._repo = client.get_repo(full_name, lazy=True)
+        self.full_name = full_name
+        self.bot_login = bot_login
+        self.token = token
+
+    def permission(self, login: str) -> str:
+        """The person's permission on the repository: admin, write, read or none.
+
+        GitHub reports `maintain` (and custom roles based on write) as `write`, so this is
+        the value to gate on; `author_association` in payloads is never trusted for that.
+        """
+        try:
+            return str(self._repo.get_collaborator_permission(login) or "none")
+        except github.UnknownObjectException:
+            return "none"
+
+    def can_write(self, login: str) -> bool:
+        """Whether the person has write, maintain or admin permission."""
+        return self.permission(login) in WRITE_PERMISSIONS
+
+    def issue(self, number: int) -> IssueInfo:
+        """Title, body, author, labels and state of an issue."""
+        issue = self._repo.get_issue(number)
+        return IssueInfo(number, issue.title, issue.body or "", issue.user.login,
+                         tuple(label.name for label in issue.labels), issue.state)
+
+    def default_branch(self) -> str:
+        """The repository's default branch."""
+        return str(self._client.get_repo(self.full_name).default_branch)
+
+    def clone_url(self) -> str:
+        """The HTTPS clone address (without credentials)."""
+        return str(self._client.get_repo(self.full_name).clone_url)
+
+    def react_to_issue(self, number: int, content: str) -> None:
+        """Add a reaction (e.g. `eyes`) to an issue."""
+        self._repo.get_issue(number).create_reaction(content)
+
+    def react_to_comment(self, number: int, comment_id: int, content: str) -> None:
+        """Add a reaction (e.g. `+1`) to an issue comment."""
+        self._repo.get_issue(number).get_comment(comment_id).create_reaction(content)
+
+    def post_comment(self, number: int, body: str) -> CommentRef:
+        """Post a new comment on an issue."""
+        comment = self._repo.get_issue(number).create_comment(body)
+        return _ref(comment)
+
+    def edit_comment(self, number: int, comment_id: int, body: str) -> CommentRef:
+        """Replace the body of one of our comments."""
+        comment = self._repo.get_issue(number).get_comment(comment_id)
+        comment.edit(body)
+        return _ref(comment)
+
+    def comment_body(self, number: int, comment_id: int) -> str:
+        """The current body of a comment."""
+        return str(self._repo.get_issue(number).get_comment(comment_id).body or "")
+
+    def find_comment(self, number: int, marker: str) -> CommentRef | None:
+        """Our comment on the issue that carries `marker`, if there is one."""
+        for comment in self._repo.get_issue(number).get_comments():
+            if comment.user.login == self.bot_login and marker in (comment.body or ""):
+                return _ref(comment)
+        return None
+
+    def upsert_comment(self, number: int, marker: str, body: str, known_id: int | None) -> CommentRef:
+        """Edit the comment carrying `marker` (by id, else found by search) or post it."""
+        if marker not in body:
+            raise ValueError("an upserted comment must carry its marker")
+        existing = known_id or (found.id if (found := self.find_comment(number, marker)) else None)
+        if existing:
+            return self.edit_comment(number, existing, body)
+        return self.post_comment(number, body)
+
+
+def _ref(comment: github.IssueComment.IssueComment) -> CommentRef:
+    created = comment.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return CommentRef(comment.id, created, comment.html_url)

@@ -1,0 +1,92 @@
+"""The shared services a worker builds once from `Settings` and hands to every job.
+
+`issuesmith worker` builds them at start-up and installs them; a plain `rq worker`
+(without our command) gets them built from the environment on the first job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import openai
+import redis
+from rq import Queue
+
+from bot.github import GitHubApp
+from bot.llm import ModelClient
+from bot.pricing import Budget, PriceTable
+from bot.queueing import QUEUE_NAME, RetryPolicy
+from bot.redact import Redactor
+from bot.runstore import RunStore
+from bot.settings import Settings
+from bot.workspace import Workspace
+
+log = logging.getLogger("issuesmith.services")
+
+
+@dataclass
+class Services:
+    """Connections and clients shared by the jobs of one worker process."""
+
+    settings: Settings
+    redis_text: redis.Redis  # decode_responses=True, for the run store
+    redis_bytes: redis.Redis  # bytes, as RQ needs
+    store: RunStore
+    queue: Queue
+    github: GitHubApp
+    workspace: Workspace
+    redactor: Redactor
+    policy: RetryPolicy
+    _model: ModelClient | None = field(default=None, repr=False)
+
+    def model(self) -> ModelClient:
+        """The model client (built on first use: a run that never plans needs no key)."""
+        if self._model is None:
+            s = self.settings
+            key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+            if key is None and s.openai_base_url is None:
+                from bot.errors import ConfigError
+
+                raise ConfigError("no model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
+                                  "another OpenAI-compatible endpoint)")
+            client = openai.OpenAI(api_key=key or "unused", base_url=s.openai_base_url,
+                                   timeout=s.model_timeout, max_retries=s.model_max_retries)
+            self._model = ModelClient(client, s.model, self.store, PriceTable(s.prices),
+                                      Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output)
+        return self._model
+
+
+def build_services(settings: Settings) -> Services:
+    """Create every service from the settings (no network calls yet)."""
+    redactor = Redactor(settings.secrets())
+    decoded = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    raw = redis.Redis.from_url(settings.redis_url)
+    app = GitHubApp(settings.app_id or 0, settings.app_private_key(), settings.github_api_url, redactor,
+                    bot_login=settings.bot_login)
+    return Services(
+        settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
+        queue=Queue(QUEUE_NAME, connection=raw), github=app,
+        workspace=Workspace(settings.work_dir.resolve(), redactor), redactor=redactor,
+        policy=RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals)))
+
+
+_installed: Services | None = None
+_lock = threading.Lock()
+
+
+def install(services: Services | None) -> None:
+    """Make `services` the ones jobs in this process use (None to forget them)."""
+    global _installed
+    _installed = services
+
+
+def current() -> Services:
+    """The installed services, or ones built from the environment on first use."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            log.info("no services installed; building them from the environment")
+            _installed = build_services(Settings())  # type: ignore[call-arg]
+        return _installed

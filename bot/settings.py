@@ -1,0 +1,97 @@
+"""The one `Settings` object, read from the environment and `.env` once at start-up.
+
+Nothing in issuesmith reads the environment anywhere else: entry points build a
+`Settings` and pass it (or objects made from it) down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PUBLIC_GITHUB_API = "https://api.github.com"
+WEAK_SECRETS = {"changeme", "change-me", "secret", "development", "test", "password"}
+
+
+class Settings(BaseSettings):
+    """Configuration of the web app and the workers (environment variables in brackets)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    app_id: int | None = Field(None, validation_alias="ISSUESMITH_APP_ID")
+    private_key_path: Path | None = Field(None, validation_alias="ISSUESMITH_PRIVATE_KEY_PATH")
+    private_key: SecretStr | None = Field(None, validation_alias="ISSUESMITH_PRIVATE_KEY")
+    webhook_secret: SecretStr = Field(validation_alias="ISSUESMITH_WEBHOOK_SECRET")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="ISSUESMITH_REDIS_URL")
+    github_api_url: str = Field(PUBLIC_GITHUB_API, validation_alias="ISSUESMITH_GITHUB_API_URL")
+    trigger_label: str = Field("issuesmith", validation_alias="ISSUESMITH_TRIGGER_LABEL")
+    bot_login: str | None = Field(None, validation_alias="ISSUESMITH_BOT_LOGIN")
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
+    model_timeout: float = Field(120.0, validation_alias="ISSUESMITH_MODEL_TIMEOUT")
+    model_max_retries: int = Field(3, validation_alias="ISSUESMITH_MODEL_MAX_RETRIES")
+    structured_output: str = Field("auto", validation_alias="ISSUESMITH_STRUCTURED_OUTPUT")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        validation_alias="ISSUESMITH_PRICES",
+        description='Extra or overriding prices, USD per million tokens: {"model": [input, output]}.',
+    )
+    run_budget_usd: float = Field(2.0, validation_alias="ISSUESMITH_RUN_BUDGET_USD")
+    run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")
+
+    work_dir: Path = Field(Path("var"), validation_alias="ISSUESMITH_WORK_DIR")
+    context_tokens: int = Field(12_000, validation_alias="ISSUESMITH_CONTEXT_TOKENS")
+    planner_tool_calls: int = Field(8, validation_alias="ISSUESMITH_PLANNER_TOOL_CALLS")
+    job_retries: int = Field(3, validation_alias="ISSUESMITH_JOB_RETRIES")
+    job_retry_intervals: list[int] = Field([5, 30, 120], validation_alias="ISSUESMITH_JOB_RETRY_INTERVALS")
+    permission_cache_seconds: int = Field(60, validation_alias="ISSUESMITH_PERMISSION_CACHE_SECONDS")
+    delivery_ttl_seconds: int = Field(7 * 24 * 3600, validation_alias="ISSUESMITH_DELIVERY_TTL_SECONDS")
+    log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if not secret.strip():
+            raise ValueError("ISSUESMITH_WEBHOOK_SECRET is empty; set it to the app's webhook secret")
+        if secret.lower() in WEAK_SECRETS or len(secret) < 8:
+            raise ValueError(
+                "ISSUESMITH_WEBHOOK_SECRET is too weak; use a random value, e.g. `openssl rand -hex 32`"
+            )
+        return value
+
+    @field_validator("github_api_url", "openai_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("structured_output")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in {"auto", "json_schema", "json"}:
+            raise ValueError("ISSUESMITH_STRUCTURED_OUTPUT must be auto, json_schema or json")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Settings:
+        if self.private_key is not None and self.private_key_path is not None:
+            raise ValueError("set ISSUESMITH_PRIVATE_KEY or ISSUESMITH_PRIVATE_KEY_PATH, not both")
+        return self
+
+    def app_private_key(self) -> str:
+        """The GitHub App's private key (PEM), from the variable or the file it names."""
+        if self.private_key is not None:
+            return self.private_key.get_secret_value().replace("\\n", "\n")
+        if self.private_key_path is not None:
+            return self.private_key_path.read_text()
+        raise ValueError("no GitHub App key: set ISSUESMITH_PRIVATE_KEY_PATH (or ISSUESMITH_PRIVATE_KEY)")
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for the redactor."""
+        values = [self.webhook_secret, self.openai_api_key, self.private_key]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+

@@ -1,0 +1,141 @@
+"""The web process: verify a webhook, decide cheaply, queue what concerns us, answer at once.
+
+`POST /webhook` is a plain ASGI handler in front of FastAPI (the FastAPI layers cost more
+than everything else on this path); other routes (`/healthz`) are FastAPI. No GitHub
+API call happens here. Answers:
+
+| case | status |
+|---|---|
+| body over 25 MB | 413 |
+| missing or wrong `X-Hub-Signature-256` | 401 |
+| body not JSON | 400 |
+| `ping` | 200 |
+| not for us (event, action, label, not a command, bot sender) | 200, queue untouched |
+| queued / already queued (same delivery id) | 202 / 200 |
+| Redis unreachable | 503: GitHub marks the delivery failed and it can be redelivered |
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+import redis
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from rq import Queue
+from starlette.concurrency import run_in_threadpool
+
+from bot.logs import bound
+from bot.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake
+from bot.settings import Settings
+from bot.webhooks import Intent, decide, verify_signature
+
+MAX_BODY = 25 * 1024 * 1024
+log = logging.getLogger("issuesmith.web")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class TooLarge(Exception):
+    """The request body is over GitHub's 25 MB cap."""
+
+
+class WebhookReceiver:
+    """The `/webhook` ASGI handler; everything else goes to `fallback`."""
+
+    def __init__(self, settings: Settings, queue: Queue, fallback: Any) -> None:
+        self._secret = settings.webhook_secret.get_secret_value().encode()
+        self._label = settings.trigger_label
+        self._queue = queue
+        self._policy = RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals))
+        self._keep = settings.delivery_ttl_seconds
+        self._fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/webhook":
+            await self._fallback(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _respond(send, 405, {"error": "use POST"})
+            return
+        status, body = await self._handle(scope, receive)
+        await _respond(send, status, body)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            raw = await _read_body(receive, headers.get("content-length"))
+        except TooLarge:
+            return 413, {"error": "payload over 25 MB"}
+        if not verify_signature(self._secret, raw, headers.get("x-hub-signature-256")):
+            return 401, {"error": "bad signature: check ISSUESMITH_WEBHOOK_SECRET matches the app's secret"}
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return 400, {"error": "body is not JSON"}
+        event = headers.get("x-github-event", "")
+        delivery = headers.get("x-github-delivery", "")
+        if event == "ping":
+            return 200, {"msg": "pong"}
+        if not isinstance(payload, dict) or not delivery:
+            return 400, {"error": "not a GitHub webhook delivery"}
+        decision = decide(event, delivery, payload, self._label)
+        if isinstance(decision, str):
+            return 200, {"ignored": decision}
+        return await self._queue_intent(decision)
+
+    async def _queue_intent(self, intent: Intent) -> tuple[int, dict[str, Any]]:
+        with bound(delivery=intent.delivery, repo=intent.repo, issue=intent.issue_number):
+            try:
+                fresh = await run_in_threadpool(enqueue_intake, self._queue, intent, self._policy, self._keep)
+            except redis.RedisError as exc:
+                log.error("queue unavailable, delivery refused", extra={"error": repr(exc)})
+                return 503, {"error": "queue unavailable, redeliver later"}
+            log.info("delivery queued" if fresh else "duplicate delivery", extra={"kind": intent.kind})
+        return (202, {"queued": intent.kind}) if fresh else (200, {"duplicate": intent.delivery})
+
+
+async def _read_body(receive: Receive, content_length: str | None) -> bytes:
+    if content_length and content_length.isdigit() and int(content_length) > MAX_BODY:
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def create_app(settings: Settings, connection: redis.Redis | None = None) -> WebhookReceiver:
+    """Build the ASGI app: the webhook receiver in front of a FastAPI app with `/healthz`."""
+    connection = connection or redis.Redis.from_url(settings.redis_url, socket_timeout=5,
+                                                    socket_connect_timeout=2)
+    api = FastAPI(title="issuesmith", docs_url=None, redoc_url=None)
+
+    @api.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            connection.ping()
+        except redis.RedisError as exc:
+            return JSONResponse({"status": "degraded", "redis": f"unreachable: {type(exc).__name__}"}, 503)
+        return JSONResponse({"status": "ok", "redis": "ok"})
+
+    return WebhookReceiver(settings, Queue(QUEUE_NAME, connection=connection), api)

@@ -1,0 +1,114 @@
+"""Webhook deliveries: signature check and the cheap decision "does this concern us?".
+
+Pure functions, no I/O: the web path calls them before it touches Redis, and only
+events that become an `Intent` are queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot.commands import parse_command
+
+SIGNATURE_PREFIX = "sha256="
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for this body."""
+    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Check `X-Hub-Signature-256` over the raw body, in constant time."""
+    if not header or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    return hmac.compare_digest(sign(secret, body), header)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a relevant delivery asks of us, in primitives (it is queued as job arguments)."""
+
+    kind: str  # "label" or "command"
+    delivery: str
+    installation_id: int
+    repo: str
+    issue_number: int
+    sender: str
+    command: str = ""
+    args: str = ""
+    comment_id: int = 0
+    comment_created_at: str = ""
+    issue_title: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        """The intent as a plain dict (an RQ job argument)."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Intent:
+        """Rebuild an intent from `to_record()`'s output."""
+        return cls(**record)
+
+
+def is_bot(user: dict[str, Any] | None) -> bool:
+    """Bots (GitHub Apps, including ourselves) never drive issuesmith."""
+    if not user:
+        return True
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+def decide(event: str, delivery: str, payload: dict[str, Any], trigger_label: str) -> Intent | str:
+    """Turn a delivery into an `Intent`, or return the reason it is ignored."""
+    if event == "issues":
+        return _from_issues(delivery, payload, trigger_label)
+    if event == "issue_comment":
+        return _from_comment(delivery, payload)
+    return f"event {event} is not handled"
+
+
+def _common(payload: dict[str, Any]) -> tuple[int, str, dict[str, Any]] | str:
+    installation = payload.get("installation") or {}
+    repo = payload.get("repository") or {}
+    issue = payload.get("issue") or {}
+    if not installation.get("id") or not repo.get("full_name") or not issue.get("number"):
+        return "not from an app installation on an issue"
+    return int(installation["id"]), str(repo["full_name"]), issue
+
+
+def _from_issues(delivery: str, payload: dict[str, Any], trigger_label: str) -> Intent | str:
+    if payload.get("action") != "labeled":
+        return f"issues.{payload.get('action')} is not handled"
+    label = (payload.get("label") or {}).get("name", "")
+    if label.casefold() != trigger_label.casefold():
+        return f"label {label!r} is not the trigger label"
+    if is_bot(payload.get("sender")):
+        return "sender is a bot"
+    common = _common(payload)
+    if isinstance(common, str):
+        return common
+    installation_id, repo, issue = common
+    return Intent("label", delivery, installation_id, repo, int(issue["number"]),
+                  payload["sender"]["login"], issue_title=str(issue.get("title", "")))
+
+
+def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
+    if payload.get("action") != "created":
+        return f"issue_comment.{payload.get('action')} is not handled"
+    comment = payload.get("comment") or {}
+    if is_bot(payload.get("sender")) or is_bot(comment.get("user")):
+        return "sender is a bot"
+    command = parse_command(comment.get("body"))
+    if command is None:
+        return "comment is not a command"
+    common = _common(payload)
+    if isinstance(common, str):
+        return common
+    installation_id, repo, issue = common
+    return Intent("command", delivery, installation_id, repo, int(issue["number"]),
+                  comment["user"]["login"], command=command.name, args=command.args,
+                  comment_id=int(comment.get("id", 0)), comment_created_at=str(comment.get("created_at", "")),
+                  issue_title=str(issue.get("title", "")))

@@ -1,0 +1,167 @@
+"""Intake job: who asked, may they, and what does it change? Then queue the next step.
+
+Runs once per relevant webhook delivery (the job id is the delivery id). Checks the
+sender's permission through the API (cached briefly), applies the run's state
+transition, and answers people on the issue. Safe to run twice for one delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot import comments
+from bot.commands import Command
+from bot.github import RepoGateway
+from bot.logs import bound
+from bot.queueing import enqueue_step
+from bot.runs import ACTIVE, STEP_OF_STATE, Run, State
+from bot.runstore import run_id_for
+from bot.services import Services, current
+from bot.webhooks import Intent
+
+log = logging.getLogger("issuesmith.intake")
+
+
+def handle(record: dict[str, Any]) -> str:
+    """RQ entry point: act on one queued delivery; returns what was done (for the job result)."""
+    services = current()
+    intent = Intent.from_record(record)
+    with bound(delivery=intent.delivery, repo=intent.repo, issue=intent.issue_number):
+        gateway = services.github.repo(intent.installation_id, intent.repo)
+        if not may_act(services, gateway, intent.sender):
+            return refuse(services, gateway, intent)
+        if intent.kind == "label":
+            return on_label(services, gateway, intent)
+        return on_command(services, gateway, intent)
+
+
+def may_act(services: Services, gateway: RepoGateway, login: str) -> bool:
+    """Whether `login` has write, maintain or admin permission (looked up, cached briefly)."""
+    permission = services.store.cached_permission(gateway.full_name, login)
+    if permission is None:
+        permission = gateway.permission(login)
+        services.store.cache_permission(gateway.full_name, login, permission,
+                                        services.settings.permission_cache_seconds)
+    return permission in ("admin", "write")
+
+
+def refuse(services: Services, gateway: RepoGateway, intent: Intent) -> str:
+    """Tell a person without write access, politely, that they cannot drive the bot."""
+    what = "start issuesmith with the label" if intent.kind == "label" else f"use `/{intent.command}`"
+    reply(services, gateway, intent, comments.needs_write(intent.sender, what))
+    log.info("refused: no write access", extra={"sender": intent.sender})
+    return "refused"
+
+
+def reply(services: Services, gateway: RepoGateway, intent: Intent, body: str) -> None:
+    """Answer a delivery on its issue, once (a re-run intake edits the same comment)."""
+    marker = f"<!-- issuesmith:reply delivery={intent.delivery} -->"
+    scope = f"delivery:{intent.delivery}"
+    ref = gateway.upsert_comment(intent.issue_number, marker, f"{marker}\n{services.redactor(body)}",
+                                 services.store.comment_id(scope, marker))
+    services.store.remember_comment(scope, marker, ref.id)
+
+
+def on_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
+    """A writer labeled the issue: react, create the run (unless one is active) and queue planning."""
+    gateway.react_to_issue(intent.issue_number, "eyes")
+    run = Run(id=run_id_for(intent.delivery), repo=intent.repo, issue=intent.issue_number,
+              installation_id=intent.installation_id, created_by=intent.sender, issue_title=intent.issue_title)
+    outcome, holder = services.store.create(run)
+    if outcome == "busy":
+        other = services.store.require(holder)
+        reply(services, gateway, intent, comments.already_running(intent.sender, holder, other.state))
+        return "busy"
+    with bound(run=run.id):
+        if outcome == "created":
+            services.store.log(run.id, "intake", "run_created", by=intent.sender, delivery=intent.delivery)
+        enqueue_step(services.queue, "plan", run.id, 1, 0, services.policy)
+        log.info("run started, planning queued")
+    return f"run {run.id}"
+
+
+def on_command(services: Services, gateway: RepoGateway, intent: Intent) -> str:
+    """A writer commented a command: apply it to the issue's run."""
+    run = services.store.for_issue(intent.repo, intent.issue_number)
+    if run is None:
+        reply(services, gateway, intent, comments.no_run(intent.sender, services.settings.trigger_label))
+        return "no run"
+    command = Command(intent.command, intent.args)
+    with bound(run=run.id, command=command.name):
+        services.store.log(run.id, "intake", "command", name=command.name, by=intent.sender,
+                           delivery=intent.delivery)
+        handler = {"approve": approve, "revise": revise, "cancel": cancel, "retry": retry}[command.name]
+        return handler(services, gateway, intent, run, command)
+
+
+def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:
+    """Approve the plan version the comment answered, if it is still the latest one."""
+    if run.state not in (State.AWAITING_APPROVAL, State.PLANNING):
+        reply(services, gateway, intent, comments.not_awaiting(intent.sender, "approve", run.state))
+        return "not awaiting approval"
+    answered = command.plan_version() or answered_version(services, run, intent.comment_created_at)
+    if run.state == State.PLANNING or answered != run.plan_version:
+        latest = run.plan_version + (1 if run.state == State.PLANNING else 0)
+        reply(services, gateway, intent, comments.stale_approval(intent.sender, answered, latest))
+        services.store.log(run.id, "intake", "approval_refused", answered=answered, latest=latest)
+        return "stale approval"
+    record = services.store.plan(run.id, answered)
+    assert record is not None  # answered_version only returns posted versions
+    services.store.transition(run.id, State.APPROVED, only_from={State.AWAITING_APPROVAL},
+                              approved_version=answered, approved_hash=record.hash, approved_by=intent.sender)
+    gateway.react_to_comment(intent.issue_number, intent.comment_id, "+1")
+    reply(services, gateway, intent, comments.approved(intent.sender, answered, record.hash))
+    enqueue_step(services.queue, "implement", run.id, answered, run.attempt, services.policy)
+    return f"approved v{answered}"
+
+
+def answered_version(services: Services, run: Run, comment_created_at: str) -> int:
+    """The newest plan version that was already posted when the comment was written."""
+    for version in range(run.plan_version, 0, -1):
+        record = services.store.plan(run.id, version)
+        if record and record.posted_at and record.posted_at <= comment_created_at:
+            return version
+    return 0
+
+
+def revise(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:
+    """Ask for a new plan version with the writer's notes."""
+    if run.state != State.AWAITING_APPROVAL:
+        reply(services, gateway, intent, comments.not_awaiting(intent.sender, "revise", run.state))
+        return "not awaiting approval"
+    if not command.args:
+        reply(services, gateway, intent, f"@{intent.sender} tell me what to change: `/revise <notes>`.")
+        return "revise without notes"
+    services.store.transition(run.id, State.PLANNING, only_from={State.AWAITING_APPROVAL},
+                              revise_notes=[*run.revise_notes, command.args])
+    gateway.react_to_comment(intent.issue_number, intent.comment_id, "eyes")
+    reply(services, gateway, intent, comments.revising(intent.sender, run.plan_version + 1))
+    enqueue_step(services.queue, "plan", run.id, run.plan_version + 1, run.attempt, services.policy)
+    return f"revising to v{run.plan_version + 1}"
+
+
+def cancel(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:
+    """Stop the run; running jobs see the state and stop at their next check."""
+    if run.state not in ACTIVE and run.state != State.FAILED:
+        reply(services, gateway, intent, comments.not_awaiting(intent.sender, "cancel", run.state))
+        return "nothing to cancel"
+    services.store.transition(run.id, State.CANCELLED, only_from={*ACTIVE, State.FAILED})
+    reply(services, gateway, intent, comments.cancelled(intent.sender))
+    return "cancelled"
+
+
+def retry(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:
+    """Run the failed step again (a new attempt, so a new job id)."""
+    if run.state != State.FAILED:
+        reply(services, gateway, intent, comments.not_awaiting(intent.sender, "retry", run.state))
+        return "nothing to retry"
+    step = run.failed_step or "plan"
+    target = State.PLANNING if step == "plan" else State.APPROVED
+    attempt = run.attempt + 1
+    services.store.transition(run.id, target, only_from={State.FAILED}, attempt=attempt, error="",
+                              failed_step="")
+    version = run.plan_version + 1 if step == "plan" else run.approved_version
+    reply(services, gateway, intent, comments.retrying(intent.sender, step))
+    enqueue_step(services.queue, STEP_OF_STATE[target], run.id, version, attempt, services.policy)
+    return f"retrying {step}"

@@ -1,0 +1,113 @@
+"""Plan job: check out the repository, build context, ask the Planner, post the plan.
+
+Idempotent: the plan is stored and the run moved to AWAITING_APPROVAL before the
+comment is posted; a re-run that finds a stored but unposted plan only posts it, and
+the comment is upserted through its marker, so it never appears twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot import comments
+from bot.agents import planner
+from bot.context import build_context
+from bot.detect import detect_test_command
+from bot.errors import InvalidTransition
+from bot.llm import CallContext
+from bot.plan import Plan, plan_hash
+from bot.runs import Run, State
+from bot.services import Services, current
+from bot.steps import run_step
+
+log = logging.getLogger("issuesmith.plan")
+
+
+def make_plan(run_id: str) -> None:
+    """RQ entry point for the `plan` step of a run."""
+    services = current()
+    run_step(services, run_id, "plan", lambda run: plan_step(services, run))
+
+
+def plan_step(services: Services, run: Run) -> None:
+    """Make the next plan version (if needed) and post it."""
+    if run.state == State.PLANNING:
+        version = draft_plan(services, run)
+        if version is None:
+            return
+    elif run.state == State.AWAITING_APPROVAL and not _posted(services, run, run.plan_version):
+        version = run.plan_version
+    else:
+        services.store.log(run.id, "plan", "skipped", reason=f"run is {run.state}")
+        return
+    post_plan(services, services.store.require(run.id), version)
+
+
+def draft_plan(services: Services, run: Run) -> int | None:
+    """Run the Planner on a fresh work tree; store the plan; move the run to AWAITING_APPROVAL."""
+    gateway = services.github.repo(run.installation_id, run.repo)
+    issue = gateway.issue(run.issue)
+    branch = gateway.default_branch()
+    version = run.plan_version + 1
+    previous = services.store.plan(run.id, run.plan_version)
+    with services.workspace.checkout(run.repo, gateway.clone_url(), gateway.token, branch) as tree:
+        started = time.monotonic()
+        context = build_context(tree.path, f"{issue.title}\n{issue.body}", services.settings.context_tokens)
+        services.store.log(run.id, "plan", "context", files=len(context.ranked), tokens=context.tokens,
+                           top=[r.path for r in context.ranked[:5]], seconds=round(time.monotonic() - started, 3))
+        inp = planner.PlannerInput(
+            repo=run.repo, branch=branch, sha=tree.sha, issue=issue, context=context,
+            test_command=detect_test_command(tree.path), revise_notes=run.revise_notes,
+            previous_plan=Plan.model_validate(previous.plan) if previous else None)
+        result = planner.plan(services.model(), CallContext(run.id, "plan"), inp, tree.path,
+                              services.settings.planner_tool_calls)
+    digest = plan_hash(result)
+    services.store.add_plan(run.id, version, {**result.model_dump(mode="json"),
+                                              "_base": {"branch": branch, "sha": tree.sha,
+                                                        "test_command": inp.test_command}}, digest)
+    try:
+        services.store.transition(run.id, State.AWAITING_APPROVAL, only_from={State.PLANNING},
+                                  plan_version=version)
+    except InvalidTransition:
+        services.store.log(run.id, "plan", "discarded", reason="run left PLANNING while planning", version=version)
+        return None
+    services.store.log(run.id, "plan", "planned", version=version, hash=digest, files=len(result.files))
+    return version
+
+
+def post_plan(services: Services, run: Run, version: int) -> None:
+    """Post plan `version` (upserted by marker) and fold away the version it supersedes."""
+    record = services.store.plan(run.id, version)
+    if record is None:
+        raise InvalidTransition(f"run {run.id} has no plan v{version} to post")
+    stored = dict(record.plan)
+    base = stored.pop("_base", {})
+    body = comments.render_plan(Plan.model_validate(stored), run.id, version, record.hash,
+                                base.get("test_command", ""))
+    gateway = services.github.repo(run.installation_id, run.repo)
+    marker = comments.plan_marker(run.id, version, record.hash)
+    ref = gateway.upsert_comment(run.issue, marker, services.redactor(body),
+                                 services.store.comment_id(run.id, marker))
+    services.store.remember_comment(run.id, marker, ref.id)
+    services.store.mark_plan_posted(run.id, version, ref.id, ref.created_at)
+    services.store.log(run.id, "plan", "posted", version=version, comment=ref.id)
+    if version > 1:
+        supersede(services, run, version - 1, version)
+
+
+def supersede(services: Services, run: Run, old: int, new: int) -> None:
+    """Edit the comment of plan `old` to say plan `new` replaced it."""
+    record = services.store.plan(run.id, old)
+    if record is None or not record.comment_id:
+        return
+    gateway = services.github.repo(run.installation_id, run.repo)
+    body = gateway.comment_body(run.issue, record.comment_id)
+    if "was superseded by" in body:
+        return
+    gateway.edit_comment(run.issue, record.comment_id, comments.render_superseded(body, old, new))
+
+
+def _posted(services: Services, run: Run, version: int) -> bool:
+    record = services.store.plan(run.id, version)
+    return bool(record and record.comment_id)
