@@ -52,8 +52,9 @@ class GitHubApp:
     """The GitHub App: mints installation tokens and hands out per-repository gateways."""
 
     def __init__(self, app_id: int, private_key: str, api_url: str, redactor: Redactor,
-                 bot_login: str | None = None) -> None:
+                 bot_login: str | None = None, spacing: tuple[float, float] = (0.25, 1.0)) -> None:
         self.api_url = api_url
+        self._spacing = spacing
         self._integration = github.GithubIntegration(
             auth=Auth.AppAuth(app_id, private_key), base_url=api_url, retry=_http_retry())
         self._redactor = redactor
@@ -82,7 +83,8 @@ class GitHubApp:
     def repo(self, installation_id: int, full_name: str) -> RepoGateway:
         """A gateway acting on `full_name` as the installation."""
         token = self.installation_token(installation_id)
-        client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry())
+        client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry(),
+                               seconds_between_requests=self._spacing[0], seconds_between_writes=self._spacing[1])
         return RepoGateway(client, full_name, self.bot_login(), token)
 
 
@@ -104,8 +106,10 @@ class RepoGateway:
         """
         try:
             return str(self._repo.get_collaborator_permission(login) or "none")
-        except github.UnknownObjectException:
-            return "none"
+        except github.GithubException as exc:
+            if exc.status == 404:  # not a user, or not visible to us
+                return "none"
+            raise
 
     def can_write(self, login: str) -> bool:
         """Whether the person has write, maintain or admin permission."""

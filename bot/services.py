@@ -64,7 +64,8 @@ def build_services(settings: Settings) -> Services:
     decoded = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     raw = redis.Redis.from_url(settings.redis_url)
     app = GitHubApp(settings.app_id or 0, settings.app_private_key(), settings.github_api_url, redactor,
-                    bot_login=settings.bot_login)
+                    bot_login=settings.bot_login,
+                    spacing=(settings.github_request_spacing, settings.github_write_spacing))
     return Services(
         settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
         queue=Queue(QUEUE_NAME, connection=raw), github=app,

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     github_api_url: str = Field(PUBLIC_GITHUB_API, validation_alias="ISSUESMITH_GITHUB_API_URL")
     trigger_label: str = Field("issuesmith", validation_alias="ISSUESMITH_TRIGGER_LABEL")
     bot_login: str | None = Field(None, validation_alias="ISSUESMITH_BOT_LOGIN")
+    github_request_spacing: float = Field(
+        0.25, validation_alias="ISSUESMITH_GITHUB_REQUEST_SPACING",
+        description="Seconds between GitHub API requests (GitHub asks integrations not to burst).")
+    github_write_spacing: float = Field(
+        1.0, validation_alias="ISSUESMITH_GITHUB_WRITE_SPACING",
+        description="Seconds between GitHub API writes (avoids secondary rate limits).")
 
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")

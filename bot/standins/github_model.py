@@ -377,18 +377,26 @@ class Review:
 
 @dataclass(frozen=True)
 class Push:
-    """One ref updated through git-receive-pack; `old`/`new` are 40 zeros when absent."""
+    """One ref update; `old`/`new` are 40 zeros when absent.
+
+    `via` is "git" for git-receive-pack, "api" for the git refs endpoints, "merge" for a merge.
+    """
 
     repo: str
     ref: str
     old: str
     new: str
     actor: str | None
+    via: str = "git"
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """One REST call: path has no /api/v3 prefix; `injected` marks a `fail_next` answer."""
+    """One REST call: path has no /api/v3 prefix; `injected` marks a `fail_next` answer.
+
+    `actor` is the login acting (the bot's `<slug>[bot]` for installation tokens), `app/<slug>`
+    for an app JWT, or None when anonymous or unauthenticated.
+    """
 
     method: str
     path: str

@@ -15,8 +15,9 @@ Paths are given relative to the API root (``/repos/...`` for GitHub, ``/chat/com
 for OpenAI); a path that still carries the description's server prefix (OpenAI's ``/v1``) is
 accepted too. Every check returns a list of readable problem strings, empty when the exchange
 conforms. A problem reads ``"<operationId> (<METHOD> <template>): <location>: <message>"``
-where the location is one of ``request $.json.path``, ``query <name>``, ``path <name>`` or
-``response <status> $.json.path``.
+where the location is one of ``request $.json.path``, ``query <name>``, ``path <name>``,
+``status <status>`` (a status the operation does not declare), ``response <status>`` (body
+missing or unexpected) or ``response <status> $.json.path``.
 
 Schemas are checked with ``jsonschema`` (JSON Schema 2020-12) after a small normalisation:
 OpenAPI 3.0's ``nullable: true`` (also found in OpenAI's 3.1 description) becomes a ``null``
@@ -66,32 +67,91 @@ WEBHOOKS_DIR = HERE / "webhooks"
 MAX_PROBLEMS = 50
 
 
+def _glob(pattern: str, text: str) -> bool:
+    """Match ``text`` against ``pattern`` where only ``*`` (any run) and ``?`` (one character)
+    are special; brackets and dots in JSON paths are literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, flags=re.DOTALL) is not None
+
+
 @dataclass(frozen=True)
 class KnownException:
     """A place where a published description disagrees with the real service.
 
     ``operation`` is an operationId (``"issues/create-comment"``, ``"createChatCompletion"``)
     or ``"METHOD /path/{template}"``. ``location`` is matched against a problem's location
-    (``"response 200 $.choices[0].logprobs"``, ``"request $.messages"``, ``"query per_page"``);
-    ``*`` matches any run of characters, everything else literally. ``reason`` says why the
-    description, not our code or stand-in, is wrong; it is required.
+    (``"response 200 $.choices[0].logprobs"``, ``"request $.messages"``, ``"query per_page"``,
+    ``"status 500"``). Both are patterns where ``*`` matches any run of characters and ``?``
+    one character; everything else is literal. ``contract`` limits the entry to one contract
+    (``"github"``, ``"openai"``); ``None`` means any. ``reason`` says why the description,
+    not our code or stand-in, is wrong; it is required.
     """
 
     operation: str
     location: str
     reason: str
+    contract: str | None = None
 
-    def matches(self, operation_id: str, method_template: str, location: str) -> bool:
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise ValueError(f"KnownException {self.operation} {self.location}: a reason is required")
+
+    def matches(self, contract: str, operation_id: str, method_template: str, location: str) -> bool:
         """Whether this exception covers a problem at ``location`` of the given operation."""
-        if self.operation not in (operation_id, method_template):
+        if self.contract is not None and self.contract != contract:
             return False
-        pattern = ".*".join(re.escape(part) for part in self.location.split("*"))
-        return re.fullmatch(pattern, location) is not None
+        if not (_glob(self.operation, operation_id) or _glob(self.operation, method_template)):
+            return False
+        return _glob(self.location, location)
 
+
+_OPENAI_ERROR_STATUSES = (
+    "OpenAI's description declares only 200 (plus 429 for chat completions), but the real API "
+    "answers errors with the documented ErrorResponse body and 400/401/403/404/409/422/5xx "
+    "statuses (see OpenAI's error-codes guide); the openai SDK maps each of them to an "
+    "exception class (BadRequestError, AuthenticationError, NotFoundError, InternalServerError...)."
+)
+_GITHUB_ANY_ENDPOINT = (
+    "GitHub answers {status} on any endpoint ({why}), but the description declares it only for some operations."
+)
 
 #: Problems caused by errors in the published descriptions themselves. Every entry must say
 #: why the real GitHub/OpenAI behaviour differs from the description.
-KNOWN_EXCEPTIONS: list[KnownException] = []
+KNOWN_EXCEPTIONS: list[KnownException] = [
+    KnownException(
+        "issues/add-labels",
+        "request $",
+        "The description's own text for `labels` says 'You can also pass an array of labels "
+        "directly', and GitHub accepts a bare JSON array of names; PyGithub's "
+        "Issue.add_to_labels sends exactly that, but the requestBody schema's oneOf lists only "
+        "the {labels: [...]} object form.",
+        contract="github",
+    ),
+    KnownException(
+        "apps/list-installations",
+        "response 200 $[*].account",
+        "The operation's inlined Installation schema makes `account` allOf[simple-user, "
+        "enterprise] (both at once, requiring enterprise-only name/slug/created_at), while the "
+        "`installation` component and the operation's own published example use anyOf: a real "
+        "installation account is one user/organization object.",
+        contract="github",
+    ),
+    *(
+        KnownException(
+            "*",
+            f"status {status}",
+            _GITHUB_ANY_ENDPOINT.format(status=status, why=why),
+            contract="github",
+        )
+        for status, why in (
+            ("401", "'Bad credentials' for a missing, expired or revoked token"),
+            ("403", "primary/secondary rate limit exceeded, per 'Rate limits for the REST API'"),
+            ("429", "primary/secondary rate limit exceeded, per 'Rate limits for the REST API'"),
+        )
+    ),
+    KnownException("*", "status 4??", _OPENAI_ERROR_STATUSES, contract="openai"),
+    KnownException("*", "status 5??", _OPENAI_ERROR_STATUSES, contract="openai"),
+]
 
 
 # --- schema normalisation -----------------------------------------------------------------------
@@ -157,7 +217,7 @@ def _normalize_schema(schema: Any, base_uri: str) -> Any:
     return out
 
 
-_DATA_KEYS = ("example", "examples", "default", "enum", "const")
+_DATA_KEYS = ("example", "examples")  # example values are literal data, never schemas
 
 
 def _normalize_document(node: Any, base_uri: str) -> Any:
@@ -254,9 +314,7 @@ class Contract:
         self.version = str(info.get("version", "")) if isinstance(info, Mapping) else ""
         self._base_uri = f"urn:issuesmith-contract:{urllib.parse.quote(name)}"
         self._doc: dict[str, Any] = _normalize_document(copy.deepcopy(dict(document)), self._base_uri)
-        self._registry: Registry[Any] = Registry().with_resource(
-            self._base_uri, DRAFT202012.create_resource(self._doc)
-        )
+        self._registry: Registry[Any] = Registry().with_resource(self._base_uri, DRAFT202012.create_resource(self._doc))
         self._multi = frozenset(multi_segment_params)
         self._known = known_exceptions
         self._server_prefixes = self._find_server_prefixes()
@@ -347,10 +405,7 @@ class Contract:
                 match = route.pattern.fullmatch(candidate)
                 if match is None:
                     continue
-                params = {
-                    name: urllib.parse.unquote(match.group(f"p{i}"))
-                    for i, name in enumerate(route.param_names)
-                }
+                params = {name: urllib.parse.unquote(match.group(f"p{i}")) for i, name in enumerate(route.param_names)}
                 return route, params
         return None
 
@@ -441,7 +496,7 @@ class Contract:
         for location, message in problems:
             if route is not None:
                 label = f"{route.method} {route.template}"
-                if any(k.matches(route.operation_id, label, location) for k in known):
+                if any(k.matches(self.name, route.operation_id, label, location) for k in known):
                     continue
                 out.append(f"{route.operation_id} ({label}): {location}: {message}")
             else:
@@ -547,9 +602,7 @@ class Contract:
         resolved = self._response_object(route, status)
         if resolved is None:
             declared = ", ".join(sorted(route.operation.get("responses") or {}))
-            return self._finish(
-                route, [(f"response {status}", f"status not declared (declared: {declared})")]
-            )
+            return self._finish(route, [(f"status {status}", f"status not declared (declared: {declared})")])
         status_key, response = resolved
         content = response.get("content") or {}
         location = f"response {status}"
@@ -575,7 +628,10 @@ class Contract:
     def response_examples(self, operation_id: str, status: int, media: str = "application/json") -> list[Any]:
         """The example bodies the description publishes for ``operation_id`` and ``status``.
 
-        Useful as realistic stand-in responses. Returns ``[]`` when there are none.
+        Useful as a starting point for stand-in responses, but check what you build from them:
+        a few hand-written examples are older than their schema (see
+        ``STALE_EXAMPLE_PROBLEMS`` in tests/unit/test_contracts.py). Returns fresh copies, or
+        ``[]`` when there are none.
         """
         route = self._by_id.get(operation_id)
         if route is None:
@@ -612,12 +668,14 @@ def _types_of(schema: Any) -> list[str]:
 
 def _coerce(value: Any, schema: Any) -> Any:
     """Convert a query/path string to the type its parameter schema declares, when possible."""
-    if isinstance(value, list | tuple):
+    types = _types_of(schema)
+    if isinstance(value, list | tuple):  # e.g. from urllib.parse.parse_qs
+        if "array" not in types and len(value) == 1:
+            return _coerce(value[0], schema)
         items = schema.get("items") if isinstance(schema, dict) else None
         return [_coerce(v, items) for v in value]
     if not isinstance(value, str):
         return value
-    types = _types_of(schema)
     if "array" in types:
         items = schema.get("items") if isinstance(schema, dict) else None
         return [_coerce(v, items) for v in value.split(",")] if value else []

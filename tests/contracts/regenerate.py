@@ -436,14 +436,10 @@ vendored files themselves are never patched.
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: regenerate every vendored file."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--openai-spec", type=Path, default=DEFAULT_OPENAI_SPEC, help="OpenAI OpenAPI JSON")
     parser.add_argument("--github-version", default=GITHUB_PACKAGE_VERSION, help=f"{GITHUB_PACKAGE} version")
-    parser.add_argument(
-        "--webhooks-version", default=WEBHOOKS_PACKAGE_VERSION, help=f"{WEBHOOKS_PACKAGE} version"
-    )
+    parser.add_argument("--webhooks-version", default=WEBHOOKS_PACKAGE_VERSION, help=f"{WEBHOOKS_PACKAGE} version")
     args = parser.parse_args(argv)
     if shutil.which("npm") is None:
         raise SystemExit("npm is required (apt-get install npm)")

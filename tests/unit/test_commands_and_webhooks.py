@@ -1,0 +1,116 @@
+"""Command parsing, signature checks and the web path's cheap relevance decision."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from bot.commands import Command, parse_command
+from bot.webhooks import Intent, decide, sign, verify_signature
+
+SECRET = b"a-test-webhook-secret"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("/approve", Command("approve")),
+    ("  \n/approve v2\n", Command("approve", "v2")),
+    ("/revise use a dataclass\nand add tests", Command("revise", "use a dataclass\nand add tests")),
+    ("/cancel", Command("cancel")),
+    ("/retry please", Command("retry", "please")),
+    ("/approved", None),
+    ("/deploy now", None),
+    ("please /approve", None),
+    ("> /approve\nquoted", None),
+    ("", None),
+    (None, None),
+])
+def test_parse_command(body: str | None, expected: Command | None) -> None:
+    assert parse_command(body) == expected
+
+
+def test_plan_version_argument() -> None:
+    assert Command("approve", "v3").plan_version() == 3
+    assert Command("approve", "2").plan_version() == 2
+    assert Command("approve", "").plan_version() is None
+    assert Command("approve", "looks good").plan_version() is None
+
+
+def test_signature_roundtrip_and_tampering() -> None:
+    body = b'{"action": "labeled"}'
+    header = sign(SECRET, body)
+    assert header.startswith("sha256=")
+    assert verify_signature(SECRET, body, header)
+    assert not verify_signature(SECRET, body + b" ", header)
+    assert not verify_signature(b"another-secret", body, header)
+    assert not verify_signature(SECRET, body, None)
+    assert not verify_signature(SECRET, body, header.replace("sha256=", "sha1="))
+
+
+def _labeled() -> dict:
+    return {
+        "action": "labeled",
+        "label": {"name": "IssueSmith"},
+        "issue": {"number": 7, "title": "Fix it"},
+        "repository": {"full_name": "octo/demo"},
+        "installation": {"id": 42},
+        "sender": {"login": "alice", "type": "User"},
+    }
+
+
+def _comment(body: str, user_type: str = "User", login: str = "alice") -> dict:
+    return {
+        "action": "created",
+        "issue": {"number": 7, "title": "Fix it"},
+        "comment": {"id": 99, "body": body, "created_at": "2026-01-01T00:00:00Z",
+                    "user": {"login": login, "type": user_type}},
+        "repository": {"full_name": "octo/demo"},
+        "installation": {"id": 42},
+        "sender": {"login": login, "type": user_type},
+    }
+
+
+def test_trigger_label_becomes_intent_case_insensitively() -> None:
+    intent = decide("issues", "d1", _labeled(), "issuesmith")
+    assert isinstance(intent, Intent)
+    assert (intent.kind, intent.repo, intent.issue_number, intent.sender, intent.installation_id) == (
+        "label", "octo/demo", 7, "alice", 42)
+    assert Intent.from_record(intent.to_record()) == intent
+
+
+@pytest.mark.parametrize("change", ["other_label", "unlabeled", "bot_sender", "no_installation"])
+def test_irrelevant_issue_events_are_ignored(change: str) -> None:
+    payload = copy.deepcopy(_labeled())
+    if change == "other_label":
+        payload["label"]["name"] = "bug"
+    elif change == "unlabeled":
+        payload["action"] = "unlabeled"
+    elif change == "bot_sender":
+        payload["sender"] = {"login": "issuesmith[bot]", "type": "Bot"}
+    else:
+        del payload["installation"]
+    assert isinstance(decide("issues", "d1", payload, "issuesmith"), str)
+
+
+def test_command_comment_becomes_intent() -> None:
+    intent = decide("issue_comment", "d2", _comment("/revise smaller please"), "issuesmith")
+    assert isinstance(intent, Intent)
+    assert (intent.command, intent.args, intent.comment_id) == ("revise", "smaller please", 99)
+    assert intent.comment_created_at == "2026-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(("body", "user_type", "login"), [
+    ("just a comment", "User", "alice"),
+    ("/unknown thing", "User", "alice"),
+    ("/approve", "Bot", "issuesmith[bot]"),
+    ("/approve", "User", "renovate[bot]"),
+])
+def test_non_commands_and_bots_are_ignored(body: str, user_type: str, login: str) -> None:
+    assert isinstance(decide("issue_comment", "d3", _comment(body, user_type, login), "issuesmith"), str)
+
+
+def test_edited_comments_and_other_events_are_ignored() -> None:
+    edited = _comment("/approve")
+    edited["action"] = "edited"
+    assert isinstance(decide("issue_comment", "d4", edited, "issuesmith"), str)
+    assert isinstance(decide("push", "d5", {}, "issuesmith"), str)
