@@ -84,7 +84,8 @@ class GitHubApp:
         """A gateway acting on `full_name` as the installation."""
         token = self.installation_token(installation_id)
         client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry(),
-                               seconds_between_requests=self._spacing[0], seconds_between_writes=self._spacing[1])
+                               seconds_between_requests=self._spacing[0], seconds_between_writes=self._spacing[1],
+                               lazy=True)
         return RepoGateway(client, full_name, self.bot_login(), token)
 
 
@@ -93,7 +94,7 @@ class RepoGateway:
 
     def __init__(self, client: github.Github, full_name: str, bot_login: str, token: str) -> None:
         self._client = client
-        self._repo = client.get_repo(full_name, lazy=True)
+        self._repo = client.get_repo(full_name)  # lazy: fetched only if an attribute is read
         self.full_name = full_name
         self.bot_login = bot_login
         self.token = token
@@ -123,11 +124,11 @@ class RepoGateway:
 
     def default_branch(self) -> str:
         """The repository's default branch."""
-        return str(self._client.get_repo(self.full_name).default_branch)
+        return str(self._repo.default_branch)
 
     def clone_url(self) -> str:
         """The HTTPS clone address (without credentials)."""
-        return str(self._client.get_repo(self.full_name).clone_url)
+        return str(self._repo.clone_url)
 
     def react_to_issue(self, number: int, content: str) -> None:
         """Add a reaction (e.g. `eyes`) to an issue."""

@@ -114,7 +114,7 @@ class ModelClient:
                 raise ModelOutputInvalid(
                     f"the model answered {OUTPUT_ATTEMPTS} times with output that does not validate "
                     f"as a {output.__name__}; last problem: {problem}",
-                    hint="try a stronger model (ISSUESMITH_MODEL) or reply /retry")
+                    hint="try a stronger model (ISSUESMITH_MODEL) or reply `/retry`")
             messages.append({"role": "assistant", "content": message.content or ""})
             messages.append({"role": "user", "content": (
                 f"Your reply was not a valid {output.__name__}: {problem}\n"

@@ -127,7 +127,7 @@ def plan(model: ModelClient, call: CallContext, inp: PlannerInput, root: Path, m
             return result
         if attempt == VERIFY_ATTEMPTS:
             raise ModelOutputInvalid("the plan kept naming files wrongly: " + "; ".join(problems),
-                                     hint="reply `/revise` with the right file names, or /retry")
+                                     hint="reply `/revise` with the right file names, or `/retry`")
         messages += [{"role": "assistant", "content": result.model_dump_json()},
                      {"role": "user", "content": "The plan has problems:\n- " + "\n- ".join(problems)
                       + "\nFix them and answer with the corrected plan JSON."}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bot.runs import ACTIVE, TRANSITIONS, Run, State, allowed, sources_of
@@ -10,7 +12,7 @@ from bot.runs import ACTIVE, TRANSITIONS, Run, State, allowed, sources_of
 def test_happy_path_is_allowed() -> None:
     path = [State.PLANNING, State.AWAITING_APPROVAL, State.APPROVED, State.IMPLEMENTING, State.TESTING,
             State.PR_OPEN]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in itertools.pairwise(path):
         assert allowed(current, target), (current, target)
 
 

@@ -1,0 +1,187 @@
+"""A whole issuesmith world for tests: GitHub and model stand-ins, the web app, Redis, RQ.
+
+`World` wires the real pieces together: the stand-in GitHub delivers signed webhooks
+over HTTP to the real web app; jobs run on real Redis through RQ (an in-process
+`SimpleWorker` by default, or a real worker process in end-to-end tests) and talk to
+the stand-ins through the real PyGithub and openai clients. At the end, every request
+our bot sent and every response the stand-ins gave is checked against the vendored
+API descriptions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rq import SimpleWorker
+
+from bot.runs import Run
+from bot.services import Services, build_services, install
+from bot.settings import Settings
+from bot.standins.github import Comment, FakeGitHub
+from bot.standins.openai import FakeOpenAI, Reply
+from bot.standins.server import ServerThread
+from bot.web import create_app
+from tests.contracts.openapi import github_contract, openai_contract
+
+SAMPLE_REPO = Path(__file__).parent / "fixtures" / "sample_repo"
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+MODEL_KEY = "sk-test-standin-key-0123456789"
+REPO = "acme/textstats"
+INSTALLATION = 4242
+APP_ID = 101
+BOT = "issuesmith[bot]"
+
+SAMPLE_PLAN: dict[str, Any] = {
+    "title": "Count words separated by any whitespace",
+    "summary": "word_count splits on single spaces, so repeated spaces, tabs and newlines give wrong "
+               "counts. Split on any whitespace instead.",
+    "steps": ["Change word_count to use str.split() without an argument",
+              "Add tests for repeated spaces, tabs, newlines and the empty string"],
+    "files": [
+        {"path": "textstats/__init__.py", "action": "modify", "reason": "word_count splits on ' ' only"},
+        {"path": "tests/test_textstats.py", "action": "modify", "reason": "cover the whitespace cases"},
+    ],
+    "acceptance_criteria": ["word_count('a  b') == 2", "word_count('') == 0", "existing tests still pass"],
+    "test_strategy": "Unit tests with pytest.",
+    "risks": ["Callers relying on the old count of empty strings (unlikely)"],
+}
+
+
+def plan_with(**changes: Any) -> dict[str, Any]:
+    """The sample plan with some fields replaced."""
+    return {**SAMPLE_PLAN, **changes}
+
+
+@dataclass
+class World:
+    """Stand-ins, settings, services and the web app, plus helpers that act like people."""
+
+    root: Path
+    github: FakeGitHub
+    openai: FakeOpenAI
+    settings: Settings
+    services: Services
+    web_url: str
+    servers: list[ServerThread] = field(default_factory=list)
+    issue: int = 0
+
+    # people act -------------------------------------------------------------------------
+    def new_issue(self, title: str = "word_count is wrong with double spaces",
+                  body: str = "`word_count('a  b')` returns 3, expected 2. See textstats/__init__.py.") -> int:
+        """Open an issue (as carol, a writer) and make it the current one."""
+        self.issue = self.github.create_issue(REPO, "carol", title, body)
+        return self.issue
+
+    def label(self, by: str = "alice", label: str = "issuesmith") -> None:
+        """`by` adds a label to the current issue (GitHub sends `issues.labeled`)."""
+        self.github.label_issue(REPO, self.issue, label, by)
+
+    def say(self, body: str, by: str = "alice") -> int:
+        """`by` comments on the current issue (GitHub sends `issue_comment.created`)."""
+        return self.github.comment(REPO, self.issue, body, by)
+
+    def script_plan(self, *plans: dict[str, Any]) -> None:
+        """Queue Planner replies (matched to planning requests)."""
+        self.openai.script(*(Reply.json(p, usage=(1200, 300)) for p in plans), match="Planner of issuesmith")
+
+    # the machine works ------------------------------------------------------------------
+    def drain(self, rounds: int = 20) -> None:
+        """Deliver webhooks and run queued jobs until nothing is left to do."""
+        worker = SimpleWorker([self.services.queue], connection=self.services.redis_bytes)
+        for _ in range(rounds):
+            self.github.wait_for_deliveries()
+            if self.services.queue.count == 0:
+                return
+            worker.work(burst=True, with_scheduler=False)
+        raise AssertionError("work did not settle")
+
+    # what a user sees -------------------------------------------------------------------
+    def bot_comments(self) -> list[Comment]:
+        """Our comments on the current issue, oldest first."""
+        return [c for c in self.github.comments(REPO, self.issue) if c.user == BOT]
+
+    def run(self) -> Run | None:
+        """The current issue's run."""
+        return self.services.store.for_issue(REPO, self.issue)
+
+    def reactions(self, comment_id: int | None = None) -> list[tuple[str, str]]:
+        """Reactions on the current issue (or one of its comments)."""
+        return self.github.reactions(REPO, self.issue, comment_id)
+
+    # honesty of the stand-ins ---------------------------------------------------------------
+    def contract_problems(self) -> list[str]:
+        """Every exchange with either stand-in that breaks the published API description."""
+        problems: list[str] = []
+        gh, oa = github_contract(), openai_contract()
+        for ex in self.github.exchanges:
+            if not ex.injected:
+                problems += gh.check_request(ex.method, ex.path, ex.query, ex.request_json)
+            problems += gh.check_response(ex.method, ex.path, ex.status, ex.response_json)
+        for ex in self.openai.exchanges:
+            problems += oa.check_request(ex.method, ex.path, ex.query, ex.request_json)
+            problems += oa.check_response(ex.method, ex.path, ex.status, ex.response_json)
+        return problems
+
+    def close(self) -> None:
+        """Stop the servers and forget the installed services."""
+        install(None)
+        for server in reversed(self.servers):
+            server.stop()
+        self.github.close()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_stand_ins(root: Path, public_key: str) -> tuple[FakeGitHub, FakeOpenAI, list[ServerThread]]:
+    """Start the GitHub and model stand-ins with the sample repository and its people."""
+    github = FakeGitHub(root / "github")
+    gh_server = ServerThread(github.app).start()
+    github.bind(gh_server.url)
+    github.add_app(APP_ID, public_key, slug="issuesmith")
+    for login in ("alice", "carol", "mallory", "trish", "maya"):
+        github.add_user(login)
+    github.add_installation(INSTALLATION, "acme")
+    github.add_repo(REPO, INSTALLATION, SAMPLE_REPO)
+    for login, role in (("alice", "admin"), ("carol", "write"), ("maya", "maintain"), ("trish", "triage"),
+                        ("mallory", "read")):
+        github.set_permission(REPO, login, role)
+    model = FakeOpenAI(api_key=MODEL_KEY)
+    oa_server = ServerThread(model.app).start()
+    return github, model, [gh_server, oa_server]
+
+
+def settings_for(root: Path, redis_url: str, github: FakeGitHub, model_url: str, private_key: str,
+                 **overrides: Any) -> Settings:
+    """Settings pointing at the stand-ins, with fast retries and no API throttling."""
+    values: dict[str, Any] = dict(
+        app_id=APP_ID, private_key=private_key, webhook_secret=WEBHOOK_SECRET, redis_url=redis_url,
+        github_api_url=github.api_url, openai_api_key=MODEL_KEY, openai_base_url=f"{model_url}/v1",
+        work_dir=root / "work", job_retry_intervals=[0], github_request_spacing=0.0,
+        github_write_spacing=0.0, model_max_retries=2)
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def make_world(root: Path, redis_url: str, keys: tuple[str, str], **overrides: Any) -> World:
+    """A world with in-process services and the web app served over HTTP."""
+    github, model, servers = make_stand_ins(root, keys[1])
+    settings = settings_for(root, redis_url, github, servers[1].url, keys[0], **overrides)
+    services = build_services(settings)
+    install(services)
+    web = ServerThread(create_app(settings)).start()
+    servers.append(web)
+    github.set_webhook(f"{web.url}/webhook", WEBHOOK_SECRET)
+    return World(root, github, model, settings, services, web.url, servers)
