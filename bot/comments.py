@@ -126,7 +126,7 @@ def failed(step: str, what: str, hint: str, spent: str) -> str:
     """A run stopped at a step: what failed, what was spent, and what to do."""
     todo = hint or "Reply `/retry` to run the step again, or `/cancel`."
     if "`/retry`" not in todo:
-        todo += " Then reply `/retry` to run the step again."
+        todo = todo.rstrip(".") + ". Then reply `/retry` to run the step again."
     return (f"❌ issuesmith stopped at the **{step}** step: {what}\n\n"
             f"Spent so far: {spent}.\n\n**What to do:** {todo}")
 

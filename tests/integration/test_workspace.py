@@ -1,0 +1,97 @@
+"""Work trees from a per-repository mirror, over real git smart HTTP with an installation token."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import github
+import pytest
+
+from bot.errors import GitError
+from bot.redact import Redactor
+from bot.standins.github import FakeGitHub, generate_app_key
+from bot.standins.server import ServerThread
+from bot.workspace import Workspace
+
+REPO = "acme/tool"
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[tuple[FakeGitHub, str, str]]:
+    fake = FakeGitHub(tmp_path / "gh")
+    with ServerThread(fake.app) as server:
+        fake.bind(server.url)
+        private, public = generate_app_key()
+        fake.add_app(1, public)
+        fake.add_installation(9, "acme")
+        fake.add_repo(REPO, 9, {"README.md": "# tool\n", "src/main.py": "print('hi')\n"})
+        token = github.GithubIntegration(auth=github.Auth.AppAuth(1, private),
+                                         base_url=fake.api_url).get_access_token(9).token
+        yield fake, f"{server.url}/{REPO}.git", token
+        fake.close()
+
+
+def test_checkout_gives_a_clean_tree_and_keeps_the_token_out_of_git(tmp_path: Path, remote) -> None:
+    fake, url, token = remote
+    ws = Workspace(tmp_path / "work", Redactor())
+    with ws.checkout(REPO, url, token, "main") as tree:
+        assert (tree.path / "src/main.py").read_text() == "print('hi')\n"
+        assert tree.sha == fake.branches(REPO)["main"]
+        (tree.path / "scratch.txt").write_text("left behind?")
+    assert not (tree.path / "scratch.txt").exists()
+    for config in (ws.mirror_path(REPO) / "config", tree.path / ".git" / "config"):
+        assert token not in config.read_text()
+        assert "x-access-token" not in config.read_text()
+
+
+def test_second_checkout_reuses_the_slot_and_sees_new_commits(tmp_path: Path, remote) -> None:
+    fake, url, token = remote
+    ws = Workspace(tmp_path / "work", Redactor())
+    with ws.checkout(REPO, url, token, "main") as first:
+        pass
+    fake.push_commit(REPO, "main", {"src/new.py": "x = 1\n"}, by="acme")
+    with ws.checkout(REPO, url, token, "main") as second:
+        assert second.path == first.path
+        assert (second.path / "src/new.py").exists() and second.sha != first.sha
+
+
+def test_concurrent_checkouts_get_separate_slots(tmp_path: Path, remote) -> None:
+    _, url, token = remote
+    ws = Workspace(tmp_path / "work", Redactor())
+    paths: list[Path] = []
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with ws.checkout(REPO, url, token, "main") as tree:
+                paths.append(tree.path)
+                barrier.wait(timeout=30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(paths)) == 3
+
+
+def test_bad_token_fails_with_a_redacted_final_error(tmp_path: Path, remote) -> None:
+    _, url, _ = remote
+    bad = "ghs_" + "z" * 36
+    redactor = Redactor()
+    redactor.add(bad)
+    with pytest.raises(GitError) as caught, Workspace(tmp_path / "work", redactor).checkout(REPO, url, bad, "main"):
+        pass
+    assert bad not in str(caught.value) and not caught.value.retryable
+
+
+def test_missing_branch_is_reported(tmp_path: Path, remote) -> None:
+    _, url, token = remote
+    with pytest.raises(GitError, match="rev-parse"):
+        with Workspace(tmp_path / "work", Redactor()).checkout(REPO, url, token, "nope"):
+            pass

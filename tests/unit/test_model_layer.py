@@ -1,0 +1,131 @@
+"""Prices, budgets and the model client's structured output, against the model stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+import redis
+from pydantic import BaseModel
+
+from bot.errors import BudgetExceeded, ModelOutputInvalid
+from bot.llm import CallContext, ModelClient, strict_schema
+from bot.plan import Plan
+from bot.pricing import Budget, PriceTable
+from bot.runstore import RunStore
+from bot.standins.openai import FakeOpenAI, Reply
+from bot.standins.server import ServerThread
+from tests.world import SAMPLE_PLAN
+
+
+def test_prices_know_dated_snapshots_and_overrides() -> None:
+    table = PriceTable({"local": (1.0, 2.0)})
+    assert table.cost("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert table.cost("gpt-4o-2024-08-06", 1_000_000, 0) == pytest.approx(2.5)
+    assert table.cost("local", 500_000, 500_000) == pytest.approx(1.5)
+    assert table.cost("unknown-model", 10**6, 10**6) == 0 and not table.known("unknown-model")
+
+
+def test_budget_refuses_the_call_that_would_exceed_it() -> None:
+    budget = Budget(max_usd=1.0, max_tokens=10_000)
+    budget.check(spent_usd=0.5, spent_tokens=5_000, next_usd=0.4, next_tokens=4_000)
+    with pytest.raises(BudgetExceeded, match="token budget"):
+        budget.check(spent_usd=0.0, spent_tokens=9_000, next_usd=0.0, next_tokens=2_000)
+    with pytest.raises(BudgetExceeded, match=r"\$0\.9000 of \$1\.00"):
+        budget.check(spent_usd=0.9, spent_tokens=0, next_usd=0.2, next_tokens=1)
+
+
+def test_strict_schema_closes_every_object() -> None:
+    schema = strict_schema(Plan)
+    file_change = schema["$defs"]["FileChange"]
+    assert schema["additionalProperties"] is False and file_change["additionalProperties"] is False
+    assert set(schema["required"]) == set(schema["properties"])
+
+
+@pytest.fixture
+def model_server() -> Iterator[tuple[FakeOpenAI, str]]:
+    fake = FakeOpenAI(api_key="sk-unit-test-key-000000")
+    with ServerThread(fake.app) as server:
+        yield fake, f"{server.url}/v1"
+
+
+@pytest.fixture
+def store(redis_url: str) -> RunStore:
+    return RunStore(redis.Redis.from_url(redis_url, decode_responses=True))
+
+
+def client(base_url: str, store: RunStore, mode: str = "auto", budget: Budget | None = None) -> ModelClient:
+    sdk = openai.OpenAI(api_key="sk-unit-test-key-000000", base_url=base_url, max_retries=1, timeout=5)
+    return ModelClient(sdk, "gpt-4o-mini", store, PriceTable(), budget or Budget(5.0, 1_000_000), mode)
+
+
+MESSAGES = [{"role": "system", "content": "Planner"}, {"role": "user", "content": "plan it"}]
+
+
+def test_structured_output_uses_strict_json_schema_and_records_usage(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN, usage=(1000, 200)))
+    plan = client(url, store).structured(CallContext("r1", "plan"), MESSAGES, Plan)
+    assert plan.title == SAMPLE_PLAN["title"]
+    sent = fake.requests[0]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    usage = store.usage("r1")
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["calls"]) == (1000, 200, 1)
+    assert usage["cost_usd"] == pytest.approx((1000 * 0.15 + 200 * 0.6) / 1e6)
+    [entry] = [e for e in store.entries("r1") if e["event"] == "model_call"]
+    assert entry["prompt_tokens"] == 1000 and entry["step"] == "plan"
+
+
+def test_endpoint_without_json_schema_falls_back_to_validated_json(redis_url: str, store: RunStore) -> None:
+    fake = FakeOpenAI(api_key="sk-unit-test-key-000000", supports_json_schema=False)
+    with ServerThread(fake.app) as server:
+        fake.script(Reply.json(SAMPLE_PLAN))
+        plan = client(f"{server.url}/v1", store).structured(CallContext("r2", "plan"), MESSAGES, Plan)
+    assert plan.steps == SAMPLE_PLAN["steps"]
+    assert [e.status for e in fake.exchanges] == [400, 200]
+    assert fake.requests[1]["response_format"] == {"type": "json_object"}
+
+
+def test_invalid_output_is_sent_back_with_the_error(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.text("not json at all"), Reply.json(SAMPLE_PLAN))
+    client(url, store).structured(CallContext("r3", "plan"), MESSAGES, Plan)
+    retry_message = fake.requests[1]["messages"][-1]["content"]
+    assert "was not a valid Plan" in retry_message
+
+
+def test_three_invalid_outputs_raise(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(*(Reply.json({"title": "only"}) for _ in range(3)))
+    with pytest.raises(ModelOutputInvalid, match="3 times"):
+        client(url, store).structured(CallContext("r4", "plan"), MESSAGES, Plan)
+
+
+def test_budget_is_checked_before_the_call(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN))
+    with pytest.raises(BudgetExceeded):
+        client(url, store, budget=Budget(5.0, 1000)).structured(CallContext("r5", "plan"), MESSAGES, Plan)
+    assert fake.requests == [] and fake.pending() == 1
+
+
+class Echo(BaseModel):
+    """Arguments of a test tool."""
+
+    text: str
+
+
+def test_tool_calls_are_bounded(model_server, store: RunStore) -> None:
+    from bot.llm import Tool
+
+    fake, url = model_server
+    calls = []
+    tool = Tool("echo", "echo text", Echo, lambda a: calls.append(a.text) or a.text)
+    fake.script(Reply.tool_calls([("echo", {"text": "one"}), ("echo", {"text": "two"})]),
+                Reply.json(SAMPLE_PLAN))
+    client(url, store).structured(CallContext("r6", "plan"), MESSAGES, Plan, tools=[tool], max_tool_calls=1)
+    assert calls == ["one"]
+    tool_messages = [m for m in fake.requests[1]["messages"] if m["role"] == "tool"]
+    assert "Tool budget used up" in tool_messages[1]["content"]
+    assert "tools" not in fake.requests[1]

@@ -1,0 +1,76 @@
+"""Settings refuse to start without a usable webhook secret; the redactor scrubs secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot.redact import REDACTED, Redactor
+from bot.settings import Settings
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_webhook_secret_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ISSUESMITH_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="ISSUESMITH_WEBHOOK_SECRET"):
+        make()
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "changeme", "short"])
+def test_weak_webhook_secrets_are_refused(secret: str) -> None:
+    with pytest.raises(ValidationError):
+        make(webhook_secret=secret)
+
+
+def test_settings_read_the_documented_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    key = tmp_path / "app.pem"
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n")
+    env = {"ISSUESMITH_WEBHOOK_SECRET": "0123456789abcdef", "ISSUESMITH_APP_ID": "77",
+           "ISSUESMITH_PRIVATE_KEY_PATH": str(key), "ISSUESMITH_REDIS_URL": "redis://example:6379/2",
+           "ISSUESMITH_GITHUB_API_URL": "https://ghe.example.com/api/v3/", "ISSUESMITH_TRIGGER_LABEL": "bot",
+           "OPENAI_API_KEY": "sk-abcdefghijklmnopqrstuv", "OPENAI_BASE_URL": "http://localhost:8080/v1",
+           "ISSUESMITH_MODEL": "local-model", "ISSUESMITH_PRICES": '{"local-model": [1, 2]}'}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.app_id, s.trigger_label, s.model) == (77, "bot", "local-model")
+    assert s.github_api_url == "https://ghe.example.com/api/v3"
+    assert s.app_private_key().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert s.prices == {"local-model": (1.0, 2.0)}
+    assert set(s.secrets()) == {"0123456789abcdef", "sk-abcdefghijklmnopqrstuv"}
+
+
+def test_both_key_sources_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        make(webhook_secret="0123456789abcdef", private_key="x", private_key_path=tmp_path / "k.pem")
+
+
+def test_missing_key_says_what_to_set() -> None:
+    with pytest.raises(ValueError, match="ISSUESMITH_PRIVATE_KEY_PATH"):
+        make(webhook_secret="0123456789abcdef").app_private_key()
+
+
+@pytest.mark.parametrize("secret", [
+    "ghs_" + "a" * 36, "ghp_" + "B1" * 18, "gho_" + "c" * 36, "github_pat_" + "11ABC_" * 8,
+    "sk-proj-" + "x" * 40, "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+])
+def test_token_shaped_strings_are_redacted(secret: str) -> None:
+    out = Redactor()(f"before {secret} after")
+    assert secret not in out and REDACTED in out and out.startswith("before ") and out.endswith(" after")
+
+
+def test_configured_and_added_secrets_are_redacted() -> None:
+    redact = Redactor(["my-webhook-secret"])
+    redact.add("freshtoken123")
+    out = redact("x my-webhook-secret y freshtoken123 z Authorization: Basic eC1hY2Nlc3M6dG9rZW4=")
+    assert out == f"x {REDACTED} y {REDACTED} z Authorization: Basic {REDACTED}"
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = "sk- is a prefix; ghs is a word; task-1234 stays"
+    assert Redactor()(text) == text
