@@ -48,7 +48,7 @@ def labeled(label: str = "issuesmith") -> dict:
 
 
 def test_every_real_example_payload_is_answered_2xx(web) -> None:
-    url, client = web
+    url, _ = web
     count = 0
     for event in ("issues", "issue_comment", "ping", "pull_request_review", "pull_request_review_comment"):
         for payload in webhook_examples(event):

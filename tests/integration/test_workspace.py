@@ -92,6 +92,6 @@ def test_bad_token_fails_with_a_redacted_final_error(tmp_path: Path, remote) -> 
 
 def test_missing_branch_is_reported(tmp_path: Path, remote) -> None:
     _, url, token = remote
-    with pytest.raises(GitError, match="rev-parse"):
-        with Workspace(tmp_path / "work", Redactor()).checkout(REPO, url, token, "nope"):
-            pass
+    workspace = Workspace(tmp_path / "work", Redactor())
+    with pytest.raises(GitError, match="rev-parse"), workspace.checkout(REPO, url, token, "nope"):
+        pass

@@ -26,7 +26,8 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
 
 
 FILES = {
-    "shop/cart.py": "class Cart:\n    def add_item(self, item):\n        pass\n\ndef total_price(cart):\n    return 0\n",
+    "shop/cart.py": "class Cart:\n    def add_item(self, item):\n        pass\n\n"
+                    "def total_price(cart):\n    return 0\n",
     "shop/payment.py": "def charge(card, amount):\n    return amount\n",
     "shop/util.py": "def slugify(text):\n    return text.lower()\n",
     "docs/guide.md": "How to use the shop.\n",
