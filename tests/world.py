@@ -118,9 +118,9 @@ class World:
         problems: list[str] = []
         gh, oa = github_contract(), openai_contract()
         for ex in self.github.exchanges:
-            if not ex.injected:
-                problems += gh.check_request(ex.method, ex.path, ex.query, ex.request_json)
-            problems += gh.check_response(ex.method, ex.path, ex.status, ex.response_json)
+            problems += gh.check_request(ex.method, ex.path, ex.query, ex.request_json)
+            if not ex.injected:  # an injected fault is ours, not the stand-in's behaviour
+                problems += gh.check_response(ex.method, ex.path, ex.status, ex.response_json)
         for ex in self.openai.exchanges:
             problems += oa.check_request(ex.method, ex.path, ex.query, ex.request_json)
             problems += oa.check_response(ex.method, ex.path, ex.status, ex.response_json)

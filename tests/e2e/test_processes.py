@@ -1,0 +1,218 @@
+"""End to end: `issuesmith serve` and `issuesmith worker` as real processes, real Redis, stand-ins.
+
+Nothing of ours is imported into the processes under test: they read their settings from
+the environment like a deployment does, and we observe only what a user would see on
+GitHub plus the run state in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from bot.runs import Run, State
+from bot.runstore import RunStore
+from bot.standins.github import FakeGitHub
+from bot.standins.openai import FakeOpenAI, Reply
+from bot.standins.server import ServerThread
+from bot.webhooks import sign
+from tests.contracts.openapi import github_contract, openai_contract
+from tests.world import BOT, MODEL_KEY, REPO, SAMPLE_PLAN, WEBHOOK_SECRET, make_stand_ins, wait_until
+
+REDIS_URL = os.environ.get("ISSUESMITH_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
+BIN = Path(sys.executable).parent / "issuesmith"
+
+
+@dataclass
+class Deployment:
+    """The processes under test and the stand-ins they talk to."""
+
+    github: FakeGitHub
+    openai: FakeOpenAI
+    web_url: str
+    store: RunStore
+    logs: Path
+
+    def issue(self, title: str) -> int:
+        return self.github.create_issue(REPO, "carol", title, f"{title}. See textstats/__init__.py.")
+
+    def bot_comments(self, number: int) -> list[str]:
+        return [c.body for c in self.github.comments(REPO, number) if c.user == BOT]
+
+    def run(self, number: int) -> Run | None:
+        return self.store.for_issue(REPO, number)
+
+    def wait_state(self, number: int, state: State) -> Run:
+        return wait_until(lambda: (r := self.run(number)) and r.state == state and r, what=f"run {state}")
+
+    def wait_comment(self, number: int, text: str) -> str:
+        return wait_until(lambda: next((b for b in self.bot_comments(number) if text in b), None),
+                          what=f"a comment with {text!r}")
+
+    def plan_for(self, title: str, *replies: Reply) -> None:
+        self.openai.script(*(replies or (Reply.json(SAMPLE_PLAN, usage=(1500, 400)),)), match=title)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([str(BIN), *args], env=env, cwd=cwd, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    from bot.standins.github import generate_app_key
+
+    root = tmp_path_factory.mktemp("e2e")
+    private, public = generate_app_key()
+    key_file = root / "app.pem"
+    key_file.write_text(private)
+    github, model, servers = make_stand_ins(root, public)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.flushdb()
+    port = _free_port()
+    env = {"PATH": os.environ["PATH"], "HOME": str(root), "ISSUESMITH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "ISSUESMITH_APP_ID": "101", "ISSUESMITH_PRIVATE_KEY_PATH": str(key_file),
+           "ISSUESMITH_REDIS_URL": REDIS_URL, "ISSUESMITH_GITHUB_API_URL": github.api_url,
+           "OPENAI_API_KEY": MODEL_KEY, "OPENAI_BASE_URL": f"{servers[1].url}/v1",
+           "ISSUESMITH_WORK_DIR": str(root / "work"), "ISSUESMITH_JOB_RETRY_INTERVALS": "[0]",
+           "ISSUESMITH_GITHUB_REQUEST_SPACING": "0", "ISSUESMITH_GITHUB_WRITE_SPACING": "0"}
+    logs = root / "processes.log"
+    procs = [_start(["serve", "--port", str(port)], env, root, logs), _start(["worker"], env, root, logs)]
+    web_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{web_url}/healthz"), what="issuesmith serve")
+        github.set_webhook(f"{web_url}/webhook", WEBHOOK_SECRET)
+        yield Deployment(github, model, web_url, RunStore(client), logs)
+        problems = [p for ex in github.exchanges for p in _github_problems(ex)]
+        problems += [p for ex in model.exchanges for p in _openai_problems(ex)]
+        assert not problems, "\n".join(problems[:20])
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+        for server in servers:
+            server.stop()
+        github.close()
+        client.flushdb()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _github_problems(ex: object) -> list[str]:
+    contract = github_contract()
+    out = contract.check_request(ex.method, ex.path, ex.query, ex.request_json)  # type: ignore[attr-defined]
+    if not ex.injected:  # type: ignore[attr-defined]
+        out += contract.check_response(ex.method, ex.path, ex.status, ex.response_json)  # type: ignore[attr-defined]
+    return out
+
+
+def _openai_problems(ex: object) -> list[str]:
+    contract = openai_contract()
+    return (contract.check_request(ex.method, ex.path, ex.query, ex.request_json)  # type: ignore[attr-defined]
+            + contract.check_response(ex.method, ex.path, ex.status, ex.response_json))  # type: ignore[attr-defined]
+
+
+def test_label_reacts_and_posts_the_plan_once_even_if_redelivered(deployment: Deployment) -> None:
+    d = deployment
+    number = d.issue("Double spaces miscount")
+    d.plan_for("Double spaces miscount")
+    d.github.label_issue(REPO, number, "issuesmith", by="alice")
+    wait_until(lambda: (BOT, "eyes") in d.github.reactions(REPO, number), what="👀")
+    body = d.wait_comment(number, "Plan v1: Count words separated by any whitespace")
+    assert "Reply `/approve` to implement this plan" in body
+
+    guid = [x for x in d.github.deliveries if x.event == "issues" and x.payload["issue"]["number"] == number][-1].guid
+    d.github.redeliver(guid)
+    wait_until(lambda: d.github.deliveries[-1].status_code == 200, what="redelivery answered")
+    time.sleep(0.5)
+    assert len(d.bot_comments(number)) == 1
+
+
+def test_bad_signature_is_refused_and_stores_nothing(deployment: Deployment) -> None:
+    d = deployment
+    before = d.store.redis.dbsize()
+    body = json.dumps({"action": "labeled"}).encode()
+    response = httpx.post(f"{d.web_url}/webhook", content=body, headers={
+        "X-GitHub-Event": "issues", "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(b"wrong-secret-value", body)})
+    assert response.status_code == 401
+    assert d.store.redis.dbsize() == before
+
+
+def test_revise_stale_approve_non_writer_then_writer_approve(deployment: Deployment) -> None:
+    d = deployment
+    title = "Tabs are not word separators"
+    number = d.issue(title)
+    d.plan_for(title, Reply.json(SAMPLE_PLAN), Reply.json({**SAMPLE_PLAN, "title": "Plan two"}))
+    d.github.label_issue(REPO, number, "issuesmith", by="alice")
+    d.wait_comment(number, "Plan v1:")
+
+    d.github.comment(REPO, number, "/revise handle tabs explicitly", by="carol")
+    d.wait_comment(number, "Plan v2: Plan two")
+    d.wait_comment(number, "superseded by plan v2")
+
+    d.github.comment(REPO, number, "/approve v1", by="alice")
+    d.wait_comment(number, "answered plan v1, but plan v2 has been posted")
+    d.github.comment(REPO, number, "/approve", by="mallory")
+    d.wait_comment(number, "Only people with write access")
+    assert d.run(number).state == State.AWAITING_APPROVAL  # type: ignore[union-attr]
+
+    d.github.comment(REPO, number, "/approve", by="carol")
+    run = d.wait_state(number, State.APPROVED)
+    assert (run.approved_version, run.approved_by) == (2, "carol")
+    wait_until(lambda: ("implement", "approval_verified") in
+               [(e["step"], e["event"]) for e in d.store.entries(run.id)], what="implement job ran")
+
+
+def test_invalid_plan_three_times_fails_with_an_explanation(deployment: Deployment) -> None:
+    d = deployment
+    title = "Empty text has one word"
+    number = d.issue(title)
+    d.plan_for(title, *(Reply.json({"summary": "incomplete"}) for _ in range(3)))
+    d.github.label_issue(REPO, number, "issuesmith", by="alice")
+    body = d.wait_comment(number, "stopped at the **plan** step")
+    assert "does not validate as a Plan" in body and "`/retry`" in body
+    assert d.run(number).state == State.FAILED  # type: ignore[union-attr]
+
+
+def test_rate_limited_model_then_success(deployment: Deployment) -> None:
+    d = deployment
+    title = "Newlines are ignored"
+    number = d.issue(title)
+    d.plan_for(title, Reply.error(429, headers={"retry-after-ms": "50"}), Reply.json(SAMPLE_PLAN))
+    d.github.label_issue(REPO, number, "issuesmith", by="alice")
+    d.wait_comment(number, "Plan v1:")
+    assert d.run(number).state == State.AWAITING_APPROVAL  # type: ignore[union-attr]
+
+
+def test_logs_are_structured_bound_and_free_of_secrets(deployment: Deployment) -> None:
+    lines = [json.loads(line) for line in deployment.logs.read_text().splitlines() if line.startswith("{")]
+    bound = [entry for entry in lines if entry.get("run") and entry.get("repo") == REPO]
+    assert bound and all("issue" in entry for entry in bound)
+    assert any(entry.get("delivery") for entry in lines)
+    text = deployment.logs.read_text()
+    assert MODEL_KEY not in text and WEBHOOK_SECRET not in text and "ghs_" not in text

@@ -1,0 +1,109 @@
+"""Fault tolerance: transient failures retried, re-run jobs idempotent, budgets enforced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.queueing import enqueue_step
+from bot.runs import State
+from tests.world import SAMPLE_PLAN, World, make_world
+
+
+def test_github_502_while_posting_is_retried_without_replanning(world: World) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.github.fail_next("POST", r"/issues/\d+/comments$", 502)
+    world.label()
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL
+    assert len([c for c in world.bot_comments() if "issuesmith:plan" in c.body]) == 1
+    assert len(world.openai.requests) == 1  # the retry posted the stored plan, no second model call
+    errors = [e for e in world.services.store.entries(run.id) if e["event"] == "error"]
+    assert errors and errors[0]["retryable"] and errors[0]["will_retry"]
+    assert "502" in errors[0]["error"]
+
+
+def test_rerun_after_posting_edits_instead_of_posting_twice(world: World) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    run = world.run()
+    assert run is not None
+    # the job "died" after GitHub created the comment but before we recorded it
+    store = world.services.store
+    store.redis.delete(f"issuesmith:run:{run.id}:comments")
+    record = store.plan(run.id, 1)
+    assert record is not None
+    store.add_plan(run.id, 1, record.plan, record.hash)
+    enqueue_step(world.services.queue, "plan", run.id, 1, 9, world.services.policy)
+    world.drain()
+
+    plans = [c for c in world.bot_comments() if "issuesmith:plan" in c.body]
+    assert len(plans) == 1
+    assert store.plan(run.id, 1).comment_id == plans[0].id  # type: ignore[union-attr]
+    assert len(world.openai.requests) == 1
+
+
+def test_redelivered_command_is_applied_once(world: World) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    world.say("/approve")
+    world.drain()
+    approve = [d for d in world.github.deliveries if d.event == "issue_comment" and "/approve" in str(d.payload)]
+    before = len(world.bot_comments())
+    world.github.redeliver(approve[-1].guid)
+    world.drain()
+    assert len(world.bot_comments()) == before
+    assert world.run().state == State.APPROVED  # type: ignore[union-attr]
+
+
+def test_our_own_comments_come_back_as_webhooks_and_are_ignored(world: World) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    ours = [d for d in world.github.deliveries if d.payload.get("sender", {}).get("login") == "issuesmith[bot]"]
+    assert ours and all(d.status_code == 200 for d in ours)
+    assert world.services.queue.count == 0
+
+
+def test_cancel_before_planning_runs_means_no_model_call(world: World) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.say("/cancel", by="carol")
+    world.drain()
+
+    assert world.run().state == State.CANCELLED  # type: ignore[union-attr]
+    assert world.openai.requests == []
+    assert not [c for c in world.bot_comments() if "issuesmith:plan" in c.body]
+
+
+@pytest.fixture
+def tight_world(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iterator[World]:
+    w = make_world(tmp_path, redis_url, app_keys, run_budget_tokens=3000)
+    yield w
+    w.close()
+
+
+def test_budget_stops_the_run_before_the_call(tight_world: World) -> None:
+    world = tight_world
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "plan"
+    assert world.openai.requests == []
+    [notice] = [c for c in world.bot_comments() if "stopped at the **plan** step" in c.body]
+    assert "token budget" in notice.body and "Spent so far: 0 tokens in 0 model calls, $0.0000" in notice.body
+    assert "ISSUESMITH_RUN_BUDGET_TOKENS" in notice.body
