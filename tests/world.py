@@ -115,16 +115,7 @@ class World:
     # honesty of the stand-ins ---------------------------------------------------------------
     def contract_problems(self) -> list[str]:
         """Every exchange with either stand-in that breaks the published API description."""
-        problems: list[str] = []
-        gh, oa = github_contract(), openai_contract()
-        for ex in self.github.exchanges:
-            problems += gh.check_request(ex.method, ex.path, ex.query, ex.request_json)
-            if not ex.injected:  # an injected fault is ours, not the stand-in's behaviour
-                problems += gh.check_response(ex.method, ex.path, ex.status, ex.response_json)
-        for ex in self.openai.exchanges:
-            problems += oa.check_request(ex.method, ex.path, ex.query, ex.request_json)
-            problems += oa.check_response(ex.method, ex.path, ex.status, ex.response_json)
-        return problems
+        return contract_problems(self.github, self.openai)
 
     def close(self) -> None:
         """Stop the servers and forget the installed services."""
@@ -132,6 +123,20 @@ class World:
         for server in reversed(self.servers):
             server.stop()
         self.github.close()
+
+
+def contract_problems(github: FakeGitHub, model: FakeOpenAI) -> list[str]:
+    """Requests we sent and responses the stand-ins gave that break the published descriptions."""
+    problems: list[str] = []
+    gh, oa = github_contract(), openai_contract()
+    for ex in github.exchanges:
+        problems += gh.check_request(ex.method, ex.path, ex.query, ex.request_json)
+        if not ex.injected:  # an injected fault is ours, not the stand-in's behaviour
+            problems += gh.check_response(ex.method, ex.path, ex.status, ex.response_json)
+    for oex in model.exchanges:
+        problems += oa.check_request(oex.method, oex.path, oex.query, oex.request_json)
+        problems += oa.check_response(oex.method, oex.path, oex.status, oex.response_json)
+    return problems
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -26,10 +26,17 @@ from bot.runs import Run, State
 from bot.runstore import RunStore
 from bot.standins.github import FakeGitHub
 from bot.standins.openai import FakeOpenAI, Reply
-from bot.standins.server import ServerThread
 from bot.webhooks import sign
-from tests.contracts.openapi import github_contract, openai_contract
-from tests.world import BOT, MODEL_KEY, REPO, SAMPLE_PLAN, WEBHOOK_SECRET, make_stand_ins, wait_until
+from tests.world import (
+    BOT,
+    MODEL_KEY,
+    REPO,
+    SAMPLE_PLAN,
+    WEBHOOK_SECRET,
+    contract_problems,
+    make_stand_ins,
+    wait_until,
+)
 
 REDIS_URL = os.environ.get("ISSUESMITH_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
 BIN = Path(sys.executable).parent / "issuesmith"
@@ -101,8 +108,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         wait_until(lambda: _answers(f"{web_url}/healthz"), what="issuesmith serve")
         github.set_webhook(f"{web_url}/webhook", WEBHOOK_SECRET)
         yield Deployment(github, model, web_url, RunStore(client), logs)
-        problems = [p for ex in github.exchanges for p in _github_problems(ex)]
-        problems += [p for ex in model.exchanges for p in _openai_problems(ex)]
+        problems = contract_problems(github, model)
         assert not problems, "\n".join(problems[:20])
     finally:
         for proc in procs:
@@ -120,20 +126,6 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _github_problems(ex: object) -> list[str]:
-    contract = github_contract()
-    out = contract.check_request(ex.method, ex.path, ex.query, ex.request_json)  # type: ignore[attr-defined]
-    if not ex.injected:  # type: ignore[attr-defined]
-        out += contract.check_response(ex.method, ex.path, ex.status, ex.response_json)  # type: ignore[attr-defined]
-    return out
-
-
-def _openai_problems(ex: object) -> list[str]:
-    contract = openai_contract()
-    return (contract.check_request(ex.method, ex.path, ex.query, ex.request_json)  # type: ignore[attr-defined]
-            + contract.check_response(ex.method, ex.path, ex.status, ex.response_json))  # type: ignore[attr-defined]
 
 
 def test_label_reacts_and_posts_the_plan_once_even_if_redelivered(deployment: Deployment) -> None:
