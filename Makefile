@@ -1,0 +1,40 @@
+# issuesmith — everyday commands. `make test` is what CI runs (through .ci/run).
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: setup redis test lint unit run env bench clean
+
+setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+redis:  ## make sure a Redis server answers on 127.0.0.1:6379 (starts one if not)
+	scripts/ensure-redis
+
+lint: setup  ## ruff and mypy
+	$(BIN)/ruff check bot jobs tests bench
+	$(BIN)/mypy
+
+test: setup redis lint  ## lint, then the whole test suite (unit, integration, end to end)
+	$(BIN)/pytest -q
+
+unit: setup  ## only the fast unit tests
+	$(BIN)/pytest -q tests/unit
+
+.env:
+	@echo "ISSUESMITH_WEBHOOK_SECRET=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" > .env
+	@echo "wrote .env with a fresh webhook secret; add ISSUESMITH_APP_ID, ISSUESMITH_PRIVATE_KEY_PATH, OPENAI_API_KEY"
+
+run: setup redis .env  ## serve webhooks on :8000 and run a worker (settings from the environment / .env)
+	scripts/run-local
+
+bench: setup redis  ## the webhook throughput benchmark (see bench/README.md)
+	$(BIN)/python bench/webhook.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
