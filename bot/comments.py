@@ -101,6 +101,12 @@ def stale_approval(login: str, answered: int, latest: int) -> str:
             f"Please review v{latest} and reply `/approve` again if it is what you want.")
 
 
+def plan_in_progress(login: str, version: int) -> str:
+    """An `/approve` that arrived while a plan version is still being prepared."""
+    return (f"@{login} plan v{version} is being prepared right now, so there is nothing to approve yet. "
+            f"Please review it once it is posted and reply `/approve` then.")
+
+
 def not_awaiting(login: str, command: str, state: str) -> str:
     """A command that does not fit the run's current state."""
     return f"@{login} `/{command}` does not apply now: the run is {_state(state)}."

@@ -101,6 +101,10 @@ def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, 
         reply(services, gateway, intent, comments.not_awaiting(intent.sender, "approve", run.state))
         return "not awaiting approval"
     answered = command.plan_version() or answered_version(services, run, intent.comment_created_at)
+    if run.state == State.PLANNING and answered == 0:
+        reply(services, gateway, intent, comments.plan_in_progress(intent.sender, run.plan_version + 1))
+        services.store.log(run.id, "intake", "approval_refused", answered=0, latest=run.plan_version + 1)
+        return "plan in progress"
     if run.state == State.PLANNING or answered != run.plan_version:
         latest = run.plan_version + (1 if run.state == State.PLANNING else 0)
         reply(services, gateway, intent, comments.stale_approval(intent.sender, answered, latest))

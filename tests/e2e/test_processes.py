@@ -14,9 +14,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -62,11 +63,18 @@ class Deployment:
         return self.store.for_issue(REPO, number)
 
     def wait_state(self, number: int, state: State) -> Run:
-        return wait_until(lambda: (r := self.run(number)) and r.state == state and r, what=f"run {state}")
+        return self._wait(lambda: (r := self.run(number)) and r.state == state and r, f"run {state}")
 
     def wait_comment(self, number: int, text: str) -> str:
-        return wait_until(lambda: next((b for b in self.bot_comments(number) if text in b), None),
-                          what=f"a comment with {text!r}")
+        return self._wait(lambda: next((b for b in self.bot_comments(number) if text in b), None),
+                          f"a comment with {text!r}")
+
+    def _wait(self, predicate: Callable[[], Any], what: str) -> Any:
+        try:
+            return wait_until(predicate, what=what)
+        except AssertionError as exc:
+            tail = "\n".join(self.logs.read_text(errors="replace").splitlines()[-40:])
+            raise AssertionError(f"{exc}\n--- last lines of the serve/worker log ---\n{tail}") from None
 
     def plan_for(self, title: str, *replies: Reply) -> None:
         self.openai.script(*(replies or (Reply.json(SAMPLE_PLAN, usage=(1500, 400)),)), match=title)

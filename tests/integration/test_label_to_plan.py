@@ -241,3 +241,15 @@ def test_planner_tools_read_and_search_the_repository(world: World) -> None:
     assert '    4  def word_count(text):' in tool_results[1]["content"]
     assert "outside the repository" in tool_results[2]["content"]
     assert world.run().state == State.AWAITING_APPROVAL  # type: ignore[union-attr]
+
+
+def test_approve_before_the_first_plan_is_posted_is_refused(world: World) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.say("/approve", by="alice")  # queued before the plan job runs
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL and run.approved_version == 0
+    assert any("plan v1 is being prepared right now" in c.body for c in world.bot_comments())
