@@ -12,6 +12,7 @@ import subprocess
 import github
 import openai
 import redis
+from rq.timeouts import JobTimeoutException
 
 
 class IssuesmithError(Exception):
@@ -99,4 +100,6 @@ def describe(exc: BaseException) -> str:
         return f"the model endpoint answered {exc.status_code}: {exc.message}"
     if isinstance(exc, openai.APIConnectionError):
         return f"the model endpoint could not be reached ({type(exc).__name__})"
+    if isinstance(exc, JobTimeoutException):
+        return "the step took longer than its time limit and was stopped"
     return f"{type(exc).__name__}: {exc}"

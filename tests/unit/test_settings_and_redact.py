@@ -74,3 +74,26 @@ def test_configured_and_added_secrets_are_redacted() -> None:
 def test_ordinary_text_is_left_alone() -> None:
     text = "sk- is a prefix; ghs is a word; task-1234 stays"
     assert Redactor()(text) == text
+
+
+def test_retryable_versus_final_is_decided_in_one_place() -> None:
+    import github
+    import openai
+    import redis
+    from httpx import Request, Response
+    from rq.timeouts import JobTimeoutException
+
+    from bot.errors import BudgetExceeded, GitError, TransientError, describe, is_retryable
+
+    request = Request("POST", "http://model/v1/chat/completions")
+    assert is_retryable(github.GithubException(502, {"message": "Bad gateway"}))
+    assert is_retryable(github.GithubException(403, {"message": "API rate limit exceeded for installation"}))
+    assert not is_retryable(github.GithubException(404, {"message": "Not Found"}))
+    assert is_retryable(openai.RateLimitError("slow down", response=Response(429, request=request), body=None))
+    assert not is_retryable(openai.BadRequestError("bad", response=Response(400, request=request), body=None))
+    assert is_retryable(openai.APIConnectionError(request=request))
+    assert is_retryable(redis.ConnectionError()) and is_retryable(TransientError("x"))
+    assert is_retryable(GitError("net", retryable=True)) and not is_retryable(GitError("auth"))
+    assert not is_retryable(BudgetExceeded("over")) and not is_retryable(ValueError("bug"))
+    assert describe(github.GithubException(502, {"message": "Bad gateway"})) == "GitHub answered 502: Bad gateway"
+    assert "time limit" in describe(JobTimeoutException("x"))
