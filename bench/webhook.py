@@ -7,8 +7,8 @@ Run from the repository root:
 It starts two servers on free loopback ports, each one uvicorn worker (httptools, uvloop,
 log level warning, no access log):
 
-- `issuesmith serve` (the real CLI), on a dedicated Redis database (db 14 of `--redis-url`,
-  flushed before and after);
+- `issuesmith serve` (the real CLI), on a dedicated Redis database (db 13 of `--redis-url`,
+  flushed before and after; refused if another client is connected to it);
 - `bench/bare_app.py`, whose `POST /webhook` only answers 200.
 
 A load generator in its own process (wrk with a Lua script when `wrk` is installed, else a
@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -64,7 +64,8 @@ SETTLE_SECONDS = 0.3
 CLIENT_GRACE_SECONDS = 30
 REQUEST_TIMEOUT_SECONDS = 10
 BURST_DELIVERIES = 256
-SATURATED = 0.9  # share of the cores a process may use above which we call it the bottleneck
+SATURATED = 0.85  # share of the cores a process may use above which we call it the bottleneck
+NOISY = 0.25  # cores used by other processes (and softirq) above which the run is called noisy
 
 
 # --------------------------------------------------------------------------- options
@@ -94,7 +95,8 @@ def parse_args(argv: list[str] | None) -> Options | Path:
     parser.add_argument("--concurrency", type=int, default=64, help="open connections (1-512, default 64)")
     parser.add_argument("--relevant", type=float, default=0.1, help="share of deliveries that queue a job")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379", help="a loopback Redis server")
-    parser.add_argument("--redis-db", type=int, default=14, help="database used and flushed (default 14)")
+    parser.add_argument("--redis-db", type=int, default=13,
+                        help="database used and flushed (default 13; the test suite uses 14 and 15)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
                         help="load generator: wrk if installed (auto), or the built-in asyncio client")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
@@ -203,6 +205,11 @@ class RedisProbe:
         """Intake job hashes present (one per queued delivery)."""
         return sum(1 for _ in self._redis.scan_iter(match="rq:job:intake-*", count=1000))
 
+    def other_clients(self) -> int:
+        """Connections to our database other than ours (someone else may be using it)."""
+        me, db = str(self._redis.client_id()), str(self._redis.connection_pool.connection_kwargs.get("db", 0))
+        return sum(1 for c in self._redis.client_list() if str(c.get("db")) == db and str(c.get("id")) != me)
+
     def cpu_seconds(self) -> float:
         """CPU time the Redis server has used so far (all clients)."""
         info = cast(dict[str, Any], self._redis.info("cpu"))
@@ -236,10 +243,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pinned(cpus: set[int] | None) -> Callable[[], None] | None:
+@contextlib.contextmanager
+def pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Run the block on `cpus`: processes started in it inherit them (no preexec_fn needed)."""
     if not cpus:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 def _server_env(extra: dict[str, str]) -> dict[str, str]:
@@ -249,9 +264,9 @@ def _server_env(extra: dict[str, str]) -> dict[str, str]:
 
 def spawn(cmd: list[str], env: dict[str, str], log: Path, cwd: Path, cpus: set[int] | None) -> subprocess.Popen[bytes]:
     """Start a server in its own session (Ctrl-C reaches only us), output to `log`."""
-    with log.open("wb") as out:
+    with log.open("wb") as out, pinned(cpus):
         return subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_pinned(cpus))
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def start_issuesmith(secret: str, redis_url: str, cwd: Path, cpus: set[int] | None) -> Target:
@@ -311,6 +326,16 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time of all processes on the machine plus time stolen by the hypervisor, from /proc/stat.
+
+    Interrupt and softirq time (the loopback TCP stack) is left out: it is part of the load.
+    """
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+        int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds() -> float:
@@ -406,12 +431,18 @@ function done(summary, latency, requests)
   end
   out:write('},"latency_us":[')
   sep = ""
-  for i = 1, math.min(#latency, latency.max + 1) do
-    local count = latency[i]
+  local function bucket(value, count)
     if count > 0 then
-      out:write(string.format("%s[%d,%d]", sep, i - 1, count))
+      out:write(string.format("%s[%d,%d]", sep, value, count))
       sep = ","
     end
+  end
+  if pcall(function() return latency(1) end) then
+    -- wrk 4.1: latency(i) is (value, count) of the i-th populated bucket, #latency their number
+    for i = 1, #latency do bucket(latency(i)) end
+  else
+    -- wrk 4.2: latency[i] is the count of value i - 1 microseconds
+    for i = 1, math.min(#latency, latency.max + 1) do bucket(i - 1, latency[i]) end
   end
   out:write("]}")
   out:close()
@@ -612,12 +643,17 @@ def run_client(bench: Bench, plan: Plan) -> tuple[dict[str, Any], float, float]:
     plan_file.write_bytes(plan.to_json())
     cmd = wrk_command(plan, bench.workdir) if bench.options.client == "wrk" else python_client_command(plan_file)
     cpu, start = children_cpu_seconds(), time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, timeout=plan.seconds + CLIENT_GRACE_SECONDS,
-                          start_new_session=True, preexec_fn=_pinned(bench.client_cpus), check=False)
+    with pinned(bench.client_cpus):
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+    try:
+        _, stderr = child.communicate(timeout=plan.seconds + CLIENT_GRACE_SECONDS)
+    finally:
+        stop(child)
     wall, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
     out = Path(plan.out)
-    if done.returncode != 0 or not out.exists():
-        raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+    if child.returncode != 0 or not out.exists():
+        raise RuntimeError(f"load generator failed ({child.returncode}): {stderr.decode(errors='replace')}")
     return orjson.loads(out.read_bytes()), cpu, wall
 
 
@@ -625,13 +661,16 @@ def run_batch(bench: Bench, target: Target, seconds: int, label: str) -> dict[st
     """One batch against one target, with the CPU used by client, server and Redis."""
     plan = make_plan(bench, target, seconds, label)
     server_cpu, redis_cpu = process_cpu_seconds(target.process.pid), bench.redis.cpu_seconds()
-    jobs = bench.redis.queued()
+    jobs, machine = bench.redis.queued(), machine_busy_seconds()
     result, client_cpu, wall = run_client(bench, plan)
+    machine = machine_busy_seconds() - machine
+    server_cpu = process_cpu_seconds(target.process.pid) - server_cpu
+    redis_cpu = bench.redis.cpu_seconds() - redis_cpu
     time.sleep(SETTLE_SECONDS)
-    result.update(
-        target=target.name, label=label, wall=wall, client_cpu=client_cpu / wall,
-        server_cpu=(process_cpu_seconds(target.process.pid) - server_cpu) / wall,
-        redis_cpu=(bench.redis.cpu_seconds() - redis_cpu) / wall, jobs=bench.redis.queued() - jobs)
+    result.update(target=target.name, label=label, wall=wall, client_cpu=client_cpu / wall,
+                  server_cpu=server_cpu / wall, redis_cpu=redis_cpu / wall,
+                  other_cpu=max(0.0, machine - client_cpu - server_cpu - redis_cpu) / wall,
+                  jobs=bench.redis.queued() - jobs)
     return result
 
 
@@ -706,17 +745,21 @@ def dedup_burst(bench: Bench, count: int = BURST_DELIVERIES) -> dict[str, Any]:
     return {"deliveries": count, "requests": 2 * count, "outcomes": dict(outcomes), "jobs": jobs, "ok": ok}
 
 
-def queue_check(bench: Bench, summary: dict[str, Any]) -> dict[str, Any]:
+def queue_check(bench: Bench, summary: dict[str, Any], burst: dict[str, Any]) -> dict[str, Any]:
     """Jobs queued during issuesmith's batches against the relevant requests sent and answered 202."""
     mine = summary["issuesmith"]
     bare_jobs = sum(b["jobs"] for b in bench.batches if b["target"] == "bare")
     jobs, queued, sent = mine["jobs"], mine["statuses"].get("202", 0), mine["sent_relevant"]
     # wrk drops the requests in flight when time is up; the server may still queue them.
-    ok = queued <= jobs <= sent and mine["duplicates"] == 0 and bare_jobs == 0
+    length, hashes = bench.redis.queued(), bench.redis.intake_jobs()
+    # Nothing else writes to our database: the queue holds exactly the jobs counted batch by batch.
+    untouched = length == hashes == jobs + bare_jobs + burst["jobs"] and all(b["jobs"] >= 0 for b in bench.batches)
+    ok = queued <= jobs <= sent and mine["duplicates"] == 0 and bare_jobs == 0 and untouched
     if bench.options.client == "python":
         ok = ok and jobs == sent
     return {"jobs": jobs, "answered_202": queued, "sent_relevant": sent, "duplicates": mine["duplicates"],
-            "jobs_during_bare": bare_jobs, "intake_job_hashes": bench.redis.intake_jobs(), "ok": ok}
+            "jobs_during_bare": bare_jobs, "queue_length": length, "intake_job_hashes": hashes,
+            "database_untouched": untouched, "ok": ok}
 
 
 # --------------------------------------------------------------------------- report
@@ -751,7 +794,8 @@ def summarize(batches: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds_rps": [b["requests"] / b["seconds"] for b in batches],
             "sent_relevant": sum(b["sent_relevant"] for b in batches),
             "duplicates": sum(b["duplicates"] for b in batches), "jobs": sum(b["jobs"] for b in batches),
-            **{k: sum(b[k] * b["wall"] for b in batches) / wall for k in ("client_cpu", "server_cpu", "redis_cpu")}}
+            **{k: sum(b[k] * b["wall"] for b in batches) / wall
+               for k in ("client_cpu", "server_cpu", "redis_cpu", "other_cpu")}}
 
 
 def bottlenecks(options: Options, summary: dict[str, Any], client_cores: int) -> list[str]:
@@ -767,6 +811,11 @@ def bottlenecks(options: Options, summary: dict[str, Any], client_cores: int) ->
         if client < SATURATED and server < SATURATED:
             notes.append(f"{name}: neither client ({client:.0%}) nor server ({server:.0%}) saturated a core: "
                          "waiting (Redis round-trips, thread hand-offs) or CPU contention limited it.")
+    for name, s in summary.items():
+        spread = max(s["rounds_rps"]) / min(s["rounds_rps"]) - 1
+        if s["other_cpu"] > NOISY or spread > 0.15:
+            notes.append(f"{name}: other processes used {s['other_cpu']:.0%} of a core and rounds differ by "
+                         f"{spread:.0%}: the machine was noisy, compare the per-round numbers.")
     if (os.cpu_count() or 1) <= 2:
         notes.append(f"only {os.cpu_count()} CPU(s): server, client and Redis share them.")
     if options.client == "python":
@@ -776,13 +825,13 @@ def bottlenecks(options: Options, summary: dict[str, Any], client_cores: int) ->
 
 def markdown(summary: dict[str, Any], ratio: float) -> str:
     """The results table."""
-    rows = ["| target | req/s | p50 ms | p99 ms | max ms | errors | requests | client CPU | server CPU | Redis CPU |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| target | req/s | p50 ms | p99 ms | max ms | errors | requests | client CPU | server CPU | Redis CPU "
+            "| other CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, s in summary.items():
         rows.append(f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['max_ms']:.1f} | "
                     f"{s['errors']} | {s['requests']} | {s['client_cpu']:.0%} | {s['server_cpu']:.0%} | "
-                    f"{s['redis_cpu']:.0%} |")
-    rows.append(f"| **issuesmith ÷ bare** | **{ratio:.2f}** | | | | | | | | |")
+                    f"{s['redis_cpu']:.0%} | {s['other_cpu']:.0%} |")
+    rows.append(f"| **issuesmith ÷ bare** | **{ratio:.2f}** | | | | | | | | | |")
     return "\n".join(rows)
 
 
@@ -798,7 +847,7 @@ def report(bench: Bench, burst: dict[str, Any]) -> dict[str, Any]:
     """Print the results and return them as one JSON-ready dict."""
     summary = {name: summarize([b for b in bench.batches if b["target"] == name]) for name in ("bare", "issuesmith")}
     ratio = summary["issuesmith"]["rps"] / summary["bare"]["rps"]
-    queue = queue_check(bench, summary)
+    queue = queue_check(bench, summary, burst)
     notes = bottlenecks(bench.options, summary, len(bench.client_cpus or ()) or os.cpu_count() or 1)
     logs = {name: server_log_findings(t) for name, t in bench.targets.items()}
     print("\n" + markdown(summary, ratio) + "\n")
@@ -807,6 +856,9 @@ def report(bench: Bench, burst: dict[str, Any]) -> dict[str, Any]:
     print(f"- queue: {queue['jobs']} jobs queued for {queue['sent_relevant']} relevant requests sent "
           f"({queue['answered_202']} answered 202, {queue['duplicates']} answered duplicate, "
           f"{queue['jobs_during_bare']} during bare batches): {'OK' if queue['ok'] else 'MISMATCH'}")
+    if not queue["database_untouched"]:
+        print(f"- the Redis database changed under the benchmark (queue {queue['queue_length']}, "
+              f"{queue['intake_job_hashes']} job hashes): another client uses it; pick another --redis-db")
     print(f"- de-dup burst: {burst['deliveries']} deliveries sent twice at once → {burst['outcomes']}, "
           f"{burst['jobs']} jobs: {'OK' if burst['ok'] else 'MISMATCH'}")
     for note in notes:
@@ -860,9 +912,12 @@ def run(options: Options) -> dict[str, Any]:
     print(f"webhook bench: client={options.client}, {options.concurrency} connections, "
           f"{options.relevant:.0%} relevant, ~{total} s of load; server CPUs {server_cpus or 'any'}, "
           f"client CPUs {client_cpus or 'any'}", flush=True)
+    probe = RedisProbe(redis_db_url(options.redis_url, options.redis_db))
+    if probe.other_clients():
+        raise SystemExit(f"Redis db {options.redis_db} has other clients connected (tests?); it would be "
+                         "flushed: pick a free one with --redis-db")
     with tempfile.TemporaryDirectory(prefix="issuesmith-bench-") as tmp:
-        bench = Bench(options, secret, build_variants(secret),
-                      RedisProbe(redis_db_url(options.redis_url, options.redis_db)), Path(tmp), client_cpus)
+        bench = Bench(options, secret, build_variants(secret), probe, Path(tmp), client_cpus)
         with running(bench, server_cpus):
             sanity_check(bench)
             run_rounds(bench)
@@ -880,11 +935,15 @@ def main(argv: list[str] | None = None) -> int:
         client_main(parsed)
         return 0
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     try:
         results = run(parsed)
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped, Redis database flushed", file=sys.stderr)
         return 130
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(f"\nbenchmark failed: {exc}\nservers stopped, Redis database flushed", file=sys.stderr)
+        return 2
     out = RESULTS_DIR / "webhook.json"
     out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(f"\nwritten: {out.relative_to(ROOT)}")
