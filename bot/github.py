@@ -37,6 +37,17 @@ class CommentRef:
 
 
 @dataclass(frozen=True)
+class PullRef:
+    """A pull request we opened or found."""
+
+    number: int
+    html_url: str
+    draft: bool
+    head: str
+    base: str
+
+
+@dataclass(frozen=True)
 class IssueInfo:
     """What the agents need to know about an issue."""
 
@@ -168,6 +179,37 @@ class RepoGateway:
         if existing:
             return self.edit_comment(number, existing, body)
         return self.post_comment(number, body)
+
+
+    def branch_head(self, branch: str) -> str | None:
+        """The commit a branch points at, or None when it does not exist."""
+        try:
+            return str(self._repo.get_git_ref(f"heads/{branch}").object.sha)
+        except github.GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def find_open_pull(self, head_branch: str) -> PullRef | None:
+        """Our open pull request from `head_branch`, if there is one (a re-run never opens a second)."""
+        owner = self.full_name.split("/", 1)[0]
+        for pull in self._repo.get_pulls(state="open", head=f"{owner}:{head_branch}"):
+            return _pull(pull)
+        return None
+
+    def open_pull(self, head: str, base: str, title: str, body: str, draft: bool) -> PullRef:
+        """Open a pull request from our branch `head` into `base`."""
+        return _pull(self._repo.create_pull(base=base, head=head, title=title, body=body, draft=draft))
+
+    def update_pull(self, number: int, title: str, body: str) -> PullRef:
+        """Replace the title and body of one of our pull requests."""
+        pull = self._repo.get_pull(number)
+        pull.edit(title=title, body=body)
+        return _pull(pull)
+
+
+def _pull(pull: github.PullRequest.PullRequest) -> PullRef:
+    return PullRef(pull.number, pull.html_url, bool(pull.draft), pull.head.ref, pull.base.ref)
 
 
 def _ref(comment: github.IssueComment.IssueComment) -> CommentRef:

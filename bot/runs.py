@@ -75,6 +75,7 @@ class Run:
     approved_version: int = 0
     approved_hash: str = ""
     approved_by: str = ""
+    approved_at: float = 0.0
     failed_step: str = ""
     error: str = ""
     attempt: int = 0

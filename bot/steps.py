@@ -49,6 +49,7 @@ def _stop_rq_retries() -> None:
 
 
 def _handle_failure(services: Services, run_id: str, step: str, exc: Exception, seconds: float) -> None:
+    step = getattr(exc, "step", None) or step  # a pipeline names the inner step that failed
     will_retry = is_retryable(exc) and _retries_left() > 0
     services.store.log(run_id, step, "error", error=services.redactor(describe(exc)), retryable=is_retryable(exc),
                        will_retry=will_retry, seconds=round(seconds, 3))

@@ -60,11 +60,12 @@ class Git:
         return env
 
     def __call__(self, *args: str, cwd: Path | None = None, token: str | None = None,
-                 timeout: float = GIT_TIMEOUT) -> str:
+                 timeout: float = GIT_TIMEOUT, stdin: str | None = None,
+                 env: dict[str, str] | None = None) -> str:
         """Run `git args...`; returns stdout; raises `GitError` with redacted output on failure."""
         try:
-            done = subprocess.run(["git", *args], cwd=cwd, env=self.env(token), capture_output=True,
-                                  text=True, timeout=timeout, check=False)
+            done = subprocess.run(["git", *args], cwd=cwd, env={**self.env(token), **(env or {})},
+                                  capture_output=True, input=stdin, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", retryable=True) from exc
         if done.returncode != 0:

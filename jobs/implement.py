@@ -1,26 +1,30 @@
-"""Implement job: queued by `/approve` for the exact plan version (and hash) approved.
+"""Implement job: queued by `/approve` for the exact plan version (and hash) a human approved.
 
-This release checks that binding and records it in the run's log; the Coder → Reviewer
-→ Tester pipeline that turns the approved plan into a pull request builds on it.
+Drives `bot.implement` (Coder ⇄ Reviewer → Tester → pull request). A re-run of this job,
+or `/retry` after a failure, resumes after the last verified step.
 """
 
 from __future__ import annotations
 
 from bot.errors import InvalidTransition
+from bot.implement import implement_run
+from bot.pipeline import Cancelled
 from bot.runs import Run, State
 from bot.services import Services, current
 from bot.steps import run_step
+
+IMPLEMENTABLE = (State.APPROVED, State.IMPLEMENTING, State.TESTING)
 
 
 def implement(run_id: str) -> None:
     """RQ entry point for the `implement` step of a run."""
     services = current()
-    run_step(services, run_id, "implement", lambda run: check_approval(services, run))
+    run_step(services, run_id, "implement", lambda run: implement_approved(services, run))
 
 
-def check_approval(services: Services, run: Run) -> None:
-    """Refuse to implement anything but the plan version and content a human approved."""
-    if run.state != State.APPROVED:
+def implement_approved(services: Services, run: Run) -> None:
+    """Implement the plan version and content a human approved, and nothing else."""
+    if run.state not in IMPLEMENTABLE:
         services.store.log(run.id, "implement", "skipped", reason=f"run is {run.state}")
         return
     record = services.store.plan(run.id, run.approved_version)
@@ -30,3 +34,7 @@ def check_approval(services: Services, run: Run) -> None:
             hint="reply `/revise` to get a fresh plan and approve it again")
     services.store.log(run.id, "implement", "approval_verified", version=run.approved_version,
                        hash=run.approved_hash, approved_by=run.approved_by)
+    try:
+        implement_run(services, run, record.plan, record.hash)
+    except Cancelled as exc:  # /cancel already answered on the issue; stop quietly
+        services.store.log(run.id, exc.step or "implement", "stopped", reason=exc.reason)

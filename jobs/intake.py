@@ -8,6 +8,7 @@ transition, and answers people on the issue. Safe to run twice for one delivery.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from bot import comments
@@ -113,7 +114,8 @@ def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, 
     record = services.store.plan(run.id, answered)
     assert record is not None  # answered_version only returns posted versions
     services.store.transition(run.id, State.APPROVED, only_from={State.AWAITING_APPROVAL},
-                              approved_version=answered, approved_hash=record.hash, approved_by=intent.sender)
+                              approved_version=answered, approved_hash=record.hash, approved_by=intent.sender,
+                              approved_at=time.time())
     gateway.react_to_comment(intent.issue_number, intent.comment_id, "+1")
     reply(services, gateway, intent, comments.approved(intent.sender, answered, record.hash))
     enqueue_step(services.queue, "implement", run.id, answered, run.attempt, services.policy)

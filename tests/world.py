@@ -51,6 +51,20 @@ SAMPLE_PLAN: dict[str, Any] = {
 }
 
 
+CODER, REVIEWER, TESTER = "Coder of issuesmith", "Reviewer of issuesmith", "Tester of issuesmith"
+FIX = ("replace_text", {"path": "textstats/__init__.py", "old_text": 'return len(text.split(" "))',
+                        "new_text": "return len(text.split())"})
+APPROVE = {"verdict": "approve", "summary": "The change matches the plan.", "findings": []}
+
+
+def script_implementation(model: FakeOpenAI) -> None:
+    """Model replies for a clean implement run: the Coder fixes word_count, review approves, no new tests."""
+    model.script(Reply.tool_calls([FIX], usage=(900, 80)),
+                 Reply.json({"summary": "Split on any whitespace.", "notes": ""}, usage=(1100, 60)), match=CODER)
+    model.script(Reply.json(APPROVE, usage=(1500, 120)), match=REVIEWER)
+    model.script(Reply.json({"summary": "Already covered.", "tests_added": []}, usage=(800, 40)), match=TESTER)
+
+
 def plan_with(**changes: Any) -> dict[str, Any]:
     """The sample plan with some fields replaced."""
     return {**SAMPLE_PLAN, **changes}
@@ -98,6 +112,17 @@ class World:
                 return
             worker.work(burst=True, with_scheduler=False)
         raise AssertionError("work did not settle")
+
+    def step(self) -> None:
+        """Deliver pending webhooks and run exactly one queued job."""
+        self.github.wait_for_deliveries()
+        worker = SimpleWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker.work(burst=True, max_jobs=1, with_scheduler=False)
+        self.github.wait_for_deliveries()
+
+    def job_ids(self) -> list[str]:
+        """Ids of the jobs waiting in the queue."""
+        return list(self.services.queue.get_job_ids())
 
     # what a user sees -------------------------------------------------------------------
     def bot_comments(self) -> list[Comment]:
@@ -175,7 +200,7 @@ def settings_for(root: Path, redis_url: str, github: FakeGitHub, model_url: str,
         app_id=APP_ID, private_key=private_key, webhook_secret=WEBHOOK_SECRET, redis_url=redis_url,
         github_api_url=github.api_url, openai_api_key=MODEL_KEY, openai_base_url=f"{model_url}/v1",
         work_dir=root / "work", job_retry_intervals=[0], github_request_spacing=0.0,
-        github_write_spacing=0.0, model_max_retries=2)
+        github_write_spacing=0.0, model_max_retries=2, step_retry_backoff=[0])
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -36,6 +36,7 @@ from tests.world import (
     WEBHOOK_SECRET,
     contract_problems,
     make_stand_ins,
+    script_implementation,
     wait_until,
 )
 
@@ -163,7 +164,7 @@ def test_bad_signature_is_refused_and_stores_nothing(deployment: Deployment) -> 
     assert d.store.redis.dbsize() == before
 
 
-def test_revise_stale_approve_non_writer_then_writer_approve(deployment: Deployment) -> None:
+def test_revise_stale_approve_non_writer_then_writer_approve_opens_a_pr(deployment: Deployment) -> None:
     d = deployment
     title = "Tabs are not word separators"
     number = d.issue(title)
@@ -181,11 +182,14 @@ def test_revise_stale_approve_non_writer_then_writer_approve(deployment: Deploym
     d.wait_comment(number, "Only people with write access")
     assert d.run(number).state == State.AWAITING_APPROVAL  # type: ignore[union-attr]
 
+    script_implementation(d.openai)
     d.github.comment(REPO, number, "/approve", by="carol")
-    run = d.wait_state(number, State.APPROVED)
+    run = d.wait_state(number, State.PR_OPEN)
     assert (run.approved_version, run.approved_by) == (2, "carol")
-    wait_until(lambda: ("implement", "approval_verified") in
-               [(e["step"], e["event"]) for e in d.store.entries(run.id)], what="implement job ran")
+    [pull] = [p for p in d.github.pulls(REPO) if f"Closes #{number}" in p.body]
+    assert pull.head.startswith(f"issuesmith/{number}-") and not pull.draft
+    assert "3 passed, 0 failed" in pull.body  # the sample repository's own suite ran, and passes now
+    d.wait_comment(number, "### Review and tests")
 
 
 def test_invalid_plan_three_times_fails_with_an_explanation(deployment: Deployment) -> None:

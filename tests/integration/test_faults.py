@@ -56,13 +56,16 @@ def test_redelivered_command_is_applied_once(world: World) -> None:
     world.label()
     world.drain()
     world.say("/approve")
-    world.drain()
+    world.step()
     approve = [d for d in world.github.deliveries if d.event == "issue_comment" and "/approve" in str(d.payload)]
-    before = len(world.bot_comments())
     world.github.redeliver(approve[-1].guid)
-    world.drain()
-    assert len(world.bot_comments()) == before
+    world.github.wait_for_deliveries()
+
+    assert world.github.deliveries[-1].status_code == 200  # answered as a duplicate
+    assert len([c for c in world.bot_comments() if "approved by @alice" in c.body]) == 1
     assert world.run().state == State.APPROVED  # type: ignore[union-attr]
+    assert [j for j in world.job_ids() if j.startswith("implement-")] == [world.job_ids()[0]]
+    assert len(world.job_ids()) == 1
 
 
 def test_our_own_comments_come_back_as_webhooks_and_are_ignored(world: World) -> None:

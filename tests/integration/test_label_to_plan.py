@@ -61,10 +61,10 @@ def test_second_label_while_active_is_answered_not_duplicated(world: World) -> N
     assert world.run().id == run_id  # type: ignore[union-attr]
 
 
-def test_writer_approve_records_approval_and_runs_implement_job(world: World) -> None:
+def test_writer_approve_records_approval_and_queues_implement_job(world: World) -> None:
     run_id = _planned(world)
     comment_id = world.say("/approve", by="maya")  # maintain counts as write
-    world.drain()
+    world.step()  # the intake job only
 
     run = world.run()
     assert run is not None and run.state == State.APPROVED
@@ -72,8 +72,7 @@ def test_writer_approve_records_approval_and_runs_implement_job(world: World) ->
     assert run.approved_hash == world.services.store.plan(run_id, 1).hash  # type: ignore[union-attr]
     assert ("issuesmith[bot]", "+1") in world.reactions(comment_id)
     assert "Plan v1" in world.bot_comments()[-1].body and "approved by @maya" in world.bot_comments()[-1].body
-    events = [(e["step"], e["event"]) for e in world.services.store.entries(run_id)]
-    assert ("implement", "approval_verified") in events
+    assert world.job_ids() == [f"implement-{run_id}-v1-a0"]
 
 
 def test_revise_posts_v2_and_supersedes_v1(world: World) -> None:

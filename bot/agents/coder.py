@@ -1,0 +1,48 @@
+"""The Coder: implements the approved plan with verified edit tools, in phases.
+
+Phases: `implement` (from the plan), `revise` (from review findings), `fix` (from failing
+tests). Each phase is a fresh conversation that restates the issue and the approved plan,
+so the goal does not drift over long tool loops. Prompts: `coder_prompt.md`, `coder_task.md`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from bot.agents.brief import Brief
+from bot.agents.prompting import fenced, load_template
+from bot.agents.tools import EditSession
+from bot.llm import CallContext, ModelClient
+
+PHASES = {
+    "implement": "Implement the approved plan below.",
+    "revise": "The reviewer requested changes to your implementation. Address every blocker and major "
+              "finding below, then answer.",
+    "fix": "The repository's tests fail with your change. Fix the code (not the tests, unless a test you "
+           "added is wrong) so that they pass, then answer.",
+}
+
+
+class CoderReport(BaseModel):
+    """What the Coder says it did."""
+
+    summary: str = Field(description="What was changed and why, in a few sentences")
+    notes: str = Field("", description="Anything the reviewer should know")
+
+
+def render_messages(brief: Brief, phase: str, extra: str = "", diff: str = "") -> list[dict[str, str]]:
+    """The system and user messages of one Coder phase."""
+    system = load_template("coder_prompt").substitute(repo=brief.repo, branch=brief.branch,
+                                                      base=brief.base_sha[:12])
+    more = extra + (f"\n\nYour change so far:\n{fenced('current diff', diff)}" if diff else "")
+    task = load_template("coder_task").substitute(
+        phase=PHASES[phase], version=brief.version, plan_hash=brief.plan_hash, plan=brief.plan_text(),
+        files=", ".join(f"`{f.path}`" for f in brief.plan.files), extra=more, **brief.issue_fields())
+    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+
+
+def code(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, phase: str,
+         max_tool_calls: int, extra: str = "", diff: str = "") -> CoderReport:
+    """Run one Coder phase; edits land in the session's work tree."""
+    messages = render_messages(brief, phase, extra, diff)
+    return model.structured(call, messages, CoderReport, tools=session.tools(), max_tool_calls=max_tool_calls)

@@ -1,0 +1,60 @@
+"""The Reviewer: judges a diff against the approved plan and its acceptance criteria.
+
+Returns a typed `Review`; "request_changes" goes back to the Coder with the findings, a
+bounded number of rounds. Prompts: `reviewer_prompt.md`, `reviewer_task.md`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from bot.agents.brief import Brief
+from bot.agents.prompting import load_template, untrusted
+from bot.llm import CallContext, ModelClient
+
+MAX_DIFF_CHARS = 60_000
+
+
+class Finding(BaseModel):
+    """One problem or remark about the change."""
+
+    severity: Literal["blocker", "major", "minor", "nit"]
+    file: str
+    line: int = Field(0, description="Line in the new file, 0 when not about one line")
+    message: str
+
+
+class Review(BaseModel):
+    """The Reviewer's verdict."""
+
+    verdict: Literal["approve", "request_changes"]
+    summary: str
+    findings: list[Finding]
+
+    def must_change(self) -> list[Finding]:
+        """Findings that block approval."""
+        return [f for f in self.findings if f.severity in ("blocker", "major")]
+
+    def as_feedback(self) -> str:
+        """The findings as text for the Coder."""
+        return "\n".join(f"- [{f.severity}] {f.file}:{f.line} {f.message}" for f in self.findings)
+
+
+def render_messages(brief: Brief, diff: str, round_no: int) -> list[dict[str, str]]:
+    """The system and user messages of one review round."""
+    shown = diff if len(diff) <= MAX_DIFF_CHARS else diff[:MAX_DIFF_CHARS] + "\n[... diff cut ...]"
+    task = load_template("reviewer_task").substitute(
+        round=round_no, version=brief.version, plan=brief.plan_text(), criteria=brief.criteria_text(),
+        base=brief.base_sha[:12], diff=untrusted(shown), **brief.issue_fields())
+    return [{"role": "system", "content": load_template("reviewer_prompt").template},
+            {"role": "user", "content": task}]
+
+
+def review(model: ModelClient, call: CallContext, brief: Brief, diff: str, round_no: int) -> Review:
+    """Ask for a verdict on `diff`; a verdict that contradicts its findings is corrected by code."""
+    result = model.structured(call, render_messages(brief, diff, round_no), Review)
+    if result.verdict == "approve" and result.must_change():
+        result = result.model_copy(update={"verdict": "request_changes"})
+    return result

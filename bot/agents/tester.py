@@ -1,0 +1,41 @@
+"""The Tester: adds tests for the acceptance criteria (test files only); code runs them.
+
+The model only writes tests, through the same verified tools limited to test paths;
+whether the suite passes is decided by `bot.testresults` from what the runner produced.
+Prompts: `tester_prompt.md`, `tester_task.md`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from bot.agents.brief import Brief
+from bot.agents.prompting import load_template, untrusted
+from bot.agents.tools import EditSession
+from bot.llm import CallContext, ModelClient
+
+TEST_GLOBS = ("tests/**", "test/**", "**/tests/**", "**/test_*.py", "**/*_test.py", "**/*_test.go",
+              "**/*.test.js", "**/*.test.ts", "**/*.spec.js", "**/*.spec.ts", "test_*.py")
+
+
+class TesterReport(BaseModel):
+    """What the Tester added."""
+
+    summary: str
+    tests_added: list[str] = Field(default_factory=list)
+
+
+def render_messages(brief: Brief, diff: str) -> list[dict[str, str]]:
+    """The system and user messages of the test-writing phase."""
+    system = load_template("tester_prompt").substitute(repo=brief.repo,
+                                                       test_command=brief.test_command or "unknown")
+    task = load_template("tester_task").substitute(criteria=brief.criteria_text(), diff=untrusted(diff),
+                                                   **brief.issue_fields())
+    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+
+
+def write_tests(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, diff: str,
+                max_tool_calls: int) -> TesterReport:
+    """Let the model add tests for the acceptance criteria (edits limited to test paths)."""
+    return model.structured(call, render_messages(brief, diff), TesterReport, tools=session.tools(),
+                            max_tool_calls=max_tool_calls)

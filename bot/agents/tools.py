@@ -1,0 +1,86 @@
+"""The editing tools the Coder and the Tester get: view, search, replace, create, delete.
+
+Every edit goes through `bot.edits`, which verifies it at once (applies exactly once, the
+file still parses, the path is in scope and not blocked); a refused edit is returned to
+the model as text with what failed and the closest match. The session remembers which
+paths were changed, so the patch of a phase is exactly what the tools did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from bot import edits
+from bot.agents.planner import SearchArgs, search_code
+from bot.llm import Tool
+
+
+class ViewArgs(BaseModel):
+    """Arguments of `view_file`."""
+
+    path: str
+    start_line: int = Field(1, ge=1)
+    end_line: int | None = Field(None, ge=1)
+
+
+class ReplaceArgs(BaseModel):
+    """Arguments of `replace_text`."""
+
+    path: str
+    old_text: str = Field(description="Exact text to replace; must occur exactly once in the file")
+    new_text: str
+
+
+class CreateArgs(BaseModel):
+    """Arguments of `create_file`."""
+
+    path: str
+    content: str
+
+
+class DeleteArgs(BaseModel):
+    """Arguments of `delete_file`."""
+
+    path: str
+
+
+@dataclass
+class EditSession:
+    """Tools bound to one work tree and scope; records what they changed."""
+
+    root: Path
+    scope: edits.Scope
+    on_edit: Callable[[str, str], None] = lambda path, action: None
+    touched: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def tools(self) -> list[Tool]:
+        """The tool list for the model client."""
+        return [
+            Tool("view_file", "Show numbered lines of a file.", ViewArgs,
+                 lambda a: edits.view(self.root, a.path, a.start_line, a.end_line)),
+            Tool("search_code", "Search tracked files for a literal string.", SearchArgs,
+                 lambda a: search_code(self.root, a.query)),
+            Tool("replace_text", "Replace an exact, unique piece of text in a file.", ReplaceArgs,
+                 lambda a: self._apply(lambda: edits.replace(self.root, self.scope, a.path, a.old_text,
+                                                             a.new_text))),
+            Tool("create_file", "Create a new file with the given content.", CreateArgs,
+                 lambda a: self._apply(lambda: edits.create(self.root, self.scope, a.path, a.content))),
+            Tool("delete_file", "Delete a file the plan says to delete.", DeleteArgs,
+                 lambda a: self._apply(lambda: edits.delete(self.root, self.scope, a.path))),
+        ]
+
+    def _apply(self, edit: Callable[[], edits.EditResult]) -> str:
+        try:
+            result = edit()
+        except edits.EditError as exc:
+            self.refused.append(str(exc))
+            return f"Edit refused: {exc}"
+        if result.path not in self.touched:
+            self.touched.append(result.path)
+        self.on_edit(result.path, result.action)
+        return f"Applied {result.action} to {result.path}:\n{result.diff[:4000]}"

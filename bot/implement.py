@@ -1,0 +1,283 @@
+"""The implement run: prepare → code (Coder ⇄ Reviewer) → test (Tester, then code runs the tests,
+Coder fixes) → publish (commit, push, pull request) → report, as pipeline steps.
+
+The workflow is this code; the model only writes and judges text. Each step's output is
+verified and stored, so a re-run job resumes after the last verified step: the tree is
+rebuilt from the base commit plus the stored patch. Every irreversible action (comment,
+push, pull request) passes the gate, which logs its decision.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bot import edits
+from bot.agents import coder, reviewer, tester
+from bot.agents.brief import Brief
+from bot.agents.prompting import fenced
+from bot.agents.tools import EditSession
+from bot.errors import InvalidTransition
+from bot.gate import Action, Gate, Policy
+from bot.github import RepoGateway
+from bot.llm import CallContext
+from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
+from bot.plan import Plan
+from bot.report import PullBody, TestSummary, render_results, render_status
+from bot.runs import Run, State
+from bot.sandbox import Limits, run_command
+from bot.services import Services
+from bot.steps import notify, spent
+from bot.testresults import TestReport, build_report, with_junit
+from bot.tree import Identity, Tree
+from bot.workspace import WorkTree
+
+CHAIN = (State.APPROVED, State.IMPLEMENTING, State.TESTING, State.PR_OPEN)
+
+
+def branch_name(issue: int, title: str) -> str:
+    """`issuesmith/<issue>-<slug of the plan title>`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].rstrip("-") or "change"
+    return f"issuesmith/{issue}-{slug}"
+
+
+@dataclass
+class Implementation:
+    """One implement job's state and the steps' code."""
+
+    services: Services
+    run: Run
+    brief: Brief
+    gateway: RepoGateway
+    work: WorkTree
+    gate: Gate
+    planned_base: str
+    clone_url: str
+    started: float
+
+    # -- helpers ------------------------------------------------------------------------------
+    def call(self, step: str) -> CallContext:
+        return CallContext(self.run.id, step)
+
+    def tree(self, ctx: StepContext) -> Tree:
+        return Tree(self.services.workspace.git, self.work.path, ctx.outputs["prepare"]["base"])
+
+    def status(self, phase: str, detail: str = "", pr_url: str = "") -> None:
+        """Edit the run's status comment in place."""
+        self.gate.enforce(Action(kind="comment", target=str(self.run.issue), detail=f"status: {phase}"))
+        body = render_status(phase, detail, time.time() - self.started, spent(self.services, self.run.id), pr_url)
+        notify(self.services, self.run, "status", body)
+
+    def advance(self, target: State) -> None:
+        """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""
+        current = self.services.store.require(self.run.id).state
+        if current == State.CANCELLED:
+            raise Cancelled("the run was cancelled")
+        if current not in CHAIN:
+            raise InvalidTransition(f"a run in state {current} cannot be implemented")
+        for state in CHAIN[CHAIN.index(current) + 1: CHAIN.index(target) + 1]:
+            self.services.store.transition(self.run.id, state, only_from={current})
+            current = state
+
+    def plan_paths(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.brief.plan.files)
+
+    # -- steps ----------------------------------------------------------------------------------
+    def prepare(self, ctx: StepContext) -> dict[str, Any]:
+        """Fix the base commit of this run (the default branch's head now)."""
+        moved = bool(self.planned_base) and self.planned_base != self.work.sha
+        note = (f"The default branch moved from `{self.planned_base[:12]}` to `{self.work.sha[:12]}` after the plan "
+                "was made; this branch starts from the current head." if moved else "")
+        return {"base": self.work.sha, "base_note": note}
+
+    def code(self, ctx: StepContext) -> dict[str, Any]:
+        """Coder implements the plan; Reviewer judges; Coder revises, at most `max_revisions` times."""
+        self.advance(State.IMPLEMENTING)
+        tree = self.tree(ctx)
+        tree.reset()
+        session = EditSession(self.work.path, edits.Scope(allowed=self.plan_paths()))
+        settings, model = self.services.settings, self.services.model()
+        self.status("Coding")
+        report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
+        patch = tree.patch(session.touched)
+        revisions: list[str] = []
+        for round_no in range(1, settings.max_revisions + 2):
+            ctx.check()
+            self.status("Reviewing", f"round {round_no}")
+            review = reviewer.review(model, self.call("review"), self.brief, patch, round_no)
+            ctx.log("review", round=round_no, verdict=review.verdict, findings=len(review.findings))
+            if review.verdict == "approve" or round_no > settings.max_revisions:
+                break
+            self.status("Coding", f"revision {round_no}")
+            feedback = fenced("review findings", review.as_feedback())
+            revised = coder.code(model, self.call("code"), self.brief, session, "revise",
+                                 settings.coder_tool_calls, extra=feedback, diff=patch)
+            revisions.append(revised.summary)
+            patch = tree.patch(session.touched)
+        return {"patch": patch, "touched": session.touched, "summary": report.summary,
+                "review": review.model_dump(mode="json"), "revisions": revisions, "refused": session.refused}
+
+    def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
+        """A code step must change something, and only files in the plan."""
+        problems = [] if output["patch"] else ["the Coder made no change"]
+        scope = edits.Scope(allowed=self.plan_paths())
+        problems += [f"{p}: {why}" for p in output["touched"] if (why := scope.permits(p))]
+        return problems
+
+    def test(self, ctx: StepContext) -> dict[str, Any]:
+        """Tester adds tests; the test command runs; the Coder fixes failures, bounded."""
+        self.advance(State.TESTING)
+        code_out = ctx.outputs["code"]
+        tree = self.tree(ctx)
+        tree.reset(code_out["patch"])
+        touched = list(code_out["touched"])
+        settings, model = self.services.settings, self.services.model()
+        self.status("Testing", "writing tests")
+        tests_scope = edits.Scope(allowed=self.plan_paths(), extra_globs=tester.TEST_GLOBS)
+        session = EditSession(self.work.path, tests_scope)
+        added = tester.write_tests(model, self.call("test"), self.brief, session, code_out["patch"],
+                                   settings.tester_tool_calls)
+        touched += [p for p in session.touched if p not in touched]
+        report = self.run_tests(ctx)
+        fixes: list[str] = []
+        while not report.ok and len(fixes) < settings.max_test_fixes:
+            ctx.check()
+            self.status("Testing", f"fixing {report.failed + report.errors} failing tests")
+            fix_session = EditSession(self.work.path, tests_scope)
+            fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
+                               extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
+            touched += [p for p in fix_session.touched if p not in touched]
+            fixes.append(fixed.summary)
+            report = self.run_tests(ctx)
+        return {"patch": tree.patch(touched), "touched": touched, "report": _report_dict(report),
+                "fixes": fixes, "tests_added": added.tests_added}
+
+    def run_tests(self, ctx: StepContext) -> TestReport:
+        """Run the repository's test command in the sandbox; code decides pass or fail."""
+        command = self.brief.test_command
+        junit = self.services.settings.work_dir.resolve() / "runs" / self.run.id / "junit.xml"
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.unlink(missing_ok=True)
+        if not command:
+            command = "echo 'no test command was detected or configured' && exit 1"
+        result = run_command(with_junit(command, junit), self.work.path,
+                             Limits(timeout=self.services.settings.test_timeout), self.services.redactor)
+        report = build_report(command, result, junit if junit.exists() else None)
+        ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
+                source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2))
+        return report
+
+    def publish(self, ctx: StepContext) -> dict[str, Any]:
+        """Commit as the app, push our branch, open (or update) the pull request."""
+        test_out, code_out = ctx.outputs["test"], ctx.outputs["code"]
+        tree = self.tree(ctx)
+        tree.reset(test_out["patch"])
+        branch = branch_name(self.run.issue, self.brief.plan.title)
+        paths = [p for p in test_out["touched"] if p]
+        self.status("Pull request", "pushing the branch")
+        self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(paths)))
+        sha = tree.commit(paths, self._commit_message(code_out["summary"]), self._identity(),
+                          int(self.run.approved_at or time.time()))
+        if self.gateway.branch_head(branch) != sha:
+            tree.push(self.clone_url, self.gateway.token, sha, branch)
+        body = self._pull_body(ctx, tree)
+        title, text, draft = self.brief.plan.title, body.render(), bool(body.draft_reasons())
+        existing = self.gateway.find_open_pull(branch)
+        if existing:
+            self.gate.enforce(Action(kind="update_pull", target=str(existing.number), branch=branch))
+            pull = self.gateway.update_pull(existing.number, title, text)
+        else:
+            self.gate.enforce(Action(kind="open_pull", target=branch, branch=branch))
+            pull = self.gateway.open_pull(branch, self.brief.branch, title, text, draft)
+        self.advance(State.PR_OPEN)
+        return {"number": pull.number, "url": pull.html_url, "draft": pull.draft, "branch": branch, "sha": sha,
+                "draft_reasons": body.draft_reasons()}
+
+    def report(self, ctx: StepContext) -> dict[str, Any]:
+        """Post the review and test results, and close the status comment with the PR link."""
+        code_out, test_out, pull = ctx.outputs["code"], ctx.outputs["test"], ctx.outputs["publish"]
+        self.gate.enforce(Action(kind="comment", target=str(self.run.issue), detail="review and tests"))
+        body = render_results(reviewer.Review.model_validate(code_out["review"]), code_out["revisions"],
+                              TestSummary.from_report(test_out["report"]), pull["url"])
+        comment = notify(self.services, self.run, "results", body)
+        self.status("Pull request", f"#{pull['number']}" + (" (draft)" if pull["draft"] else ""), pull["url"])
+        return {"comment": comment}
+
+    # -- publishing details ------------------------------------------------------------------
+    def _identity(self) -> Identity:
+        login = self.gateway.bot_login
+        return Identity(login, f"{self.services.settings.app_id}+{login}@users.noreply.github.com")
+
+    def _commit_message(self, summary: str) -> str:
+        approver = self.run.approved_by
+        return (f"{self.brief.plan.title}\n\n{summary}\n\nCloses #{self.run.issue}\n"
+                f"Plan v{self.brief.version} ({self.brief.plan_hash}), approved by @{approver}.\n\n"
+                f"Co-authored-by: {approver} <{approver}@users.noreply.github.com>")
+
+    def _pull_body(self, ctx: StepContext, tree: Tree) -> PullBody:
+        code_out, test_out = ctx.outputs["code"], ctx.outputs["test"]
+        files = tree.numstat(test_out["patch"])
+        changed = [f[0] for f in files]
+        planned = self.plan_paths()
+        entries = self.services.store.entries(self.run.id)
+        return PullBody(
+            issue=self.run.issue, plan=self.brief.plan, version=self.brief.version, plan_hash=self.brief.plan_hash,
+            approved_by=self.run.approved_by, files=files,
+            unplanned=[p for p in changed if p not in planned], untouched=[p for p in planned if p not in changed],
+            review=reviewer.Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
+            tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
+            base_note=ctx.outputs["prepare"]["base_note"])
+
+
+def _failures(report: TestReport) -> str:
+    lines = [f"Command: {report.command}", f"{report.passed} passed, {report.failed} failed, {report.errors} errors"]
+    lines += [f"--- {case.name} ({case.outcome})\n{case.message}" for case in report.cases
+              if case.outcome in ("failed", "error")][:10]
+    if report.source != "junit":
+        lines.append(f"Output (end):\n{report.output_tail}")
+    return "\n".join(lines)
+
+
+def _report_dict(report: TestReport) -> dict[str, Any]:
+    data = asdict(report)
+    data["ok"] = report.ok
+    return data
+
+
+def steps(impl: Implementation) -> list[Step]:
+    """The implement pipeline."""
+    return [
+        Step("prepare", impl.prepare, timeout=60),
+        Step("code", impl.code, deps=("prepare",), timeout=3600, verify=impl.verify_code),
+        Step("test", impl.test, deps=("prepare", "code"), timeout=3600),
+        Step("publish", impl.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
+        Step("report", impl.report, deps=("code", "test", "publish"), timeout=300, retries=2),
+    ]
+
+
+def implement_run(services: Services, run: Run, record_plan: dict[str, Any], plan_hash: str) -> None:
+    """Check out the default branch and drive the pipeline, resuming after verified steps."""
+    gateway = services.github.repo(run.installation_id, run.repo)
+    issue = gateway.issue(run.issue)
+    default = gateway.default_branch()
+    base = record_plan.get("_base", {})
+    plan = Plan.model_validate({k: v for k, v in record_plan.items() if k != "_base"})
+    url = gateway.clone_url()
+    store = services.store
+    should_stop = lambda: "the run was cancelled" if store.require(run.id).state == State.CANCELLED else None  # noqa: E731
+    gate = Gate(Policy(default_branch=default), lambda event, **d: store.log(run.id, "gate", event, **d))
+    with services.workspace.checkout(run.repo, url, gateway.token, default) as work:
+        brief = Brief(run.repo, default, work.sha, issue, plan, run.approved_version, plan_hash,
+                      base.get("test_command", ""))
+        impl = Implementation(services, run, brief, gateway, work, gate, base.get("sha", ""), url, time.time())
+        journal = RedisJournal(store, redact=services.redactor)
+        resumed = journal.outputs(run.id).get("prepare")
+        if resumed:
+            impl.brief = Brief(run.repo, default, resumed["base"], issue, plan, run.approved_version, plan_hash,
+                               base.get("test_command", ""))
+        pipeline = Pipeline(steps(impl), journal, should_stop=should_stop,
+                            backoff=tuple(services.settings.step_retry_backoff))
+        pipeline.run(run.id, {}, services)
+

@@ -1,0 +1,173 @@
+"""What an implement run shows people: the status comment, the results comment, the PR body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.agents.reviewer import Review
+from bot.plan import Plan
+
+PHASES = ("Coding", "Reviewing", "Testing", "Pull request")
+
+
+def render_status(phase: str, detail: str, elapsed: float, spend: str, pr_url: str = "") -> str:
+    """The status comment: the phases with the current one marked, elapsed time and spend."""
+    current = PHASES.index(phase) if phase in PHASES else len(PHASES)
+    lines = []
+    for i, name in enumerate(PHASES):
+        mark = "✅" if i < current or (pr_url and i == current) else ("⏳" if i == current else "⬜")
+        lines.append(f"- {mark} {name}" + (f": {detail}" if i == current and detail else ""))
+    tail = f"\n\nPull request: {pr_url}" if pr_url else "\n\nReply `/cancel` to stop."
+    return ("### issuesmith is implementing the approved plan\n\n" + "\n".join(lines)
+            + f"\n\nElapsed {_duration(elapsed)} · spent {spend}{tail}")
+
+
+@dataclass(frozen=True)
+class TestSummary:
+    """The test results as shown to people (from a `bot.testresults.TestReport` dict)."""
+
+    command: str
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    ok: bool
+    timed_out: bool
+    failures: list[tuple[str, str]]
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> TestSummary:
+        """Build from the report dict stored in the test step's output."""
+        failing = [(c["name"], c.get("message", "")) for c in report.get("cases", [])
+                   if c.get("outcome") in ("failed", "error")]
+        return cls(report["command"], report["passed"], report["failed"], report["errors"], report["skipped"],
+                   bool(report.get("ok")), bool(report.get("timed_out")), failing)
+
+    def line(self) -> str:
+        """One line: counts and verdict."""
+        verdict = "✅ passed" if self.ok else ("⏱️ timed out" if self.timed_out else "❌ failing")
+        return (f"`{self.command}`: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
+                f"{self.skipped} skipped — {verdict}")
+
+    def markdown(self) -> str:
+        """The counts plus each failing test with its short output."""
+        parts = [self.line()]
+        for name, message in self.failures[:10]:
+            parts.append(f"<details><summary><code>{_html(name)}</code></summary>\n\n```\n"
+                         f"{message[:1500]}\n```\n</details>")
+        return "\n\n".join(parts)
+
+
+def render_review(review: Review, revisions: list[str]) -> str:
+    """The review: verdict, summary, findings with severity and place, what was revised."""
+    verdict = "✅ approved" if review.verdict == "approve" else "🔁 changes requested"
+    rows = "\n".join(f"| {f.severity} | `{f.file}`{f':{f.line}' if f.line else ''} | {_cell(f.message)} |"
+                     for f in review.findings)
+    table = f"\n\n| severity | where | finding |\n|---|---|---|\n{rows}" if rows else ""
+    revised = "".join(f"\n- round {i}: {_cell(text)}" for i, text in enumerate(revisions, 1))
+    revised_text = f"\n\nRevised because of review:{revised}" if revised else ""
+    return f"**Review: {verdict}.** {review.summary}{table}{revised_text}"
+
+
+def render_results(review: Review, revisions: list[str], tests: TestSummary, pr_url: str) -> str:
+    """The comment with the review and the test results."""
+    return (f"### Review and tests\n\n{render_review(review, revisions)}\n\n"
+            f"**Tests:** {tests.markdown()}\n\nPull request: {pr_url}")
+
+
+@dataclass(frozen=True)
+class PullBody:
+    """Everything the pull request body shows."""
+
+    issue: int
+    plan: Plan
+    version: int
+    plan_hash: str
+    approved_by: str
+    files: list[tuple[str, int, int]]  # path, added, removed
+    unplanned: list[str]
+    untouched: list[str]
+    review: Review
+    revisions: list[str]
+    tests: TestSummary
+    usage: dict[str, dict[str, float]]
+    log: list[dict[str, Any]]
+    base_note: str = ""
+
+    def draft_reasons(self) -> list[str]:
+        """Why the PR must stay a draft (empty when it is ready for review)."""
+        reasons = []
+        if not self.tests.ok:
+            count = self.tests.failed + self.tests.errors
+            reasons.append("tests timed out" if self.tests.timed_out else f"tests failing: {count}")
+        if self.review.verdict != "approve":
+            reasons.append(f"review still requests changes after {len(self.revisions)} revisions")
+        return reasons
+
+    def render(self) -> str:
+        """The Markdown body."""
+        reasons = self.draft_reasons()
+        head = f"> [!WARNING]\n> Draft: {'; '.join(reasons)}.\n\n" if reasons else ""
+        base = f"> [!NOTE]\n> {self.base_note}\n\n" if self.base_note else ""
+        return "\n\n".join([
+            f"{head}{base}{self.plan.summary}", f"Closes #{self.issue}",
+            f"<details><summary>Approved plan v{self.version} (<code>{self.plan_hash}</code>) by @"
+            f"{self.approved_by}</summary>\n\n" + _plan_text(self.plan) + "\n</details>",
+            "### Changes\n" + _files_table(self.files), "### Plan versus diff\n" + self._plan_vs_diff(),
+            "### Review\n" + render_review(self.review, self.revisions), "### Tests\n" + self.tests.markdown(),
+            "### Usage\n" + _usage_table(self.usage),
+            "<details><summary>Execution log</summary>\n\n" + _log_table(self.log) + "\n</details>",
+            "<sub>Opened by issuesmith. It never merges: review and merge are yours.</sub>"])
+
+    def _plan_vs_diff(self) -> str:
+        if not self.unplanned and not self.untouched:
+            return "Every changed file was in the plan, and every planned file changed."
+        parts = []
+        if self.unplanned:
+            parts.append("Changed but not named by the plan: " + ", ".join(f"`{p}`" for p in self.unplanned))
+        if self.untouched:
+            parts.append("Named by the plan but left unchanged: " + ", ".join(f"`{p}`" for p in self.untouched))
+        return "\n".join(f"- {p}" for p in parts)
+
+
+def _plan_text(plan: Plan) -> str:
+    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(plan.steps, 1))
+    criteria = "\n".join(f"- {c}" for c in plan.acceptance_criteria)
+    return f"**{plan.title}**\n\n{steps}\n\nAcceptance criteria:\n{criteria}"
+
+
+def _files_table(files: list[tuple[str, int, int]]) -> str:
+    rows = "\n".join(f"| `{path}` | +{added} | −{removed} |" for path, added, removed in files)
+    return f"| file | added | removed |\n|---|---|---|\n{rows}"
+
+
+def _usage_table(usage: dict[str, dict[str, float]]) -> str:
+    rows = [f"| {step} | {int(u['calls'])} | {int(u['prompt_tokens']):,} | {int(u['completion_tokens']):,} | "
+            f"${u['cost_usd']:.4f} |" for step, u in usage.items() if step != "total"]
+    total = usage.get("total", {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0})
+    rows.append(f"| **total** | {int(total['calls'])} | {int(total['prompt_tokens']):,} | "
+                f"{int(total['completion_tokens']):,} | **${total['cost_usd']:.4f}** |")
+    header = "| step | model calls | prompt tokens | completion tokens | cost |\n|---|---|---|---|---|\n"
+    return header + "\n".join(rows)
+
+
+def _log_table(entries: list[dict[str, Any]]) -> str:
+    rows = []
+    for e in entries[-200:]:
+        detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("ts", "step", "event"))
+        rows.append(f"| {e.get('step', '')} | {e.get('event', '')} | {_cell(detail)[:200]} |")
+    return "| step | event | detail |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,336 @@
+"""Running a command on a work tree, bounded in time, output, memory, processes and file size.
+
+This first backend is a plain subprocess: `/bin/sh -c command` in its own session and
+process group, stdin closed, a scrubbed environment (`scrubbed_env`: an allowlist, so no
+tokens or settings of the worker reach the command), rlimits set in the child before exec.
+Output (stdout and stderr interleaved) is read by the calling thread through a selector
+rather than a reader thread, so a process that escaped and keeps the pipe open cannot
+leave a thread blocked behind; at most `Limits.output_bytes` are kept, the head and the
+(larger) tail, since test failures are usually reported at the end.
+
+When the command times out, or when it ends but left processes behind, every process of
+the run is stopped: SIGTERM, then SIGKILL after `Limits.kill_grace` seconds. The processes
+of the run are found through /proc, repeatedly (while the command runs and again before
+each signal): the process group, the children of children by their ppid, and any process
+whose environment carries this run's `SANDBOX_RUN_ID` marker, which catches a daemon that
+left the group with `setsid` and was re-parented after a double fork. A process that both
+clears its environment and escapes in between two scans can still get away: real
+isolation (a pid namespace) comes with the bubblewrap/docker backend behind this interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+MARKER = "SANDBOX_RUN_ID"
+SCAN_INTERVAL = 0.25
+DRAIN_SECONDS = 1.0
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of one command; None switches a limit off.
+
+    `memory_bytes` is the address-space limit (RLIMIT_AS; runtimes that reserve much virtual
+    memory, like the JVM or Go, may need more). `processes` (RLIMIT_NPROC) counts all
+    processes of the worker's user and is not applied when running as root.
+    """
+
+    timeout: float = 600
+    output_bytes: int = 200_000
+    memory_bytes: int | None = 2 * 1024**3
+    processes: int | None = 256
+    file_bytes: int | None = 1024**3
+    cpu_seconds: int | None = None
+    kill_grace: float = 2.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did. `exit_code` is None when it timed out (negative: killed by that signal)."""
+
+    command: str
+    exit_code: int | None
+    output: str
+    truncated: bool
+    timed_out: bool
+    duration: float
+
+
+def scrubbed_env(extra: Mapping[str, str] | None = None, *, scratch: Path | None = None) -> dict[str, str]:
+    """The whole environment of a command: an allowlist, nothing else from `os.environ`.
+
+    PATH is the worker's PATH with the directory of `sys.executable` first (so `python` is the
+    worker's interpreter); HOME and TMPDIR are `scratch/home` and `scratch/tmp` (a new
+    temporary directory, owned by the caller, when `scratch` is None). `extra` is added last.
+    """
+    base = scratch if scratch is not None else Path(tempfile.mkdtemp(prefix="issuesmith-env-"))
+    home, tmp = base / "home", base / "tmp"
+    home.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    interpreter_dir = os.path.dirname(sys.executable)
+    system = [p for p in (os.environ.get("PATH") or os.defpath).split(os.pathsep) if p and p != interpreter_dir]
+    env = {"PATH": os.pathsep.join([interpreter_dir, *system]), "HOME": str(home), "TMPDIR": str(tmp),
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "CI": "true", "TERM": "dumb"}
+    env.update(extra or {})
+    return env
+
+
+def run_command(command: str, cwd: Path, limits: Limits, redactor: Callable[[str], str] = lambda s: s,
+                extra_env: Mapping[str, str] | None = None) -> CommandResult:
+    """Run `command` with `/bin/sh -c` in `cwd` within `limits`; never raises for what the command does.
+
+    HOME and TMPDIR are fresh per command and removed afterwards, unless `extra_env` sets them
+    (pass a run's own directories to share them between its commands). Raises OSError only
+    when the command cannot be started at all (e.g. `cwd` does not exist).
+    """
+    started = time.monotonic()
+    marker = uuid.uuid4().hex
+    with _scratch() as scratch:
+        env = scrubbed_env(extra_env, scratch=scratch) | {MARKER: marker}
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_rlimits(limits))
+        assert proc.stdout is not None
+        capture = _Capture(limits.output_bytes)
+        tracker = _Tracker(proc.pid, marker)
+        try:
+            timed_out = _pump(proc, proc.stdout.fileno(), capture, tracker, started + limits.timeout)
+        finally:
+            tracker.stop_all(limits.kill_grace)
+            _drain(proc.stdout.fileno(), capture, DRAIN_SECONDS)
+            proc.stdout.close()
+            proc.wait()
+    output, truncated = capture.text()
+    return CommandResult(command, None if timed_out else proc.returncode, redactor(output), truncated, timed_out,
+                         time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="issuesmith-cmd-"))
+    try:
+        yield path
+    finally:
+        _remove_tree(path)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a directory the command wrote to, even where it made things read-only."""
+    def retry(func: Callable[[str], object], name: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(name), stat.S_IRWXU)
+            if not os.path.islink(name) and os.path.isdir(name):
+                os.chmod(name, stat.S_IRWXU)
+            func(name)
+
+    shutil.rmtree(path, onerror=retry)
+
+
+def _rlimits(limits: Limits) -> Callable[[], None]:
+    """The function the child runs before exec: set hard and soft limits (never above the current hard one)."""
+    wanted = [(resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_FSIZE, limits.file_bytes),
+              (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_CORE, 0)]
+    if os.geteuid() != 0:
+        wanted.append((resource.RLIMIT_NPROC, limits.processes))
+
+    def apply() -> None:
+        for which, value in wanted:
+            if value is None:
+                continue
+            hard = resource.getrlimit(which)[1]
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(which, (value, value))
+
+    return apply
+
+
+def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, tracker: _Tracker, deadline: float) -> bool:
+    """Read output until the command ends (False) or the deadline passes (True)."""
+    with selectors.DefaultSelector() as selector, _exit_fd(proc.pid) as exit_fd:
+        selector.register(fd, selectors.EVENT_READ)
+        if exit_fd is not None:
+            selector.register(exit_fd, selectors.EVENT_READ)
+        next_scan = 0.0
+        while proc.poll() is None:
+            now = time.monotonic()
+            if now >= deadline:
+                return True
+            if now >= next_scan:
+                tracker.scan()
+                next_scan = now + SCAN_INTERVAL
+            for key, _ in selector.select(min(deadline - now, SCAN_INTERVAL)):
+                if key.fd == fd and not capture.read(fd):
+                    selector.unregister(fd)
+    return False
+
+
+@contextlib.contextmanager
+def _exit_fd(pid: int) -> Iterator[int | None]:
+    """A pidfd that becomes readable when `pid` exits (None where the kernel has none)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        yield None
+        return
+    try:
+        yield pidfd
+    finally:
+        os.close(pidfd)
+
+
+def _drain(fd: int, capture: _Capture, seconds: float) -> None:
+    """Read what is left in the pipe, until EOF or for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if selector.select(left) and not capture.read(fd):
+                return
+
+
+class _Capture:
+    """Keeps the first quarter and the last three quarters of `limit` bytes of output."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = max(limit, 0) // 4
+        self.tail_limit = max(limit, 0) - self.head_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def read(self, fd: int) -> bool:
+        """Read one chunk from `fd`; False at end of file."""
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return True
+        self.add(chunk)
+        return bool(chunk)
+
+    def add(self, chunk: bytes) -> None:
+        """Take a chunk of output."""
+        self.total += len(chunk)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail += chunk
+        if len(self.tail) > 2 * self.tail_limit + _CHUNK:
+            del self.tail[: len(self.tail) - self.tail_limit]
+
+    def text(self) -> tuple[str, bool]:
+        """The kept output as text, and whether some was cut."""
+        tail = self.tail[len(self.tail) - self.tail_limit:] if self.tail_limit else bytearray()
+        cut = self.total - len(self.head) - len(tail)
+        head_text = self.head.decode("utf-8", errors="replace")
+        tail_text = tail.decode("utf-8", errors="replace")
+        if cut <= 0:
+            return (self.head + tail).decode("utf-8", errors="replace"), False
+        return f"{head_text}\n[... {cut} bytes cut ...]\n{tail_text}", True
+
+
+@dataclass(frozen=True)
+class _Proc:
+    pid: int
+    ppid: int
+    pgid: int
+    start: int
+    zombie: bool
+
+
+class _Tracker:
+    """Finds the processes of one run through /proc and stops them."""
+
+    def __init__(self, root: int, marker: str) -> None:
+        self.root = root
+        self.marker = f"{MARKER}={marker}".encode()
+        self.known: dict[int, int] = {}  # pid -> start time, to notice a reused pid
+
+    def scan(self, deep: bool = False) -> list[int]:
+        """The live processes of the run; `deep` also reads every environment for the marker."""
+        table = {p.pid: p for p in _processes()}
+        self.known = {pid: start for pid, start in self.known.items()
+                      if pid in table and table[pid].start == start}
+        members = set(self.known) | {p.pid for p in table.values() if p.pgid == self.root or p.pid == self.root}
+        if deep:
+            members |= {pid for pid in table if pid not in members and self._marked(pid)}
+        members |= _descendants(table, members)
+        members.discard(os.getpid())
+        self.known.update({pid: table[pid].start for pid in members})
+        return sorted(pid for pid in members if not table[pid].zombie)
+
+    def _marked(self, pid: int) -> bool:
+        try:
+            data = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return False
+        return any(entry == self.marker for entry in data.split(b"\0"))
+
+    def stop_all(self, grace: float) -> None:
+        """SIGTERM every process of the run, then SIGKILL what is left after `grace` seconds."""
+        if not self._signal(signal.SIGTERM):
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self.scan(deep=True):
+            time.sleep(0.02)
+        for _ in range(20):
+            if not self._signal(signal.SIGKILL):
+                return
+            time.sleep(0.02)
+
+    def _signal(self, signum: int) -> bool:
+        """Send `signum` to the group and to every process found; False when none was left."""
+        pids = self.scan(deep=True)
+        if not pids:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.root, signum)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+        return True
+
+
+def _descendants(table: Mapping[int, _Proc], roots: set[int]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for proc in table.values():
+        children.setdefault(proc.ppid, []).append(proc.pid)
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found and child not in roots:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _processes() -> Iterator[_Proc]:
+    """Every process in /proc: pid, ppid, process group, start time, whether a zombie."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_bytes()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2:].split()
+        if len(fields) < 20:
+            continue
+        yield _Proc(int(entry.name), int(fields[1]), int(fields[2]), int(fields[19]), fields[0] in (b"Z", b"X"))
