@@ -5,9 +5,21 @@ from __future__ import annotations
 import re
 import subprocess
 
+from bot.queueing import enqueue_step
 from bot.runs import State
 from bot.standins.openai import Reply
-from tests.world import APPROVE, BOT, CODER, FIX, REPO, REVIEWER, SAMPLE_PLAN, TESTER, World
+from tests.world import (
+    APPROVE,
+    BOT,
+    CODER,
+    FIX,
+    REPO,
+    REVIEWER,
+    SAMPLE_PLAN,
+    TESTER,
+    World,
+    script_implementation,
+)
 
 BRANCH = "issuesmith/{n}-count-words-separated-by-any-whitespace"
 WRONG_FIX = ("replace_text", {"path": "textstats/__init__.py", "old_text": 'return len(text.split(" "))',
@@ -114,3 +126,146 @@ def test_commit_is_by_the_app_with_the_approver_as_co_author(world: World) -> No
                          capture_output=True, text=True, check=True).stdout
     assert log.startswith(f"{BOT} <101+{BOT}@users.noreply.github.com>")
     assert f"Closes #{world.issue}" in log and "Co-authored-by: carol <carol@users.noreply.github.com>" in log
+
+
+def test_review_requests_changes_once_then_approves(world: World) -> None:
+    coder(world, FIX, summary="First pass.")
+    reviewer(world, CHANGES)
+    coder(world, ("view_file", {"path": "textstats/__init__.py"}), summary="Empty strings give 0 now.")
+    reviewer(world, APPROVE)
+    tester(world)
+    run_id = approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert not pull.draft and "Revised because of review" in pull.body and "Empty strings give 0 now." in pull.body
+    reviews = [(e["round"], e["verdict"]) for e in world.services.store.entries(run_id) if e["event"] == "review"]
+    assert reviews == [(1, "request_changes"), (2, "approve")]
+    revise_request = [r for r in world.openai.requests if CODER in r["messages"][0]["content"]][-2]
+    assert "word_count('') must be 0" in revise_request["messages"][-1]["content"]
+
+
+def test_failing_tests_go_back_to_the_coder_and_pass(world: World) -> None:
+    coder(world, WRONG_FIX, summary="Split on double spaces.")
+    reviewer(world, APPROVE)
+    tester(world)
+    coder(world, UNFIX, summary="Split on any whitespace.")
+    run_id = approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert not pull.draft and "3 passed, 0 failed" in pull.body
+    runs = [(e["passed"], e["failed"]) for e in world.services.store.entries(run_id) if e["event"] == "tests"]
+    assert runs[0][1] > 0 and runs[-1] == (3, 0)
+    fix_request = [r for r in world.openai.requests if CODER in r["messages"][0]["content"]][-2]
+    assert "test_word_count_simple" in fix_request["messages"][-1]["content"]
+
+
+def test_tests_still_failing_after_the_limit_give_a_draft_naming_them(world: World) -> None:
+    coder(world, WRONG_FIX)
+    reviewer(world, APPROVE)
+    tester(world)
+    coder(world, ("view_file", {"path": "textstats/__init__.py"}), summary="Tried.")
+    coder(world, ("view_file", {"path": "textstats/__init__.py"}), summary="Tried again.")
+    approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert pull.draft
+    assert pull.body.startswith("> [!WARNING]\n> Draft: tests failing: 1.")
+    assert "test_word_count_simple" in pull.body  # split("  ") breaks the single-space case
+    results = next(c.body for c in world.bot_comments() if "### Review and tests" in c.body)
+    assert "❌ failing" in results and "test_word_count_simple" in results
+
+
+def test_bad_edits_are_refused_at_the_tool_and_never_reach_the_pr(world: World) -> None:
+    coder(world,
+          ("replace_text", {"path": "textstats/__init__.py", "old_text": "return len(text.split(' '))",
+                            "new_text": "x"}),
+          ("create_file", {"path": "textstats/extra.py", "content": "X = 1\n"}),
+          ("replace_text", {"path": ".github/workflows/ci.yml", "old_text": "name: ci", "new_text": "name: pwned"}),
+          FIX)
+    reviewer(world, APPROVE)
+    tester(world)
+    run_id = approve(world)
+
+    branch = BRANCH.format(n=world.issue)
+    assert changed_files(world, branch) == {"textstats/__init__.py"}
+    results = [m["content"] for m in world.openai.requests[2]["messages"] if m["role"] == "tool"]
+    assert results[0].startswith("Edit refused") and 'return len(text.split(" "))' in results[0]
+    assert results[1].startswith("Edit refused") and "plan" in results[1]
+    assert results[2].startswith("Edit refused") and "blocked" in results[2]
+    assert results[3].startswith("Applied replace")
+    assert world.run().state == State.PR_OPEN  # type: ignore[union-attr]
+    assert len([e for e in world.services.store.entries(run_id) if e["event"] == "tool_call"]) == 4
+
+
+def test_budget_stops_before_the_call_that_would_exceed_it(world: World) -> None:
+    world.services.settings.run_budget_tokens = 6_000  # enough to plan, not to code
+    world.services._model = None  # rebuilt with the lowered budget
+    coder(world, FIX)
+    reviewer(world, APPROVE)
+    tester(world)
+    run_id = approve(world)
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "code"
+    assert world.github.pulls(REPO) == []
+    notice = next(c.body for c in world.bot_comments() if "stopped at the **code** step" in c.body)
+    assert "token budget" in notice and "Spent so far:" in notice and "`/retry`" in notice
+    assert world.services.store.usage(run_id)["calls"] == len([e for e in world.openai.exchanges if e.status == 200])
+
+
+def test_rerun_after_pushing_opens_exactly_one_pr(world: World) -> None:
+    script_implementation(world.openai)
+    run_id = approve(world)
+    [pull] = world.github.pulls(REPO)
+    comments_before = len(world.bot_comments())
+    # the job "died" after the push and the PR: forget the last two verified steps, run it again
+    from bot.pipeline import RedisJournal
+
+    RedisJournal(world.services.store).forget(run_id, ["publish", "report"])
+    enqueue_step(world.services.queue, "implement", run_id, 1, 5, world.services.policy)
+    world.services.redis_text.hset(f"issuesmith:run:{run_id}", "state", "TESTING")
+    world.drain()
+
+    assert [p.number for p in world.github.pulls(REPO)] == [pull.number]
+    assert len(world.bot_comments()) == comments_before
+    assert world.run().state == State.PR_OPEN  # type: ignore[union-attr]
+    assert len([p for p in world.github.pushes if p.via == "git"]) == 1  # same commit: nothing to push again
+
+
+def test_base_moved_after_approval_starts_from_the_new_head(world: World) -> None:
+    script_implementation(world.openai)
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    new_head = world.github.push_commit(REPO, "main", {"CHANGELOG.md": "# Changes\n"}, by="alice")
+    world.say("/approve", by="carol")
+    world.drain()
+
+    [pull] = world.github.pulls(REPO)
+    branch = BRANCH.format(n=world.issue)
+    parent = subprocess.run(["git", "rev-parse", f"{branch}^"], cwd=world.github.repo_path(REPO),
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert parent == world.github.branches(REPO)["main"] and new_head
+    assert "The default branch moved from" in pull.body and "starts from the current head" in pull.body
+
+
+def test_retry_after_a_failed_step_resumes_from_it(world: World) -> None:
+    coder(world, FIX)
+    reviewer(world, APPROVE)
+    tester(world)
+    world.github.fail_next("POST", r"/pulls$", 422, body={"message": "Validation Failed"})  # final: no retry
+    run_id = approve(world)
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "publish"
+    assert "stopped at the **publish** step" in world.bot_comments()[-1].body
+    model_calls = len(world.openai.requests)
+
+    world.say("/retry", by="alice")
+    world.drain()
+
+    assert world.run().state == State.PR_OPEN  # type: ignore[union-attr]
+    assert len(world.github.pulls(REPO)) == 1
+    assert len(world.openai.requests) == model_calls  # code and test were not redone
+    resumed = [e["step"] for e in world.services.store.entries(run_id) if e["event"] == "resumed"]
+    assert resumed == ["prepare", "code", "test"]
