@@ -27,6 +27,8 @@ def render_status(phase: str, detail: str, elapsed: float, spend: str, pr_url: s
 class TestSummary:
     """The test results as shown to people (from a `bot.testresults.TestReport` dict)."""
 
+    __test__ = False  # not a pytest class
+
     command: str
     passed: int
     failed: int

@@ -269,3 +269,18 @@ def test_retry_after_a_failed_step_resumes_from_it(world: World) -> None:
     assert len(world.openai.requests) == model_calls  # code and test were not redone
     resumed = [e["step"] for e in world.services.store.entries(run_id) if e["event"] == "resumed"]
     assert resumed == ["prepare", "code", "test"]
+
+
+def test_review_still_requesting_changes_after_the_limit_gives_a_draft(world: World) -> None:
+    coder(world, FIX)
+    for _ in range(2):
+        reviewer(world, CHANGES)
+        coder(world, ("view_file", {"path": "textstats/__init__.py"}), summary="Could not resolve it.")
+    reviewer(world, CHANGES)
+    tester(world)
+    approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert pull.draft
+    assert pull.body.startswith("> [!WARNING]\n> Draft: review still requests changes after 2 revisions.")
+    assert "| major | `textstats/__init__.py`:6 | word_count('') must be 0 |" in pull.body
