@@ -134,17 +134,18 @@ class Implementation:
         touched = list(code_out["touched"])
         settings, model = self.services.settings, self.services.model()
         self.status("Testing", "writing tests")
-        tests_scope = edits.Scope(allowed=self.plan_paths(), extra_globs=tester.TEST_GLOBS)
-        session = EditSession(self.work.path, tests_scope)
+        session = EditSession(self.work.path, edits.Scope(allowed=(), extra_globs=tester.TEST_GLOBS))
         added = tester.write_tests(model, self.call("test"), self.brief, session, code_out["patch"],
                                    settings.tester_tool_calls)
-        touched += [p for p in session.touched if p not in touched]
+        added_paths = [p for p in session.touched if p not in touched]
+        touched += added_paths
         report = self.run_tests(ctx)
         fixes: list[str] = []
         while not report.ok and len(fixes) < settings.max_test_fixes:
             ctx.check()
             self.status("Testing", f"fixing {report.failed + report.errors} failing tests")
-            fix_session = EditSession(self.work.path, tests_scope)
+            fix_scope = edits.Scope(allowed=(*self.plan_paths(), *added_paths), extra_globs=())
+            fix_session = EditSession(self.work.path, fix_scope)
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
                                extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
             touched += [p for p in fix_session.touched if p not in touched]

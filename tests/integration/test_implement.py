@@ -284,3 +284,16 @@ def test_review_still_requesting_changes_after_the_limit_gives_a_draft(world: Wo
     assert pull.draft
     assert pull.body.startswith("> [!WARNING]\n> Draft: review still requests changes after 2 revisions.")
     assert "| major | `textstats/__init__.py`:6 | word_count('') must be 0 |" in pull.body
+
+
+def test_tester_may_only_touch_test_files(world: World) -> None:
+    coder(world, FIX)
+    reviewer(world, APPROVE)
+    tester(world, ("replace_text", {"path": "textstats/__init__.py", "old_text": "return len(text.split())",
+                                    "new_text": "return 0"}), ADD_TEST)
+    approve(world)
+
+    tool_results = [m["content"] for m in world.openai.requests[-1]["messages"] if m["role"] == "tool"]
+    assert tool_results[0].startswith("Edit refused") and tool_results[1].startswith("Applied replace")
+    branch = BRANCH.format(n=world.issue)
+    assert "return len(text.split())" in branch_file(world, branch, "textstats/__init__.py")
