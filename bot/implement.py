@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bot import edits
@@ -164,7 +165,7 @@ class Implementation:
             command = "echo 'no test command was detected or configured' && exit 1"
         result = run_command(with_junit(command, junit), self.work.path,
                              Limits(timeout=self.services.settings.test_timeout), self.services.redactor)
-        report = build_report(command, result, junit if junit.exists() else None)
+        report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
         ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
                 source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2))
         return report
@@ -228,6 +229,12 @@ class Implementation:
             review=reviewer.Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
             base_note=ctx.outputs["prepare"]["base_note"])
+
+
+def redacted(report: TestReport, redact: Callable[[str], str]) -> TestReport:
+    """The report with secrets scrubbed from everything the tests printed (it reaches prompts and GitHub)."""
+    cases = [replace(case, name=redact(case.name), message=redact(case.message)) for case in report.cases]
+    return replace(report, output_tail=redact(report.output_tail), cases=cases)
 
 
 def _failures(report: TestReport) -> str:

@@ -20,12 +20,20 @@ class Redactor:
     """Replaces secrets with `[redacted]`; knows the token shapes plus the configured values."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str) -> None:
-        """Also redact this value from now on (e.g. a fresh installation token)."""
-        if len(secret) >= 6 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+        """Also redact this value from now on (e.g. a fresh installation token).
+
+        A multi-line secret (a PEM key) is also redacted line by line, so a fragment of it, such
+        as the middle of a key printed by a test and cut by an output cap, is caught too.
+        """
+        pieces = [secret, *(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)]
+        fresh = [p for p in pieces if len(p) >= 6 and p not in self._secrets]
+        if fresh:
+            self._secrets = sorted([*self._secrets, *fresh], key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

@@ -103,7 +103,10 @@ class Settings(BaseSettings):
         raise ValueError("no GitHub App key: set ISSUESMITH_PRIVATE_KEY_PATH (or ISSUESMITH_PRIVATE_KEY)")
 
     def secrets(self) -> list[str]:
-        """Every configured secret value, for the redactor."""
+        """Every configured secret value (the app key too, from wherever it comes), for the redactor."""
         values = [self.webhook_secret, self.openai_api_key, self.private_key]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.private_key_path is not None and self.private_key_path.is_file():
+            found.append(self.private_key_path.read_text())
+        return found
 

@@ -42,7 +42,7 @@ def test_settings_read_the_documented_environment(monkeypatch: pytest.MonkeyPatc
     assert s.github_api_url == "https://ghe.example.com/api/v3"
     assert s.app_private_key().startswith("-----BEGIN RSA PRIVATE KEY-----")
     assert s.prices == {"local-model": (1.0, 2.0)}
-    assert set(s.secrets()) == {"0123456789abcdef", "sk-abcdefghijklmnopqrstuv"}
+    assert set(s.secrets()) == {"0123456789abcdef", "sk-abcdefghijklmnopqrstuv", key.read_text()}
 
 
 def test_both_key_sources_is_an_error(tmp_path: Path) -> None:
@@ -97,3 +97,19 @@ def test_retryable_versus_final_is_decided_in_one_place() -> None:
     assert not is_retryable(BudgetExceeded("over")) and not is_retryable(ValueError("bug"))
     assert describe(github.GithubException(502, {"message": "Bad gateway"})) == "GitHub answered 502: Bad gateway"
     assert "time limit" in describe(JobTimeoutException("x"))
+
+
+def test_fragments_of_a_multiline_secret_are_redacted() -> None:
+    key = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(f"{i:02d}" + "Ab3+/x" * 10 for i in range(8)) + \
+          "\n-----END RSA PRIVATE KEY-----\n"
+    lines = key.splitlines()
+    fragment = "E         " + "\nE         ".join(lines[3:6])  # pytest-style, no BEGIN/END
+    out = Redactor([key])(fragment)
+    assert all(line not in out for line in lines[3:6]) and out.count(REDACTED) == 3
+
+
+def test_the_key_file_content_is_a_secret(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIEabcdefghijklmnop\n-----END RSA PRIVATE KEY-----\n")
+    s = make(webhook_secret="0123456789abcdef", private_key_path=key)
+    assert key.read_text() in s.secrets()
