@@ -22,9 +22,20 @@ TOKEN_MARGIN_SECONDS = 300
 WRITE_PERMISSIONS = frozenset({"admin", "write"})
 
 
+MAX_RATE_LIMIT_WAIT = 120.0
+
+
 def _http_retry() -> Retry:
-    """Retry idempotent requests on 5xx a few times, quickly; POSTs are never replayed here."""
-    return Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504), raise_on_status=False)
+    """In-client retries for idempotent requests: 5xx with backoff, and rate limits.
+
+    `GithubRetry` waits out secondary rate limits (`Retry-After`) and primary ones
+    (`x-ratelimit-reset`), at most `MAX_RATE_LIMIT_WAIT` seconds; a longer wait raises and the
+    job is retried later. POSTs are never replayed here (a 5xx may hide a comment that was
+    created); they fail to the job, whose retry upserts by marker instead.
+    """
+    return github.GithubRetry(total=4, backoff_factor=0.3, status_forcelist=[429, 500, 502, 503, 504],
+                              allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"PATCH"},
+                              secondary_rate_wait=5, max_rate_limit_wait=MAX_RATE_LIMIT_WAIT, raise_on_status=False)
 
 
 @dataclass(frozen=True)
