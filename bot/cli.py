@@ -39,10 +39,15 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     """Run an RQ worker (with its scheduler, for delayed retries) on the issuesmith queue."""
     from rq import Worker
 
+    from bot.reaper import requeue_orphans
     from bot.services import build_services, install
 
     services = build_services(settings)
     install(services)
+    log.info("worker starting: looking for jobs left behind by dead workers")
+    requeued = requeue_orphans(services.queue, services.redis_bytes)
+    if requeued:
+        log.warning("requeued jobs left behind by dead workers", extra={"jobs": requeued})
     rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name)
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
 

@@ -7,8 +7,10 @@ GitHub plus the run state in Redis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +55,9 @@ class Deployment:
     web_url: str
     store: RunStore
     logs: Path
+    env: dict[str, str]
+    root: Path
+    procs: list[subprocess.Popen[bytes]]
 
     def issue(self, title: str) -> int:
         return self.github.create_issue(REPO, "carol", title, f"{title}. See textstats/__init__.py.")
@@ -116,18 +121,34 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     try:
         wait_until(lambda: _answers(f"{web_url}/healthz"), what="issuesmith serve")
         github.set_webhook(f"{web_url}/webhook", WEBHOOK_SECRET)
-        yield Deployment(github, model, web_url, RunStore(client), logs)
+        yield Deployment(github, model, web_url, RunStore(client), logs, env, root, procs)
         problems = contract_problems(github, model)
         assert not problems, "\n".join(problems[:20])
     finally:
         for proc in procs:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
         for proc in procs:
             proc.wait(timeout=20)
         for server in servers:
             server.stop()
         github.close()
         client.flushdb()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def _answers(url: str) -> bool:
@@ -220,3 +241,23 @@ def test_logs_are_structured_bound_and_free_of_secrets(deployment: Deployment) -
     assert any(entry.get("delivery") for entry in lines)
     text = deployment.logs.read_text()
     assert MODEL_KEY not in text and WEBHOOK_SECRET not in text and "ghs_" not in text
+
+
+def test_worker_killed_mid_step_is_recovered_by_the_next_worker(deployment: Deployment) -> None:
+    """Runs last in this module: it replaces the worker process."""
+    d = deployment
+    title = "Worker dies while planning"
+    number = d.issue(title)
+    d.plan_for(title, Reply.hang(30), Reply.json(SAMPLE_PLAN))
+    d.github.label_issue(REPO, number, "issuesmith", by="alice")
+    d._wait(lambda: any(title in str(r["messages"]) for r in d.openai.requests), "the plan job's model call")
+    worker = d.procs[1]
+    for pid in [worker.pid, *_descendants(worker.pid)]:  # RQ's work horse runs in a session of its own
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+
+    d.procs.append(_start(["worker"], d.env, d.root, d.logs))
+    d.wait_comment(number, "Plan v1:")
+    assert len([b for b in d.bot_comments(number) if "issuesmith:plan" in b]) == 1
+    assert "requeued jobs left behind by dead workers" in d.logs.read_text()
