@@ -129,3 +129,24 @@ def test_tool_calls_are_bounded(model_server, store: RunStore) -> None:
     tool_messages = [m for m in fake.requests[1]["messages"] if m["role"] == "tool"]
     assert "Tool budget used up" in tool_messages[1]["content"]
     assert "tools" not in fake.requests[1]
+
+
+def test_truncated_json_is_sent_back_and_the_retry_succeeds(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    truncated = '{"title": "Count words", "summary": "word_count spl'
+    fake.script(Reply.text(truncated, finish_reason="length"), Reply.json(SAMPLE_PLAN))
+    plan = client(url, store).structured(CallContext("r7", "plan"), MESSAGES, Plan)
+    assert plan.title == SAMPLE_PLAN["title"] and "was not a valid Plan" in fake.requests[1]["messages"][-1]["content"]
+
+
+def test_model_timeouts_are_bounded_and_reported(model_server, store: RunStore) -> None:
+    from bot.errors import describe, is_retryable
+
+    fake, url = model_server
+    fake.script(Reply.hang(5), Reply.hang(5))
+    sdk = openai.OpenAI(api_key="sk-unit-test-key-000000", base_url=url, max_retries=1, timeout=0.3)
+    model = ModelClient(sdk, "gpt-4o-mini", store, PriceTable(), Budget(5.0, 1_000_000))
+    with pytest.raises(openai.APITimeoutError) as caught:
+        model.structured(CallContext("r8", "plan"), MESSAGES, Plan)
+    assert is_retryable(caught.value) and "could not be reached" in describe(caught.value)
+    assert store.usage("r8")["calls"] == 0  # nothing was charged for calls that never answered
