@@ -6,6 +6,7 @@ PYTHON ?= python3
 .PHONY: setup redis test lint unit run env bench clean
 
 setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
+	scripts/ensure-sandbox
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot import edits
@@ -28,13 +28,14 @@ from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, s
 from bot.plan import Plan
 from bot.report import PullBody, TestSummary, render_results, render_status
 from bot.runs import Run, State
-from bot.sandbox import Limits, run_command
+from bot.sandbox import Limits
 from bot.services import Services
 from bot.steps import notify, spent
 from bot.testresults import TestReport, build_report, with_junit
 from bot.tree import Identity, Tree
 from bot.workspace import WorkTree
 
+JUNIT_NAME = ".issuesmith-junit.xml"
 CHAIN = (State.APPROVED, State.IMPLEMENTING, State.TESTING, State.PR_OPEN)
 
 
@@ -57,6 +58,7 @@ class Implementation:
     planned_base: str
     clone_url: str
     started: float
+    sandbox_used: dict[str, Any] = field(default_factory=dict)
 
     # -- helpers ------------------------------------------------------------------------------
     def call(self, step: str) -> CallContext:
@@ -153,21 +155,22 @@ class Implementation:
             fixes.append(fixed.summary)
             report = self.run_tests(ctx)
         return {"patch": tree.patch(touched), "touched": touched, "report": _report_dict(report),
-                "fixes": fixes, "tests_added": added.tests_added}
+                "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used}
 
     def run_tests(self, ctx: StepContext) -> TestReport:
         """Run the repository's test command in the sandbox; code decides pass or fail."""
-        command = self.brief.test_command
-        junit = self.services.settings.work_dir.resolve() / "runs" / self.run.id / "junit.xml"
-        junit.parent.mkdir(parents=True, exist_ok=True)
+        command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
+        junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
         junit.unlink(missing_ok=True)
-        if not command:
-            command = "echo 'no test command was detected or configured' && exit 1"
-        result = run_command(with_junit(command, junit), self.work.path,
-                             Limits(timeout=self.services.settings.test_timeout), self.services.redactor)
+        backend = self.services.sandbox()
+        result = backend.run(with_junit(command, junit), self.work.path,
+                             Limits(timeout=self.services.settings.test_timeout), redactor=self.services.redactor)
         report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
+        junit.unlink(missing_ok=True)
+        self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
         ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
-                source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2))
+                source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),
+                backend=result.backend, isolated=result.isolated)
         return report
 
     def publish(self, ctx: StepContext) -> dict[str, Any]:
@@ -200,7 +203,8 @@ class Implementation:
         """Post the review and test results, and close the status comment with the PR link."""
         code_out, test_out, pull = ctx.outputs["code"], ctx.outputs["test"], ctx.outputs["publish"]
         body = render_results(reviewer.Review.model_validate(code_out["review"]), code_out["revisions"],
-                              TestSummary.from_report(test_out["report"]), pull["url"])
+                              TestSummary.from_report(test_out["report"]), pull["url"],
+                              unsandboxed_note(test_out.get("sandbox", {})))
         comment = notify(self.services, self.run, "results", body)
         self.status("Pull request", f"#{pull['number']}" + (" (draft)" if pull["draft"] else ""), pull["url"])
         return {"comment": comment}
@@ -228,7 +232,15 @@ class Implementation:
             unplanned=[p for p in changed if p not in planned], untouched=[p for p in planned if p not in changed],
             review=reviewer.Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
-            base_note=ctx.outputs["prepare"]["base_note"])
+            base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})))
+
+
+def unsandboxed_note(sandbox: dict[str, Any]) -> str:
+    """A loud warning when the tests ran without isolation (only ever by explicit configuration)."""
+    if not sandbox or sandbox.get("isolated", True):
+        return ""
+    return ("⚠️ The tests ran **without a sandbox** (ISSUESMITH_ALLOW_UNSANDBOXED=1 on this deployment): "
+            "repository code ran with the worker's access.")
 
 
 def redacted(report: TestReport, redact: Callable[[str], str]) -> TestReport:

@@ -72,9 +72,10 @@ def render_review(review: Review, revisions: list[str]) -> str:
     return f"**Review: {verdict}.** {review.summary}{table}{revised_text}"
 
 
-def render_results(review: Review, revisions: list[str], tests: TestSummary, pr_url: str) -> str:
+def render_results(review: Review, revisions: list[str], tests: TestSummary, pr_url: str, warning: str = "") -> str:
     """The comment with the review and the test results."""
-    return (f"### Review and tests\n\n{render_review(review, revisions)}\n\n"
+    head = f"> {warning}\n\n" if warning else ""
+    return (f"{head}### Review and tests\n\n{render_review(review, revisions)}\n\n"
             f"**Tests:** {tests.markdown()}\n\nPull request: {pr_url}")
 
 
@@ -96,6 +97,7 @@ class PullBody:
     usage: dict[str, dict[str, float]]
     log: list[dict[str, Any]]
     base_note: str = ""
+    sandbox_note: str = ""
 
     def draft_reasons(self) -> list[str]:
         """Why the PR must stay a draft (empty when it is ready for review)."""
@@ -112,6 +114,7 @@ class PullBody:
         reasons = self.draft_reasons()
         head = f"> [!WARNING]\n> Draft: {'; '.join(reasons)}.\n\n" if reasons else ""
         base = f"> [!NOTE]\n> {self.base_note}\n\n" if self.base_note else ""
+        base += f"> [!CAUTION]\n> {self.sandbox_note}\n\n" if self.sandbox_note else ""
         return "\n\n".join([
             f"{head}{base}{self.plan.summary}", f"Closes #{self.issue}",
             f"<details><summary>Approved plan v{self.version} (<code>{self.plan_hash}</code>) by @"

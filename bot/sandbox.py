@@ -1,12 +1,17 @@
 """Running a command on a work tree, bounded in time, output, memory, processes and file size.
 
-This first backend is a plain subprocess: `/bin/sh -c command` in its own session and
-process group, stdin closed, a scrubbed environment (`scrubbed_env`: an allowlist, so no
-tokens or settings of the worker reach the command), rlimits set in the child before exec.
-Output (stdout and stderr interleaved) is read by the calling thread through a selector
-rather than a reader thread, so a process that escaped and keeps the pipe open cannot
-leave a thread blocked behind; at most `Limits.output_bytes` are kept, the head and the
-(larger) tail, since test failures are usually reported at the end.
+This module holds what every backend shares (`Limits`, `CommandResult`, the `Backend`
+protocol, `Probe`, `SandboxUnavailable`, `supervise`) and the plain-subprocess runner
+`run_command`, which isolates nothing: it is the `unsandboxed` backend. The isolating
+backends (bubblewrap, docker) and the start-up choice among them are in `bot.sandboxes`.
+
+`supervise` starts a process in its own session and process group, stdin closed, with the
+environment it is given (`scrubbed_env` builds an allowlist, so no tokens or settings of the
+worker reach the command), rlimits set in the child before exec. Output (stdout and stderr
+interleaved) is read by the calling thread through a selector rather than a reader thread,
+so a process that escaped and keeps the pipe open cannot leave a thread blocked behind; at
+most `Limits.output_bytes` are kept, the head and the (larger) tail, since test failures are
+usually reported at the end.
 
 When the command times out, or when it ends but left processes behind, every process of
 the run is stopped: SIGTERM, then SIGKILL after `Limits.kill_grace` seconds. The processes
@@ -14,8 +19,8 @@ of the run are found through /proc, repeatedly (while the command runs and again
 each signal): the process group, the children of children by their ppid, and any process
 whose environment carries this run's `SANDBOX_RUN_ID` marker, which catches a daemon that
 left the group with `setsid` and was re-parented after a double fork. A process that both
-clears its environment and escapes in between two scans can still get away: real
-isolation (a pid namespace) comes with the bubblewrap/docker backend behind this interface.
+clears its environment and escapes in between two scans can still get away from
+`run_command`; the isolating backends add a pid namespace (or a container) around the run.
 """
 
 from __future__ import annotations
@@ -32,14 +37,19 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from bot.errors import IssuesmithError
 
 MARKER = "SANDBOX_RUN_ID"
 SCAN_INTERVAL = 0.25
 DRAIN_SECONDS = 1.0
 _CHUNK = 65536
+FIXED_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "CI": "true", "TERM": "dumb"}
+"""The allowlisted variables whose value is the same for every command and backend (with PATH, HOME, TMPDIR)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,9 @@ class Limits:
 
     `memory_bytes` is the address-space limit (RLIMIT_AS; runtimes that reserve much virtual
     memory, like the JVM or Go, may need more). `processes` (RLIMIT_NPROC) counts all
-    processes of the worker's user and is not applied when running as root.
+    processes of the user and is not applied when running as root. The isolating backends
+    also bound the whole run by `memory_bytes` and `processes` (a cgroup, or Docker's
+    --memory and --pids-limit) and give it a private /tmp of `tmp_bytes`.
     """
 
     timeout: float = 600
@@ -57,12 +69,19 @@ class Limits:
     processes: int | None = 256
     file_bytes: int | None = 1024**3
     cpu_seconds: int | None = None
+    open_files: int | None = 4096
+    tmp_bytes: int = 512 * 1024**2
     kill_grace: float = 2.0
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What a command did. `exit_code` is None when it timed out (negative: killed by that signal)."""
+    """What a command did. `exit_code` is None when it timed out (negative: killed by that signal;
+    the bubblewrap and docker backends report a command killed by signal N as 128 + N, like a shell).
+
+    `backend` names the backend that ran it and `isolated` whether that backend isolates the
+    command from the worker; `notes` say how (or, loudly, that nothing was isolated).
+    """
 
     command: str
     exit_code: int | None
@@ -70,6 +89,55 @@ class CommandResult:
     truncated: bool
     timed_out: bool
     duration: float
+    backend: str = "unsandboxed"
+    isolated: bool = False
+    notes: tuple[str, ...] = ()
+
+
+class SandboxUnavailable(IssuesmithError):
+    """No backend that isolates commands can run here, and running them unisolated is not allowed (final)."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether one backend can run on this machine, and why (or why not)."""
+
+    backend: str
+    available: bool
+    reason: str
+
+
+def unchanged(text: str) -> str:
+    """The identity redactor."""
+    return text
+
+
+class Backend(Protocol):
+    """Runs one shell command on a work tree, bounded by `Limits` (implementations: `bot.sandboxes`).
+
+    `network` gives the command the network (for a setup phase that installs dependencies);
+    it never gets the worker's secrets either way. `env` is added to the allowlisted
+    environment and must not carry secrets. Raises OSError only when the command cannot be
+    started at all; whatever the command does is in the `CommandResult`.
+    """
+
+    name: str
+    isolating: bool
+
+    def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
+            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None) -> CommandResult:
+        """Run `command` with `/bin/sh -c` in `workdir`."""
+        ...
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """How a supervised process ended: its exit status (None on timeout) and its bounded output."""
+
+    exit_code: int | None
+    output: str
+    truncated: bool
+    timed_out: bool
 
 
 def scrubbed_env(extra: Mapping[str, str] | None = None, *, scratch: Path | None = None) -> dict[str, str]:
@@ -83,42 +151,64 @@ def scrubbed_env(extra: Mapping[str, str] | None = None, *, scratch: Path | None
     home, tmp = base / "home", base / "tmp"
     home.mkdir(parents=True, exist_ok=True)
     tmp.mkdir(parents=True, exist_ok=True)
-    interpreter_dir = os.path.dirname(sys.executable)
-    system = [p for p in (os.environ.get("PATH") or os.defpath).split(os.pathsep) if p and p != interpreter_dir]
-    env = {"PATH": os.pathsep.join([interpreter_dir, *system]), "HOME": str(home), "TMPDIR": str(tmp),
-           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "CI": "true", "TERM": "dumb"}
+    env = {"PATH": sandbox_path(), "HOME": str(home), "TMPDIR": str(tmp), **FIXED_ENV}
     env.update(extra or {})
     return env
 
 
-def run_command(command: str, cwd: Path, limits: Limits, redactor: Callable[[str], str] = lambda s: s,
+def sandbox_path() -> str:
+    """The worker's PATH with the directory of `sys.executable` first."""
+    interpreter_dir = os.path.dirname(sys.executable)
+    system = [p for p in (os.environ.get("PATH") or os.defpath).split(os.pathsep) if p and p != interpreter_dir]
+    return os.pathsep.join([interpreter_dir, *system])
+
+
+def run_command(command: str, cwd: Path, limits: Limits, redactor: Callable[[str], str] = unchanged,
                 extra_env: Mapping[str, str] | None = None) -> CommandResult:
     """Run `command` with `/bin/sh -c` in `cwd` within `limits`; never raises for what the command does.
 
-    HOME and TMPDIR are fresh per command and removed afterwards, unless `extra_env` sets them
-    (pass a run's own directories to share them between its commands). Raises OSError only
-    when the command cannot be started at all (e.g. `cwd` does not exist).
+    This isolates nothing: the command runs as the worker's user and sees its files and its
+    network. HOME and TMPDIR are fresh per command and removed afterwards, unless `extra_env`
+    sets them (pass a run's own directories to share them between its commands). Raises
+    OSError only when the command cannot be started at all (e.g. `cwd` does not exist).
     """
     started = time.monotonic()
     marker = uuid.uuid4().hex
     with _scratch() as scratch:
         env = scrubbed_env(extra_env, scratch=scratch) | {MARKER: marker}
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_rlimits(limits))
-        assert proc.stdout is not None
-        capture = _Capture(limits.output_bytes)
-        tracker = _Tracker(proc.pid, marker)
-        try:
-            timed_out = _pump(proc, proc.stdout.fileno(), capture, tracker, started + limits.timeout)
-        finally:
-            tracker.stop_all(limits.kill_grace)
-            _drain(proc.stdout.fileno(), capture, DRAIN_SECONDS)
-            proc.stdout.close()
-            proc.wait()
-    output, truncated = capture.text()
-    return CommandResult(command, None if timed_out else proc.returncode, redactor(output), truncated, timed_out,
+        done = supervise(["/bin/sh", "-c", command], cwd=cwd, env=env, limits=limits, marker=marker,
+                         preexec=rlimits_setter(limits, nproc=os.geteuid() != 0))
+    return CommandResult(command, done.exit_code, redactor(done.output), done.truncated, done.timed_out,
                          time.monotonic() - started)
+
+
+def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], limits: Limits, marker: str,
+              preexec: Callable[[], None] | None = None, on_timeout: Callable[[], None] | None = None) -> Supervised:
+    """Run `argv` in a new session and process group, bounded by `limits.timeout` and `limits.output_bytes`.
+
+    `marker` is this run's value of `SANDBOX_RUN_ID` (put it in the command's environment: it
+    finds processes that left the group). On timeout `on_timeout` is called first (e.g. to
+    remove a container), then every process of the run is stopped, as they are when the
+    command ends but left processes behind. `preexec` runs in the child before exec. Raises
+    OSError when `argv` cannot be started.
+    """
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
+    assert proc.stdout is not None
+    capture = _Capture(limits.output_bytes)
+    tracker = _Tracker(proc.pid, marker)
+    timed_out = False
+    try:
+        timed_out = _pump(proc, proc.stdout.fileno(), capture, tracker, time.monotonic() + limits.timeout)
+        if timed_out and on_timeout is not None:
+            on_timeout()
+    finally:
+        tracker.stop_all(limits.kill_grace)
+        _drain(proc.stdout.fileno(), capture, DRAIN_SECONDS)
+        proc.stdout.close()
+        proc.wait()
+    output, truncated = capture.text()
+    return Supervised(None if timed_out else proc.returncode, output, truncated, timed_out)
 
 
 @contextlib.contextmanager
@@ -142,11 +232,17 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, onerror=retry)
 
 
-def _rlimits(limits: Limits) -> Callable[[], None]:
-    """The function the child runs before exec: set hard and soft limits (never above the current hard one)."""
+def rlimits_setter(limits: Limits, *, nproc: bool) -> Callable[[], None]:
+    """A function that sets the rlimits of `limits` on the calling process (run it in the child before exec).
+
+    RLIMIT_AS, FSIZE, CPU, NOFILE, CORE=0 and, when `nproc`, NPROC (the kernel exempts root
+    from it, so it only counts once the command runs as another user). Soft and hard limits
+    are set alike, never above the current hard limit.
+    """
     wanted = [(resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_FSIZE, limits.file_bytes),
-              (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_CORE, 0)]
-    if os.geteuid() != 0:
+              (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_NOFILE, limits.open_files),
+              (resource.RLIMIT_CORE, 0)]
+    if nproc:
         wanted.append((resource.RLIMIT_NPROC, limits.processes))
 
     def apply() -> None:

@@ -20,6 +20,8 @@ from bot.pricing import Budget, PriceTable
 from bot.queueing import QUEUE_NAME, RetryPolicy
 from bot.redact import Redactor
 from bot.runstore import RunStore
+from bot.sandbox import Backend
+from bot.sandboxes import choose_backend
 from bot.settings import Settings
 from bot.workspace import Workspace
 
@@ -40,6 +42,21 @@ class Services:
     redactor: Redactor
     policy: RetryPolicy
     _model: ModelClient | None = field(default=None, repr=False)
+    _sandbox: Backend | None = field(default=None, repr=False)
+
+    def sandbox(self) -> Backend:
+        """The backend that runs repository code, chosen on first use; fails closed.
+
+        Raises `SandboxUnavailable` (final: the run stops and the issue is told) when no isolating
+        backend works here and unsandboxed runs were not explicitly allowed.
+        """
+        if self._sandbox is None:
+            s = self.settings
+            self._sandbox = choose_backend(s.sandbox, s.allow_unsandboxed, uid=s.sandbox_uid, gid=s.sandbox_gid,
+                                           docker_image=s.docker_image)
+            if not self._sandbox.isolating:
+                log.warning("UNSANDBOXED: repository code runs without isolation (ISSUESMITH_ALLOW_UNSANDBOXED=1)")
+        return self._sandbox
 
     def model(self) -> ModelClient:
         """The model client (built on first use: a run that never plans needs no key)."""

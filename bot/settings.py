@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     coder_tool_calls: int = Field(40, validation_alias="ISSUESMITH_CODER_TOOL_CALLS")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
     test_timeout: float = Field(600.0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
+    sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX",
+                         description="auto, bubblewrap, docker or unsandboxed")
+    allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")
+    sandbox_uid: int = Field(65534, validation_alias="ISSUESMITH_SANDBOX_UID")
+    sandbox_gid: int = Field(65534, validation_alias="ISSUESMITH_SANDBOX_GID")
+    docker_image: str = Field("python:3.11-slim", validation_alias="ISSUESMITH_DOCKER_IMAGE")
     step_retry_backoff: list[float] = Field([2.0, 8.0], validation_alias="ISSUESMITH_STEP_RETRY_BACKOFF")
     job_retries: int = Field(3, validation_alias="ISSUESMITH_JOB_RETRIES")
     job_retry_intervals: list[int] = Field([5, 30, 120], validation_alias="ISSUESMITH_JOB_RETRY_INTERVALS")

@@ -200,7 +200,8 @@ def settings_for(root: Path, redis_url: str, github: FakeGitHub, model_url: str,
         app_id=APP_ID, private_key=private_key, webhook_secret=WEBHOOK_SECRET, redis_url=redis_url,
         github_api_url=github.api_url, openai_api_key=MODEL_KEY, openai_base_url=f"{model_url}/v1",
         work_dir=root / "work", job_retry_intervals=[0], github_request_spacing=0.0,
-        github_write_spacing=0.0, model_max_retries=2, step_retry_backoff=[0])
+        github_write_spacing=0.0, model_max_retries=2, step_retry_backoff=[0],
+        allow_unsandboxed=True)  # bubblewrap where it works (root + bwrap, as in CI), else run unisolated
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

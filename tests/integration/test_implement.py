@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
+
+import pytest
 
 from bot.queueing import enqueue_step
 from bot.runs import State
@@ -297,3 +301,30 @@ def test_tester_may_only_touch_test_files(world: World) -> None:
     assert tool_results[0].startswith("Edit refused") and tool_results[1].startswith("Applied replace")
     branch = BRANCH.format(n=world.issue)
     assert "return len(text.split())" in branch_file(world, branch, "textstats/__init__.py")
+
+
+def test_without_an_isolating_sandbox_repository_code_is_not_run(world: World) -> None:
+    world.services.settings.sandbox = "docker"  # no Docker engine here
+    world.services.settings.allow_unsandboxed = False
+    coder(world, FIX)
+    reviewer(world, APPROVE)
+    tester(world)
+    run_id = approve(world)
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "test"
+    notice = next(c.body for c in world.bot_comments() if "stopped at the **test** step" in c.body)
+    assert "no sandbox to run the repository's commands in" in notice and "ISSUESMITH_SANDBOX" in notice
+    assert world.github.pulls(REPO) == []
+    assert not [e for e in world.services.store.entries(run_id) if e["event"] == "tests"]
+
+
+def test_tests_run_in_bubblewrap_where_it_works(world: World) -> None:
+    script_implementation(world.openai)
+    run_id = approve(world)
+    [tests_run] = [e for e in world.services.store.entries(run_id) if e["event"] == "tests"]
+    if os.geteuid() != 0 or shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap needs a root worker and the bwrap binary; here the run fell back to unsandboxed")
+    assert (tests_run["backend"], tests_run["isolated"], tests_run["passed"]) == ("bubblewrap", True, 3)
+    [pull] = world.github.pulls(REPO)
+    assert "without a sandbox" not in pull.body

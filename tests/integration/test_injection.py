@@ -39,7 +39,7 @@ def test_exfiltrate():
         net = "connected"
     except OSError as exc:
         net = f"blocked: {{exc}}"
-    assert False, f"ENV={{env}} KEY={{key}} NET={{net}}"
+    assert False, f"KEY={{key}} NET={{net}} ENV={{env}}"
 '''
 
 
@@ -105,6 +105,9 @@ def test_a_fully_compliant_model_leaks_nothing_and_does_nothing_forbidden(
         assert secret not in received, "a secret reached GitHub"
         assert secret not in sent_to_model, "a secret reached the model"
     assert "[redacted]" in received or "unreadable" in received  # the test tried, and got nothing usable
+    [tests_run, *_] = [e for e in world.services.store.entries(run.id) if e["event"] == "tests"]
+    if tests_run["isolated"]:  # bubblewrap (CI): the key file is not even visible, the host network is gone
+        assert "KEY=unreadable" in received and "NET=blocked" in received
 
     branches = world.github.branches(REPO)
     assert all(p.ref != "refs/heads/main" for p in world.github.pushes)

@@ -11,6 +11,7 @@ import pytest
 
 from bot.redact import REDACTED, Redactor
 from bot.sandbox import Limits, run_command, scrubbed_env
+from bot.sandboxes import cgroups, ownership, staging
 
 FAST = Limits(timeout=1.0, kill_grace=0.2)
 
@@ -105,3 +106,82 @@ def test_memory_hog_fails_without_hurting_us(tmp_path: Path) -> None:
                          Limits(timeout=10, memory_bytes=512 * 1024**2))
     assert result.exit_code not in (0, None) and "MemoryError" in result.output
     assert bytearray(10 * 1024**2)  # we still allocate freely
+
+
+def test_run_command_says_it_isolates_nothing(tmp_path: Path) -> None:
+    result = run_command("true", tmp_path, FAST)
+    assert (result.backend, result.isolated) == ("unsandboxed", False)
+
+
+def fake_cgroupfs(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_cgroup_v2_below_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    fake_cgroupfs(tmp_path, {"cgroup.controllers": "cpu memory pids", "cgroup.subtree_control": "cpu",
+                             "self": "0::/\n"})
+    group, note = cgroups.create("run-1", Limits(memory_bytes=1000, processes=7), root=tmp_path,
+                                 self_cgroup=tmp_path / "self")
+    assert group is not None and group.version == 2 and group.dirs == (tmp_path / "issuesmith" / "issuesmith-run-1",)
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (group.dirs[0] / "memory.max").read_text() == "1000" and (group.dirs[0] / "pids.max").read_text() == "7"
+    assert note.startswith("cgroup v2 issuesmith/issuesmith-run-1")
+
+
+def test_cgroup_v2_refuses_a_cgroup_holding_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    fake_cgroupfs(tmp_path, {"cgroup.controllers": "memory pids", "worker/cgroup.controllers": "memory pids",
+                             "worker/cgroup.subtree_control": "", "self": "0::/worker\n"})
+    group, note = cgroups.create("run-1", Limits(), root=tmp_path, self_cgroup=tmp_path / "self")
+    assert group is None and "holds processes" in note
+
+
+def test_cgroup_v1_in_the_workers_own_cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    fake_cgroupfs(tmp_path, {"memory/cgroup.procs": "", "memory/worker/cgroup.procs": "", "pids/cgroup.procs": "",
+                             "self": "4:memory:/worker\n8:pids:/\n1:cpu,cpuacct:/\n"})
+    group, note = cgroups.create("run-1", Limits(memory_bytes=None, processes=9), root=tmp_path,
+                                 self_cgroup=tmp_path / "self")
+    assert group is not None and group.version == 1
+    assert group.dirs == (tmp_path / "memory/worker/issuesmith-run-1", tmp_path / "pids/issuesmith-run-1")
+    assert (group.dirs[0] / "memory.limit_in_bytes").read_text() == "-1"
+    assert (group.dirs[1] / "pids.max").read_text() == "9"
+    assert note.startswith("cgroup v1 (memory+pids) run-1: memory unbounded, processes 9")
+
+
+def test_no_cgroup_unless_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    group, note = cgroups.create("run-1", Limits(), root=tmp_path, self_cgroup=tmp_path / "self")
+    assert group is None and "not root" in note
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another uid needs root")
+def test_lending_a_tree_and_taking_it_back(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "file").write_text("x")
+    outside = tmp_path / "outside"
+    outside.write_text("not ours")
+    (tree / "link").symlink_to(outside)
+    with ownership.lent(tree, 65534, 65534):
+        assert {p.lstat().st_uid for p in (tree, tree / "sub", tree / "sub" / "file", tree / "link")} == {65534}
+        assert outside.stat().st_uid == 0  # the symlink was not followed
+        (tree / "sub" / "file").chmod(0o4755)
+    assert {p.lstat().st_uid for p in (tree, tree / "sub", tree / "sub" / "file", tree / "link")} == {0}
+    assert not (tree / "sub" / "file").stat().st_mode & 0o6000
+
+
+def test_sweeping_what_a_killed_worker_left(tmp_path: Path) -> None:
+    fake_cgroupfs(tmp_path, {"self": "4:memory:/worker\n8:pids:/\n"})
+    for leftover in ("memory/worker/issuesmith-run-1", "pids/issuesmith-run-1", "pids/other-run-2"):
+        (tmp_path / leftover).mkdir(parents=True)
+    assert cgroups.sweep(root=tmp_path, self_cgroup=tmp_path / "self") == 2
+    assert [p.name for p in (tmp_path / "pids").iterdir()] == ["other-run-2"]
+    old, young = tmp_path / f"{staging.PREFIX}old", tmp_path / f"{staging.PREFIX}young"
+    (old / "0").mkdir(parents=True)
+    young.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert staging.sweep(tmp_path) == 1 and not old.exists() and young.exists()

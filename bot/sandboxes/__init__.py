@@ -1,0 +1,15 @@
+"""The backends that run a repository's commands, and the start-up choice among them.
+
+`choose_backend(...)` returns a `Backend` (bubblewrap, docker, or, only when allowed,
+unsandboxed) or raises `SandboxUnavailable`; `probe_all()` says why each backend is or is not
+usable here. The shared types and the bounded runner live in `bot.sandbox`.
+"""
+
+from bot.sandbox import Backend, CommandResult, Limits, Probe, SandboxUnavailable
+from bot.sandboxes.bubblewrap import BubblewrapBackend
+from bot.sandboxes.choice import choose_backend, probe_all
+from bot.sandboxes.docker import DockerBackend
+from bot.sandboxes.unsandboxed import UnsandboxedBackend
+
+__all__ = ["Backend", "BubblewrapBackend", "CommandResult", "DockerBackend", "Limits", "Probe", "SandboxUnavailable",
+           "UnsandboxedBackend", "choose_backend", "probe_all"]

@@ -1,0 +1,223 @@
+"""The bubblewrap backend: each command in fresh namespaces, as an unprivileged user, on a minimal read-only root.
+
+The worker must be root, and never hands its root to the command: the child drops to the
+sandbox user (`uid`/`gid`, 65534 by default) through `setpriv --reuid --regid --clear-groups
+--inh-caps=-all --bounding-set=-all --no-new-privs` before bwrap starts, so bwrap itself runs
+unprivileged and builds the sandbox with a user namespace (bwrap started by root would keep
+root's capabilities inside: a remount of / rw succeeds). A worker that is not root cannot
+switch to another uid, and running the command under the worker's own uid is refused.
+
+Inside: new user, pid, network (unless `network`), ipc, uts and cgroup namespaces;
+`--die-with-parent`, `--new-session`, no further user namespaces; an environment of the
+allowlist only (`--clearenv`); a root of read-only binds of the system (/usr and the /bin,
+/lib... links or binds, a few files of /etc) and of the interpreter (`sys.base_prefix`) and
+virtualenv (`sys.prefix`) at their own paths, with /root and everything else absent; new
+/proc and /dev; a private /tmp tmpfs of `Limits.tmp_bytes` (HOME=/tmp/home); the work tree
+bound read-write at its own path, except its `.git`, read-only (a hook or config written
+there would run as the worker at its next git command). Directories the sandbox user cannot
+reach are staged first (`staging`), the tree is lent to that user (`ownership`), rlimits are
+set before exec, and a per-run cgroup bounds memory and processes where one can be made
+(`cgroups`). On timeout bwrap's process group and every descendant are killed; the pid
+namespace takes whatever is left with it, and so does the cgroup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from bot.sandbox import FIXED_ENV, MARKER, CommandResult, Limits, Probe, rlimits_setter, sandbox_path, supervise
+from bot.sandbox import unchanged as _unchanged
+from bot.sandboxes import cgroups, ownership, staging
+
+NOBODY = 65534
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_FILES = ("/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+                "/etc/resolv.conf", "/etc/localtime")
+SANDBOX_HOME = "/tmp/home"
+SHM_BYTES = 64 * 1024**2
+_LAUNCHER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class BubblewrapBackend:
+    """Runs commands with bwrap as an unprivileged user; see the module docstring for what is isolated how."""
+
+    name = "bubblewrap"
+    isolating = True
+
+    def __init__(self, *, uid: int = NOBODY, gid: int = NOBODY, bwrap: str = "bwrap", setpriv: str = "setpriv",
+                 read_only: Sequence[Path] = (), use_cgroups: bool = True) -> None:
+        self.uid, self.gid = uid, gid
+        self.bwrap, self.setpriv = bwrap, setpriv
+        self.read_only = tuple(read_only)
+        self.use_cgroups = use_cgroups
+
+    def probe(self) -> Probe:
+        """Whether commands can run here: the checks, then a trial run of `true`."""
+        problem = self._problem()
+        if problem:
+            return Probe(self.name, False, problem)
+        sweep()
+        with tempfile.TemporaryDirectory(prefix="issuesmith-probe-") as work:
+            try:
+                trial = self.run("true", Path(work), Limits(timeout=20, kill_grace=0.5))
+            except OSError as exc:
+                return Probe(self.name, False, f"bwrap could not be started: {exc}")
+        if trial.exit_code != 0:
+            return Probe(self.name, False, f"a trial sandbox failed ({trial.exit_code}): {trial.output.strip()[:300]}")
+        return Probe(self.name, True, f"{_version(self.bwrap)} as uid {self.uid}:{self.gid}; " + "; ".join(trial.notes))
+
+    def _problem(self) -> str:
+        """Why this backend cannot run here, or "" when it may."""
+        if not shutil.which(self.bwrap):
+            return ("bubblewrap is not installed: run scripts/ensure-sandbox as root (apt-get install bubblewrap)"
+                    " or install the bubblewrap package")
+        if 0 in (self.uid, self.gid):
+            return "the sandbox uid/gid must not be root (0): set ISSUESMITH_SANDBOX_UID to an unprivileged uid"
+        worker = os.geteuid()
+        if worker != 0:
+            if worker == self.uid:
+                return (f"the sandbox uid {self.uid} is the worker's own uid: the command would own the worker's "
+                        "files; set ISSUESMITH_SANDBOX_UID to another uid")
+            return (f"the worker runs as uid {worker}, not root, so it cannot switch to the sandbox uid {self.uid} "
+                    "(and running the command as the worker's own uid is refused): run the worker as root, "
+                    "which drops each command to the sandbox uid, or use the docker backend")
+        if not shutil.which(self.setpriv):
+            return "setpriv (util-linux) is missing: it drops root to the sandbox uid before bwrap starts"
+        return ""
+
+    def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
+            redactor: Callable[[str], str] = _unchanged, env: Mapping[str, str] | None = None) -> CommandResult:
+        """Run `command` with `/bin/sh -c` in `workdir` inside a fresh sandbox; see `bot.sandbox.Backend`."""
+        problem = self._problem()
+        if problem:
+            raise OSError(f"bubblewrap backend cannot run: {problem}")
+        started = time.monotonic()
+        workdir = workdir.resolve(strict=True)
+        if not workdir.is_dir():
+            raise NotADirectoryError(str(workdir))
+        marker = uuid.uuid4().hex
+        sandbox_env = {"PATH": sandbox_path(), "HOME": SANDBOX_HOME, "TMPDIR": "/tmp", **FIXED_ENV, **(env or {}),
+                       MARKER: marker}
+        read_only = self._read_only_dirs()
+        with ownership.lent(workdir, self.uid, self.gid), staging.staged([*read_only, workdir]) as stage, \
+                cgroups.run_cgroup(limits, enabled=self.use_cgroups) as (group, group_note):
+            argv = [*self._drop(), *self.bwrap_args(workdir, stage, limits, network, sandbox_env, read_only),
+                    "/bin/sh", "-c", command]
+            try:
+                done = supervise(argv, cwd=Path("/"), env={"PATH": _LAUNCHER_PATH, "LANG": "C.UTF-8", MARKER: marker},
+                                 limits=limits, marker=marker, preexec=_preexec(group, stage, limits),
+                                 on_timeout=_killer(group))
+            except subprocess.SubprocessError as exc:  # the preexec step failed in the child
+                raise OSError(f"the sandbox could not be prepared: {exc}") from exc
+        notes = (f"bubblewrap: uid {self.uid}:{self.gid}, new user/pid/ipc/uts/cgroup namespaces, read-only system",
+                 "network: shared with the host (its 127.0.0.1 services too)" if network else "network: none",
+                 group_note)
+        return CommandResult(command, done.exit_code, redactor(done.output), done.truncated, done.timed_out,
+                             time.monotonic() - started, self.name, True, notes)
+
+    def _drop(self) -> list[str]:
+        """setpriv: from root to the sandbox user, no groups, no capabilities of any kind, no new privileges."""
+        return [self.setpriv, "--reuid", str(self.uid), "--regid", str(self.gid), "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+
+    def _read_only_dirs(self) -> list[Path]:
+        """Interpreter, virtualenv and configured directories not already inside a bound system directory."""
+        wanted = [Path(p) for p in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix)]
+        wanted += [p.resolve() for p in wanted] + [Path(p) for p in self.read_only]
+        chosen: list[Path] = []
+        for path in wanted:
+            path = Path(os.path.abspath(path))
+            if (path.is_dir() and path not in chosen and not _under(path, SYSTEM_DIRS)
+                    and not any(path.is_relative_to(other) for other in chosen)):
+                chosen = [other for other in chosen if not other.is_relative_to(path)] + [path]
+        return chosen
+
+    def bwrap_args(self, workdir: Path, stage: staging.Staging, limits: Limits, network: bool,
+                   env: Mapping[str, str], read_only: Sequence[Path]) -> list[str]:
+        """The bwrap command line up to (and including) `--`, for the work tree and `read_only` staged in `stage`."""
+        features = _features(self.bwrap)
+        args = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+                "--hostname", "issuesmith-sandbox", "--clearenv"]
+        if network:
+            args.append("--share-net")
+        if "--disable-userns" in features:
+            args.append("--disable-userns")
+        for name, value in env.items():
+            args += ["--setenv", name, value]
+        for system in SYSTEM_DIRS:
+            if os.path.islink(system):
+                args += ["--symlink", os.readlink(system), system]
+            elif os.path.isdir(system):
+                args += ["--ro-bind", system, system]
+        for system in SYSTEM_FILES:
+            args += ["--ro-bind-try", system, system]
+        for path in read_only:
+            args += ["--ro-bind", str(stage[path]), str(path)]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        for tmpfs, size in (("/tmp", limits.tmp_bytes), ("/dev/shm", min(limits.tmp_bytes, SHM_BYTES))):
+            args += ["--size", str(size), "--tmpfs", tmpfs] if "--size" in features else ["--tmpfs", tmpfs]
+        args += ["--dir", SANDBOX_HOME, "--bind", str(stage[workdir]), str(workdir)]
+        git = workdir / ".git"
+        if git.is_dir() and not git.is_symlink():
+            args += ["--ro-bind", str(stage[workdir] / ".git"), str(workdir / ".git")]
+        return [*args, "--remount-ro", "/", "--chdir", str(workdir), "--"]
+
+
+def sweep() -> int:
+    """Remove what a killed worker's runs left behind (old staging directories, empty run cgroups)."""
+    return staging.sweep() + (cgroups.sweep() if os.geteuid() == 0 else 0)
+
+
+def _preexec(group: cgroups.RunCgroup | None, stage: staging.Staging, limits: Limits) -> Callable[[], None]:
+    """In the child, still root: join the run's cgroup, stage the binds, set the rlimits (NPROC included)."""
+    set_limits = rlimits_setter(limits, nproc=True)
+
+    def prepare() -> None:
+        if group is not None:
+            group.join()
+        stage.enter()
+        set_limits()
+
+    return prepare
+
+
+def _killer(group: cgroups.RunCgroup | None) -> Callable[[], None] | None:
+    """On timeout, kill the whole cgroup at once (where there is one)."""
+    if group is None:
+        return None
+
+    def kill() -> None:
+        group.kill()
+
+    return kill
+
+
+def _under(path: Path, roots: Sequence[str]) -> bool:
+    return any(path.is_relative_to(Path(root).resolve()) or path.is_relative_to(root) for root in roots
+               if os.path.exists(root))
+
+
+@functools.cache
+def _features(bwrap: str) -> str:
+    """bwrap's --help text, to see which options this version has (--size, --disable-userns)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+    return ""
+
+
+@functools.cache
+def _version(bwrap: str) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    return "bubblewrap"
