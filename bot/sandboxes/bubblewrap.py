@@ -162,11 +162,11 @@ class BubblewrapBackend:
                 args += ["--ro-bind", system, system]
         for system in SYSTEM_FILES:
             args += ["--ro-bind-try", system, system]
-        for path in read_only:
-            args += ["--ro-bind", str(stage[path]), str(path)]
         args += ["--proc", "/proc", "--dev", "/dev"]
         for tmpfs, size in (("/tmp", limits.tmp_bytes), ("/dev/shm", min(limits.tmp_bytes, SHM_BYTES))):
             args += ["--size", str(size), "--tmpfs", tmpfs] if "--size" in features else ["--tmpfs", tmpfs]
+        for path in read_only:  # after the tmpfs: an interpreter or venv under /tmp must stay visible
+            args += ["--ro-bind", str(stage[path]), str(path)]
         args += ["--dir", SANDBOX_HOME, "--bind", str(stage[workdir]), str(workdir)]
         git = workdir / ".git"
         if git.is_dir() and not git.is_symlink():

@@ -446,3 +446,14 @@ def test_bubblewrap_refuses_a_worker_that_is_not_root(monkeypatch: pytest.Monkey
     assert not probe.available and "not root" in probe.reason
     same = BubblewrapBackend(uid=1000, gid=1000, bwrap="sh").probe()
     assert not same.available and "worker's own uid" in same.reason
+
+
+def test_read_only_toolchain_under_tmp_stays_visible(bwrap: BubblewrapBackend, tree: Path, tmp_path: Path) -> None:
+    """A checkout (and so its venv) under /tmp must not be hidden by the sandbox's private /tmp."""
+    tool = tmp_path / "toolchain"
+    tool.mkdir()
+    (tool / "version.txt").write_text("toolchain 1.0\n")
+    tool.chmod(0o755)
+    backend = BubblewrapBackend(uid=bwrap.uid, gid=bwrap.gid, read_only=[tool])
+    result = backend.run(f"cat {tool}/version.txt", tree, Limits(timeout=20))
+    assert result.exit_code == 0 and "toolchain 1.0" in result.output, result.output
