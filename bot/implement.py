@@ -182,12 +182,13 @@ class Implementation:
         paths = [p for p in test_out["touched"] if p]
         self.status("Pull request", "pushing the branch")
         self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(paths)))
-        sha = tree.commit(paths, self._commit_message(code_out["summary"]), self._identity(),
+        redact = self.services.redactor
+        sha = tree.commit(paths, redact(self._commit_message(code_out["summary"])), self._identity(),
                           int(self.run.approved_at or time.time()))
         if self.gateway.branch_head(branch) != sha:
             tree.push(self.clone_url, self.gateway.token, sha, branch)
         body = self._pull_body(ctx, tree)
-        title, text, draft = self.brief.plan.title, body.render(), bool(body.draft_reasons())
+        title, text, draft = redact(self.brief.plan.title), redact(body.render()), bool(body.draft_reasons())
         existing = self.gateway.find_open_pull(branch)
         if existing:
             self.gate.enforce(Action(kind="update_pull", target=str(existing.number), branch=branch))
