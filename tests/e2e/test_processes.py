@@ -32,6 +32,7 @@ from bot.standins.openai import FakeOpenAI, Reply
 from bot.webhooks import sign
 from tests.world import (
     BOT,
+    CODER,
     MODEL_KEY,
     REPO,
     SAMPLE_PLAN,
@@ -243,21 +244,36 @@ def test_logs_are_structured_bound_and_free_of_secrets(deployment: Deployment) -
     assert MODEL_KEY not in text and WEBHOOK_SECRET not in text and "ghs_" not in text
 
 
+def _kill_worker_and_start_another(d: Deployment) -> None:
+    worker = d.procs[-1]
+    for pid in [worker.pid, *_descendants(worker.pid)]:  # RQ's work horse runs in a session of its own
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    d.procs.append(_start(["worker"], d.env, d.root, d.logs))
+
+
 def test_worker_killed_mid_step_is_recovered_by_the_next_worker(deployment: Deployment) -> None:
-    """Runs last in this module: it replaces the worker process."""
+    """Runs last in this module: it replaces the worker process, twice."""
     d = deployment
     title = "Worker dies while planning"
     number = d.issue(title)
     d.plan_for(title, Reply.hang(30), Reply.json(SAMPLE_PLAN))
     d.github.label_issue(REPO, number, "issuesmith", by="alice")
     d._wait(lambda: any(title in str(r["messages"]) for r in d.openai.requests), "the plan job's model call")
-    worker = d.procs[1]
-    for pid in [worker.pid, *_descendants(worker.pid)]:  # RQ's work horse runs in a session of its own
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    worker.wait(timeout=10)
-
-    d.procs.append(_start(["worker"], d.env, d.root, d.logs))
+    _kill_worker_and_start_another(d)
     d.wait_comment(number, "Plan v1:")
     assert len([b for b in d.bot_comments(number) if "issuesmith:plan" in b]) == 1
     assert "requeued jobs left behind by dead workers" in d.logs.read_text()
+
+    # now while the Coder is working
+    coding = len(d.openai.requests)
+    d.openai.script(Reply.hang(30), match=CODER)
+    script_implementation(d.openai)
+    d.github.comment(REPO, number, "/approve", by="alice")
+    d._wait(lambda: any(CODER in str(r["messages"][0]) for r in d.openai.requests[coding:]), "the Coder's call")
+    _kill_worker_and_start_another(d)
+    run = d.wait_state(number, State.PR_OPEN)
+    assert len([p for p in d.github.pulls(REPO) if f"Closes #{number}" in p.body]) == 1
+    assert len([b for b in d.bot_comments(number) if "### Review and tests" in b]) == 1
+    assert [e["step"] for e in d.store.entries(run.id) if e["event"] == "resumed"] == ["prepare"]
