@@ -70,13 +70,15 @@ def decide(event: str, delivery: str, payload: dict[str, Any], trigger_label: st
     return f"event {event} is not handled"
 
 
-def _common(payload: dict[str, Any]) -> tuple[int, str, dict[str, Any]] | str:
+def _intent(kind: str, delivery: str, payload: dict[str, Any], sender: str, **extra: Any) -> Intent | str:
+    """An intent for the payload's installation, repository and issue, or why there is none."""
     installation = payload.get("installation") or {}
     repo = payload.get("repository") or {}
     issue = payload.get("issue") or {}
     if not installation.get("id") or not repo.get("full_name") or not issue.get("number"):
         return "not from an app installation on an issue"
-    return int(installation["id"]), str(repo["full_name"]), issue
+    return Intent(kind, delivery, int(installation["id"]), str(repo["full_name"]), int(issue["number"]), sender,
+                  issue_title=str(issue.get("title", "")), **extra)
 
 
 def _from_issues(delivery: str, payload: dict[str, Any], trigger_label: str) -> Intent | str:
@@ -87,12 +89,7 @@ def _from_issues(delivery: str, payload: dict[str, Any], trigger_label: str) -> 
         return f"label {label!r} is not the trigger label"
     if is_bot(payload.get("sender")):
         return "sender is a bot"
-    common = _common(payload)
-    if isinstance(common, str):
-        return common
-    installation_id, repo, issue = common
-    return Intent("label", delivery, installation_id, repo, int(issue["number"]),
-                  payload["sender"]["login"], issue_title=str(issue.get("title", "")))
+    return _intent("label", delivery, payload, payload["sender"]["login"])
 
 
 def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
@@ -104,11 +101,6 @@ def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
     command = parse_command(comment.get("body"))
     if command is None:
         return "comment is not a command"
-    common = _common(payload)
-    if isinstance(common, str):
-        return common
-    installation_id, repo, issue = common
-    return Intent("command", delivery, installation_id, repo, int(issue["number"]),
-                  comment["user"]["login"], command=command.name, args=command.args,
-                  comment_id=int(comment.get("id", 0)), comment_created_at=str(comment.get("created_at", "")),
-                  issue_title=str(issue.get("title", "")))
+    return _intent("command", delivery, payload, comment["user"]["login"], command=command.name,
+                   args=command.args, comment_id=int(comment.get("id", 0)),
+                   comment_created_at=str(comment.get("created_at", "")))
