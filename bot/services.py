@@ -14,6 +14,7 @@ import openai
 import redis
 from rq import Queue
 
+from bot.errors import ConfigError
 from bot.github import GitHubApp
 from bot.llm import ModelClient
 from bot.pricing import Budget, PriceTable
@@ -64,8 +65,6 @@ class Services:
             s = self.settings
             key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
             if key is None and s.openai_base_url is None:
-                from bot.errors import ConfigError
-
                 raise ConfigError("no model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
                                   "another OpenAI-compatible endpoint)")
             client = openai.OpenAI(api_key=key or "unused", base_url=s.openai_base_url,
