@@ -274,6 +274,7 @@ def test_worker_killed_mid_step_is_recovered_by_the_next_worker(deployment: Depl
     d._wait(lambda: any(CODER in str(r["messages"][0]) for r in d.openai.requests[coding:]), "the Coder's call")
     _kill_worker_and_start_another(d)
     run = d.wait_state(number, State.PR_OPEN)
+    d.wait_comment(number, "### Review and tests")  # posted by the report step, just after the PR opens
     assert len([p for p in d.github.pulls(REPO) if f"Closes #{number}" in p.body]) == 1
     assert len([b for b in d.bot_comments(number) if "### Review and tests" in b]) == 1
     assert [e["step"] for e in d.store.entries(run.id) if e["event"] == "resumed"] == ["prepare"]
