@@ -10,9 +10,11 @@ push, pull request) passes the gate, which logs its decision.
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from bot import edits
@@ -20,7 +22,7 @@ from bot.agents import coder, reviewer, tester
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
 from bot.agents.tools import EditSession
-from bot.errors import InvalidTransition
+from bot.errors import ConfigError, InvalidTransition
 from bot.gate import Action, Gate, Policy
 from bot.github import RepoGateway
 from bot.llm import CallContext
@@ -59,6 +61,7 @@ class Implementation:
     clone_url: str
     started: float
     sandbox_used: dict[str, Any] = field(default_factory=dict)
+    home: Path | None = None
 
     # -- helpers ------------------------------------------------------------------------------
     def call(self, step: str) -> CallContext:
@@ -129,8 +132,17 @@ class Implementation:
         return problems
 
     def test(self, ctx: StepContext) -> dict[str, Any]:
-        """Tester adds tests; the test command runs; the Coder fixes failures, bounded."""
+        """Tester adds tests; the setup and test commands run; the Coder fixes failures, bounded.
+
+        The commands of this step share a HOME of their own (what the setup command installs
+        there, the test runs see), removed when the step ends.
+        """
         self.advance(State.TESTING)
+        with tempfile.TemporaryDirectory(prefix="issuesmith-home-") as home:
+            self.home = Path(home)
+            return self._test(ctx)
+
+    def _test(self, ctx: StepContext) -> dict[str, Any]:
         code_out = ctx.outputs["code"]
         tree = self.tree(ctx)
         tree.reset(code_out["patch"])
@@ -142,6 +154,7 @@ class Implementation:
                                    settings.tester_tool_calls)
         added_paths = [p for p in session.touched if p not in touched]
         touched += added_paths
+        self.run_setup(ctx)
         report = self.run_tests(ctx)
         fixes: list[str] = []
         while not report.ok and len(fixes) < settings.max_test_fixes:
@@ -157,6 +170,25 @@ class Implementation:
         return {"patch": tree.patch(touched), "touched": touched, "report": _report_dict(report),
                 "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used}
 
+    def run_setup(self, ctx: StepContext) -> None:
+        """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
+        settings = self.services.settings
+        command = settings.setup_command.strip()
+        if not command:
+            return
+        self.status("Testing", "running the setup command")
+        result = self.services.sandbox().run(command, self.work.path, Limits(timeout=settings.setup_timeout),
+                                             network=True, redactor=self.services.redactor, home=self.home)
+        ctx.log("setup", command=command, exit_code=result.exit_code, timed_out=result.timed_out,
+                seconds=round(result.duration, 2), backend=result.backend, isolated=result.isolated)
+        if result.exit_code != 0:
+            ended = (f"timed out after {settings.setup_timeout:g}s" if result.timed_out
+                     else f"exited with {result.exit_code}")
+            tail = "\n".join(result.output.strip().splitlines()[-15:])
+            raise ConfigError(f"the setup command `{command}` {ended}; its last lines:\n```\n{tail}\n```",
+                              hint="fix the setup command (ISSUESMITH_SETUP_COMMAND) or the repository, "
+                                   "then comment `/retry`")
+
     def run_tests(self, ctx: StepContext) -> TestReport:
         """Run the repository's test command in the sandbox; code decides pass or fail."""
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
@@ -164,7 +196,8 @@ class Implementation:
         junit.unlink(missing_ok=True)
         backend = self.services.sandbox()
         result = backend.run(with_junit(command, junit), self.work.path,
-                             Limits(timeout=self.services.settings.test_timeout), redactor=self.services.redactor)
+                             Limits(timeout=self.services.settings.test_timeout), redactor=self.services.redactor,
+                             home=self.home)
         report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
         junit.unlink(missing_ok=True)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}

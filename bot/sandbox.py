@@ -115,9 +115,12 @@ def unchanged(text: str) -> str:
 class Backend(Protocol):
     """Runs one shell command on a work tree, bounded by `Limits` (implementations: `bot.sandboxes`).
 
-    `network` gives the command the network (for a setup phase that installs dependencies);
-    it never gets the worker's secrets either way. `env` is added to the allowlisted
-    environment and must not carry secrets. Raises OSError only when the command cannot be
+    `network` gives the command an outbound network (for a setup phase that installs
+    dependencies), never the host's 127.0.0.1 services where the backend isolates; it never
+    gets the worker's secrets either way. `env` is added to the allowlisted environment and
+    must not carry secrets. `home`, a directory of the caller's, is the command's HOME, so a
+    run's setup and test commands can share what the setup installed there (by default HOME
+    is new and empty for each command). Raises OSError only when the command cannot be
     started at all; whatever the command does is in the `CommandResult`.
     """
 
@@ -125,7 +128,8 @@ class Backend(Protocol):
     isolating: bool
 
     def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
-            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None) -> CommandResult:
+            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None,
+            home: Path | None = None) -> CommandResult:
         """Run `command` with `/bin/sh -c` in `workdir`."""
         ...
 
@@ -183,22 +187,28 @@ def run_command(command: str, cwd: Path, limits: Limits, redactor: Callable[[str
 
 
 def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], limits: Limits, marker: str,
-              preexec: Callable[[], None] | None = None, on_timeout: Callable[[], None] | None = None) -> Supervised:
+              preexec: Callable[[], None] | None = None, on_timeout: Callable[[], None] | None = None,
+              pass_fds: Sequence[int] = (), on_start: Callable[[], None] | None = None) -> Supervised:
     """Run `argv` in a new session and process group, bounded by `limits.timeout` and `limits.output_bytes`.
 
     `marker` is this run's value of `SANDBOX_RUN_ID` (put it in the command's environment: it
     finds processes that left the group). On timeout `on_timeout` is called first (e.g. to
     remove a container), then every process of the run is stopped, as they are when the
-    command ends but left processes behind. `preexec` runs in the child before exec. Raises
-    OSError when `argv` cannot be started.
+    command ends but left processes behind. `preexec` runs in the child before exec;
+    `pass_fds` are inherited by it; `on_start` runs in the caller once the child has started
+    (e.g. to give it a network), and what it raises stops the run's processes and goes up.
+    Raises OSError when `argv` cannot be started.
     """
     proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec,
+                            pass_fds=tuple(pass_fds))
     assert proc.stdout is not None
     capture = _Capture(limits.output_bytes)
     tracker = _Tracker(proc.pid, marker)
     timed_out = False
     try:
+        if on_start is not None:
+            on_start()
         timed_out = _pump(proc, proc.stdout.fileno(), capture, tracker, time.monotonic() + limits.timeout)
         if timed_out and on_timeout is not None:
             on_timeout()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     coder_tool_calls: int = Field(40, validation_alias="ISSUESMITH_CODER_TOOL_CALLS")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
     test_timeout: float = Field(600.0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
+    setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND",
+                               description="run before the tests, with an outbound network (dependency installs)")
+    setup_timeout: float = Field(900.0, validation_alias="ISSUESMITH_SETUP_TIMEOUT")
     sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX",
                          description="auto, bubblewrap, docker or unsandboxed")
     allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from bot.sandbox import FIXED_ENV, MARKER, CommandResult, Limits, Probe, rlimits_setter, sandbox_path, supervise
 from bot.sandbox import unchanged as _unchanged
-from bot.sandboxes import cgroups, ownership, staging
+from bot.sandboxes import cgroups, outbound, ownership, staging
 
 NOBODY = 65534
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -56,9 +56,9 @@ class BubblewrapBackend:
     isolating = True
 
     def __init__(self, *, uid: int = NOBODY, gid: int = NOBODY, bwrap: str = "bwrap", setpriv: str = "setpriv",
-                 read_only: Sequence[Path] = (), use_cgroups: bool = True) -> None:
+                 read_only: Sequence[Path] = (), use_cgroups: bool = True, slirp: str = outbound.SLIRP) -> None:
         self.uid, self.gid = uid, gid
-        self.bwrap, self.setpriv = bwrap, setpriv
+        self.bwrap, self.setpriv, self.slirp = bwrap, setpriv, slirp
         self.read_only = tuple(read_only)
         self.use_cgroups = use_cgroups
 
@@ -97,9 +97,11 @@ class BubblewrapBackend:
         return ""
 
     def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
-            redactor: Callable[[str], str] = _unchanged, env: Mapping[str, str] | None = None) -> CommandResult:
+            redactor: Callable[[str], str] = _unchanged, env: Mapping[str, str] | None = None,
+            home: Path | None = None) -> CommandResult:
         """Run `command` with `/bin/sh -c` in `workdir` inside a fresh sandbox; see `bot.sandbox.Backend`."""
-        problem = self._problem()
+        problem = self._problem() or (network and not outbound.available(self.slirp)
+                                      and f"the network of a setup phase needs slirp4netns: {outbound.INSTALL_HINT}")
         if problem:
             raise OSError(f"bubblewrap backend cannot run: {problem}")
         started = time.monotonic()
@@ -110,19 +112,27 @@ class BubblewrapBackend:
         sandbox_env = {"PATH": sandbox_path(), "HOME": SANDBOX_HOME, "TMPDIR": "/tmp", **FIXED_ENV, **(env or {}),
                        MARKER: marker}
         read_only = self._read_only_dirs()
-        with ownership.lent(workdir, self.uid, self.gid), staging.staged([*read_only, workdir]) as stage, \
-                cgroups.run_cgroup(limits, enabled=self.use_cgroups) as (group, group_note):
-            argv = [*self._drop(), *self.bwrap_args(workdir, stage, limits, network, sandbox_env, read_only),
+        writable = [workdir] if home is None else [workdir, home.resolve(strict=True)]
+        with contextlib.ExitStack() as stack:
+            for tree in writable:
+                stack.enter_context(ownership.lent(tree, self.uid, self.gid))
+            stage = stack.enter_context(staging.staged([*read_only, *writable]))
+            group, group_note = stack.enter_context(cgroups.run_cgroup(limits, enabled=self.use_cgroups))
+            net = stack.enter_context(outbound.Outbound(self.slirp)) if network else None
+            argv = [*self._drop(), *self.bwrap_args(workdir, stage, limits, network, sandbox_env, read_only,
+                                                    home=writable[1] if home else None,
+                                                    extra=net.bwrap_args() if net else ()),
                     "/bin/sh", "-c", command]
             try:
                 done = supervise(argv, cwd=Path("/"), env={"PATH": _LAUNCHER_PATH, "LANG": "C.UTF-8", MARKER: marker},
                                  limits=limits, marker=marker, preexec=_preexec(group, stage, limits),
-                                 on_timeout=_killer(group))
+                                 on_timeout=_killer(group), pass_fds=net.child_fds if net else (),
+                                 on_start=net.attach if net else None)
             except subprocess.SubprocessError as exc:  # the preexec step failed in the child
                 raise OSError(f"the sandbox could not be prepared: {exc}") from exc
         notes = (f"bubblewrap: uid {self.uid}:{self.gid}, new user/pid/ipc/uts/cgroup namespaces, read-only system",
-                 "network: shared with the host (its 127.0.0.1 services too)" if network else "network: none",
-                 group_note)
+                 "network: outbound through slirp4netns, the host's 127.0.0.1 unreachable" if network
+                 else "network: none", group_note)
         return CommandResult(command, done.exit_code, redactor(done.output), done.truncated, done.timed_out,
                              time.monotonic() - started, self.name, True, notes)
 
@@ -144,13 +154,16 @@ class BubblewrapBackend:
         return chosen
 
     def bwrap_args(self, workdir: Path, stage: staging.Staging, limits: Limits, network: bool,
-                   env: Mapping[str, str], read_only: Sequence[Path]) -> list[str]:
-        """The bwrap command line up to (and including) `--`, for the work tree and `read_only` staged in `stage`."""
+                   env: Mapping[str, str], read_only: Sequence[Path], *, home: Path | None = None,
+                   extra: Sequence[str] = ()) -> list[str]:
+        """The bwrap command line up to (and including) `--`, for the work tree, `read_only` and `home` in `stage`.
+
+        The network namespace is always new: with `network`, `extra` carries `outbound`'s
+        options, which give it an outbound-only network and its own /etc/resolv.conf.
+        """
         features = _features(self.bwrap)
         args = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
                 "--hostname", "issuesmith-sandbox", "--clearenv"]
-        if network:
-            args.append("--share-net")
         if "--disable-userns" in features:
             args.append("--disable-userns")
         for name, value in env.items():
@@ -161,17 +174,19 @@ class BubblewrapBackend:
             elif os.path.isdir(system):
                 args += ["--ro-bind", system, system]
         for system in SYSTEM_FILES:
-            args += ["--ro-bind-try", system, system]
+            if not (network and system == "/etc/resolv.conf"):
+                args += ["--ro-bind-try", system, system]
         args += ["--proc", "/proc", "--dev", "/dev"]
         for tmpfs, size in (("/tmp", limits.tmp_bytes), ("/dev/shm", min(limits.tmp_bytes, SHM_BYTES))):
             args += ["--size", str(size), "--tmpfs", tmpfs] if "--size" in features else ["--tmpfs", tmpfs]
         for path in read_only:  # after the tmpfs: an interpreter or venv under /tmp must stay visible
             args += ["--ro-bind", str(stage[path]), str(path)]
-        args += ["--dir", SANDBOX_HOME, "--bind", str(stage[workdir]), str(workdir)]
+        args += ["--dir", SANDBOX_HOME] if home is None else ["--bind", str(stage[home]), SANDBOX_HOME]
+        args += ["--bind", str(stage[workdir]), str(workdir)]
         git = workdir / ".git"
         if git.is_dir() and not git.is_symlink():
             args += ["--ro-bind", str(stage[workdir] / ".git"), str(workdir / ".git")]
-        return [*args, "--remount-ro", "/", "--chdir", str(workdir), "--"]
+        return [*args, *extra, "--remount-ro", "/", "--chdir", str(workdir), "--"]
 
 
 def sweep() -> int:

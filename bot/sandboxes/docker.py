@@ -1,14 +1,16 @@
 """The docker backend: each command in a throwaway container (for workers that have a Docker socket).
 
-`docker run --rm --name issuesmith-<uuid>` with no network (unless `network`), a read-only
+`docker run --rm --name issuesmith-<uuid>` with no network (unless `network`: then the
+engine's default network, where the host's 127.0.0.1 is not the container's), a read-only
 root, every capability dropped, no new privileges, an init process, the run's process and
-memory limits, a private /tmp tmpfs of `Limits.tmp_bytes`, and the work tree mounted at
-/work (its `.git` read-only); the environment is the allowlist (`-e`, no value from the
-worker's secrets; PATH is the image's own). When the worker is root the container runs as
-the sandbox user (`uid`/`gid`, 65534 by default) and the tree is lent to that user for the
-command (`ownership`); a worker that is not root runs it as its own uid, since it could not
-take the tree back. On timeout the container is removed with `docker rm -f` and the client
-process is killed; output is captured and capped by `bot.sandbox.supervise` like the others.
+memory limits, a private /tmp tmpfs of `Limits.tmp_bytes`, the work tree mounted at /work
+(its `.git` read-only) and, when given, the run's HOME at /tmp/home; the environment is the
+allowlist (`-e`, no value from the worker's secrets; PATH is the image's own). When the
+worker is root the container runs as the sandbox user (`uid`/`gid`, 65534 by default) and
+the tree is lent to that user for the command (`ownership`); a worker that is not root runs
+it as its own uid, since it could not take the tree back. On timeout the container is
+removed with `docker rm -f` and the client process is killed; output is captured and capped
+by `bot.sandbox.supervise` like the others.
 
 The work tree path is given to the Docker engine as it is: a worker that itself runs in a
 container must see the tree at the same path as the engine's host does.
@@ -30,6 +32,7 @@ from bot.sandboxes import ownership
 DEFAULT_IMAGE = "python:3.11-slim"
 NOBODY = 65534
 WORKDIR = "/work"
+HOME = "/tmp/home"
 _CLIENT_ENV = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY",
                "DOCKER_CERT_PATH")
 
@@ -65,7 +68,7 @@ class DockerBackend:
         return (self.uid, self.gid) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
 
     def argv(self, name: str, command: str, workdir: Path, limits: Limits, *, network: bool,
-             env: Mapping[str, str]) -> list[str]:
+             env: Mapping[str, str], home: Path | None = None) -> list[str]:
         """The `docker run` command line for one command."""
         uid, gid = self.user()
         args = [self.docker, "run", "--rm", "--name", name, "--init", "--read-only", "--cap-drop", "ALL",
@@ -86,22 +89,26 @@ class DockerBackend:
         git = workdir / ".git"
         if git.is_dir() and not git.is_symlink():
             args += ["-v", f"{git}:{WORKDIR}/.git:ro"]
+        if home is not None:
+            args += ["-v", f"{home}:{HOME}:rw"]
         args += ["-w", WORKDIR]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         return [*args, self.image, "sh", "-c", command]
 
     def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
-            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None) -> CommandResult:
+            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None,
+            home: Path | None = None) -> CommandResult:
         """Run `command` with `sh -c` in a new container with the work tree at /work; see `bot.sandbox.Backend`."""
         started = time.monotonic()
         workdir = workdir.resolve(strict=True)
         name = f"issuesmith-{uuid.uuid4().hex}"
         marker = uuid.uuid4().hex
-        container_env = {"HOME": "/tmp", "TMPDIR": "/tmp", **FIXED_ENV, **(env or {})}
-        argv = self.argv(name, command, workdir, limits, network=network, env=container_env)
+        home = home.resolve(strict=True) if home is not None else None
+        container_env = {"HOME": HOME if home else "/tmp", "TMPDIR": "/tmp", **FIXED_ENV, **(env or {})}
+        argv = self.argv(name, command, workdir, limits, network=network, env=container_env, home=home)
         uid, gid = self.user()
-        with self._lent(workdir, uid, gid):
+        with self._lent(workdir, uid, gid), self._lent(home, uid, gid):
             done = supervise(argv, cwd=workdir, env={**_client_env(), MARKER: marker}, limits=limits, marker=marker,
                              on_timeout=lambda: self.remove(name))
         notes = (f"docker: container {name} of {self.image} as {uid}:{gid}, read-only root, no capabilities",
@@ -115,8 +122,8 @@ class DockerBackend:
             subprocess.run([self.docker, "rm", "-f", name], capture_output=True, timeout=30, env=_client_env())
 
     @contextlib.contextmanager
-    def _lent(self, workdir: Path, uid: int, gid: int) -> Iterator[None]:
-        if os.geteuid() == 0:
+    def _lent(self, workdir: Path | None, uid: int, gid: int) -> Iterator[None]:
+        if workdir is not None and os.geteuid() == 0:
             with ownership.lent(workdir, uid, gid):
                 yield
         else:

@@ -36,8 +36,10 @@ class UnsandboxedBackend:
                                       "used only with ISSUESMITH_ALLOW_UNSANDBOXED=1")
 
     def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
-            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None) -> CommandResult:
+            redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None,
+            home: Path | None = None) -> CommandResult:
         """Run `command` with `run_command` (the network stays); the result says it was not isolated."""
         log.warning("running a command unsandboxed: nothing is isolated", extra={"command": command[:200]})
-        result = run_command(command, workdir, limits, redactor, env)
+        extra = {**(env or {}), **({"HOME": str(home)} if home is not None else {})}
+        result = run_command(command, workdir, limits, redactor, extra)
         return dataclasses.replace(result, backend=self.name, isolated=False, notes=(warning(),))

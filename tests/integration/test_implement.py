@@ -328,3 +328,37 @@ def test_tests_run_in_bubblewrap_where_it_works(world: World) -> None:
     assert (tests_run["backend"], tests_run["isolated"], tests_run["passed"]) == ("bubblewrap", True, 3)
     [pull] = world.github.pulls(REPO)
     assert "without a sandbox" not in pull.body
+
+
+DEP_TEST = ("create_file", {"path": "tests/test_installed_dependency.py", "content":
+                            "import os\nimport sys\n\nsys.path.insert(0, os.path.expanduser('~/deps'))\n\n\n"
+                            "def test_dependency_from_the_setup_phase():\n"
+                            "    import installed_dep\n    assert installed_dep.ANSWER == 42\n"})
+
+
+def test_setup_command_installs_what_the_tests_use(world: World) -> None:
+    world.services.settings.setup_command = "mkdir -p ~/deps && echo 'ANSWER = 42' > ~/deps/installed_dep.py"
+    coder(world, FIX)
+    reviewer(world, APPROVE)
+    tester(world, DEP_TEST)
+    run_id = approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert "4 passed, 0 failed" in pull.body and not pull.draft  # the new test imported what setup installed
+    [setup] = [e for e in world.services.store.entries(run_id) if e["event"] == "setup"]
+    assert setup["exit_code"] == 0 and setup["command"].startswith("mkdir -p ~/deps")
+
+
+def test_failing_setup_command_stops_the_run_with_its_output(world: World) -> None:
+    world.services.settings.setup_command = "echo 'resolver: no matching distribution for nothere==9' && exit 3"
+    coder(world, FIX)
+    reviewer(world, APPROVE)
+    tester(world)
+    approve(world)
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "test"
+    notice = next(c.body for c in world.bot_comments() if "stopped at the **test** step" in c.body)
+    assert "exited with 3" in notice and "no matching distribution for nothere==9" in notice
+    assert "ISSUESMITH_SETUP_COMMAND" in notice and "/retry" in notice
+    assert world.github.pulls(REPO) == []

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import re
 import stat
+import subprocess
 import sys
 import textwrap
 import threading
@@ -120,14 +122,72 @@ def test_host_loopback_service_is_unreachable(bwrap: BubblewrapBackend, tree: Pa
     assert "CONNECTED" in plain.output and "greeting" in plain.output  # the check would catch a leak
 
 
-def test_setup_phase_gets_the_network(bwrap: BubblewrapBackend, tree: Path, loopback_server: int,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def open_server() -> Iterator[tuple[str, int]]:
+    """A TCP service on all of the host's addresses; yields a non-loopback address of the host and its port."""
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
+    found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", shown.stdout)
+    if not found:
+        pytest.skip("this machine has no global IPv4 address to reach from a sandbox")
+    server = socket.create_server(("0.0.0.0", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"host-service-greeting\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield found.group(1), server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    server.close()
+
+
+def test_setup_phase_reaches_out_but_not_the_hosts_loopback(bwrap: BubblewrapBackend, tree: Path,
+                                                             open_server: tuple[str, int],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    result = bwrap.run(connect_script("127.0.0.1", loopback_server) + "; env", tree, FAST, network=True)
-    assert "CONNECTED" in result.output  # shares the host's network, 127.0.0.1 included (see the notes)
+    address, port = open_server  # listening on 127.0.0.1 too
+    script = "; ".join(connect_script(host, port) for host in (address, "127.0.0.1", "10.0.2.2")) + "; env"
+    result = bwrap.run(script, tree, FAST, network=True)
+    answers = [line for line in result.output.splitlines() if line.startswith(("CONNECTED", "FAILED"))]
+    assert len(answers) == 3, result.output
+    assert answers[0].startswith("CONNECTED") and "greeting" in answers[0]  # out, through slirp4netns
+    assert answers[1].startswith("FAILED") and answers[2].startswith("FAILED")  # the host's loopback: no
     assert not any(value in result.output for value in SECRETS.values())
-    assert any("shared with the host" in note for note in result.notes)
+    assert any("slirp4netns" in note for note in result.notes)
+    offline = bwrap.run(connect_script(address, port), tree, FAST)
+    assert "FAILED" in offline.output  # and without `network`, nothing at all
+
+
+def test_home_is_kept_between_the_commands_of_a_run(bwrap: BubblewrapBackend, tree: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    install = ("mkdir -p ~/.local/bin && printf '#!/bin/sh\\necho installed-tool\\n' > ~/.local/bin/tool"
+               " && chmod +x ~/.local/bin/tool")
+    assert bwrap.run(install, tree, FAST, network=True, home=home).exit_code == 0
+    result = bwrap.run("~/.local/bin/tool && echo $HOME", tree, FAST, home=home)
+    assert result.output.split() == ["installed-tool", "/tmp/home"]
+    assert owners(home) == {os.geteuid()}  # given back to the worker
+    assert bwrap.run("ls ~/.local", tree, FAST).exit_code != 0  # a command without `home` starts empty
+
+
+def test_setup_phase_without_slirp4netns_is_refused(tree: Path) -> None:
+    backend = BubblewrapBackend(slirp="/nonexistent/slirp4netns")
+    if backend.probe().available:
+        with pytest.raises(OSError, match="slirp4netns"):
+            backend.run("true", tree, FAST, network=True)
+        assert backend.run("true", tree, FAST).exit_code == 0  # the test phase needs no network
+    else:
+        pytest.skip("bubblewrap cannot run here")
 
 
 # --- secrets --------------------------------------------------------------------------------------------------------
@@ -358,8 +418,11 @@ def test_docker_run_arguments(fake_docker: Path, tree: Path, monkeypatch: pytest
     assert sorted(env) == sorted(["HOME", "TMPDIR", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE", "CI", "TERM", "EXTRA"])
     assert run[-4:] == ["example/python:3.11", "sh", "-c", "echo in-container; pwd"]
     assert not any(value in flags for value in SECRETS.values())
-    backend.run("true", tree, limits, network=True)
+    home = tree.parent / "home"
+    home.mkdir()
+    backend.run("true", tree, limits, network=True, home=home)
     assert "--network" not in calls(fake_docker)[-1]
+    assert f"{home}:/tmp/home:rw" in calls(fake_docker)[-1] and "HOME=/tmp/home" in calls(fake_docker)[-1]
 
 
 def test_docker_exit_codes_and_ownership(fake_docker: Path, tree: Path) -> None:
