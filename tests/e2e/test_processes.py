@@ -36,6 +36,7 @@ from tests.world import (
     MODEL_KEY,
     REPO,
     SAMPLE_PLAN,
+    TESTER,
     WEBHOOK_SECRET,
     contract_problems,
     make_stand_ins,
@@ -254,7 +255,7 @@ def _kill_worker_and_start_another(d: Deployment) -> None:
 
 
 def test_worker_killed_mid_step_is_recovered_by_the_next_worker(deployment: Deployment) -> None:
-    """Runs last in this module: it replaces the worker process, twice."""
+    """Runs last in this module: it replaces the worker process three times (plan, code, test)."""
     d = deployment
     title = "Worker dies while planning"
     number = d.issue(title)
@@ -266,15 +267,17 @@ def test_worker_killed_mid_step_is_recovered_by_the_next_worker(deployment: Depl
     assert len([b for b in d.bot_comments(number) if "issuesmith:plan" in b]) == 1
     assert "requeued jobs left behind by dead workers" in d.logs.read_text()
 
-    # now while the Coder is working
+    # now while the Coder is working, and again while the Tester is
     coding = len(d.openai.requests)
     d.openai.script(Reply.hang(30), match=CODER)
+    d.openai.script(Reply.hang(30), match=TESTER)
     script_implementation(d.openai)
     d.github.comment(REPO, number, "/approve", by="alice")
-    d._wait(lambda: any(CODER in str(r["messages"][0]) for r in d.openai.requests[coding:]), "the Coder's call")
-    _kill_worker_and_start_another(d)
+    for role, what in ((CODER, "the Coder's call"), (TESTER, "the Tester's call")):
+        d._wait(lambda role=role: any(role in str(r["messages"][0]) for r in d.openai.requests[coding:]), what)
+        _kill_worker_and_start_another(d)
     run = d.wait_state(number, State.PR_OPEN)
     d.wait_comment(number, "### Review and tests")  # posted by the report step, just after the PR opens
     assert len([p for p in d.github.pulls(REPO) if f"Closes #{number}" in p.body]) == 1
     assert len([b for b in d.bot_comments(number) if "### Review and tests" in b]) == 1
-    assert [e["step"] for e in d.store.entries(run.id) if e["event"] == "resumed"] == ["prepare"]
+    assert [e["step"] for e in d.store.entries(run.id) if e["event"] == "resumed"] == ["prepare", "prepare", "code"]
