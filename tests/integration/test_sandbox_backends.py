@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import re
+import socket
 import stat
 import subprocess
 import sys
