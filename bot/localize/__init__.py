@@ -1,0 +1,11 @@
+"""Finding the code an issue is about, without a model.
+
+* `text`: identifiers and search terms;
+* `parsing`: definitions and imports of a file (tree-sitter, a regex fallback);
+* `snapshot`: the tracked files of a work tree and their git blob ids;
+* `index`: the per-repository index (per-blob records, BM25 postings, symbol and module tables);
+* `store`: the on-disk cache of records (by blob id) and of whole indexes (by tree);
+* `issue`: what an issue mentions (paths, modules, traceback frames, identifiers, code);
+* `scoring`: the signals and their one documented combination;
+* `render`: the compact map and the excerpts that fit the Planner's budget.
+"""

@@ -1,0 +1,178 @@
+"""The per-repository index: one record per file, BM25 postings, symbol and import tables.
+
+A record depends only on a file's contents and path, so records are cached by blob id and path
+(see `store`) and a new commit re-parses only the files whose blobs changed. The query-ready index
+of a whole tree (postings, symbol table, resolved import graph) is cached by tree key.
+"""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.localize.parsing import parse_file
+from bot.localize.snapshot import MAX_FILE_BYTES, TreeSnapshot, snapshot
+from bot.localize.store import IndexStore
+from bot.localize.text import path_terms, terms
+
+PATH_TERM_WEIGHT = 3  # a path's words count as often as this in its file's bag of terms
+# record: (definitions, imports, term counts, line count); a definition: (name, kind, start, end, parent)
+Record = tuple[tuple[tuple[str, str, int, int, str], ...], tuple[str, ...], dict[str, int], int]
+
+
+def make_record(path: str, data: bytes) -> Record:
+    """Parse one file's contents into the record the index keeps."""
+    if len(data) > MAX_FILE_BYTES or b"\0" in data[:8192]:
+        return ((), (), dict(Counter(path_terms(path) * PATH_TERM_WEIGHT)), 0)
+    parsed = parse_file(path, data)
+    text = data.decode("utf-8", "replace")
+    counts = Counter(terms(text))
+    counts.update(path_terms(path) * PATH_TERM_WEIGHT)
+    definitions = tuple((d.name, d.kind, d.start, d.end, d.parent) for d in parsed.definitions)
+    return (definitions, parsed.imports, dict(counts), text.count("\n") + 1)
+
+
+@dataclass
+class BuildStats:
+    """How an index came to be: from the tree cache, or built with `parsed` of `files` new."""
+
+    files: int
+    parsed: int
+    from_tree_cache: bool
+    seconds: float
+
+
+@dataclass
+class RepoIndex:
+    """Everything the ranker needs about one tree, in plain types (cheap to cache and load)."""
+
+    paths: list[str]
+    definitions: list[tuple[tuple[str, str, int, int, str], ...]]
+    lines: list[int]
+    doc_len: list[int]
+    postings: dict[str, bytes]  # term → array('I') bytes of (file number, term count) pairs
+    imports: list[list[int]]  # file number → file numbers it imports
+    stats: BuildStats | None = None
+    _suffixes: dict[str, list[int]] | None = field(default=None, repr=False)
+    _symbols: dict[str, list[int]] | None = field(default=None, repr=False)
+
+    def term_postings(self, term: str) -> array[int]:
+        """(file, count) pairs, flattened, of the files containing `term`."""
+        pairs = array("I")
+        raw = self.postings.get(term)
+        if raw:
+            pairs.frombytes(raw)
+        return pairs
+
+    def doc_freq(self, term: str) -> int:
+        """How many files contain `term`."""
+        return len(self.postings.get(term, b"")) // 8
+
+    @property
+    def symbols(self) -> dict[str, list[int]]:
+        """Definition name → numbers of the files defining it."""
+        if self._symbols is None:
+            self._symbols = defaultdict(list)
+            for number, definitions in enumerate(self.definitions):
+                for name in {d[0] for d in definitions}:
+                    self._symbols[name].append(number)
+        return self._symbols
+
+    def files_with_suffix(self, fragment: str) -> list[int]:
+        """Files whose path is `fragment` or ends with `/fragment`."""
+        if self._suffixes is None:
+            self._suffixes = suffix_table(self.paths)
+        return self._suffixes.get(fragment.strip("/"), [])
+
+    def resolve_module(self, dotted: str) -> list[int]:
+        """Files of a dotted module name (`a.b.c` → a/b/c.py or a/b/c/__init__.py), else of its parent."""
+        parts = [p for p in dotted.split(".") if p]
+        for end in range(len(parts), 0, -1):
+            stem = "/".join(parts[:end])
+            found = self.files_with_suffix(stem + ".py") or self.files_with_suffix(stem + "/__init__.py")
+            if found:
+                return found if len(found) <= 3 else []
+        return []
+
+
+def suffix_table(paths: list[str]) -> dict[str, list[int]]:
+    """Every trailing run of path components → the files whose paths end with it."""
+    table: dict[str, list[int]] = defaultdict(list)
+    for number, path in enumerate(paths):
+        parts = path.split("/")
+        for start in range(len(parts)):
+            table["/".join(parts[start:])].append(number)
+    return table
+
+
+def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
+    """The query-ready index of files with these records (postings, import graph)."""
+    postings: dict[str, array[int]] = defaultdict(lambda: array("I"))
+    for number, (_, _, counts, _) in enumerate(records):
+        for term, count in counts.items():
+            postings[term].extend((number, count))
+    index = RepoIndex(paths=paths, definitions=[r[0] for r in records], lines=[r[3] for r in records],
+                      doc_len=[sum(r[2].values()) for r in records],
+                      postings={t: p.tobytes() for t, p in postings.items()}, imports=[])
+    index.imports = [_resolve_imports(index, number, record[1]) for number, record in enumerate(records)]
+    return index
+
+
+def _resolve_imports(index: RepoIndex, number: int, modules: Iterable[str]) -> list[int]:
+    targets: set[int] = set()
+    for module in modules:
+        if module.startswith((".", "/")) or "/" in module:
+            continue  # JS-style relative paths are matched below by file stem
+        targets.update(index.resolve_module(module))
+    targets.discard(number)
+    return sorted(targets)
+
+
+def load_index(root: Path, store: IndexStore | None) -> RepoIndex:
+    """The index of the work tree at `root`: from the tree cache, else built reusing cached records."""
+    started = time.monotonic()
+    tree = snapshot(root)
+    if store is not None:
+        cached = store.load_tree(tree.key)
+        if cached is not None:
+            cached.stats = BuildStats(len(cached.paths), 0, True, time.monotonic() - started)
+            return cached
+    index, parsed = build_index(root, tree, store)
+    index.stats = BuildStats(len(index.paths), parsed, False, time.monotonic() - started)
+    if store is not None:
+        store.save_tree(tree.key, index)
+    return index
+
+
+def build_index(root: Path, tree: TreeSnapshot, store: IndexStore | None) -> tuple[RepoIndex, int]:
+    """Build the index of `tree`, parsing only blobs that `store` has no record of."""
+    paths = sorted(tree.files)
+    keys = {path: record_key(path, tree.files[path]) for path in paths}
+    known = store.load_records(set(keys.values())) if store is not None else {}
+    fresh: dict[str, Record] = {}
+    records: list[Record] = []
+    for path in paths:
+        record = known.get(keys[path])
+        if record is None:
+            record = make_record(path, _read(root / path))
+            fresh[keys[path]] = record
+        records.append(record)
+    if store is not None and fresh:
+        store.save_records(fresh)
+    return assemble(paths, records), len(fresh)
+
+
+def record_key(path: str, blob: str) -> str:
+    """Records are cached per blob and path (a record holds the path's words and resolved imports)."""
+    return f"{blob} {path}"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

@@ -1,0 +1,113 @@
+"""What an issue mentions: file paths, traceback frames, dotted names, identifiers, quoted code.
+
+Nothing here knows the repository; `scoring` matches these mentions against the index.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bot.localize.snapshot import TEXT_SUFFIXES
+from bot.localize.text import STOPWORDS, WORD, terms
+
+CODE_WEIGHT = 1.0  # an identifier written as code: in backticks or a code block, snake/camel case, dotted, called
+PROSE_WEIGHT = 0.25  # a plain word that happens to be a definition's name
+_FENCE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)
+_TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in (\w+))?')
+_SUFFIXES = "|".join(sorted((s[1:] for s in TEXT_SUFFIXES), key=len, reverse=True))
+_PATH = re.compile(rf"(?<![\w/.-])((?:[\w.-]+[/\\])*[\w-]+\.(?:{_SUFFIXES}))(?![\w])")
+_DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
+_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w, ()]+)|import\s+([\w., ]+))", re.M)
+_CALLED = re.compile(r"([A-Za-z_]\w*)\s*\(")
+
+
+@dataclass(frozen=True)
+class PathMention:
+    """A file path in the issue: written out, or a traceback frame (`order` counts frames)."""
+
+    fragment: str
+    in_traceback: bool = False
+    function: str = ""
+    order: int = 0
+
+
+@dataclass
+class IssueMentions:
+    """Everything the scorer looks for, extracted once per issue."""
+
+    paths: list[PathMention] = field(default_factory=list)
+    dotted: list[str] = field(default_factory=list)
+    identifiers: dict[str, float] = field(default_factory=dict)  # name → weight (code or prose)
+    qualified: set[tuple[str, str]] = field(default_factory=set)  # (owner, member) from `Owner.member`
+    query: Counter[str] = field(default_factory=Counter)  # BM25 query terms
+
+
+def code_spans(text: str) -> list[str]:
+    """The code quoted in an issue: fenced blocks and inline backtick spans."""
+    return [m.group(0).strip("`") for m in _FENCE.finditer(text)]
+
+
+def extract(text: str) -> IssueMentions:
+    """Parse an issue's title and body into mentions."""
+    mentions = IssueMentions()
+    code = "\n".join(code_spans(text))
+    frames = _TRACEBACK_FRAME.findall(text)
+    for order, (path, _line, function) in enumerate(frames):
+        mentions.paths.append(PathMention(_normalize(path), True, function, order + 1))
+    framed = {m.fragment for m in mentions.paths}
+    for raw in _PATH.findall(text):
+        fragment = _normalize(raw)
+        if fragment not in framed:
+            mentions.paths.append(PathMention(fragment))
+            framed.add(fragment)
+    mentions.dotted = list(dict.fromkeys(_dotted_names(text, code)))
+    for name in mentions.dotted:
+        parts = name.split(".")
+        mentions.qualified.update(itertools.pairwise(parts))
+    mentions.identifiers = _identifiers(text, code, mentions)
+    mentions.query = Counter(terms(text))
+    mentions.query.update(terms(code))  # quoted code counts twice
+    return mentions
+
+
+def _normalize(path: str) -> str:
+    path = path.replace("\\", "/")
+    return path[2:] if path.startswith("./") else path
+
+
+def _dotted_names(text: str, code: str) -> list[str]:
+    names = [m for m in _DOTTED.findall(text) if not _looks_like_file(m)]
+    for found in _IMPORT.finditer(code):
+        module, members, plain = found.groups()
+        if module:
+            names.append(module)
+            names.extend(f"{module}.{m.strip()}" for m in members.strip("() ").split(",") if m.strip())
+        elif plain:
+            names.extend(p.split(" as ")[0].strip() for p in plain.split(","))
+    return [n for n in names if n]
+
+
+def _looks_like_file(name: str) -> bool:
+    return "." + name.rsplit(".", 1)[-1].lower() in TEXT_SUFFIXES
+
+
+def _identifiers(text: str, code: str, mentions: IssueMentions) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for word in WORD.findall(text):
+        if word.lower() not in STOPWORDS:
+            weights[word] = CODE_WEIGHT if _codeish(word) else PROSE_WEIGHT
+    strong = set(WORD.findall(code)) | set(_CALLED.findall(text))
+    strong.update(part for name in mentions.dotted for part in name.split("."))
+    strong.update(m.function for m in mentions.paths if m.function)
+    for word in strong:
+        if word.lower() not in STOPWORDS and len(word) > 2:
+            weights[word] = CODE_WEIGHT
+    return weights
+
+
+def _codeish(word: str) -> bool:
+    """snake_case, camelCase, CONSTANT or Capitalized-inside words read as code."""
+    return "_" in word or any(c.isupper() for c in word[1:]) or any(c.isdigit() for c in word)

@@ -1,0 +1,221 @@
+"""Ranking files against an issue: the signals and their one combination.
+
+Each signal is a number in [0, 1] per file:
+
+* `path`: the file is named in the issue (a path or a traceback frame); 1 / number of files the
+  mention fits, a traceback's innermost frames counting more than its outer ones;
+* `module`: a dotted name in the issue (`pkg.mod.func`, `from pkg.mod import x`) is this module;
+* `name`: the file's name (without suffix) is a word of the issue (`L031` → `rules/L031.py`);
+* `definition`: the file defines identifiers the issue mentions; each name adds its weight
+  (code 1, prose 0.25, doubled for `Owner.member` when the file defines both) divided by how
+  many files define it; the sum is squashed with 1 - e^-x;
+* `graph`: the file is next to a seed (a file with one of the signals above) in the import /
+  call graph: it defines a name called inside a mentioned definition (0.5 of the seed's
+  strength) or imports / is imported by the seed (0.15); squashed like `definition`;
+* `bm25`: BM25 of the issue's terms over the file's identifier-split terms, divided by the
+  best file's.
+
+    score = prior(kind) × Σ WEIGHTS[signal] × signal
+
+where prior is 1 for source files, 0.5 for tests and examples, 0.3 for docs and data files.
+Recency is not a signal. `RankedFile.signals` holds each weighted contribution for --explain.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.localize.index import RepoIndex
+from bot.localize.issue import IssueMentions
+from bot.localize.text import WORD
+
+WEIGHTS = {"path": 3.0, "module": 2.0, "name": 1.5, "definition": 2.0, "graph": 1.0, "bm25": 1.5}
+PRIORS = {"source": 1.0, "test": 0.5, "doc": 0.3}
+MAX_DEFINERS = 25  # a name defined in more files than this says nothing about where to look
+MAX_MATCHES = 5  # a path or module mention that fits more files than this is ignored
+BM25_K1, BM25_B = 1.2, 0.75
+MAX_QUERY_TERMS = 120
+_TEST_PARTS = re.compile(
+    r"(^|/)(tests?|testing|examples?|benchmarks?)/|(^|/)(test_[^/]*|[^/]*_tests?\.\w+|conftest\.py)$")
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".html", ".css")
+
+
+@dataclass
+class RankedFile:
+    """A file's score and where it came from (visible in debug output)."""
+
+    path: str
+    score: float
+    signals: dict[str, float]
+
+
+def kind_of(path: str) -> str:
+    """source, test (tests, examples, benchmarks) or doc (documentation, data, configuration)."""
+    if path.lower().endswith(_DOC_SUFFIXES) or path.startswith(("docs/", "doc/")):
+        return "doc"
+    return "test" if _TEST_PARTS.search(path) else "source"
+
+
+def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) -> list[RankedFile]:
+    """Every file with a non-zero score, best first (ties by path)."""
+    raw: dict[str, dict[int, float]] = {
+        "path": path_signal(index, mentions),
+        "module": module_signal(index, mentions),
+        "name": name_signal(index, mentions),
+        "definition": definition_signal(index, mentions),
+        "bm25": bm25_signal(index, mentions),
+    }
+    raw["graph"] = graph_signal(index, mentions, raw, root)
+    totals: dict[int, dict[str, float]] = defaultdict(dict)
+    for signal, values in raw.items():
+        for number, value in values.items():
+            if value > 0:
+                totals[number][signal] = WEIGHTS[signal] * value
+    ranked = []
+    for number, parts in totals.items():
+        prior = PRIORS[kind_of(index.paths[number])]
+        signals = {name: round(prior * value, 4) for name, value in parts.items()}
+        ranked.append(RankedFile(index.paths[number], round(sum(signals.values()), 4), signals))
+    ranked.sort(key=lambda r: (-r.score, r.path))
+    return ranked
+
+
+def _squash(value: float) -> float:
+    return 1.0 - math.exp(-value)
+
+
+def path_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
+    """Files named by a path in the issue; for an absolute path, its longest suffix that fits."""
+    scores: dict[int, float] = {}
+    frames = max((m.order for m in mentions.paths), default=0)
+    for mention in mentions.paths:
+        matches = _longest_suffix_match(index, mention.fragment)
+        if not matches or len(matches) > MAX_MATCHES:
+            continue
+        strength = 1.0 / len(matches)
+        if mention.in_traceback:
+            strength *= 0.6 + 0.4 * mention.order / frames  # the innermost frame is where it broke
+        for number in matches:
+            scores[number] = max(scores.get(number, 0.0), strength)
+    return scores
+
+
+def _longest_suffix_match(index: RepoIndex, fragment: str) -> list[int]:
+    parts = [p for p in fragment.split("/") if p not in ("", ".", "..")]
+    for start in range(len(parts)):
+        found = index.files_with_suffix("/".join(parts[start:]))
+        if found:
+            return found
+    return []
+
+
+def module_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
+    """Modules named by dotted names (`a.b.c` is a/b/c.py, or a/b.py defining c)."""
+    scores: dict[int, float] = {}
+    for dotted in mentions.dotted:
+        if "." not in dotted:
+            continue
+        matches = index.resolve_module(dotted)
+        for number in matches:
+            scores[number] = max(scores.get(number, 0.0), 1.0 / len(matches))
+    return scores
+
+
+def name_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
+    """Files whose name (without suffix, not `__init__`) is an identifier of the issue."""
+    by_stem: dict[str, list[int]] = defaultdict(list)
+    for number, path in enumerate(index.paths):
+        stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        if stem in mentions.identifiers and not stem.startswith("__"):
+            by_stem[stem].append(number)
+    scores: dict[int, float] = {}
+    for stem, numbers in by_stem.items():
+        if len(numbers) <= MAX_MATCHES:
+            for number in numbers:
+                value = mentions.identifiers[stem] / len(numbers)
+                scores[number] = max(scores.get(number, 0.0), value)
+    return scores
+
+
+def definition_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
+    """Files defining the identifiers of the issue, rarer names counting more."""
+    owners = {owner for owner, _ in mentions.qualified}
+    sums: dict[int, float] = defaultdict(float)
+    for name, weight in mentions.identifiers.items():
+        definers = index.symbols.get(name, [])
+        if not definers or len(definers) > MAX_DEFINERS:
+            continue
+        for number in definers:
+            qualified = any(d[0] == name and d[4] in owners and (d[4], name) in mentions.qualified
+                            for d in index.definitions[number])
+            sums[number] += weight * (2.0 if qualified else 1.0) / len(definers)
+    return {number: _squash(value) for number, value in sums.items()}
+
+
+def bm25_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
+    """BM25 over identifier-split terms, scaled so the best file has 1."""
+    count = len(index.paths)
+    if not count or not mentions.query:
+        return {}
+    average = sum(index.doc_len) / count or 1.0
+    query = sorted(mentions.query.items(), key=lambda item: index.doc_freq(item[0]) or count)[:MAX_QUERY_TERMS]
+    scores: dict[int, float] = defaultdict(float)
+    for term, query_count in query:
+        freq = index.doc_freq(term)
+        if not freq:
+            continue
+        idf = math.log(1 + (count - freq + 0.5) / (freq + 0.5)) * (1 + math.log(query_count))
+        pairs = index.term_postings(term)
+        for i in range(0, len(pairs), 2):
+            number, tf = pairs[i], pairs[i + 1]
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * index.doc_len[number] / average)
+            scores[number] += idf * tf * (BM25_K1 + 1) / (tf + norm)
+    best = max(scores.values(), default=0.0) or 1.0
+    return {number: value / best for number, value in scores.items()}
+
+
+def graph_signal(index: RepoIndex, mentions: IssueMentions, raw: dict[str, dict[int, float]],
+                 root: Path | None) -> dict[int, float]:
+    """Neighbours of the seed files in the call and import graph."""
+    seeds: dict[int, float] = defaultdict(float)
+    for signal in ("path", "module", "name", "definition"):
+        for number, value in raw[signal].items():
+            seeds[number] = max(seeds[number], value)
+    importers: dict[int, list[int]] = defaultdict(list)
+    for number, targets in enumerate(index.imports):
+        for target in targets:
+            importers[target].append(number)
+    sums: dict[int, float] = defaultdict(float)
+    for seed, strength in sorted(seeds.items(), key=lambda item: -item[1])[:10]:
+        neighbours = set(index.imports[seed]) | set(importers.get(seed, []))
+        for number in neighbours:
+            sums[number] += 0.15 * strength / math.sqrt(len(neighbours))
+        for number in _callees(index, seed, mentions, root):
+            sums[number] += 0.5 * strength
+    return {number: _squash(value) for number, value in sums.items() if number not in seeds}
+
+
+def _callees(index: RepoIndex, seed: int, mentions: IssueMentions, root: Path | None) -> set[int]:
+    """Files defining names used inside the seed's definitions that the issue mentions."""
+    if root is None:
+        return set()
+    spans = [(d[2], d[3]) for d in index.definitions[seed] if mentions.identifiers.get(d[0], 0) >= 1.0]
+    if not spans:
+        return set()
+    try:
+        lines = (root / index.paths[seed]).read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return set()
+    used = {word for start, end in spans[:5] for line in lines[start - 1:end] for word in WORD.findall(line)}
+    reachable = set(index.imports[seed]) | {seed}
+    found: set[int] = set()
+    for word in used - set(mentions.identifiers):
+        definers = index.symbols.get(word, [])
+        if 0 < len(definers) <= 3:
+            found.update(n for n in definers if n in reachable or len(definers) == 1)
+    found.discard(seed)
+    return found
