@@ -22,6 +22,9 @@ _PATH = re.compile(rf"(?<![\w/.-])((?:[\w.-]+[/\\])*[\w-]+\.(?:{_SUFFIXES}))(?![
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
 _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w, ()]+)|import\s+([\w., ]+))", re.M)
 _CALLED = re.compile(r"([A-Za-z_]\w*)\s*\(")
+# Bug-report templates ask for versions; these names say nothing about where the bug is.
+NOISE_NAMES = frozenset({"version", "__version__", "__pkginfo__", "VERSION", "version_info", "numversion"})
+TITLE_WEIGHT = 2  # the title's terms and identifiers count twice (in BM25 and for definitions)
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,19 @@ def extract(text: str) -> IssueMentions:
         if fragment not in framed:
             mentions.paths.append(PathMention(fragment))
             framed.add(fragment)
-    mentions.dotted = list(dict.fromkeys(_dotted_names(text, code)))
+    prose = _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", text))  # a path's words are not identifiers
+    code = _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", code))
+    mentions.dotted = [n for n in dict.fromkeys(_dotted_names(prose, code)) if not NOISE_NAMES & set(n.split("."))]
     for name in mentions.dotted:
         parts = name.split(".")
         mentions.qualified.update(itertools.pairwise(parts))
-    mentions.identifiers = _identifiers(text, code, mentions)
+    mentions.identifiers = {name: weight for name, weight in _identifiers(prose, code, mentions).items()
+                            if name not in NOISE_NAMES}
+    title = text.strip().split("\n", 1)[0]
+    for word in set(WORD.findall(title)) & set(mentions.identifiers):
+        mentions.identifiers[word] *= TITLE_WEIGHT
     mentions.query = Counter(terms(text))
-    mentions.query.update(terms(code))  # quoted code counts twice
+    mentions.query.update(terms(title) * (TITLE_WEIGHT - 1))
     return mentions
 
 

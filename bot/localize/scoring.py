@@ -7,8 +7,9 @@ Each signal is a number in [0, 1] per file:
 * `module`: a dotted name in the issue (`pkg.mod.func`, `from pkg.mod import x`) is this module;
 * `name`: the file's name (without suffix) is a word of the issue (`L031` → `rules/L031.py`);
 * `definition`: the file defines identifiers the issue mentions; each name adds its weight
-  (code 1, prose 0.25, doubled for `Owner.member` when the file defines both) divided by how
-  many files define it; the sum is squashed with 1 - e^-x;
+  (code 1, prose 0.25; doubled in the title, and again for `Owner.member` when
+  the file defines both) divided by how
+  many files define it; the sum is squashed with 1 - e^(-x/2);
 * `graph`: the file is next to a seed (a file with one of the signals above) in the import /
   call graph: it defines a name called inside a mentioned definition (0.5 of the seed's
   strength) or imports / is imported by the seed (0.15); squashed like `definition`;
@@ -17,7 +18,8 @@ Each signal is a number in [0, 1] per file:
 
     score = prior(kind) × Σ WEIGHTS[signal] × signal
 
-where prior is 1 for source files, 0.5 for tests and examples, 0.3 for docs and data files.
+except that of `path`, `module` and `name` (three ways of naming the same file) only the largest
+weighted one counts, and where prior is 1 for source files, 0.5 for tests and examples, 0.3 for docs and data files.
 Recency is not a signal. `RankedFile.signals` holds each weighted contribution for --explain.
 """
 
@@ -39,6 +41,9 @@ MAX_DEFINERS = 25  # a name defined in more files than this says nothing about w
 MAX_MATCHES = 5  # a path or module mention that fits more files than this is ignored
 BM25_K1, BM25_B = 1.2, 0.75
 MAX_QUERY_TERMS = 120
+PACKAGE_ROOT_FACTOR = 0.3
+SQUASH_SCALE = 2.0  # sums are squashed as 1 - e^(-x / SQUASH_SCALE)
+MENTION_SIGNALS = ("path", "module", "name")  # one mention, three spellings: only the strongest counts
 _TEST_PARTS = re.compile(
     r"(^|/)(tests?|testing|examples?|benchmarks?)/|(^|/)(test_[^/]*|[^/]*_tests?\.\w+|conftest\.py)$")
 _DOC_SUFFIXES = (".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".html", ".css")
@@ -75,6 +80,11 @@ def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) ->
         for number, value in values.items():
             if value > 0:
                 totals[number][signal] = WEIGHTS[signal] * value
+    for parts in totals.values():
+        strongest = max((s for s in MENTION_SIGNALS if s in parts), key=lambda s: parts[s], default=None)
+        for signal in MENTION_SIGNALS:
+            if signal != strongest:
+                parts.pop(signal, None)
     ranked = []
     for number, parts in totals.items():
         prior = PRIORS[kind_of(index.paths[number])]
@@ -85,20 +95,19 @@ def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) ->
 
 
 def _squash(value: float) -> float:
-    return 1.0 - math.exp(-value)
+    return 1.0 - math.exp(-value / SQUASH_SCALE)
 
 
 def path_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     """Files named by a path in the issue; for an absolute path, its longest suffix that fits."""
     scores: dict[int, float] = {}
-    frames = max((m.order for m in mentions.paths), default=0)
-    for mention in mentions.paths:
-        matches = _longest_suffix_match(index, mention.fragment)
-        if not matches or len(matches) > MAX_MATCHES:
-            continue
+    found = [(m, _longest_suffix_match(index, m.fragment)) for m in mentions.paths]
+    found = [(m, matches) for m, matches in found if matches and len(matches) <= MAX_MATCHES]
+    frames = [m for m, _ in found if m.in_traceback]
+    for mention, matches in found:
         strength = 1.0 / len(matches)
-        if mention.in_traceback:
-            strength *= 0.6 + 0.4 * mention.order / frames  # the innermost frame is where it broke
+        if mention.in_traceback:  # the innermost frame in the repository is where it broke
+            strength *= 0.5 + 0.5 * (frames.index(mention) + 1) / len(frames)
         for number in matches:
             scores[number] = max(scores.get(number, 0.0), strength)
     return scores
@@ -121,7 +130,10 @@ def module_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]
             continue
         matches = index.resolve_module(dotted)
         for number in matches:
-            scores[number] = max(scores.get(number, 0.0), 1.0 / len(matches))
+            strength = 1.0 / len(matches)
+            if index.paths[number].count("/") <= 1 and index.paths[number].endswith("__init__.py"):
+                strength *= PACKAGE_ROOT_FACTOR  # `pkg.Name` says more about Name than about pkg/__init__.py
+            scores[number] = max(scores.get(number, 0.0), strength)
     return scores
 
 
