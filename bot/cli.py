@@ -1,8 +1,9 @@
-"""The `issuesmith` command: `serve` (the webhook receiver) and `worker` (RQ jobs)."""
+"""The `issuesmith` command: `serve` (the webhook receiver), `worker` (RQ jobs), `demo`, `run` and `doctor`."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
@@ -52,8 +53,16 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
 
 
+TOOLS = {"demo": "bot.demo.run", "run": "bot.localrun", "doctor": "bot.doctor"}
+"""Commands with their own arguments and settings, by the module whose `main(argv) -> int` runs them."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `issuesmith` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        module = importlib.import_module(TOOLS[argv[0]])
+        sys.exit(module.main(argv[1:]))
     parser = argparse.ArgumentParser(prog="issuesmith", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="receive GitHub webhooks")
@@ -62,6 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     p_worker = sub.add_parser("worker", help="run jobs from the queue")
     p_worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p_worker.add_argument("--name", default=None)
+    for name, text in (("demo", "watch the whole flow on this machine (local GitHub stand-in, recorded model)"),
+                       ("run", "plan, code, review and test an issue on a local checkout, no GitHub"),
+                       ("doctor", "check the configuration and every service it names")):
+        sub.add_parser(name, help=text, add_help=False)
     args = parser.parse_args(argv)
     settings = load_settings()
     configure(settings.log_level, Redactor(settings.secrets()))

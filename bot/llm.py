@@ -80,9 +80,10 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
 class ModelClient:
     """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
 
-    def __init__(self, client: openai.OpenAI, model: str, store: RunStore, prices: PriceTable,
+    def __init__(self, create: Callable[..., Any], model: str, store: RunStore, prices: PriceTable,
                  budget: Budget, structured_output: str = "auto") -> None:
-        self._client = client
+        """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's."""
+        self._create = create
         self.model = model
         self._store = store
         self._prices = prices
@@ -149,7 +150,7 @@ class ModelClient:
             request["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": output.__name__, "schema": strict_schema(output), "strict": True}}
             try:
-                return self._client.chat.completions.create(**request)
+                return self._create(**request)
             except openai.BadRequestError as exc:
                 if self._mode != "auto" or not _refuses_json_schema(exc):
                     raise
@@ -157,7 +158,7 @@ class ModelClient:
                 self._mode = "json"
         request["response_format"] = {"type": "json_object"}
         request["messages"] = [*request["messages"], {"role": "system", "content": _schema_instruction(output)}]
-        return self._client.chat.completions.create(**request)
+        return self._create(**request)
 
     def _check_budget(self, ctx: CallContext, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
         prompt = estimate_tokens(json.dumps(messages)) + sum(estimate_tokens(json.dumps(t.spec())) for t in tools)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 import redis
@@ -20,6 +22,7 @@ from bot.llm import ModelClient
 from bot.pricing import Budget, PriceTable
 from bot.queueing import QUEUE_NAME, RetryPolicy
 from bot.redact import Redactor
+from bot.replay import Recorder, ReplayModel
 from bot.runstore import RunStore
 from bot.sandbox import Backend
 from bot.sandboxes import choose_backend
@@ -63,15 +66,29 @@ class Services:
         """The model client (built on first use: a run that never plans needs no key)."""
         if self._model is None:
             s = self.settings
-            key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
-            if key is None and s.openai_base_url is None:
-                raise ConfigError("no model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
-                                  "another OpenAI-compatible endpoint)")
-            client = openai.OpenAI(api_key=key or "unused", base_url=s.openai_base_url,
-                                   timeout=s.model_timeout, max_retries=s.model_max_retries)
-            self._model = ModelClient(client, s.model, self.store, PriceTable(s.prices),
+            self._model = ModelClient(chat_endpoint(s), s.model, self.store, PriceTable(s.prices),
                                       Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output)
         return self._model
+
+
+def chat_endpoint(s: Settings) -> Callable[..., Any]:
+    """What answers the model's chat requests: the OpenAI-compatible endpoint, or a replayed transcript.
+
+    With `ISSUESMITH_RECORD_TRANSCRIPT`, every reply of the endpoint is also written there.
+    """
+    if s.model_provider == "replay":
+        if s.replay_transcript is None:
+            raise ConfigError("ISSUESMITH_MODEL_PROVIDER=replay needs ISSUESMITH_REPLAY_TRANSCRIPT (a transcript file)")
+        return ReplayModel.from_file(s.replay_transcript).create
+    key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+    if key is None and s.openai_base_url is None:
+        raise ConfigError("no model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
+                          "another OpenAI-compatible endpoint)")
+    client = openai.OpenAI(api_key=key or "unused", base_url=s.openai_base_url,
+                           timeout=s.model_timeout, max_retries=s.model_max_retries)
+    if s.record_transcript is not None:
+        return Recorder(client.chat.completions.create, s.record_transcript).create
+    return client.chat.completions.create
 
 
 def build_services(settings: Settings) -> Services:

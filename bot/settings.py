@@ -7,6 +7,7 @@ Nothing in issuesmith reads the environment anywhere else: entry points build a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     model_timeout: float = Field(120.0, validation_alias="ISSUESMITH_MODEL_TIMEOUT")
     model_max_retries: int = Field(3, validation_alias="ISSUESMITH_MODEL_MAX_RETRIES")
     structured_output: str = Field("auto", validation_alias="ISSUESMITH_STRUCTURED_OUTPUT")
+    model_provider: Literal["openai", "replay"] = Field(
+        "openai", validation_alias="ISSUESMITH_MODEL_PROVIDER",
+        description="openai (any OpenAI-compatible endpoint) or replay (answers from a recorded transcript)")
+    replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
+    record_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_RECORD_TRANSCRIPT",
+                                           description="append every model reply here, for replay")
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
         validation_alias="ISSUESMITH_PRICES",
@@ -119,3 +126,44 @@ class Settings(BaseSettings):
             found.append(self.private_key_path.read_text())
         return found
 
+
+
+class TryoutSettings(BaseSettings):
+    """What `issuesmith demo` and `issuesmith run` take from the environment and `.env`.
+
+    They bring their own GitHub (the local stand-in), app key and webhook secret; the model,
+    Redis and the sandbox are read here, as the web app and worker would read them.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="ISSUESMITH_REDIS_URL")
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
+    model_provider: Literal["openai", "replay"] = Field("openai", validation_alias="ISSUESMITH_MODEL_PROVIDER")
+    replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
+    sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX")
+    allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")
+    setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
+    work_dir: Path = Field(Path("var"), validation_alias="ISSUESMITH_WORK_DIR")
+
+    def live_model(self) -> bool:
+        """Whether a model endpoint is configured (else a transcript is replayed)."""
+        return self.model_provider == "openai" and (self.openai_api_key is not None
+                                                    or self.openai_base_url is not None)
+
+    def model_env(self, default_transcript: Path | None) -> dict[str, str]:
+        """The model settings for the web app and worker: the endpoint, or a transcript to replay."""
+        if self.live_model():
+            env = {"ISSUESMITH_MODEL": self.model}
+            if self.openai_api_key is not None:
+                env["OPENAI_API_KEY"] = self.openai_api_key.get_secret_value()
+            if self.openai_base_url is not None:
+                env["OPENAI_BASE_URL"] = self.openai_base_url
+            return env
+        transcript = self.replay_transcript or default_transcript
+        if transcript is None:
+            return {}
+        return {"ISSUESMITH_MODEL_PROVIDER": "replay", "ISSUESMITH_REPLAY_TRANSCRIPT": str(transcript.resolve()),
+                "ISSUESMITH_MODEL": self.model}

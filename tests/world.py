@@ -18,6 +18,7 @@ from typing import Any
 
 from rq import SimpleWorker
 
+from bot.demo import SAMPLE_REPO as DEMO_REPO
 from bot.runs import Run
 from bot.services import Services, build_services, install
 from bot.settings import Settings
@@ -27,7 +28,7 @@ from bot.standins.server import ServerThread
 from bot.web import create_app
 from tests.contracts.openapi import github_contract, openai_contract
 
-SAMPLE_REPO = Path(__file__).parent / "fixtures" / "sample_repo"
+SAMPLE_REPO = DEMO_REPO
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 MODEL_KEY = "sk-test-standin-key-0123456789"
 REPO = "acme/textstats"

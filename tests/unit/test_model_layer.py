@@ -57,7 +57,7 @@ def store(redis_url: str) -> RunStore:
 
 def client(base_url: str, store: RunStore, mode: str = "auto", budget: Budget | None = None) -> ModelClient:
     sdk = openai.OpenAI(api_key="sk-unit-test-key-000000", base_url=base_url, max_retries=1, timeout=5)
-    return ModelClient(sdk, "gpt-4o-mini", store, PriceTable(), budget or Budget(5.0, 1_000_000), mode)
+    return ModelClient(sdk.chat.completions.create, "gpt-4o-mini", store, PriceTable(), budget or Budget(5.0, 1_000_000), mode)
 
 
 MESSAGES = [{"role": "system", "content": "Planner"}, {"role": "user", "content": "plan it"}]
@@ -145,7 +145,7 @@ def test_model_timeouts_are_bounded_and_reported(model_server, store: RunStore) 
     fake, url = model_server
     fake.script(Reply.hang(5), Reply.hang(5))
     sdk = openai.OpenAI(api_key="sk-unit-test-key-000000", base_url=url, max_retries=1, timeout=0.3)
-    model = ModelClient(sdk, "gpt-4o-mini", store, PriceTable(), Budget(5.0, 1_000_000))
+    model = ModelClient(sdk.chat.completions.create, "gpt-4o-mini", store, PriceTable(), Budget(5.0, 1_000_000))
     with pytest.raises(openai.APITimeoutError) as caught:
         model.structured(CallContext("r8", "plan"), MESSAGES, Plan)
     assert is_retryable(caught.value) and "could not be reached" in describe(caught.value)
