@@ -57,7 +57,8 @@ def store(redis_url: str) -> RunStore:
 
 def client(base_url: str, store: RunStore, mode: str = "auto", budget: Budget | None = None) -> ModelClient:
     sdk = openai.OpenAI(api_key="sk-unit-test-key-000000", base_url=base_url, max_retries=1, timeout=5)
-    return ModelClient(sdk.chat.completions.create, "gpt-4o-mini", store, PriceTable(), budget or Budget(5.0, 1_000_000), mode)
+    return ModelClient(sdk.chat.completions.create, "gpt-4o-mini", store, PriceTable(),
+                       budget or Budget(5.0, 1_000_000), mode)
 
 
 MESSAGES = [{"role": "system", "content": "Planner"}, {"role": "user", "content": "plan it"}]
