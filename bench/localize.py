@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.context import fit_context, rank_files  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.context import fit_context, rank_files
+from bot.settings import Settings
 
 DEFAULT_BUDGET = int(Settings.model_fields["context_tokens"].default)
 BUDGETS = (4_000, 8_000, 16_000)

@@ -7,18 +7,23 @@ of a whole tree (postings, symbol table, resolved import graph) is cached by tre
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.localize.parsing import parse_file
 from bot.localize.snapshot import MAX_FILE_BYTES, TreeSnapshot, snapshot
 from bot.localize.store import IndexStore
-from bot.localize.text import path_terms, terms
+from bot.localize.text import path_terms, term_counts
 
+PARALLEL_FROM = 300  # parse in worker processes from this many new files on
+MAX_WORKERS = 8
 PATH_TERM_WEIGHT = 3  # a path's words count as often as this in its file's bag of terms
 # record: (definitions, imports, term counts, line count); a definition: (name, kind, start, end, parent)
 Record = tuple[tuple[tuple[str, str, int, int, str], ...], tuple[str, ...], dict[str, int], int]
@@ -30,7 +35,7 @@ def make_record(path: str, data: bytes) -> Record:
         return ((), (), dict(Counter(path_terms(path) * PATH_TERM_WEIGHT)), 0)
     parsed = parse_file(path, data)
     text = data.decode("utf-8", "replace")
-    counts = Counter(terms(text))
+    counts = term_counts(text)
     counts.update(path_terms(path) * PATH_TERM_WEIGHT)
     definitions = tuple((d.name, d.kind, d.start, d.end, d.parent) for d in parsed.definitions)
     return (definitions, parsed.imports, dict(counts), text.count("\n") + 1)
@@ -153,17 +158,28 @@ def build_index(root: Path, tree: TreeSnapshot, store: IndexStore | None) -> tup
     paths = sorted(tree.files)
     keys = {path: record_key(path, tree.files[path]) for path in paths}
     known = store.load_records(set(keys.values())) if store is not None else {}
-    fresh: dict[str, Record] = {}
-    records: list[Record] = []
-    for path in paths:
-        record = known.get(keys[path])
-        if record is None:
-            record = make_record(path, _read(root / path))
-            fresh[keys[path]] = record
-        records.append(record)
+    missing = [path for path in paths if keys[path] not in known]
+    fresh = {keys[path]: record for path, record in zip(missing, parse_many(root, missing), strict=True)}
+    records = [known.get(keys[path]) or fresh[keys[path]] for path in paths]
     if store is not None and fresh:
         store.save_records(fresh)
     return assemble(paths, records), len(fresh)
+
+
+def parse_many(root: Path, paths: list[str]) -> list[Record]:
+    """Records of these files, in order; in parallel processes when there are many."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if len(paths) < PARALLEL_FROM or workers < 2:
+        return _parse_chunk(str(root), paths)
+    size = -(-len(paths) // (workers * 4))
+    chunks = [paths[start:start + size] for start in range(0, len(paths), size)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = pool.map(_parse_chunk, [str(root)] * len(chunks), chunks)
+        return [record for chunk in done for record in chunk]
+
+
+def _parse_chunk(root: str, paths: list[str]) -> list[Record]:
+    return [make_record(path, _read(Path(root) / path)) for path in paths]
 
 
 def record_key(path: str, blob: str) -> str:

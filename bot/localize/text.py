@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
@@ -36,6 +37,15 @@ def terms(text: str) -> list[str]:
     for word in WORD.findall(text):
         out.extend(_word_terms(word))
     return out
+
+
+def term_counts(text: str) -> Counter[str]:
+    """`Counter(terms(text))`, computed per distinct word (much faster on whole files)."""
+    counts: Counter[str] = Counter()
+    for word, count in Counter(WORD.findall(text)).items():
+        for term in _word_terms(word):
+            counts[term] += count
+    return counts
 
 
 def path_terms(path: str) -> list[str]:
