@@ -14,7 +14,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.localize.parsing import parse_file
@@ -61,9 +61,9 @@ class RepoIndex:
     doc_len: list[int]
     postings: dict[str, bytes]  # term → array('I') bytes of (file number, term count) pairs
     imports: list[list[int]]  # file number → file numbers it imports
+    symbols: dict[str, list[int]]  # definition name → numbers of the files defining it
+    suffixes: dict[str, list[int]]  # trailing run of path components → files whose paths end so
     stats: BuildStats | None = None
-    _suffixes: dict[str, list[int]] | None = field(default=None, repr=False)
-    _symbols: dict[str, list[int]] | None = field(default=None, repr=False)
 
     def term_postings(self, term: str) -> array[int]:
         """(file, count) pairs, flattened, of the files containing `term`."""
@@ -77,21 +77,9 @@ class RepoIndex:
         """How many files contain `term`."""
         return len(self.postings.get(term, b"")) // 8
 
-    @property
-    def symbols(self) -> dict[str, list[int]]:
-        """Definition name → numbers of the files defining it."""
-        if self._symbols is None:
-            self._symbols = defaultdict(list)
-            for number, definitions in enumerate(self.definitions):
-                for name in {d[0] for d in definitions}:
-                    self._symbols[name].append(number)
-        return self._symbols
-
     def files_with_suffix(self, fragment: str) -> list[int]:
         """Files whose path is `fragment` or ends with `/fragment`."""
-        if self._suffixes is None:
-            self._suffixes = suffix_table(self.paths)
-        return self._suffixes.get(fragment.strip("/"), [])
+        return self.suffixes.get(fragment.strip("/"), [])
 
     def resolve_module(self, dotted: str) -> list[int]:
         """Files of a dotted module name (`a.b.c` → a/b/c.py or a/b/c/__init__.py), else of its parent."""
@@ -104,6 +92,15 @@ class RepoIndex:
         return []
 
 
+def symbol_table(definitions: list[tuple[tuple[str, str, int, int, str], ...]]) -> dict[str, list[int]]:
+    """Definition name → numbers of the files defining it."""
+    table: dict[str, list[int]] = defaultdict(list)
+    for number, names in enumerate(definitions):
+        for name in {d[0] for d in names}:
+            table[name].append(number)
+    return dict(table)
+
+
 def suffix_table(paths: list[str]) -> dict[str, list[int]]:
     """Every trailing run of path components → the files whose paths end with it."""
     table: dict[str, list[int]] = defaultdict(list)
@@ -111,7 +108,7 @@ def suffix_table(paths: list[str]) -> dict[str, list[int]]:
         parts = path.split("/")
         for start in range(len(parts)):
             table["/".join(parts[start:])].append(number)
-    return table
+    return dict(table)
 
 
 def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
@@ -120,9 +117,11 @@ def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
     for number, (_, _, counts, _) in enumerate(records):
         for term, count in counts.items():
             postings[term].extend((number, count))
-    index = RepoIndex(paths=paths, definitions=[r[0] for r in records], lines=[r[3] for r in records],
+    definitions = [r[0] for r in records]
+    index = RepoIndex(paths=paths, definitions=definitions, lines=[r[3] for r in records],
                       doc_len=[sum(r[2].values()) for r in records],
-                      postings={t: p.tobytes() for t, p in postings.items()}, imports=[])
+                      postings={t: p.tobytes() for t, p in postings.items()}, imports=[],
+                      symbols=symbol_table(definitions), suffixes=suffix_table(paths))
     index.imports = [_resolve_imports(index, number, record[1]) for number, record in enumerate(records)]
     return index
 

@@ -148,7 +148,7 @@ def name_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     for stem, numbers in by_stem.items():
         if len(numbers) <= MAX_MATCHES:
             for number in numbers:
-                value = mentions.identifiers[stem] / len(numbers)
+                value = min(1.0, mentions.identifiers[stem]) / len(numbers)
                 scores[number] = max(scores.get(number, 0.0), value)
     return scores
 

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 KEEP_TREES = 8
 _BATCH = 500
-_FIELDS = ("paths", "definitions", "lines", "doc_len", "postings", "imports")
+_FIELDS = ("paths", "definitions", "lines", "doc_len", "postings", "imports", "symbols", "suffixes")
+TREE_FORMAT = 2  # bump when the fields of a cached tree index change
 
 
 class IndexStore:
@@ -62,7 +63,7 @@ class IndexStore:
         connection.close()
 
     def _tree_path(self, key: str) -> Path:
-        return self.directory / "trees" / f"{key}.v{PARSER_VERSION}.idx"
+        return self.directory / "trees" / f"{key}.v{PARSER_VERSION}.{TREE_FORMAT}.idx"
 
     def load_tree(self, key: str) -> RepoIndex | None:
         """The cached index of the tree with this key, if any."""
@@ -74,7 +75,10 @@ class IndexStore:
         except (OSError, EOFError, ValueError, TypeError):
             return None
         os.utime(path)
-        return RepoIndex(**{name: fields[name] for name in _FIELDS})
+        try:
+            return RepoIndex(**{name: fields[name] for name in _FIELDS})
+        except KeyError:
+            return None
 
     def save_tree(self, key: str, index: RepoIndex) -> None:
         """Cache the index of the tree with this key, and forget the least recently used trees."""

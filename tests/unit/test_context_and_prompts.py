@@ -9,9 +9,10 @@ import pytest
 
 from bot.agents.planner import PlannerInput, read_file, render_messages, search_code
 from bot.agents.prompting import fenced, untrusted
-from bot.context import build_context, load_files, rank, split_identifier, terms, top_level_symbols
+from bot.context import build_context, rank_files, split_identifier, terms
 from bot.detect import detect_test_command
 from bot.github import IssueInfo
+from bot.localize.parsing import parse_file
 from bot.plan import Plan
 from tests.world import SAMPLE_PLAN
 
@@ -25,6 +26,10 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def top_level_names(path: str, text: str) -> list[str]:
+    return [d.name for d in parse_file(path, text.encode()).definitions if not d.parent]
+
+
 FILES = {
     "shop/cart.py": "class Cart:\n    def add_item(self, item):\n        pass\n\n"
                     "def total_price(cart):\n    return 0\n",
@@ -36,28 +41,27 @@ FILES = {
 
 
 def test_identifiers_split_into_parts() -> None:
-    assert split_identifier("parseHTTPResponse_code") == ["parsehttpresponse_code", "parse", "http", "response",
-                                                          "code"]
+    assert split_identifier("parseHTTPResponse_code") == ("parsehttpresponse_code", "parse", "http", "response",
+                                                          "code")
     assert "the" not in terms("the total_price of the cart")
 
 
 def test_symbols_for_python_and_other_languages() -> None:
-    assert top_level_symbols("a.py", "X = 1\nclass A: pass\ndef f(): pass\nlower = 2\n") == ["X", "A", "f"]
-    assert top_level_symbols("a.js", FILES["web/app.js"]) == ["renderCart"]
-    assert top_level_symbols("bad.py", "def (:") == []
+    assert top_level_names("a.py", "X = 1\nclass A: pass\ndef f(): pass\nlower = 2\n") == ["X", "A", "f", "lower"]
+    assert top_level_names("a.js", FILES["web/app.js"]) == ["renderCart"]
+    assert top_level_names("a.rb", "class Shop\n  def total\n  end\nend\n") == ["Shop", "total"]  # line regex
+    assert top_level_names("bad.py", "def (:") == []
 
 
 def test_mentioned_path_ranks_first(tmp_path: Path) -> None:
-    files = load_files(make_repo(tmp_path, FILES))
-    ranked = rank(files, "The bug is in shop/payment.py somewhere")
-    assert ranked[0].path == "shop/payment.py" and "path_mentioned" in ranked[0].signals
+    _, _, ranked = rank_files(make_repo(tmp_path, FILES), "The bug is in shop/payment.py somewhere", False)
+    assert ranked[0].path == "shop/payment.py" and "path" in ranked[0].signals
 
 
 def test_mentioned_symbol_and_words_rank_the_right_file(tmp_path: Path) -> None:
-    files = load_files(make_repo(tmp_path, FILES))
-    ranked = rank(files, "total_price returns 0 for a Cart with items")
+    _, _, ranked = rank_files(make_repo(tmp_path, FILES), "total_price returns 0 for a Cart with items", False)
     assert ranked[0].path == "shop/cart.py"
-    assert ranked[0].signals["symbols_mentioned"] > 0 and ranked[0].signals["bm25"] > 0
+    assert ranked[0].signals["definition"] > 0 and ranked[0].signals["bm25"] > 0
 
 
 def test_context_fits_the_budget_and_skips_untracked(tmp_path: Path) -> None:
