@@ -227,6 +227,12 @@ def describe_entry(entry: dict[str, Any]) -> str:
     return ""
 
 
+def section(out: TextIO, title: str, text: str) -> None:
+    """Print `text` between rules, under `title`."""
+    rule = "─" * 78
+    print(f"\n{rule}\n{title}\n{rule}\n{text.rstrip()}\n{rule}\n", file=out, flush=True)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 just now."""
     with socket.socket() as sock:

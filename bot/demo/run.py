@@ -21,7 +21,7 @@ from bot.demo import ISSUE_BODY, ISSUE_TITLE, SAMPLE_REPO, TRANSCRIPT
 from bot.localredis import redis_for_tryout
 from bot.runs import Run, State
 from bot.settings import TryoutSettings
-from bot.tryout import Playground, TryoutError, sandbox_env
+from bot.tryout import Playground, TryoutError, sandbox_env, section
 
 PLAN_SECONDS = 120.0
 IMPLEMENT_SECONDS = 600.0
@@ -66,7 +66,7 @@ def _story(play: Playground, out: TextIO) -> int:
     run = play.follow(number, lambda r: r.state == State.AWAITING_APPROVAL, PLAN_SECONDS)
     if run.state != State.AWAITING_APPROVAL:
         return _failed(play, number, run, out)
-    _section(out, f"the plan, as issue #{number} shows it", play.bot_comment(number, "Plan v") or "")
+    section(out, f"the plan, as issue #{number} shows it", play.bot_comment(number, "Plan v") or "")
     play.say("maintainer comments /approve")
     play.comment(number, "/approve")
     run = play.follow(number, lambda r: r.state == State.PR_OPEN and bool(play.bot_comment(number, "Review and t")),
@@ -77,8 +77,8 @@ def _story(play: Playground, out: TextIO) -> int:
     bare = play.github.repo_path(play.repo)
     diff = subprocess.run(["git", "diff", f"{pull.base}...{pull.head}"], cwd=bare, capture_output=True,
                           text=True, check=False).stdout
-    _section(out, f"pull request #{pull.number}{' (draft)' if pull.draft else ''}: {pull.title}", pull.body or "")
-    _section(out, f"diff of {pull.head}", diff)
+    section(out, f"pull request #{pull.number}{' (draft)' if pull.draft else ''}: {pull.title}", pull.body or "")
+    section(out, f"diff of {pull.head}", diff)
     usage = play.store.usage(run.id)
     print(f"branch {pull.head} is in {bare}\n  see it with: git -C {bare} log -p {pull.base}..{pull.head}\n"
           f"✓ pull request #{pull.number} opened in {play.elapsed().strip()}, spent ${usage['cost_usd']:.4f} "
@@ -88,11 +88,6 @@ def _story(play: Playground, out: TextIO) -> int:
 
 def _failed(play: Playground, number: int, run: Run, out: TextIO) -> int:
     said = play.bot_comment(number, "stopped at") or play.bot_comment(number, "") or "(no comment)"
-    _section(out, f"the run ended {run.state.value}; the bot said", said)
+    section(out, f"the run ended {run.state.value}; the bot said", said)
     print(f"✗ demo failed; the processes' log is {play.log_path}", file=out)
     return 1
-
-
-def _section(out: TextIO, title: str, text: str) -> None:
-    rule = "─" * 78
-    print(f"\n{rule}\n{title}\n{rule}\n{text.rstrip()}\n{rule}\n", file=out, flush=True)

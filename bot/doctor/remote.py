@@ -21,6 +21,8 @@ from github import Auth
 
 from bot.doctor.config import APP_ID, KEY_PAGE, KEY_PATH, AppKey
 from bot.doctor.result import Check, fail, ok
+from bot.errors import ConfigError
+from bot.replay import ReplayModel
 from bot.settings import Settings
 
 PUBLIC_OPENAI = "https://api.openai.com/v1"
@@ -128,7 +130,12 @@ def _installations(integration: github.GithubIntegration, app: Any, timeout: flo
 
 
 def check_model(settings: Settings, timeout: float) -> Check:
-    """The model endpoint answers (GET /models/{model}) and the configured model exists there."""
+    """The model endpoint answers (GET /models/{model}) and the configured model exists there.
+
+    With the replay provider there is no endpoint: the transcript must load instead.
+    """
+    if settings.model_provider == "replay":
+        return _transcript(settings)
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if key is None and settings.openai_base_url is None:
         return fail("model", "no model endpoint configured: OPENAI_API_KEY is not set",
@@ -143,6 +150,18 @@ def check_model(settings: Settings, timeout: float) -> Check:
                     "check OPENAI_BASE_URL (unset for OpenAI itself) and that the endpoint is running and reachable")
     except openai.APIStatusError as exc:
         return _model_refused(base, exc)
+
+
+def _transcript(settings: Settings) -> Check:
+    if settings.replay_transcript is None:
+        return fail("model", "ISSUESMITH_MODEL_PROVIDER=replay, but no transcript is named",
+                    "set ISSUESMITH_REPLAY_TRANSCRIPT to a transcript file (see bot/replay.py)")
+    try:
+        replies = ReplayModel.from_file(settings.replay_transcript).remaining()
+    except ConfigError as exc:
+        return fail("model", str(exc), "record a transcript with ISSUESMITH_RECORD_TRANSCRIPT or fix the file")
+    counts = ", ".join(f"{agent} {n}" for agent, n in sorted(replies.items()))
+    return ok("model", f"replaying {settings.replay_transcript} (replies: {counts or 'none'})")
 
 
 def _model_exists(client: openai.OpenAI, base: str, model: str, timeout: float) -> Check:

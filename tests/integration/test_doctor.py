@@ -464,6 +464,21 @@ def test_model_endpoint_down(stage: Stage) -> None:
     assert "fix: check OPENAI_BASE_URL" in model
 
 
+def test_replayed_transcript_instead_of_a_model(stage: Stage) -> None:
+    from bot.demo import TRANSCRIPT
+
+    stage.set(ISSUESMITH_MODEL_PROVIDER="replay", ISSUESMITH_REPLAY_TRANSCRIPT=str(TRANSCRIPT))
+    code, out = stage.doctor()
+    assert block(out, "model").startswith(f"✓ model: replaying {TRANSCRIPT} (replies: coder 3, planner 1, ")
+    assert stage.model.exchanges == []  # no endpoint asked
+
+    broken = stage.root / "broken.jsonl"
+    broken.write_text('{"agent": "planner", "message": {}}\nnot json\n')
+    stage.set(ISSUESMITH_REPLAY_TRANSCRIPT=str(broken))
+    code, out = stage.doctor()
+    assert code == 1 and "is malformed at line 2" in block(out, "model")
+
+
 def test_model_that_does_not_exist(stage: Stage) -> None:
     stage.set(ISSUESMITH_MODEL="gpt-nope")
     code, out = stage.doctor()
