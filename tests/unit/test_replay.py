@@ -16,8 +16,9 @@ from bot.standins.server import ServerThread
 
 
 def request(agent: str, text: str = "hi") -> dict:
-    return {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": f"You are the {agent} of issuesmith. Be good."},
-                                       {"role": "user", "content": text}]}
+    system = f"You are the {agent} of issuesmith. Be good."
+    return {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": system},
+                                                 {"role": "user", "content": text}]}
 
 
 def test_agent_is_read_from_the_system_prompt() -> None:
