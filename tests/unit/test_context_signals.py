@@ -132,7 +132,8 @@ def test_tree_sitter_parses_several_languages() -> None:
 
 
 def test_context_excerpts_the_mentioned_definition_and_explains(tmp_path: Path) -> None:
-    long_file = "\n".join(f"def filler_{n}():\n    return {n}\n" for n in range(400)) + "\ndef target_fn():\n    return 1\n"
+    fillers = "\n".join(f"def filler_{n}():\n    return {n}\n" for n in range(400))
+    long_file = fillers + "\ndef target_fn():\n    return 1\n"
     root = make_repo(tmp_path, {**LIBRARY, "pkg/big.py": long_file})
     context = build_context(root, "x\n`target_fn` returns 1", budget_tokens=1500, cache_dir=False)
     path, excerpt = context.excerpts[0]
