@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup redis test lint unit run env bench clean
+.PHONY: setup redis test lint unit run demo doctor env bench clean
 
 setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
 	scripts/ensure-sandbox
@@ -30,6 +30,12 @@ unit: setup  ## only the fast unit tests
 .env:
 	@echo "ISSUESMITH_WEBHOOK_SECRET=$$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" > .env
 	@echo "wrote .env with a fresh webhook secret; add ISSUESMITH_APP_ID, ISSUESMITH_PRIVATE_KEY_PATH, OPENAI_API_KEY"
+
+demo: setup redis  ## watch a labeled issue become a pull request on this machine (local GitHub stand-in, recorded model)
+	$(BIN)/issuesmith demo
+
+doctor: setup  ## check the configuration (.env) and every service it names
+	$(BIN)/issuesmith doctor
 
 run: setup redis .env  ## serve webhooks on :8000 and run a worker (settings from the environment / .env)
 	scripts/run-local
