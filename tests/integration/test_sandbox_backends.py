@@ -8,9 +8,11 @@ plays a container by running the command locally.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -58,10 +60,10 @@ def tree(tmp_path: Path) -> Path:
     return work
 
 
-@pytest.fixture
-def loopback_server() -> Iterator[int]:
-    """A TCP service on the host's 127.0.0.1 that greets whoever connects; yields its port."""
-    server = socket.create_server(("127.0.0.1", 0))
+@contextlib.contextmanager
+def greeting_service(host: str) -> Iterator[int]:
+    """A TCP service on `host` that greets whoever connects; yields its port."""
+    server = socket.create_server((host, 0))
     server.settimeout(0.2)
     stop = threading.Event()
 
@@ -76,10 +78,19 @@ def loopback_server() -> Iterator[int]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    server.close()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        server.close()
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[int]:
+    """A service on the host's 127.0.0.1; yields its port."""
+    with greeting_service("127.0.0.1") as port:
+        yield port
 
 
 def connect_script(host: str, port: int) -> str:
@@ -124,30 +135,15 @@ def test_host_loopback_service_is_unreachable(bwrap: BubblewrapBackend, tree: Pa
 
 @pytest.fixture
 def open_server() -> Iterator[tuple[str, int]]:
-    """A TCP service on all of the host's addresses; yields a non-loopback address of the host and its port."""
+    """A service on all of the host's addresses; yields a non-loopback address of the host and its port."""
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2's `ip` is not installed, so no address of this machine can be found")
     shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
     found = re.search(r"inet (\d+\.\d+\.\d+\.\d+)/", shown.stdout)
     if not found:
         pytest.skip("this machine has no global IPv4 address to reach from a sandbox")
-    server = socket.create_server(("0.0.0.0", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"host-service-greeting\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield found.group(1), server.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    server.close()
+    with greeting_service("0.0.0.0") as port:
+        yield found.group(1), port
 
 
 def test_setup_phase_reaches_out_but_not_the_hosts_loopback(bwrap: BubblewrapBackend, tree: Path,
