@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,8 @@ from bot.detect import detect_test_command
 from bot.github import IssueInfo
 from bot.localize.parsing import parse_file
 from bot.plan import Plan
+from tests.gitrepos import make_repo
 from tests.world import SAMPLE_PLAN
-
-
-def make_repo(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    return root
 
 
 def top_level_names(path: str, text: str) -> list[str]:

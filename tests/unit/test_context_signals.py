@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from bot.context import build_context, explain, rank_files
@@ -18,6 +17,7 @@ from bot.localize.scoring import (
     name_signal,
     path_signal,
 )
+from tests.gitrepos import make_repo
 
 LIBRARY = {
     "pkg/__init__.py": "from pkg.core import Engine\n",
@@ -30,15 +30,6 @@ LIBRARY = {
     "tests/test_core.py": "from pkg.core import Engine\n\n\ndef test_start():\n    assert Engine().start(3) == 3\n",
     "docs/engine.md": "The Engine starts and stops.\n",
 }
-
-
-def make_repo(root: Path, files: dict[str, str]) -> Path:
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    return root
 
 
 def signal_paths(index_paths: list[str], values: dict[int, float]) -> dict[str, float]:
