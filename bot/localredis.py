@@ -62,4 +62,6 @@ def redis_for_tryout(url: str, workdir: Path) -> Iterator[tuple[str, str]]:
 
 
 def _without_password(url: str) -> str:
-    return url.split("@", 1)[-1] if "@" in url else url
+    """`url` with its credentials, if any, replaced by `***`."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}***@{rest.split('@', 1)[1]}" if "@" in rest else url

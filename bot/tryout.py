@@ -212,9 +212,9 @@ def describe_entry(entry: dict[str, Any]) -> str:
         return f"{step:<9} tool {entry.get('tool')}"
     if event == "review":
         return f"{step:<9} review round {entry.get('round')}: {entry.get('verdict')}"
-    if event in ("tests", "setup"):
-        if event == "setup":
-            return f"{step:<9} setup command exited {entry.get('exit_code')} ({entry.get('backend')})"
+    if event == "setup":
+        return f"{step:<9} setup command exited {entry.get('exit_code')} ({entry.get('backend')})"
+    if event == "tests":
         return (f"{step:<9} tests: {entry.get('passed')} passed, {entry.get('failed')} failed, "
                 f"{entry.get('errors')} errors in {entry.get('seconds')}s ({entry.get('backend')})")
     if event == "error":
