@@ -80,6 +80,7 @@ class Run:
     error: str = ""
     attempt: int = 0
     revise_notes: list[str] = field(default_factory=list)
+    config: str = ""  # the repository's .github/issuesmith.yml as the run started (JSON, bot.repoconfig)
 
     @property
     def active(self) -> bool:

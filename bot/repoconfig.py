@@ -1,0 +1,193 @@
+"""Per-repository configuration: `.github/issuesmith.yml` on the default branch.
+
+Every key is optional; an absent key takes the deployment's setting (`Settings`) or the
+default below. The file is validated strictly: a wrong type, a value out of range or an
+unknown key is a `RepoConfigInvalid` that names the exact key and the reason, and the run
+does not start. A run keeps the configuration it started with (a snapshot on the run), so
+editing the file mid-run changes nothing until the next run.
+
+```yaml
+trigger_label: issuesmith        # the label that starts a run (default: ISSUESMITH_TRIGGER_LABEL)
+auto_approve_label: ""           # an issue with this label skips the /approve gate (off by default)
+setup_command: pip install -e .  # run before the tests, with an outbound network
+test_command: pytest -q          # default: detected from the repository
+paths:
+  allow: ["src/**", "tests/**"]  # the only paths the bot may change (default: everything)
+  block: ["docs/legal/**"]       # never changed; .github/workflows/** is always blocked ...
+  allow_workflows: false         # ... unless this is true
+max_revisions: 2                 # Reviewer → Coder rounds per run, and review rounds on the PR
+budget: {usd: 2.0, tokens: 600000}
+models: {plan: gpt-4o, code: gpt-4o-mini, review: gpt-4o, test: gpt-4o-mini}
+draft: when_failing              # when_failing | always | never
+delete_branch: false             # delete the bot's branch when its PR is merged or closed
+instructions: |                  # extra instructions for every agent (AGENTS.md is read too)
+  Use type hints everywhere.
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import ConfigError
+from bot.plan import DEFAULT_BLOCKED
+
+CONFIG_PATHS = (".github/issuesmith.yml", ".github/issuesmith.yaml")
+AGENTS_FILE = "AGENTS.md"
+MAX_INSTRUCTIONS = 8_000
+"""Characters of `instructions` plus AGENTS.md that reach the prompts (the rest is cut, and says so)."""
+
+ROLES = ("plan", "code", "review", "test")
+ROLE_OF_STEP = {"plan": "plan", "code": "code", "fix": "code", "review": "review", "test": "test"}
+"""Which configured role's model answers the model calls of each step."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathRules(_Strict):
+    """Where the bot may make changes."""
+
+    allow: tuple[str, ...] = Field(("**",), description="globs of the paths the bot may change")
+    block: tuple[str, ...] = Field((), description="globs never changed (on top of .github/workflows/**)")
+    allow_workflows: bool = Field(False, description="let plans change .github/workflows/**")
+
+    @field_validator("allow", "block")
+    @classmethod
+    def _relative_globs(cls, globs: tuple[str, ...]) -> tuple[str, ...]:
+        for glob in globs:
+            if not glob.strip() or glob.startswith("/") or ".." in PurePosixPath(glob).parts:
+                raise ValueError(f"{glob!r} is not a repository-relative glob")
+        return globs
+
+
+class RunBudget(_Strict):
+    """A run's model budget; absent values take the deployment's."""
+
+    usd: float | None = Field(None, gt=0, le=1000)
+    tokens: int | None = Field(None, gt=0, le=50_000_000)
+
+
+class RoleModels(_Strict):
+    """The model per agent role; absent roles use the deployment's model."""
+
+    plan: str | None = None
+    code: str | None = None
+    review: str | None = None
+    test: str | None = None
+
+
+class RepoConfig(_Strict):
+    """The validated contents of `.github/issuesmith.yml` (see the module docstring)."""
+
+    trigger_label: str | None = Field(None, min_length=1, max_length=50)
+    auto_approve_label: str | None = Field(None, max_length=50)
+    setup_command: str | None = Field(None, max_length=2000)
+    test_command: str | None = Field(None, max_length=2000)
+    paths: PathRules = PathRules()
+    max_revisions: int | None = Field(None, ge=0, le=10)
+    budget: RunBudget = RunBudget()
+    models: RoleModels = RoleModels()
+    draft: Literal["when_failing", "always", "never"] = "when_failing"
+    delete_branch: bool = False
+    instructions: str = Field("", max_length=MAX_INSTRUCTIONS)
+    agents_md: str = Field("", exclude=True, description="AGENTS.md of the default branch (not a key)")
+
+    # effective values ------------------------------------------------------------------------
+    def label(self, default: str) -> str:
+        """The trigger label of this repository."""
+        return self.trigger_label or default
+
+    def auto_approves(self, labels: tuple[str, ...] | list[str]) -> bool:
+        """Whether an issue carrying `labels` skips the approval gate."""
+        wanted = (self.auto_approve_label or "").casefold()
+        return bool(wanted) and any(label.casefold() == wanted for label in labels)
+
+    def blocked(self) -> tuple[str, ...]:
+        """Globs that may never change: the file's, plus the workflows unless they are allowed."""
+        return tuple(self.paths.block) + (() if self.paths.allow_workflows else DEFAULT_BLOCKED)
+
+    def path_problem(self, path: str) -> str | None:
+        """Why this configuration forbids changing `path`, or None."""
+        if any(fnmatch.fnmatchcase(path, glob) for glob in self.blocked()):
+            return f"{path} is blocked by the repository's configuration"
+        if not any(_matches(path, glob) for glob in self.paths.allow):
+            return f"{path} is outside the paths the repository's configuration allows ({', '.join(self.paths.allow)})"
+        return None
+
+    def model_for(self, step: str, default: str) -> str:
+        """The model that answers the calls of `step`."""
+        role = ROLE_OF_STEP.get(step)
+        return (getattr(self.models, role) if role else None) or default
+
+    def guidance(self) -> str:
+        """The repository's instructions for the agents: `instructions`, then AGENTS.md, bounded."""
+        parts = [text.strip() for text in (self.instructions, self.agents_md) if text.strip()]
+        text = "\n\n".join(parts)
+        if len(text) > MAX_INSTRUCTIONS:
+            text = text[:MAX_INSTRUCTIONS] + "\n[... cut: the repository's instructions are longer than this]"
+        return text
+
+    # storage on the run --------------------------------------------------------------------------
+    def snapshot(self) -> str:
+        """JSON for the run record (AGENTS.md included)."""
+        data = self.model_dump(mode="json")
+        data["agents_md"] = self.agents_md
+        return json.dumps(data)
+
+    @classmethod
+    def from_snapshot(cls, text: str) -> RepoConfig:
+        """The configuration a run stored at its start (defaults for runs older than this feature)."""
+        return cls.model_validate_json(text) if text else cls()
+
+
+class RepoConfigInvalid(ConfigError):
+    """`.github/issuesmith.yml` does not validate; `problems` are (key, reason) pairs."""
+
+    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+        listed = "; ".join(f"{key}: {reason}" for key, reason in problems)
+        super().__init__(f"{path} is not valid: {listed}",
+                         hint=f"fix {path} on the default branch, then add the label again")
+        self.path = path
+        self.problems = problems
+
+
+def parse(text: str, path: str = CONFIG_PATHS[0], agents_md: str = "") -> RepoConfig:
+    """Validate the file's text; raises `RepoConfigInvalid` naming each bad key and why."""
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
+        raise RepoConfigInvalid(path, [(where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RepoConfigInvalid(path, [("(file)", f"must be a mapping of keys to values, not {type(data).__name__}")])
+    if "agents_md" in data:
+        raise RepoConfigInvalid(path, [("agents_md", "unknown key")])
+    try:
+        return RepoConfig.model_validate({**data, "agents_md": agents_md})
+    except ValidationError as exc:
+        raise RepoConfigInvalid(path, [_problem(error) for error in exc.errors()]) from exc
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    key = ".".join(str(part) for part in error["loc"]) or "(file)"
+    if error["type"] == "extra_forbidden":
+        return key, "unknown key"
+    return key, f"{error['msg']} (got {error.get('input')!r})" if "input" in error else error["msg"]
+
+
+def _matches(path: str, glob: str) -> bool:
+    """`fnmatch` where `**/x` also matches `x` at the top level and `dir/**` matches `dir` itself."""
+    return (fnmatch.fnmatchcase(path, glob)
+            or (glob.startswith("**/") and fnmatch.fnmatchcase(path, glob[3:]))
+            or (glob.endswith("/**") and path == glob[:-3]))
