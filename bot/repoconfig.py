@@ -55,9 +55,9 @@ class _Strict(BaseModel):
 class PathRules(_Strict):
     """Where the bot may make changes."""
 
-    allow: tuple[str, ...] = Field(("**",), description="globs of the paths the bot may change")
-    block: tuple[str, ...] = Field((), description="globs never changed (on top of .github/workflows/**)")
-    allow_workflows: bool = Field(False, description="let plans change .github/workflows/**")
+    allow: tuple[str, ...] = Field(default=("**",), description="globs of the paths the bot may change")
+    block: tuple[str, ...] = Field(default=(), description="globs never changed (on top of .github/workflows/**)")
+    allow_workflows: bool = Field(default=False, description="let plans change .github/workflows/**")
 
     @field_validator("allow", "block")
     @classmethod
@@ -71,8 +71,8 @@ class PathRules(_Strict):
 class RunBudget(_Strict):
     """A run's model budget; absent values take the deployment's."""
 
-    usd: float | None = Field(None, gt=0, le=1000)
-    tokens: int | None = Field(None, gt=0, le=50_000_000)
+    usd: float | None = Field(default=None, gt=0, le=1000)
+    tokens: int | None = Field(default=None, gt=0, le=50_000_000)
 
 
 class RoleModels(_Strict):
@@ -87,18 +87,18 @@ class RoleModels(_Strict):
 class RepoConfig(_Strict):
     """The validated contents of `.github/issuesmith.yml` (see the module docstring)."""
 
-    trigger_label: str | None = Field(None, min_length=1, max_length=50)
-    auto_approve_label: str | None = Field(None, max_length=50)
-    setup_command: str | None = Field(None, max_length=2000)
-    test_command: str | None = Field(None, max_length=2000)
-    paths: PathRules = PathRules()
-    max_revisions: int | None = Field(None, ge=0, le=10)
-    budget: RunBudget = RunBudget()
-    models: RoleModels = RoleModels()
+    trigger_label: str | None = Field(default=None, min_length=1, max_length=50)
+    auto_approve_label: str | None = Field(default=None, max_length=50)
+    setup_command: str | None = Field(default=None, max_length=2000)
+    test_command: str | None = Field(default=None, max_length=2000)
+    paths: PathRules = Field(default_factory=PathRules)
+    max_revisions: int | None = Field(default=None, ge=0, le=10)
+    budget: RunBudget = Field(default_factory=RunBudget)
+    models: RoleModels = Field(default_factory=RoleModels)
     draft: Literal["when_failing", "always", "never"] = "when_failing"
     delete_branch: bool = False
-    instructions: str = Field("", max_length=MAX_INSTRUCTIONS)
-    agents_md: str = Field("", exclude=True, description="AGENTS.md of the default branch (not a key)")
+    instructions: str = Field(default="", max_length=MAX_INSTRUCTIONS)
+    agents_md: str = Field(default="", exclude=True, description="AGENTS.md of the default branch (not a key)")
 
     # effective values ------------------------------------------------------------------------
     def label(self, default: str) -> str:
@@ -145,7 +145,7 @@ class RepoConfig(_Strict):
     @classmethod
     def from_snapshot(cls, text: str) -> RepoConfig:
         """The configuration a run stored at its start (defaults for runs older than this feature)."""
-        return cls.model_validate_json(text) if text else cls()
+        return cls.model_validate_json(text if text else "{}")
 
 
 class RepoConfigInvalid(ConfigError):
