@@ -1,4 +1,4 @@
-"""Slash commands that people write in issue comments: `/approve`, `/revise`, `/cancel`, `/retry`.
+"""Slash commands that people write in issue comments: `/approve`, `/revise`, `/cancel`, `/retry`, `/status`.
 
 A command is the first non-blank line of a comment, starting with `/word`. Anything else,
 including unknown `/words` and commands quoted further down, is not a command.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KNOWN = ("approve", "revise", "cancel", "retry")
+KNOWN = ("approve", "revise", "cancel", "retry", "status")
 _COMMAND = re.compile(r"^/(?P<name>[a-z]+)(?:\s+(?P<rest>.*))?$", re.S)
 _VERSION = re.compile(r"^v?(?P<version>\d+)$")
 

@@ -118,9 +118,18 @@ def approved(login: str, version: int, plan_hash: str) -> str:
             "progress will show here. Reply `/cancel` to stop.")
 
 
-def cancelled(login: str) -> str:
+def cancelled(login: str, job_running: bool = False) -> str:
     """Acknowledges a cancellation."""
-    return f"🛑 Run cancelled by @{login}. Add the label again to start a new run."
+    stopping = " The job at work stops at its next check; the status comment says when it has." if job_running else ""
+    return f"🛑 Run cancelled by @{login}.{stopping} Add the label again to start a new run."
+
+
+def invalid_config(login: str, path: str, problems: list[tuple[str, str]]) -> str:
+    """The repository's configuration does not validate, so no run starts."""
+    rows = "\n".join(f"| `{key}` | {_cell(reason)} |" for key, reason in problems)
+    return (f"@{login} issuesmith did not start: `{path}` on the default branch is not valid.\n\n"
+            f"| key | problem |\n|---|---|\n{rows}\n\n"
+            "Fix the file (the README lists every key and its default), then add the label again.")
 
 
 def revising(login: str, version: int) -> str:

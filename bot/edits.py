@@ -32,6 +32,7 @@ import re
 import tempfile
 import tomllib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -80,6 +81,7 @@ class Scope:
     allowed: tuple[str, ...]
     extra_globs: tuple[str, ...] = ()
     blocked: tuple[str, ...] = DEFAULT_BLOCKED
+    rule: Callable[[str], str | None] | None = None  # a further veto (the repository's allowed paths)
 
     def permits(self, path: str) -> str | None:
         """None when an edit of `path` is allowed, else the reason it is not."""
@@ -90,6 +92,8 @@ class Scope:
             return f"{rel} is inside .git and may not be changed"
         if is_blocked(rel, self.blocked):
             return f"{rel} is a blocked path and may not be changed"
+        if self.rule is not None and (why := self.rule(rel)):
+            return why
         if rel in {normalize(p) for p in self.allowed}:
             return None
         if any(_glob(rel, pattern) for pattern in self.extra_globs):

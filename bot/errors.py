@@ -64,7 +64,8 @@ class ConfigError(IssuesmithError):
 
 
 _TRANSIENT_GIT = ("Could not resolve host", "Connection refused", "timed out", "The remote end hung up",
-                  "early EOF", "HTTP 5", "returned error: 5", "Connection reset")
+                  "early EOF", "HTTP 5", "returned error: 5", "Connection reset", "transfer closed",
+                  "Empty reply from server")
 
 
 def is_retryable(exc: BaseException) -> bool:

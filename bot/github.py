@@ -152,6 +152,18 @@ class RepoGateway:
         """The HTTPS clone address (without credentials)."""
         return str(self._repo.clone_url)
 
+    def file_text(self, path: str, ref: str | None = None) -> str | None:
+        """A file's text on `ref` (default: the default branch), or None when there is no such file."""
+        try:
+            found = self._repo.get_contents(path, ref=ref) if ref else self._repo.get_contents(path)
+        except github.GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if isinstance(found, list) or found.type != "file":
+            return None
+        return found.decoded_content.decode("utf-8", errors="replace")
+
     def react_to_issue(self, number: int, content: str) -> None:
         """Add a reaction (e.g. `eyes`) to an issue."""
         self._repo.get_issue(number).create_reaction(content)

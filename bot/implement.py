@@ -25,14 +25,15 @@ from bot.agents.tools import EditSession
 from bot.errors import ConfigError, InvalidTransition
 from bot.gate import Action, Gate, Policy
 from bot.github import RepoGateway
-from bot.llm import CallContext
+from bot.llm import CallContext, ModelClient
 from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
 from bot.plan import Plan
-from bot.report import PullBody, TestSummary, render_results, render_status
+from bot.repoconfig import RepoConfig
+from bot.report import PullBody, TestSummary, render_results
 from bot.runs import Run, State
 from bot.sandbox import Limits
 from bot.services import Services
-from bot.steps import notify, spent
+from bot.steps import call_context, notify, refresh_status
 from bot.testresults import TestReport, build_report, with_junit
 from bot.tree import Identity, Tree
 from bot.workspace import WorkTree
@@ -60,20 +61,35 @@ class Implementation:
     planned_base: str
     clone_url: str
     started: float
+    config: RepoConfig = field(default_factory=RepoConfig)
     sandbox_used: dict[str, Any] = field(default_factory=dict)
     home: Path | None = None
 
     # -- helpers ------------------------------------------------------------------------------
     def call(self, step: str) -> CallContext:
-        return CallContext(self.run.id, step)
+        return call_context(self.services, self.run.id, step)
+
+    def model(self) -> ModelClient:
+        """The model client with this repository's models per role and budget."""
+        return self.services.model_for(self.config)
+
+    def scope(self, allowed: tuple[str, ...], extra_globs: tuple[str, ...] = ()) -> edits.Scope:
+        """Where an agent may edit: `allowed` and `extra_globs`, within the repository's path rules."""
+        return edits.Scope(allowed=allowed, extra_globs=extra_globs, blocked=self.config.blocked(),
+                           rule=self.config.allow_problem)
+
+    def max_revisions(self) -> int:
+        """Reviewer → Coder rounds: the repository's setting, else the deployment's."""
+        configured = self.config.max_revisions
+        return self.services.settings.max_revisions if configured is None else configured
 
     def tree(self, ctx: StepContext) -> Tree:
         return Tree(self.services.workspace.git, self.work.path, ctx.outputs["prepare"]["base"])
 
-    def status(self, phase: str, detail: str = "", pr_url: str = "") -> None:
-        """Edit the run's status comment in place."""
-        body = render_status(phase, detail, time.time() - self.started, spent(self.services, self.run.id), pr_url)
-        notify(self.services, self.run, "status", body)
+    def status(self, step: str, detail: str = "") -> None:
+        """Note what `step` is doing now in the run's log and bring the status comment up to date."""
+        self.services.store.log(self.run.id, step, "progress", detail=detail)
+        refresh_status(self.services, self.run.id)
 
     def advance(self, target: State) -> None:
         """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""
@@ -102,20 +118,20 @@ class Implementation:
         self.advance(State.IMPLEMENTING)
         tree = self.tree(ctx)
         tree.reset()
-        session = EditSession(self.work.path, edits.Scope(allowed=self.plan_paths()))
-        settings, model = self.services.settings, self.services.model()
-        self.status("Coding")
+        session = EditSession(self.work.path, self.scope(self.plan_paths()))
+        settings, model = self.services.settings, self.model()
+        self.status("code", "implementing the plan")
         report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
         patch = tree.patch(session.touched)
         revisions: list[str] = []
-        for round_no in range(1, settings.max_revisions + 2):
+        for round_no in range(1, self.max_revisions() + 2):
             ctx.check()
-            self.status("Reviewing", f"round {round_no}")
+            self.status("code", f"review round {round_no}")
             review = reviewer.review(model, self.call("review"), self.brief, patch, round_no)
             ctx.log("review", round=round_no, verdict=review.verdict, findings=len(review.findings))
-            if review.verdict == "approve" or round_no > settings.max_revisions:
+            if review.verdict == "approve" or round_no > self.max_revisions():
                 break
-            self.status("Coding", f"revision {round_no}")
+            self.status("code", f"revising after review round {round_no}")
             feedback = fenced("review findings", review.as_feedback())
             revised = coder.code(model, self.call("code"), self.brief, session, "revise",
                                  settings.coder_tool_calls, extra=feedback, diff=patch)
@@ -127,7 +143,7 @@ class Implementation:
     def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
         """A code step must change something, and only files in the plan."""
         problems = [] if output["patch"] else ["the Coder made no change"]
-        scope = edits.Scope(allowed=self.plan_paths())
+        scope = self.scope(self.plan_paths())
         problems += [f"{p}: {why}" for p in output["touched"] if (why := scope.permits(p))]
         return problems
 
@@ -147,9 +163,9 @@ class Implementation:
         tree = self.tree(ctx)
         tree.reset(code_out["patch"])
         touched = list(code_out["touched"])
-        settings, model = self.services.settings, self.services.model()
-        self.status("Testing", "writing tests")
-        session = EditSession(self.work.path, edits.Scope(allowed=(), extra_globs=tester.TEST_GLOBS))
+        settings, model = self.services.settings, self.model()
+        self.status("test", "writing tests")
+        session = EditSession(self.work.path, self.scope((), tester.TEST_GLOBS))
         added = tester.write_tests(model, self.call("test"), self.brief, session, code_out["patch"],
                                    settings.tester_tool_calls)
         added_paths = [p for p in session.touched if p not in touched]
@@ -159,8 +175,8 @@ class Implementation:
         fixes: list[str] = []
         while not report.ok and len(fixes) < settings.max_test_fixes:
             ctx.check()
-            self.status("Testing", f"fixing {report.failed + report.errors} failing tests")
-            fix_scope = edits.Scope(allowed=(*self.plan_paths(), *added_paths), extra_globs=())
+            self.status("test", f"fixing {report.failed + report.errors} failing tests")
+            fix_scope = self.scope((*self.plan_paths(), *added_paths))
             fix_session = EditSession(self.work.path, fix_scope)
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
                                extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
@@ -173,10 +189,11 @@ class Implementation:
     def run_setup(self, ctx: StepContext) -> None:
         """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
         settings = self.services.settings
-        command = settings.setup_command.strip()
+        configured = self.config.setup_command
+        command = (settings.setup_command if configured is None else configured).strip()
         if not command:
             return
-        self.status("Testing", "running the setup command")
+        self.status("test", "running the setup command")
         result = self.services.sandbox().run(command, self.work.path, Limits(timeout=settings.setup_timeout),
                                              network=True, redactor=self.services.redactor, home=self.home)
         ctx.log("setup", command=command, exit_code=result.exit_code, timed_out=result.timed_out,
@@ -186,7 +203,8 @@ class Implementation:
                      else f"exited with {result.exit_code}")
             tail = "\n".join(result.output.strip().splitlines()[-15:])
             raise ConfigError(f"the setup command `{command}` {ended}; its last lines:\n```\n{tail}\n```",
-                              hint="fix the setup command (ISSUESMITH_SETUP_COMMAND) or the repository, "
+                              hint="fix the setup command (`setup_command` in .github/issuesmith.yml, or "
+                                   "ISSUESMITH_SETUP_COMMAND) or the repository, "
                                    "then comment `/retry`")
 
     def run_tests(self, ctx: StepContext) -> TestReport:
@@ -213,7 +231,7 @@ class Implementation:
         tree.reset(test_out["patch"])
         branch = branch_name(self.run.issue, self.brief.plan.title)
         paths = [p for p in test_out["touched"] if p]
-        self.status("Pull request", "pushing the branch")
+        self.status("publish", "pushing the branch")
         self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(paths)))
         redact = self.services.redactor
         sha = tree.commit(paths, redact(self._commit_message(code_out["summary"])), self._identity(),
@@ -221,7 +239,7 @@ class Implementation:
         if self.gateway.branch_head(branch) != sha:
             tree.push(self.clone_url, self.gateway.token, sha, branch)
         body = self._pull_body(ctx, tree)
-        title, text, draft = redact(self.brief.plan.title), redact(body.render()), bool(body.draft_reasons())
+        title, text, draft = redact(self.brief.plan.title), redact(body.render()), self.draft(body)
         existing = self.gateway.find_open_pull(branch)
         if existing:
             self.gate.enforce(Action(kind="update_pull", target=str(existing.number), branch=branch))
@@ -240,8 +258,13 @@ class Implementation:
                               TestSummary.from_report(test_out["report"]), pull["url"],
                               unsandboxed_note(test_out.get("sandbox", {})))
         comment = notify(self.services, self.run, "results", body)
-        self.status("Pull request", f"#{pull['number']}" + (" (draft)" if pull["draft"] else ""), pull["url"])
+        refresh_status(self.services, self.run.id)
         return {"comment": comment}
+
+    def draft(self, body: PullBody) -> bool:
+        """Whether the pull request opens as a draft, by the repository's draft policy."""
+        policy = self.config.draft
+        return policy == "always" or (policy == "when_failing" and bool(body.draft_reasons()))
 
     # -- publishing details ------------------------------------------------------------------
     def _identity(self) -> Identity:
@@ -319,16 +342,19 @@ def implement_run(services: Services, run: Run, record_plan: dict[str, Any], pla
     url = gateway.clone_url()
     store = services.store
     should_stop = lambda: "the run was cancelled" if store.require(run.id).state == State.CANCELLED else None  # noqa: E731
-    gate = Gate(Policy(default_branch=default), lambda event, **d: store.log(run.id, "gate", event, **d))
+    config = RepoConfig.from_snapshot(run.config)
+    policy = Policy(default_branch=default, blocked=config.blocked(), allow_workflows=config.paths.allow_workflows)
+    gate = Gate(policy, lambda event, **d: store.log(run.id, "gate", event, **d))
     with services.workspace.checkout(run.repo, url, gateway.token, default) as work:
         brief = Brief(run.repo, default, work.sha, issue, plan, run.approved_version, plan_hash,
-                      base.get("test_command", ""))
-        impl = Implementation(services, run, brief, gateway, work, gate, base.get("sha", ""), url, time.time())
+                      base.get("test_command", ""), config.guidance())
+        impl = Implementation(services, run, brief, gateway, work, gate, base.get("sha", ""), url, time.time(),
+                              config)
         journal = RedisJournal(store, redact=services.redactor)
         resumed = journal.outputs(run.id).get("prepare")
         if resumed:
             impl.brief = Brief(run.repo, default, resumed["base"], issue, plan, run.approved_version, plan_hash,
-                               base.get("test_command", ""))
+                               base.get("test_command", ""), config.guidance())
         pipeline = Pipeline(steps(impl), journal, should_stop=should_stop,
                             backoff=tuple(services.settings.step_retry_backoff))
         pipeline.run(run.id, {}, services)

@@ -51,10 +51,15 @@ class Tool:
 
 @dataclass
 class CallContext:
-    """Who is calling: the run (for budget and usage) and the step (for the log)."""
+    """Who is calling: the run (for budget and usage), the step (for the log and the model's role).
+
+    `check`, when given, runs before every model call of a tool loop and raises to stop it
+    (the run was cancelled, or the step ran out of time).
+    """
 
     run_id: str
     step: str
+    check: Callable[[], None] | None = None
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -89,6 +94,14 @@ class ModelClient:
         self._prices = prices
         self._budget = budget
         self._mode = structured_output
+        self._models: Callable[[str], str] = lambda step: model
+
+    def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
+        """A client for one run: `models(step, default)` picks each step's model; the run's own budget."""
+        client = copy.copy(self)
+        client._budget = budget
+        client._models = lambda step: models(step, self.model)
+        return client
 
     def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],
                    tools: list[Tool] | None = None, max_tool_calls: int = 0) -> T:
@@ -98,6 +111,8 @@ class ModelClient:
         invalid_left = OUTPUT_ATTEMPTS
         by_name = {tool.name: tool for tool in tools or []}
         while True:
+            if ctx.check is not None:
+                ctx.check()
             offered = list(by_name.values()) if tool_calls_left > 0 else []
             message = self._call(ctx, messages, output, offered)
             if message.tool_calls and offered:
@@ -135,14 +150,15 @@ class ModelClient:
 
     def _call(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[BaseModel],
               tools: list[Tool]) -> Any:
-        self._check_budget(ctx, messages, tools)
-        request: dict[str, Any] = {"model": self.model, "messages": messages,
+        model = self._models(ctx.step)
+        self._check_budget(ctx, model, messages, tools)
+        request: dict[str, Any] = {"model": model, "messages": messages,
                                    "max_completion_tokens": MAX_OUTPUT_TOKENS}
         if tools:
             request["tools"] = [tool.spec() for tool in tools]
         started = time.monotonic()
         response = self._create_with_format(request, output)
-        self._record(ctx, response, time.monotonic() - started)
+        self._record(ctx, model, response, time.monotonic() - started)
         return response.choices[0].message
 
     def _create_with_format(self, request: dict[str, Any], output: type[BaseModel]) -> Any:
@@ -160,22 +176,22 @@ class ModelClient:
         request["messages"] = [*request["messages"], {"role": "system", "content": _schema_instruction(output)}]
         return self._create(**request)
 
-    def _check_budget(self, ctx: CallContext, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
+    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
         prompt = estimate_tokens(json.dumps(messages)) + sum(estimate_tokens(json.dumps(t.spec())) for t in tools)
         spent = self._store.usage(ctx.run_id)
         self._budget.check(
             spent_usd=spent["cost_usd"],
             spent_tokens=int(spent["prompt_tokens"] + spent["completion_tokens"]),
-            next_usd=self._prices.cost(self.model, prompt, MAX_OUTPUT_TOKENS),
+            next_usd=self._prices.cost(model, prompt, MAX_OUTPUT_TOKENS),
             next_tokens=prompt + MAX_OUTPUT_TOKENS)
 
-    def _record(self, ctx: CallContext, response: Any, seconds: float) -> None:
+    def _record(self, ctx: CallContext, model: str, response: Any, seconds: float) -> None:
         usage = response.usage
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self._prices.cost(self.model, prompt, completion)
+        cost = self._prices.cost(model, prompt, completion)
         self._store.add_usage(ctx.run_id, prompt, completion, cost)
-        self._store.log(ctx.run_id, ctx.step, "model_call", model=self.model, prompt_tokens=prompt,
+        self._store.log(ctx.run_id, ctx.step, "model_call", model=model, prompt_tokens=prompt,
                         completion_tokens=completion, cost_usd=round(cost, 6), seconds=round(seconds, 3))
 
 

@@ -57,9 +57,11 @@ class Budget:
             raise BudgetExceeded(
                 f"the next model call (up to {next_tokens:,} tokens) would exceed the run's token budget: "
                 f"{spent_tokens:,} of {self.max_tokens:,} used",
-                hint="raise ISSUESMITH_RUN_BUDGET_TOKENS, or narrow the issue, then reply `/retry`")
+                hint="raise `budget.tokens` in .github/issuesmith.yml (or ISSUESMITH_RUN_BUDGET_TOKENS), "
+                     "or narrow the issue, then reply `/retry`")
         if spent_usd + next_usd > self.max_usd:
             raise BudgetExceeded(
                 f"the next model call (up to ${next_usd:.4f}) would exceed the run's budget: "
                 f"${spent_usd:.4f} of ${self.max_usd:.2f} spent",
-                hint="raise ISSUESMITH_RUN_BUDGET_USD, or narrow the issue, then reply `/retry`")
+                hint="raise `budget.usd` in .github/issuesmith.yml (or ISSUESMITH_RUN_BUDGET_USD), "
+                     "or narrow the issue, then reply `/retry`")

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from pathlib import PurePosixPath
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
@@ -115,9 +116,13 @@ class RepoConfig(_Strict):
         return tuple(self.paths.block) + (() if self.paths.allow_workflows else DEFAULT_BLOCKED)
 
     def path_problem(self, path: str) -> str | None:
-        """Why this configuration forbids changing `path`, or None."""
+        """Why this configuration forbids changing `path` (blocked, or not allowed), or None."""
         if any(fnmatch.fnmatchcase(path, glob) for glob in self.blocked()):
             return f"{path} is blocked by the repository's configuration"
+        return self.allow_problem(path)
+
+    def allow_problem(self, path: str) -> str | None:
+        """Why `path` is outside the paths this configuration allows, or None."""
         if not any(_matches(path, glob) for glob in self.paths.allow):
             return f"{path} is outside the paths the repository's configuration allows ({', '.join(self.paths.allow)})"
         return None
@@ -135,6 +140,12 @@ class RepoConfig(_Strict):
             text = text[:MAX_INSTRUCTIONS] + "\n[... cut: the repository's instructions are longer than this]"
         return text
 
+    def with_agents_md(self, root: Path) -> RepoConfig:
+        """This configuration plus the AGENTS.md at the root of a work tree, if there is one."""
+        path = root / AGENTS_FILE
+        text = path.read_text("utf-8", errors="replace")[:MAX_INSTRUCTIONS + 1] if path.is_file() else ""
+        return self.model_copy(update={"agents_md": text})
+
     # storage on the run --------------------------------------------------------------------------
     def snapshot(self) -> str:
         """JSON for the run record (AGENTS.md included)."""
@@ -149,14 +160,32 @@ class RepoConfig(_Strict):
 
 
 class RepoConfigInvalid(ConfigError):
-    """`.github/issuesmith.yml` does not validate; `problems` are (key, reason) pairs."""
+    """`.github/issuesmith.yml` does not validate; `problems` are (key, reason) pairs.
 
-    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+    `trigger_label` is the label the file names, when that much could be read (so a run
+    started with it can be told why it does not start).
+    """
+
+    def __init__(self, path: str, problems: list[tuple[str, str]], trigger_label: str = "") -> None:
         listed = "; ".join(f"{key}: {reason}" for key, reason in problems)
         super().__init__(f"{path} is not valid: {listed}",
                          hint=f"fix {path} on the default branch, then add the label again")
         self.path = path
         self.problems = problems
+        self.trigger_label = trigger_label
+
+
+def load(read: Callable[[str], str | None]) -> RepoConfig:
+    """The repository's configuration, read through `read(path)` (a file's text, or None when absent).
+
+    Defaults when there is no file; raises `RepoConfigInvalid` when the file does not validate.
+    AGENTS.md is not read here: the plan job reads it from its work tree (`with_agents_md`).
+    """
+    for path in CONFIG_PATHS:
+        text = read(path)
+        if text is not None:
+            return parse(text, path)
+    return RepoConfig()
 
 
 def parse(text: str, path: str = CONFIG_PATHS[0], agents_md: str = "") -> RepoConfig:
@@ -171,12 +200,14 @@ def parse(text: str, path: str = CONFIG_PATHS[0], agents_md: str = "") -> RepoCo
         data = {}
     if not isinstance(data, dict):
         raise RepoConfigInvalid(path, [("(file)", f"must be a mapping of keys to values, not {type(data).__name__}")])
+    label = data.get("trigger_label")
+    label = label if isinstance(label, str) else ""
     if "agents_md" in data:
-        raise RepoConfigInvalid(path, [("agents_md", "unknown key")])
+        raise RepoConfigInvalid(path, [("agents_md", "unknown key")], label)
     try:
         return RepoConfig.model_validate({**data, "agents_md": agents_md})
     except ValidationError as exc:
-        raise RepoConfigInvalid(path, [_problem(error) for error in exc.errors()]) from exc
+        raise RepoConfigInvalid(path, [_problem(error) for error in exc.errors()], label) from exc
 
 
 def _problem(error: Any) -> tuple[str, str]:

@@ -8,20 +8,6 @@ from typing import Any
 from bot.agents.reviewer import Review
 from bot.plan import Plan
 
-PHASES = ("Coding", "Reviewing", "Testing", "Pull request")
-
-
-def render_status(phase: str, detail: str, elapsed: float, spend: str, pr_url: str = "") -> str:
-    """The status comment: the phases with the current one marked, elapsed time and spend."""
-    current = PHASES.index(phase) if phase in PHASES else len(PHASES)
-    lines = []
-    for i, name in enumerate(PHASES):
-        mark = "✅" if i < current or (pr_url and i == current) else ("⏳" if i == current else "⬜")
-        lines.append(f"- {mark} {name}" + (f": {detail}" if i == current and detail else ""))
-    tail = f"\n\nPull request: {pr_url}" if pr_url else "\n\nReply `/cancel` to stop."
-    return ("### issuesmith is implementing the approved plan\n\n" + "\n".join(lines)
-            + f"\n\nElapsed {_duration(elapsed)} · spent {spend}{tail}")
-
 
 @dataclass(frozen=True)
 class TestSummary:
@@ -163,11 +149,6 @@ def _log_table(entries: list[dict[str, Any]]) -> str:
         detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("ts", "step", "event"))
         rows.append(f"| {e.get('step', '')} | {e.get('event', '')} | {_cell(detail)[:200]} |")
     return "| step | event | detail |\n|---|---|---|\n" + "\n".join(rows)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _cell(text: str) -> str:

@@ -76,6 +76,7 @@ class Run:
     approved_hash: str = ""
     approved_by: str = ""
     approved_at: float = 0.0
+    approved_via: str = ""  # "comment" (/approve) or "label" (the repository's auto-approve label)
     failed_step: str = ""
     error: str = ""
     attempt: int = 0

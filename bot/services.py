@@ -23,6 +23,7 @@ from bot.pricing import Budget, PriceTable
 from bot.queueing import QUEUE_NAME, RetryPolicy
 from bot.redact import Redactor
 from bot.replay import Recorder, ReplayModel
+from bot.repoconfig import RepoConfig
 from bot.runstore import RunStore
 from bot.sandbox import Backend
 from bot.sandboxes import choose_backend
@@ -69,6 +70,12 @@ class Services:
             self._model = ModelClient(chat_endpoint(s), s.model, self.store, PriceTable(s.prices),
                                       Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output)
         return self._model
+
+    def model_for(self, config: RepoConfig) -> ModelClient:
+        """The model client for a run of a repository: its models per role and its budget."""
+        s = self.settings
+        budget = Budget(config.budget.usd or s.run_budget_usd, config.budget.tokens or s.run_budget_tokens)
+        return self.model().for_run(config.model_for, budget)
 
 
 def chat_endpoint(s: Settings) -> Callable[..., Any]:

@@ -14,11 +14,13 @@ from collections.abc import Callable
 
 from rq import get_current_job
 
-from bot import comments
+from bot import comments, status
 from bot.errors import InvalidTransition, IssuesmithError, describe, is_retryable
 from bot.gate import Action, Gate, Policy
 from bot.github import CommentRef
+from bot.llm import CallContext
 from bot.logs import bound
+from bot.pipeline import Cancelled, RedisJournal
 from bot.runs import ACTIVE, Run, State
 from bot.services import Services
 
@@ -26,17 +28,35 @@ log = logging.getLogger("issuesmith.steps")
 
 
 def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], None]) -> None:
-    """Run `work` for the run's `step` with logging; on failure, retry or fail the run."""
+    """Run `work` for the run's `step` with logging; on failure, retry or fail the run.
+
+    A run cancelled while the step works ends the job quietly (`/cancel` was answered already);
+    the status comment then says where it stopped.
+    """
     run = services.store.require(run_id)
     with bound(run=run_id, repo=run.repo, issue=run.issue, step=step):
         started = time.monotonic()
         services.store.log(run_id, step, "started", state=run.state.value, attempt=run.attempt)
         try:
             work(run)
+        except Cancelled as exc:
+            services.store.log(run_id, exc.step or step, "stopped", reason=exc.reason,
+                               seconds=round(time.monotonic() - started, 3))
+            refresh_status(services, run_id)
+            return
         except Exception as exc:
             _handle_failure(services, run_id, step, exc, time.monotonic() - started)
             raise
         services.store.log(run_id, step, "finished", seconds=round(time.monotonic() - started, 3))
+
+
+def call_context(services: Services, run_id: str, step: str) -> CallContext:
+    """The model-call context of a step: its tool loops stop at once when the run is cancelled."""
+    def check() -> None:
+        if services.store.require(run_id).state == State.CANCELLED:
+            raise Cancelled("the run was cancelled", step=step)
+
+    return CallContext(run_id, step, check)
 
 
 def _retries_left() -> int:
@@ -76,8 +96,23 @@ def fail_run(services: Services, run_id: str, step: str, exc: Exception) -> None
     body = comments.failed(step, what, hint, spent(services, run_id))
     try:
         notify(services, run, f"failed-{step}-a{run.attempt}", body)
+        refresh_status(services, run_id)
     except Exception as notify_exc:  # the original error is re-raised by the caller
         log.error("could not tell the issue that the run failed", exc_info=notify_exc)
+
+
+def status_snapshot(services: Services, run_id: str) -> status.Snapshot:
+    """What the run's status comment shows, read from the store."""
+    usage = services.store.usage(run_id)
+    pull = RedisJournal(services.store).outputs(run_id).get("publish")
+    return status.Snapshot(services.store.require(run_id), services.store.entries(run_id),
+                           int(usage["prompt_tokens"] + usage["completion_tokens"]), usage["cost_usd"], pull)
+
+
+def refresh_status(services: Services, run_id: str) -> None:
+    """Post or edit the run's status comment to match what is stored now."""
+    snap = status_snapshot(services, run_id)
+    notify(services, snap.run, "status", status.render(snap, time.time()))
 
 
 def spent(services: Services, run_id: str) -> str:

@@ -10,7 +10,7 @@ API call happens here. Answers:
 | missing or wrong `X-Hub-Signature-256` | 401 |
 | body not JSON | 400 |
 | `ping` | 200 |
-| not for us (event, action, label, not a command, bot sender) | 200, queue untouched |
+| not for us (event, action, not a command, bot sender) | 200, queue untouched |
 | queued / already queued (same delivery id) | 202 / 200 |
 | Redis unreachable | 503: GitHub marks the delivery failed and it can be redelivered |
 """
@@ -51,7 +51,6 @@ class WebhookReceiver:
 
     def __init__(self, settings: Settings, queue: Queue, fallback: Any) -> None:
         self._secret = settings.webhook_secret.get_secret_value().encode()
-        self._label = settings.trigger_label
         self._queue = queue
         self._policy = RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals))
         self._keep = settings.delivery_ttl_seconds
@@ -85,7 +84,7 @@ class WebhookReceiver:
             return 200, {"msg": "pong"}
         if not isinstance(payload, dict) or not delivery:
             return 400, {"error": "not a GitHub webhook delivery"}
-        decision = decide(event, delivery, payload, self._label)
+        decision = decide(event, delivery, payload)
         if isinstance(decision, str):
             return 200, {"ignored": decision}
         return await self._queue_intent(decision)

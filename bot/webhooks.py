@@ -43,6 +43,7 @@ class Intent:
     comment_id: int = 0
     comment_created_at: str = ""
     issue_title: str = ""
+    label: str = ""
 
     def to_record(self) -> dict[str, Any]:
         """The intent as a plain dict (an RQ job argument)."""
@@ -61,10 +62,14 @@ def is_bot(user: dict[str, Any] | None) -> bool:
     return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
 
 
-def decide(event: str, delivery: str, payload: dict[str, Any], trigger_label: str) -> Intent | str:
-    """Turn a delivery into an `Intent`, or return the reason it is ignored."""
+def decide(event: str, delivery: str, payload: dict[str, Any]) -> Intent | str:
+    """Turn a delivery into an `Intent`, or return the reason it is ignored.
+
+    Every label a person adds is passed on: which labels matter is the repository's to say
+    (`.github/issuesmith.yml`), and only the intake job reads that file.
+    """
     if event == "issues":
-        return _from_issues(delivery, payload, trigger_label)
+        return _from_issues(delivery, payload)
     if event == "issue_comment":
         return _from_comment(delivery, payload)
     return f"event {event} is not handled"
@@ -81,15 +86,15 @@ def _intent(kind: str, delivery: str, payload: dict[str, Any], sender: str, **ex
                   issue_title=str(issue.get("title", "")), **extra)
 
 
-def _from_issues(delivery: str, payload: dict[str, Any], trigger_label: str) -> Intent | str:
+def _from_issues(delivery: str, payload: dict[str, Any]) -> Intent | str:
     if payload.get("action") != "labeled":
         return f"issues.{payload.get('action')} is not handled"
-    label = (payload.get("label") or {}).get("name", "")
-    if label.casefold() != trigger_label.casefold():
-        return f"label {label!r} is not the trigger label"
+    label = str((payload.get("label") or {}).get("name", ""))
+    if not label:
+        return "no label in the payload"
     if is_bot(payload.get("sender")):
         return "sender is a bot"
-    return _intent("label", delivery, payload, payload["sender"]["login"])
+    return _intent("label", delivery, payload, payload["sender"]["login"], label=label)
 
 
 def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from bot.errors import InvalidTransition
 from bot.implement import implement_run
-from bot.pipeline import Cancelled
 from bot.runs import Run, State
 from bot.services import Services, current
 from bot.steps import run_step
@@ -34,7 +33,4 @@ def implement_approved(services: Services, run: Run) -> None:
             hint="reply `/revise` to get a fresh plan and approve it again")
     services.store.log(run.id, "implement", "approval_verified", version=run.approved_version,
                        hash=run.approved_hash, approved_by=run.approved_by)
-    try:
-        implement_run(services, run, record.plan, record.hash)
-    except Cancelled as exc:  # /cancel already answered on the issue; stop quietly
-        services.store.log(run.id, exc.step or "implement", "stopped", reason=exc.reason)
+    implement_run(services, run, record.plan, record.hash)  # a Cancelled run ends quietly in run_step

@@ -11,17 +11,22 @@ import logging
 import time
 from typing import Any
 
-from bot import comments
+from bot import comments, repoconfig, status
 from bot.commands import Command
+from bot.errors import InvalidTransition
 from bot.github import RepoGateway
 from bot.logs import bound
 from bot.queueing import enqueue_step
+from bot.repoconfig import RepoConfig
 from bot.runs import ACTIVE, STEP_OF_STATE, Run, State
-from bot.runstore import run_id_for
+from bot.runstore import PlanRecord, run_id_for
 from bot.services import Services, current
+from bot.steps import refresh_status, status_snapshot
 from bot.webhooks import Intent
 
 log = logging.getLogger("issuesmith.intake")
+RUNNING = {State.PLANNING, State.APPROVED, State.IMPLEMENTING, State.TESTING}
+"""States in which a job may be working right now (a `/cancel` stops it at its next check)."""
 
 
 def handle(record: dict[str, Any]) -> str:
@@ -30,10 +35,10 @@ def handle(record: dict[str, Any]) -> str:
     intent = Intent.from_record(record)
     with bound(delivery=intent.delivery, repo=intent.repo, issue=intent.issue_number):
         gateway = services.github.repo(intent.installation_id, intent.repo)
-        if not may_act(services, gateway, intent.sender):
-            return refuse(services, gateway, intent)
         if intent.kind == "label":
             return on_label(services, gateway, intent)
+        if not may_act(services, gateway, intent.sender):
+            return refuse(services, gateway, intent)
         return on_command(services, gateway, intent)
 
 
@@ -65,10 +70,53 @@ def reply(services: Services, gateway: RepoGateway, intent: Intent, body: str) -
 
 
 def on_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
-    """A writer labeled the issue: react, create the run (unless one is active) and queue planning."""
+    """A label was added: the repository's trigger label starts a run, its auto-approve label approves.
+
+    The repository's `.github/issuesmith.yml` says which labels those are; a file that does not
+    validate is reported to a writer who used the trigger label, and no run starts.
+    """
+    default = services.settings.trigger_label
+    try:
+        config = repoconfig.load(lambda path: gateway.file_text(path))
+    except repoconfig.RepoConfigInvalid as exc:
+        if not _same(intent.label, exc.trigger_label or default):
+            return f"label {intent.label!r} ignored (configuration invalid)"
+        if not may_act(services, gateway, intent.sender):
+            return refuse(services, gateway, intent)
+        reply(services, gateway, intent, comments.invalid_config(intent.sender, exc.path, exc.problems))
+        log.info("run not started: invalid repository configuration", extra={"problems": exc.problems})
+        return "invalid configuration"
+    if _same(intent.label, config.label(default)):
+        if not may_act(services, gateway, intent.sender):
+            return refuse(services, gateway, intent)
+        return start_run(services, gateway, intent, config)
+    if config.auto_approve_label and _same(intent.label, config.auto_approve_label):
+        return on_auto_approve_label(services, gateway, intent)
+    return f"label {intent.label!r} is not a trigger label here"
+
+
+def _same(label: str, wanted: str) -> bool:
+    return bool(wanted) and label.casefold() == wanted.casefold()
+
+
+def on_auto_approve_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
+    """The auto-approve label added while a plan waits: the writer who added it approves that plan."""
+    run = services.store.for_issue(intent.repo, intent.issue_number)
+    if run is None or run.state != State.AWAITING_APPROVAL:
+        return "auto-approve label noted"  # the plan job approves when it posts the plan
+    if not may_act(services, gateway, intent.sender):
+        return refuse(services, gateway, intent)
+    record = grant_approval(services, run, run.plan_version, intent.sender, "label")
+    reply(services, gateway, intent, comments.approved(intent.sender, run.plan_version, record.hash))
+    return f"approved v{run.plan_version} by label"
+
+
+def start_run(services: Services, gateway: RepoGateway, intent: Intent, config: RepoConfig) -> str:
+    """A writer used the trigger label: react, create the run (unless one is active), queue planning."""
     gateway.react_to_issue(intent.issue_number, "eyes")
     run = Run(id=run_id_for(intent.delivery), repo=intent.repo, issue=intent.issue_number,
-              installation_id=intent.installation_id, created_by=intent.sender, issue_title=intent.issue_title)
+              installation_id=intent.installation_id, created_by=intent.sender, issue_title=intent.issue_title,
+              config=config.snapshot())
     outcome, holder = services.store.create(run)
     if outcome == "busy":
         other = services.store.require(holder)
@@ -78,6 +126,7 @@ def on_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
         if outcome == "created":
             services.store.log(run.id, "intake", "run_created", by=intent.sender, delivery=intent.delivery)
         enqueue_step(services.queue, "plan", run.id, 1, 0, services.policy)
+        refresh_status(services, run.id)
         log.info("run started, planning queued")
     return f"run {run.id}"
 
@@ -92,7 +141,8 @@ def on_command(services: Services, gateway: RepoGateway, intent: Intent) -> str:
     with bound(run=run.id, command=command.name):
         services.store.log(run.id, "intake", "command", name=command.name, by=intent.sender,
                            delivery=intent.delivery)
-        handler = {"approve": approve, "revise": revise, "cancel": cancel, "retry": retry}[command.name]
+        handler = {"approve": approve, "revise": revise, "cancel": cancel, "retry": retry,
+                   "status": show_status}[command.name]
         return handler(services, gateway, intent, run, command)
 
 
@@ -111,15 +161,24 @@ def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, 
         reply(services, gateway, intent, comments.stale_approval(intent.sender, answered, latest))
         services.store.log(run.id, "intake", "approval_refused", answered=answered, latest=latest)
         return "stale approval"
-    record = services.store.plan(run.id, answered)
-    assert record is not None  # answered_version only returns posted versions
-    services.store.transition(run.id, State.APPROVED, only_from={State.AWAITING_APPROVAL},
-                              approved_version=answered, approved_hash=record.hash, approved_by=intent.sender,
-                              approved_at=time.time())
+    record = grant_approval(services, run, answered, intent.sender, "comment")
     gateway.react_to_comment(intent.issue_number, intent.comment_id, "+1")
     reply(services, gateway, intent, comments.approved(intent.sender, answered, record.hash))
-    enqueue_step(services.queue, "implement", run.id, answered, run.attempt, services.policy)
     return f"approved v{answered}"
+
+
+def grant_approval(services: Services, run: Run, version: int, by: str, via: str) -> PlanRecord:
+    """Approve posted plan `version` of a run awaiting approval as `by`; queue the implementation."""
+    record = services.store.plan(run.id, version)
+    if record is None or not record.comment_id:
+        raise InvalidTransition(f"run {run.id} has no posted plan v{version} to approve")
+    services.store.transition(run.id, State.APPROVED, only_from={State.AWAITING_APPROVAL},
+                              approved_version=version, approved_hash=record.hash, approved_by=by,
+                              approved_at=time.time(), approved_via=via)
+    services.store.log(run.id, "intake", "approved", version=version, hash=record.hash, by=by, via=via)
+    enqueue_step(services.queue, "implement", run.id, version, run.attempt, services.policy)
+    refresh_status(services, run.id)
+    return record
 
 
 def answered_version(services: Services, run: Run, comment_created_at: str) -> int:
@@ -144,6 +203,7 @@ def revise(services: Services, gateway: RepoGateway, intent: Intent, run: Run, c
     gateway.react_to_comment(intent.issue_number, intent.comment_id, "eyes")
     reply(services, gateway, intent, comments.revising(intent.sender, run.plan_version + 1))
     enqueue_step(services.queue, "plan", run.id, run.plan_version + 1, run.attempt, services.policy)
+    refresh_status(services, run.id)
     return f"revising to v{run.plan_version + 1}"
 
 
@@ -153,7 +213,8 @@ def cancel(services: Services, gateway: RepoGateway, intent: Intent, run: Run, c
         reply(services, gateway, intent, comments.not_awaiting(intent.sender, "cancel", run.state))
         return "nothing to cancel"
     services.store.transition(run.id, State.CANCELLED, only_from={*ACTIVE, State.FAILED})
-    reply(services, gateway, intent, comments.cancelled(intent.sender))
+    reply(services, gateway, intent, comments.cancelled(intent.sender, run.state in RUNNING))
+    refresh_status(services, run.id)
     return "cancelled"
 
 
@@ -170,4 +231,14 @@ def retry(services: Services, gateway: RepoGateway, intent: Intent, run: Run, co
     version = run.plan_version + 1 if step == "plan" else run.approved_version
     reply(services, gateway, intent, comments.retrying(intent.sender, step))
     enqueue_step(services.queue, STEP_OF_STATE[target], run.id, version, attempt, services.policy)
+    refresh_status(services, run.id)
     return f"retrying {step}"
+
+
+def show_status(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:
+    """Answer `/status` with what the run's status comment shows, and bring that comment up to date."""
+    refresh_status(services, run.id)
+    snap = status_snapshot(services, run.id)
+    reply(services, gateway, intent, f"@{intent.sender} here is where run `{run.id}` stands:\n\n"
+                                     + status.render(snap, time.time()))
+    return f"status: {run.state}"

@@ -15,11 +15,12 @@ from bot.agents import planner
 from bot.context import build_context
 from bot.detect import detect_test_command
 from bot.errors import InvalidTransition
-from bot.llm import CallContext
 from bot.plan import Plan, plan_hash
+from bot.repoconfig import RepoConfig
 from bot.runs import Run, State
 from bot.services import Services, current
-from bot.steps import post, run_step
+from bot.steps import call_context, post, refresh_status, run_step
+from jobs.intake import grant_approval
 
 log = logging.getLogger("issuesmith.plan")
 
@@ -42,6 +43,22 @@ def plan_step(services: Services, run: Run) -> None:
         services.store.log(run.id, "plan", "skipped", reason=f"run is {run.state}")
         return
     post_plan(services, services.store.require(run.id), version)
+    auto_approve(services, services.store.require(run.id), version)
+    refresh_status(services, run.id)
+
+
+def auto_approve(services: Services, run: Run, version: int) -> None:
+    """Approve the plan at once when the issue carries the repository's auto-approve label.
+
+    The approval is in the name of the writer who started the run (they labeled an issue that
+    asks for it); it binds to this exact version and hash like an `/approve`.
+    """
+    config = RepoConfig.from_snapshot(run.config)
+    if not config.auto_approve_label or run.state != State.AWAITING_APPROVAL:
+        return
+    issue = services.github.repo(run.installation_id, run.repo).issue(run.issue)
+    if config.auto_approves(issue.labels):
+        grant_approval(services, run, version, run.created_by, "label")
 
 
 def draft_plan(services: Services, run: Run) -> int | None:
@@ -52,15 +69,18 @@ def draft_plan(services: Services, run: Run) -> int | None:
     version = run.plan_version + 1
     previous = services.store.plan(run.id, run.plan_version)
     with services.workspace.checkout(run.repo, gateway.clone_url(), gateway.token, branch) as tree:
+        config = RepoConfig.from_snapshot(run.config).with_agents_md(tree.path)
+        services.store.update(run.id, config=config.snapshot())
         started = time.monotonic()
         context = build_context(tree.path, f"{issue.title}\n{issue.body}", services.settings.context_tokens)
         services.store.log(run.id, "plan", "context", files=len(context.ranked), tokens=context.tokens,
                            top=[r.path for r in context.ranked[:5]], seconds=round(time.monotonic() - started, 3))
         inp = planner.PlannerInput(
             repo=run.repo, branch=branch, sha=tree.sha, issue=issue, context=context,
-            test_command=detect_test_command(tree.path), revise_notes=run.revise_notes,
-            previous_plan=Plan.model_validate(previous.plan) if previous else None)
-        result = planner.plan(services.model(), CallContext(run.id, "plan"), inp, tree.path,
+            test_command=config.test_command or detect_test_command(tree.path), revise_notes=run.revise_notes,
+            previous_plan=Plan.model_validate(previous.plan) if previous else None, guidance=config.guidance(),
+            blocked=config.blocked(), path_problem=config.allow_problem)
+        result = planner.plan(services.model_for(config), call_context(services, run.id, "plan"), inp, tree.path,
                               services.settings.planner_tool_calls)
     digest = plan_hash(result)
     services.store.add_plan(run.id, version, {**result.model_dump(mode="json"),

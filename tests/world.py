@@ -35,6 +35,7 @@ REPO = "acme/textstats"
 INSTALLATION = 4242
 APP_ID = 101
 BOT = "issuesmith[bot]"
+STATUS_KEY = "key=status -->"
 
 SAMPLE_PLAN: dict[str, Any] = {
     "title": "Count words separated by any whitespace",
@@ -127,8 +128,18 @@ class World:
 
     # what a user sees -------------------------------------------------------------------
     def bot_comments(self) -> list[Comment]:
-        """Our comments on the current issue, oldest first."""
-        return [c for c in self.github.comments(REPO, self.issue) if c.user == BOT]
+        """Our comments on the current issue, oldest first, without the run's status comment."""
+        return [c for c in self.github.comments(REPO, self.issue) if c.user == BOT and STATUS_KEY not in c.body]
+
+    def status(self) -> str:
+        """The body of the current issue's status comment (the one checklist, edited in place)."""
+        found = [c.body for c in self.github.comments(REPO, self.issue) if c.user == BOT and STATUS_KEY in c.body]
+        assert len(found) == 1, f"expected one status comment, found {len(found)}"
+        return found[0]
+
+    def checklist(self) -> list[str]:
+        """The status comment's checklist lines, without the leading "- "."""
+        return [line[2:] for line in self.status().splitlines() if line.startswith("- ")]
 
     def run(self) -> Run | None:
         """The current issue's run."""

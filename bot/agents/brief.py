@@ -21,6 +21,7 @@ class Brief:
     version: int
     plan_hash: str
     test_command: str = ""
+    guidance: str = ""  # the repository's instructions (.github/issuesmith.yml, AGENTS.md)
 
     def plan_text(self) -> str:
         """The plan as readable text for prompts."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.agents.brief import Brief
-from bot.agents.prompting import fenced, load_template
+from bot.agents.prompting import fenced, load_template, with_guidance
 from bot.agents.tools import EditSession
 from bot.llm import CallContext, ModelClient
 
@@ -38,7 +38,7 @@ def render_messages(brief: Brief, phase: str, extra: str = "", diff: str = "") -
     task = load_template("coder_task").substitute(
         phase=PHASES[phase], version=brief.version, plan_hash=brief.plan_hash, plan=brief.plan_text(),
         files=", ".join(f"`{f.path}`" for f in brief.plan.files), extra=more, **brief.issue_fields())
-    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+    return with_guidance([{"role": "system", "content": system}, {"role": "user", "content": task}], brief.guidance)
 
 
 def code(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, phase: str,

@@ -9,17 +9,18 @@ back with the problems, at most `VERIFY_ATTEMPTS` times.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from bot.agents.prompting import fenced, load_template, untrusted
+from bot.agents.prompting import fenced, load_template, untrusted, with_guidance
 from bot.context import RepoContext
 from bot.errors import ModelOutputInvalid
 from bot.github import IssueInfo
 from bot.llm import CallContext, ModelClient, Tool
-from bot.plan import Plan, verify_plan
+from bot.plan import DEFAULT_BLOCKED, Plan, verify_plan
 
 VERIFY_ATTEMPTS = 2
 READ_LIMIT_LINES = 400
@@ -38,6 +39,9 @@ class PlannerInput:
     test_command: str = ""
     revise_notes: list[str] = field(default_factory=list)
     previous_plan: Plan | None = None
+    guidance: str = ""  # the repository's instructions (.github/issuesmith.yml, AGENTS.md)
+    blocked: tuple[str, ...] = DEFAULT_BLOCKED  # paths a plan may never name
+    path_problem: Callable[[str], str | None] = lambda path: None  # the repository's other path rules
 
 
 def render_messages(inp: PlannerInput) -> list[dict[str, str]]:
@@ -49,7 +53,7 @@ def render_messages(inp: PlannerInput) -> list[dict[str, str]]:
     task = load_template("planner_task").substitute(
         number=inp.issue.number, author=untrusted(inp.issue.author), title=untrusted(inp.issue.title),
         body=untrusted(inp.issue.body or "(no description)"), revision=_revision(inp))
-    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+    return with_guidance([{"role": "system", "content": system}, {"role": "user", "content": task}], inp.guidance)
 
 
 def _revision(inp: PlannerInput) -> str:
@@ -122,7 +126,8 @@ def plan(model: ModelClient, call: CallContext, inp: PlannerInput, root: Path, m
     tools = read_only_tools(root)
     for attempt in range(1, VERIFY_ATTEMPTS + 1):
         result = model.structured(call, messages, Plan, tools=tools, max_tool_calls=max_tool_calls)
-        problems = verify_plan(result, root)
+        problems = verify_plan(result, root, inp.blocked)
+        problems += [why for change in result.files if (why := inp.path_problem(change.path.strip()))]
         if not problems:
             return result
         if attempt == VERIFY_ATTEMPTS:

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from bot.agents.brief import Brief
-from bot.agents.prompting import load_template, untrusted
+from bot.agents.prompting import load_template, untrusted, with_guidance
 from bot.llm import CallContext, ModelClient
 
 MAX_DIFF_CHARS = 60_000
@@ -48,8 +48,8 @@ def render_messages(brief: Brief, diff: str, round_no: int) -> list[dict[str, st
     task = load_template("reviewer_task").substitute(
         round=round_no, version=brief.version, plan=brief.plan_text(), criteria=brief.criteria_text(),
         base=brief.base_sha[:12], diff=untrusted(shown), **brief.issue_fields())
-    return [{"role": "system", "content": load_template("reviewer_prompt").template},
-            {"role": "user", "content": task}]
+    return with_guidance([{"role": "system", "content": load_template("reviewer_prompt").template},
+                          {"role": "user", "content": task}], brief.guidance)
 
 
 def review(model: ModelClient, call: CallContext, brief: Brief, diff: str, round_no: int) -> Review:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.agents.brief import Brief
-from bot.agents.prompting import load_template, untrusted
+from bot.agents.prompting import load_template, untrusted, with_guidance
 from bot.agents.tools import EditSession
 from bot.llm import CallContext, ModelClient
 
@@ -31,7 +31,7 @@ def render_messages(brief: Brief, diff: str) -> list[dict[str, str]]:
                                                        test_command=brief.test_command or "unknown")
     task = load_template("tester_task").substitute(criteria=brief.criteria_text(), diff=untrusted(diff),
                                                    **brief.issue_fields())
-    return [{"role": "system", "content": system}, {"role": "user", "content": task}]
+    return with_guidance([{"role": "system", "content": system}, {"role": "user", "content": task}], brief.guidance)
 
 
 def write_tests(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, diff: str,

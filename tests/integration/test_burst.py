@@ -34,7 +34,7 @@ def _bodies() -> tuple[bytes, bytes]:
     example["sender"]["type"] = "User"
     example.setdefault("installation", {"id": 1})
     relevant = {**example, "label": {**example["label"], "name": "issuesmith"}}
-    irrelevant = {**example, "label": {**example["label"], "name": "bug"}}
+    irrelevant = {**example, "action": "unlabeled"}  # not for us: answered without touching the queue
     return json.dumps(relevant).encode(), json.dumps(irrelevant).encode()
 
 

@@ -15,8 +15,9 @@ from tests.world import SAMPLE_PLAN, World, make_world
 def test_github_502_while_posting_is_retried_without_replanning(world: World) -> None:
     world.new_issue()
     world.script_plan(SAMPLE_PLAN)
-    world.github.fail_next("POST", r"/issues/\d+/comments$", 502)
     world.label()
+    world.step()  # intake: the run starts and its status comment is posted
+    world.github.fail_next("POST", r"/issues/\d+/comments$", 502)  # the plan comment's first try
     world.drain()
 
     run = world.run()

@@ -101,8 +101,11 @@ def test_happy_path_opens_a_ready_pull_request(world: World) -> None:
 
     results = [c.body for c in world.bot_comments() if "### Review and tests" in c.body]
     assert len(results) == 1 and "approved" in results[0] and "4 passed, 0 failed, 0 errors" in results[0]
-    status = [c.body for c in world.bot_comments() if "is implementing the approved plan" in c.body]
-    assert len(status) == 1 and f"/pull/{pull.number}" in status[0] and "/cancel" not in status[0]
+    status = world.status()
+    checklist = ["✅ Planned: plan v1", "✅ Approved by @carol: plan v1", "✅ Coded", "✅ Review round 1: approved",
+                 "✅ Tests: 4 passed, 0 failed", f"✅ Pull request [#{pull.number}]({world.github.base_url}/{REPO}/pull/{pull.number})"]
+    assert world.checklist() == checklist
+    assert "pull request open" in status and "/cancel" not in status and "tokens · $" in status
 
 
 def test_pr_usage_equals_what_the_model_reported(world: World) -> None:

@@ -70,30 +70,32 @@ def _comment(body: str, user_type: str = "User", login: str = "alice") -> dict:
     }
 
 
-def test_trigger_label_becomes_intent_case_insensitively() -> None:
-    intent = decide("issues", "d1", _labeled(), "issuesmith")
+def test_every_human_label_becomes_intent_for_the_repository_to_judge() -> None:
+    intent = decide("issues", "d1", _labeled())
     assert isinstance(intent, Intent)
     assert (intent.kind, intent.repo, intent.issue_number, intent.sender, intent.installation_id) == (
         "label", "octo/demo", 7, "alice", 42)
+    other = copy.deepcopy(_labeled())
+    other["label"]["name"] = "bug"
+    bug = decide("issues", "d1", other)
+    assert isinstance(bug, Intent) and bug.label == "bug"
     assert Intent.from_record(intent.to_record()) == intent
 
 
-@pytest.mark.parametrize("change", ["other_label", "unlabeled", "bot_sender", "no_installation"])
+@pytest.mark.parametrize("change", ["unlabeled", "bot_sender", "no_installation"])
 def test_irrelevant_issue_events_are_ignored(change: str) -> None:
     payload = copy.deepcopy(_labeled())
-    if change == "other_label":
-        payload["label"]["name"] = "bug"
-    elif change == "unlabeled":
+    if change == "unlabeled":
         payload["action"] = "unlabeled"
     elif change == "bot_sender":
         payload["sender"] = {"login": "issuesmith[bot]", "type": "Bot"}
     else:
         del payload["installation"]
-    assert isinstance(decide("issues", "d1", payload, "issuesmith"), str)
+    assert isinstance(decide("issues", "d1", payload), str)
 
 
 def test_command_comment_becomes_intent() -> None:
-    intent = decide("issue_comment", "d2", _comment("/revise smaller please"), "issuesmith")
+    intent = decide("issue_comment", "d2", _comment("/revise smaller please"))
     assert isinstance(intent, Intent)
     assert (intent.command, intent.args, intent.comment_id) == ("revise", "smaller please", 99)
     assert intent.comment_created_at == "2026-01-01T00:00:00Z"
@@ -106,11 +108,11 @@ def test_command_comment_becomes_intent() -> None:
     ("/approve", "User", "renovate[bot]"),
 ])
 def test_non_commands_and_bots_are_ignored(body: str, user_type: str, login: str) -> None:
-    assert isinstance(decide("issue_comment", "d3", _comment(body, user_type, login), "issuesmith"), str)
+    assert isinstance(decide("issue_comment", "d3", _comment(body, user_type, login)), str)
 
 
 def test_edited_comments_and_other_events_are_ignored() -> None:
     edited = _comment("/approve")
     edited["action"] = "edited"
-    assert isinstance(decide("issue_comment", "d4", edited, "issuesmith"), str)
-    assert isinstance(decide("push", "d5", {}, "issuesmith"), str)
+    assert isinstance(decide("issue_comment", "d4", edited), str)
+    assert isinstance(decide("push", "d5", {}), str)

@@ -14,7 +14,7 @@ from bot.github import IssueInfo
 from bot.implement import branch_name
 from bot.plan import Plan
 from bot.redact import Redactor
-from bot.report import PullBody, TestSummary, render_status
+from bot.report import PullBody, TestSummary
 from bot.tree import Identity, Tree
 from bot.workspace import Git
 from tests.world import SAMPLE_PLAN
@@ -115,9 +115,3 @@ def test_draft_reasons() -> None:
     assert text.startswith("> [!WARNING]\n> Draft: tests failing: 2; review still requests changes after 2 revisions.")
     assert "Changed but not named by the plan: `a.py`" in text and "left unchanged" in text
     assert "<code>t::a</code>" in text and "Closes #7" in text
-
-
-def test_status_marks_the_current_phase() -> None:
-    text = render_status("Testing", "writing tests", 75, "10 tokens")
-    assert "- ✅ Coding\n- ✅ Reviewing\n- ⏳ Testing: writing tests\n- ⬜ Pull request" in text
-    assert "Elapsed 1m 15s · spent 10 tokens" in text and "`/cancel`" in text
