@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup redis test lint unit run demo doctor env bench clean
+.PHONY: setup redis test lint unit run demo doctor env bench clean setup-app
 
 setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
 	scripts/ensure-sandbox
@@ -36,6 +36,10 @@ demo: setup redis  ## watch a labeled issue become a pull request on this machin
 
 doctor: setup  ## check the configuration (.env) and every service it names
 	$(BIN)/issuesmith doctor
+
+setup-app: setup  ## register the GitHub App from app.yml and write .env: make setup-app WEBHOOK_URL=https://YOUR-HOST/webhook [GITHUB_URL=https://GHES-HOST] [ORG=name]
+	@test -n "$(WEBHOOK_URL)" || { echo "set WEBHOOK_URL=https://YOUR-HOST/webhook"; exit 2; }
+	$(BIN)/issuesmith setup --webhook-url "$(WEBHOOK_URL)" --github-url "$(or $(GITHUB_URL),https://github.com)" $(if $(ORG),--org "$(ORG)")
 
 run: setup redis .env  ## serve webhooks on :8000 and run a worker (settings from the environment / .env)
 	scripts/run-local

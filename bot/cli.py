@@ -1,4 +1,5 @@
-"""The `issuesmith` command: `serve` (the webhook receiver), `worker` (RQ jobs), `demo`, `run` and `doctor`."""
+"""The `issuesmith` command: `serve` (the webhook receiver), `worker` (RQ jobs), `demo`, `run`, `doctor`, `setup`
+and `health`."""
 
 from __future__ import annotations
 
@@ -53,16 +54,13 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
 
 
-TOOLS = {"demo": "bot.demo.run", "run": "bot.localrun", "doctor": "bot.doctor"}
+TOOLS = {"demo": "bot.demo.run", "run": "bot.localrun", "doctor": "bot.doctor", "setup": "bot.appsetup",
+         "health": "bot.health"}
 """Commands with their own arguments and settings, by the module whose `main(argv) -> int` runs them."""
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `issuesmith` console script."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in TOOLS:
-        module = importlib.import_module(TOOLS[argv[0]])
-        sys.exit(module.main(argv[1:]))
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: `serve` and `worker` with their options, the `TOOLS` by name only."""
     parser = argparse.ArgumentParser(prog="issuesmith", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="receive GitHub webhooks")
@@ -73,8 +71,20 @@ def main(argv: list[str] | None = None) -> None:
     p_worker.add_argument("--name", default=None)
     for name, text in (("demo", "watch the whole flow on this machine (local GitHub stand-in, recorded model)"),
                        ("run", "plan, code, review and test an issue on a local checkout, no GitHub"),
-                       ("doctor", "check the configuration and every service it names")):
+                       ("doctor", "check the configuration and every service it names"),
+                       ("setup", "register the GitHub App from app.yml (app-manifest flow) and write .env"),
+                       ("health", "container health check: `health worker` (Redis answers, this worker registered)")):
         sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `issuesmith` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        module = importlib.import_module(TOOLS[argv[0]])
+        sys.exit(module.main(argv[1:]))
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = load_settings()
     configure(settings.log_level, Redactor(settings.secrets()))

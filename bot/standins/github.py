@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.standins import github_git as gitops
 from bot.standins.github_core import ApiError, Core
 from bot.standins.github_http import GitHubApp
+from bot.standins.github_manifest import ManifestApp
 from bot.standins.github_model import (
     REACTIONS,
     ROLES,
@@ -59,6 +60,7 @@ __all__ = [
     "Delivery",
     "Exchange",
     "FakeGitHub",
+    "ManifestApp",
     "Pull",
     "Push",
     "Review",
@@ -328,6 +330,15 @@ class FakeGitHub:
     def repo_path(self, full_name: str) -> Path:
         """The bare repository on disk."""
         return self._repo(full_name).path
+
+    @property
+    def manifest_apps(self) -> list[ManifestApp]:
+        """Apps registered through the app-manifest flow (`{base}/settings/apps/new`), in order."""
+        return list(self._core.manifests.created)
+
+    def sign_in(self, login: str) -> None:
+        """Who the web pages act for (the owner of an app registered without an org); default octocat."""
+        self._core.manifests.web_login = login
 
     @property
     def pushes(self) -> list[Push]:

@@ -746,6 +746,14 @@ def create_review_comment(api: Api, req: Request, p: dict[str, str]) -> Response
     return Response(201, data, {"Location": data["url"]})
 
 
+# ---------------------------------------------------------------- app manifests
+
+
+@route("POST", r"/app-manifests/(?P<code>[^/]+)/conversions")
+def convert_manifest_code(api: Api, req: Request, p: dict[str, str]) -> Response:
+    return Response(201, api.core.manifests.convert(p["code"]))
+
+
 def request_id() -> str:
     """A request id in GitHub's `XXXX:XXXX:...` shape."""
     return ":".join(secrets.token_hex(n).upper() for n in (2, 3, 3, 4, 4))

@@ -133,6 +133,9 @@ class Core:
         self.pushes: list[Push] = []
         self.exchanges: list[Exchange] = []
         self.faults: list[Fault] = []
+        from bot.standins.github_manifest import Manifests  # it needs this module's errors first
+
+        self.manifests = Manifests(self)
 
     @property
     def lock(self) -> Any:

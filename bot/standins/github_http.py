@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from bot.standins import github_git as gitops
 from bot.standins.github_api import Api, Response, request_id
 from bot.standins.github_core import DOCS, Actor, ApiError, Core
+from bot.standins.github_manifest import PAGE as MANIFEST_PAGE
 from bot.standins.github_model import Exchange, Fault
 
 API_PREFIX = "/api/v3"
@@ -53,6 +54,10 @@ class GitHubApp:
         match = GIT_PATH.fullmatch(path)
         if match:
             await self._git(scope, receive, send, match["owner"], match["repo"], match["rest"])
+            return
+        page = MANIFEST_PAGE.fullmatch(path)
+        if page:
+            await self._manifest_page(scope, receive, send, page["org"])
             return
         await StarletteResponse("Not Found", 404, media_type="text/plain")(scope, receive, send)
 
@@ -132,6 +137,14 @@ class GitHubApp:
             content = json.dumps(response.body, separators=(",", ":"), ensure_ascii=False).encode()
             out = StarletteResponse(content, response.status, headers, media_type=JSON_TYPE)
         await out(scope, receive, send)
+
+    # ------------------------------------------------------------ the app-manifest page
+
+    async def _manifest_page(self, scope: Scope, receive: Receive, send: Send, org: str | None) -> None:
+        body = await StarletteRequest(scope, receive).body()
+        status, headers, text = await anyio.to_thread.run_sync(
+            self.core.manifests.page, scope["method"], org, scope.get("query_string", b"").decode(), body)
+        await StarletteResponse(text, status, headers, media_type="text/html")(scope, receive, send)
 
     # ------------------------------------------------------------ git smart HTTP
 

@@ -40,6 +40,7 @@ GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/app/installations/{installation_id}/access_tokens"),
     ("GET", "/app"),
     ("GET", "/app/installations"),
+    ("POST", "/app-manifests/{code}/conversions"),
     ("GET", "/repos/{owner}/{repo}/installation"),
     ("GET", "/repos/{owner}/{repo}"),
     ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission"),

@@ -97,6 +97,7 @@ GITHUB_ROUTES: list[tuple[str, str, str, dict[str, str]]] = [
      {"installation_id": "42"}),
     ("GET", "/app", "apps/get-authenticated", {}),
     ("GET", "/app/installations", "apps/list-installations", {}),
+    ("POST", "/app-manifests/0f1e2d3c4b/conversions", "apps/create-from-manifest", {"code": "0f1e2d3c4b"}),
     ("GET", "/repos/octo/hello/installation", "apps/get-repo-installation", {"owner": "octo", "repo": "hello"}),
     ("GET", "/repos/octo/hello", "repos/get", {"owner": "octo", "repo": "hello"}),
     ("GET", "/repos/octo/hello/collaborators/mona/permission", "repos/get-collaborator-permission-level",
