@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from starlette.applications import Starlette
@@ -160,6 +160,10 @@ class Reply:
             error_code=code if code is not None else _DEFAULT_ERROR_CODES.get(status),
             error_param=param,
         )
+
+    def slowly(self, seconds: float) -> Reply:
+        """This reply, given only after ``seconds`` (a model that takes its time)."""
+        return replace(self, seconds=seconds)
 
     @classmethod
     def hang(cls, seconds: float) -> Reply:
@@ -522,6 +526,8 @@ class FakeOpenAI:
         if reply.kind == "hang":
             outcome = await self._hang(request, reply.seconds)
             return 504, _error_body(f"openai stand-in: {outcome}", "server_error", None, "timeout"), {}
+        if reply.seconds > 0:  # a slow model: the answer comes after `seconds`
+            await asyncio.sleep(reply.seconds)
         return 200, self._completion(body["model"], text, reply), {}
 
     def _take(self, text: str) -> Reply | None:
