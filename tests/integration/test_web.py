@@ -92,7 +92,8 @@ def test_ping_is_answered(web) -> None:
 
 def test_irrelevant_events_do_not_touch_redis(web) -> None:
     url, client = web
-    assert post(url, "issues", labeled("bug")).status_code == 200
+    unlabeled = {**labeled("bug"), "action": "unlabeled"}
+    assert post(url, "issues", unlabeled).status_code == 200
     assert post(url, "push", {"ref": "refs/heads/main"}).status_code == 200
     assert client.dbsize() == 0
 
@@ -119,7 +120,8 @@ def test_redis_down_is_503_so_github_can_redeliver(tmp_path: Path) -> None:
         assert response.status_code == 503
         health = httpx.get(f"{server.url}/healthz")
         assert health.status_code == 503 and "unreachable" in health.json()["redis"]
-        assert post(server.url, "issues", labeled("bug")).status_code == 200  # irrelevant: no Redis needed
+        unlabeled = {**labeled("bug"), "action": "unlabeled"}
+        assert post(server.url, "issues", unlabeled).status_code == 200  # irrelevant: no Redis needed
 
 
 def test_healthz_reports_redis(web) -> None:
