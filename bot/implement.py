@@ -29,7 +29,7 @@ from bot.llm import CallContext
 from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
 from bot.plan import Plan
 from bot.report import PullBody, TestSummary, render_results, render_status
-from bot.runs import Run, State
+from bot.runs import ENDED, Run, State
 from bot.sandbox import Limits
 from bot.services import Services
 from bot.steps import notify, spent
@@ -78,8 +78,8 @@ class Implementation:
     def advance(self, target: State) -> None:
         """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""
         current = self.services.store.require(self.run.id).state
-        if current == State.CANCELLED:
-            raise Cancelled("the run was cancelled")
+        if current in ENDED:
+            raise Cancelled("the run was cancelled" if current == State.CANCELLED else f"the run ended ({current})")
         if current not in CHAIN:
             raise InvalidTransition(f"a run in state {current} cannot be implemented")
         for state in CHAIN[CHAIN.index(current) + 1: CHAIN.index(target) + 1]:
@@ -106,6 +106,14 @@ class Implementation:
         settings, model = self.services.settings, self.services.model()
         self.status("Coding")
         report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
+        return {**self.review_rounds(ctx, tree, session), "summary": report.summary}
+
+    def review_rounds(self, ctx: StepContext, tree: Tree, session: EditSession) -> dict[str, Any]:
+        """Reviewer judges the session's change; Coder revises, at most `max_revisions` times.
+
+        Returns the code step's output but the summary: patch, touched, review, revisions, refused.
+        """
+        settings, model = self.services.settings, self.services.model()
         patch = tree.patch(session.touched)
         revisions: list[str] = []
         for round_no in range(1, settings.max_revisions + 2):
@@ -121,8 +129,8 @@ class Implementation:
                                  settings.coder_tool_calls, extra=feedback, diff=patch)
             revisions.append(revised.summary)
             patch = tree.patch(session.touched)
-        return {"patch": patch, "touched": session.touched, "summary": report.summary,
-                "review": review.model_dump(mode="json"), "revisions": revisions, "refused": session.refused}
+        return {"patch": patch, "touched": session.touched, "review": review.model_dump(mode="json"),
+                "revisions": revisions, "refused": session.refused}
 
     def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
         """A code step must change something, and only files in the plan."""
@@ -229,6 +237,7 @@ class Implementation:
         else:
             self.gate.enforce(Action(kind="open_pull", target=branch, branch=branch))
             pull = self.gateway.open_pull(branch, self.brief.branch, title, text, draft)
+        self.services.store.link_pull(self.run.id, self.run.repo, pull.number, branch)
         self.advance(State.PR_OPEN)
         return {"number": pull.number, "url": pull.html_url, "draft": pull.draft, "branch": branch, "sha": sha,
                 "draft_reasons": body.draft_reasons()}
