@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -247,8 +248,10 @@ class RepoGateway:
 
     def delete_branch(self, branch: str) -> bool:
         """Delete a branch; False when it was already gone (a re-run deletes nothing twice)."""
+        # PyGithub's lazy `get_git_ref(...).delete()` would DELETE `/git/ref/...`, which is not an endpoint
+        url = f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
         try:
-            self._repo.get_git_ref(f"heads/{branch}").delete()
+            self._client.requester.requestJsonAndCheck("DELETE", url)
         except github.GithubException as exc:
             if exc.status in (404, 422):
                 return False
