@@ -59,7 +59,7 @@ def with_revisions(body: str, rounds: list[dict[str, Any]]) -> str:
     head = body.split(REVISIONS_MARKER, 1)[0].rstrip()
     if not rounds:
         return head
-    lines = [f"- **Round {r['round']}**: asked by {asked(r)}\n  Changed: {' '.join(str(r['summary']).split())} "
+    lines = [f"- **Round {r['round']}**: {asked(r)}\n  Changed: {' '.join(str(r['summary']).split())} "
              f"(commit `{str(r['sha'])[:12]}`)" for r in rounds]
     return f"{head}\n\n{REVISIONS_MARKER}\n### Revisions\n\n" + "\n".join(lines) + "\n"
 
@@ -78,8 +78,10 @@ def round_queued(login: str, round_no: int, limit: int) -> str:
 
 def not_now(login: str, state: str) -> str:
     """A revision request while the run is not waiting on its pull request."""
+    then = ("Reply `/retry` on the issue to run the failed round again." if state == "FAILED"
+            else "Ask again when the current round has finished.")
     return (f"@{login} issuesmith cannot revise this pull request now: the run is "
-            f"{state.lower().replace('_', ' ')}. Ask again when the current round has finished.")
+            f"{state.lower().replace('_', ' ')}. {then}")
 
 
 def closed_note(merged: bool, by: str, number: int, branch: str, deleted: bool) -> str:

@@ -147,8 +147,7 @@ class Revision(Implementation):
         if current != sha:
             tree.push(self.clone_url, self.gateway.token, sha, branch)
         self.log("pushed", sha=sha, files=paths, pushed_now=current != sha)
-        record = {**self.request, "sha": sha, "summary": code_out["summary"]}
-        self.services.store.save_round(self.run.id, self.round_no, record)
+        self.services.store.save_round(self.run.id, self.round_no, self._done(ctx, sha, code_out["summary"]))
         title, body = self.gateway.pull_text(number)
         rounds = [r for n in range(1, self.round_no + 1)
                   if (r := self.services.store.round_record(self.run.id, n)) and r.get("sha")]
@@ -174,7 +173,7 @@ class Revision(Implementation):
         review = reviewer.Review.model_validate(code_out["review"])
         tests = TestSummary.from_report(test_out["report"]).line()
         warning = unsandboxed_note(test_out.get("sandbox", {}))
-        record = {**self.request, "sha": pull["sha"]}
+        record = self._done(ctx, pull["sha"], code_out["summary"])
         text = prnotes.round_results(self.round_no, revision_limit(self.run, self.services.settings), record,
                                      code_out["summary"], review.verdict.replace("_", " "), tests, replied)
         comment = self._post_on_pull(prnotes.round_key(self.round_no), text + (f"\n\n{warning}" if warning else ""))
@@ -182,6 +181,12 @@ class Revision(Implementation):
         return {"comment": comment, "replied": replied}
 
     # -- details ----------------------------------------------------------------------------------
+    def _done(self, ctx: StepContext, sha: str, summary: str) -> dict[str, Any]:
+        """The round's record once pushed: the request, what the review said, the commit and the summary."""
+        prep = ctx.outputs["prepare"]
+        return {**self.request, "notes": prep["body"], "comments": len(prep["comments"]), "sha": sha,
+                "summary": summary}
+
     def _request_text(self, prep: dict[str, Any]) -> str:
         by = self.request["by"]
         what = "review" if self.request["kind"] == "review" else "`/revise` notes"
@@ -219,7 +224,7 @@ def steps(rev: Revision) -> list[Step]:
         Step("code", rev.code, deps=("prepare",), timeout=3600, verify=rev.verify_code),
         Step("test", rev.test, deps=("prepare", "code"), timeout=3600),
         Step("publish", rev.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
-        Step("report", rev.report, deps=("code", "test", "publish"), timeout=300, retries=2),
+        Step("report", rev.report, deps=("prepare", "code", "test", "publish"), timeout=300, retries=2),
     ]
 
 
