@@ -1,4 +1,5 @@
-"""One gate in front of every irreversible action: comment, push, open or update a pull request.
+"""One gate in front of every irreversible action: comment, push, open or update a pull request,
+delete a branch.
 
 Code decides, not the model. The rules:
 
@@ -6,6 +7,8 @@ Code decides, not the model. The rules:
 * `force` is never allowed.
 * Pushes and pull requests only from branches under the policy's prefix (`issuesmith/`
   by default), never from the default branch; `refs/heads/` is ignored.
+* A branch is deleted only if it is under the prefix and not the default branch (the same
+  rule as pushes): issuesmith removes nothing but its own branches.
 * A change touching a blocked path (`.github/workflows/**` by default) is refused, unless
   `allow_workflows` is set and the blocked path is a workflow. Paths are normalised first;
   a path leaving the repository is refused. Callers pass every path a change touches
@@ -26,7 +29,7 @@ from typing import Any, Literal, get_args
 from bot.errors import IssuesmithError
 from bot.plan import DEFAULT_BLOCKED, is_blocked
 
-ActionKind = Literal["comment", "push", "open_pull", "update_pull", "merge"]
+ActionKind = Literal["comment", "push", "open_pull", "update_pull", "merge", "delete_branch"]
 KINDS = frozenset(get_args(ActionKind))
 WORKFLOW_PATTERNS = (".github/workflows/**", "**/.github/workflows/**")
 _BAD_REF = re.compile(r"\.\.|@\{|//|[\x00-\x20~^:?*\[\\\x7f]|\.lock$|/$|^/|\.$|/\.")
@@ -110,6 +113,10 @@ class Gate:
             return "force is never allowed"
         if kind == "comment":
             return _number_problem(action.target, "issue")
+        if kind == "delete_branch":
+            if action.branch and action.branch != action.target:
+                return f"delete target {action.target!r} and branch {action.branch!r} differ"
+            return self._branch_problem(action.target)
         if kind == "push":
             if action.branch and action.branch != action.target:
                 return f"push target {action.target!r} and branch {action.branch!r} differ"

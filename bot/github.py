@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -229,6 +230,67 @@ class RepoGateway:
         pull = self._repo.get_pull(number)
         pull.edit(title=title, body=body)
         return _pull(pull)
+
+
+    # the bot's pull request: reviews, replies, its branch ----------------------------------
+    def pull_text(self, number: int) -> tuple[str, str]:
+        """The title and body of a pull request."""
+        pull = self._repo.get_pull(number)
+        return str(pull.title or ""), str(pull.body or "")
+
+    def review_request(self, number: int, review_id: int) -> ReviewRequest:
+        """A review of pull request `number`: who wrote it, its body, state and inline comments."""
+        pull = self._repo.get_pull(number)
+        review = pull.get_review(review_id)
+        notes = [ReviewNote(c.id, c.path, int(c.line or c.original_line or 0), c.body or "", c.user.login)
+                 for c in pull.get_single_review_comments(review_id)]
+        return ReviewRequest(review_id, review.user.login, review.body or "", str(review.state), tuple(notes))
+
+    def review_replies(self, number: int) -> dict[int, list[str]]:
+        """The bodies of our replies in the review threads of a pull request, by the comment answered."""
+        found: dict[int, list[str]] = {}
+        for comment in self._repo.get_pull(number).get_review_comments():
+            if comment.user.login == self.bot_login and comment.in_reply_to_id:
+                found.setdefault(int(comment.in_reply_to_id), []).append(comment.body or "")
+        return found
+
+    def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> int:
+        """Answer an inline review comment in its thread; returns the reply's id."""
+        return int(self._repo.get_pull(number).create_review_comment_reply(comment_id, body).id)
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete a branch; False when it was already gone (a re-run deletes nothing twice)."""
+        # PyGithub's lazy `get_git_ref(...).delete()` would DELETE `/git/ref/...`, which is not an endpoint
+        url = f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
+        try:
+            self._client.requester.requestJsonAndCheck("DELETE", url)
+        except github.GithubException as exc:
+            if exc.status in (404, 422):
+                return False
+            raise
+        return True
+
+
+@dataclass(frozen=True)
+class ReviewNote:
+    """One inline comment of a review: where it points and what it says."""
+
+    id: int
+    path: str
+    line: int
+    body: str
+    author: str
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """A submitted pull request review with its inline comments."""
+
+    id: int
+    author: str
+    body: str
+    state: str
+    comments: tuple[ReviewNote, ...]
 
 
 def _pull(pull: github.PullRequest.PullRequest) -> PullRef:

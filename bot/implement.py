@@ -30,7 +30,7 @@ from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, s
 from bot.plan import Plan
 from bot.repoconfig import RepoConfig
 from bot.report import PullBody, TestSummary, render_results
-from bot.runs import Run, State
+from bot.runs import ENDED, Run, State
 from bot.sandbox import Limits
 from bot.services import Services
 from bot.steps import call_context, notify, refresh_status
@@ -73,7 +73,7 @@ class Implementation:
         """The model client with this repository's models per role and budget."""
         return self.services.model_for(self.config)
 
-    def scope(self, allowed: tuple[str, ...], extra_globs: tuple[str, ...] = ()) -> edits.Scope:
+    def edit_scope(self, allowed: tuple[str, ...], extra_globs: tuple[str, ...] = ()) -> edits.Scope:
         """Where an agent may edit: `allowed` and `extra_globs`, within the repository's path rules."""
         return edits.Scope(allowed=allowed, extra_globs=extra_globs, blocked=self.config.blocked(),
                            rule=self.config.allow_problem)
@@ -94,8 +94,8 @@ class Implementation:
     def advance(self, target: State) -> None:
         """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""
         current = self.services.store.require(self.run.id).state
-        if current == State.CANCELLED:
-            raise Cancelled("the run was cancelled")
+        if current in ENDED:
+            raise Cancelled("the run was cancelled" if current == State.CANCELLED else f"the run ended ({current})")
         if current not in CHAIN:
             raise InvalidTransition(f"a run in state {current} cannot be implemented")
         for state in CHAIN[CHAIN.index(current) + 1: CHAIN.index(target) + 1]:
@@ -118,10 +118,18 @@ class Implementation:
         self.advance(State.IMPLEMENTING)
         tree = self.tree(ctx)
         tree.reset()
-        session = EditSession(self.work.path, self.scope(self.plan_paths()))
+        session = EditSession(self.work.path, self.edit_scope(self.plan_paths()))
         settings, model = self.services.settings, self.model()
         self.status("code", "implementing the plan")
         report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
+        return {**self.review_rounds(ctx, tree, session), "summary": report.summary}
+
+    def review_rounds(self, ctx: StepContext, tree: Tree, session: EditSession) -> dict[str, Any]:
+        """Reviewer judges the session's change; Coder revises, at most `max_revisions` times.
+
+        Returns the code step's output but the summary: patch, touched, review, revisions, refused.
+        """
+        settings, model = self.services.settings, self.model()
         patch = tree.patch(session.touched)
         revisions: list[str] = []
         for round_no in range(1, self.max_revisions() + 2):
@@ -137,13 +145,13 @@ class Implementation:
                                  settings.coder_tool_calls, extra=feedback, diff=patch)
             revisions.append(revised.summary)
             patch = tree.patch(session.touched)
-        return {"patch": patch, "touched": session.touched, "summary": report.summary,
-                "review": review.model_dump(mode="json"), "revisions": revisions, "refused": session.refused}
+        return {"patch": patch, "touched": session.touched, "review": review.model_dump(mode="json"),
+                "revisions": revisions, "refused": session.refused}
 
     def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
         """A code step must change something, and only files in the plan."""
         problems = [] if output["patch"] else ["the Coder made no change"]
-        scope = self.scope(self.plan_paths())
+        scope = self.edit_scope(self.plan_paths())
         problems += [f"{p}: {why}" for p in output["touched"] if (why := scope.permits(p))]
         return problems
 
@@ -165,7 +173,7 @@ class Implementation:
         touched = list(code_out["touched"])
         settings, model = self.services.settings, self.model()
         self.status("test", "writing tests")
-        session = EditSession(self.work.path, self.scope((), tester.TEST_GLOBS))
+        session = EditSession(self.work.path, self.edit_scope((), tester.TEST_GLOBS))
         added = tester.write_tests(model, self.call("test"), self.brief, session, code_out["patch"],
                                    settings.tester_tool_calls)
         added_paths = [p for p in session.touched if p not in touched]
@@ -176,7 +184,7 @@ class Implementation:
         while not report.ok and len(fixes) < settings.max_test_fixes:
             ctx.check()
             self.status("test", f"fixing {report.failed + report.errors} failing tests")
-            fix_scope = self.scope((*self.plan_paths(), *added_paths))
+            fix_scope = self.edit_scope((*self.plan_paths(), *added_paths))
             fix_session = EditSession(self.work.path, fix_scope)
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
                                extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
@@ -247,6 +255,7 @@ class Implementation:
         else:
             self.gate.enforce(Action(kind="open_pull", target=branch, branch=branch))
             pull = self.gateway.open_pull(branch, self.brief.branch, title, text, draft)
+        self.services.store.link_pull(self.run.id, self.run.repo, pull.number, branch)
         self.advance(State.PR_OPEN)
         return {"number": pull.number, "url": pull.html_url, "draft": pull.draft, "branch": branch, "sha": sha,
                 "draft_reasons": body.draft_reasons()}

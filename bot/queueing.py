@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
-from bot.webhooks import Intent
+from bot.webhooks import PULL_KINDS, Intent
 
 QUEUE_NAME = "issuesmith"
 INTAKE = "jobs.intake.handle"
-STEP_FUNCTIONS = {"plan": "jobs.plan.make_plan", "implement": "jobs.implement.implement"}
-STEP_TIMEOUTS = {"plan": 900, "implement": 3600}
+PULL_INTAKE = "jobs.pulls.handle"
+STEP_FUNCTIONS = {"plan": "jobs.plan.make_plan", "implement": "jobs.implement.implement",
+                  "revise": "jobs.revise.revise"}
+STEP_TIMEOUTS = {"plan": 900, "implement": 3600, "revise": 3600}
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,15 @@ def intake_job_id(delivery: str) -> str:
 
 
 def step_job_id(step: str, run_id: str, version: int, attempt: int) -> str:
-    """The job that runs `step` of a run, for a plan version and a `/retry` attempt."""
+    """The job that runs `step` of a run, for a plan version (a revision round) and a `/retry` attempt."""
     return f"{step}-{run_id}-v{version}-a{attempt}"
 
 
 def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_seconds: int) -> bool:
     """Queue the intake job of a delivery; False when this delivery was queued before."""
     try:
-        queue.enqueue_call(INTAKE, args=(intent.to_record(),), job_id=intake_job_id(intent.delivery),
+        function = PULL_INTAKE if intent.kind in PULL_KINDS else INTAKE
+        queue.enqueue_call(function, args=(intent.to_record(),), job_id=intake_job_id(intent.delivery),
                            unique=True, retry=policy.rq_retry(), result_ttl=keep_seconds,
                            failure_ttl=keep_seconds, timeout=300, description=f"intake {intent.kind}")
     except DuplicateJobError:

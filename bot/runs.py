@@ -5,6 +5,9 @@ PLANNING ─▶ AWAITING_APPROVAL ─/approve─▶ APPROVED ─▶ IMPLEMENTING
    ▲             │  /revise                                   ▲            │
    └─────────────┘                                            └────────────┘
 any active state ─/cancel─▶ CANCELLED        any step ─fails─▶ FAILED ─/retry─▶ the failed step
+
+PR_OPEN ─review asks for changes─▶ IMPLEMENTING ─▶ TESTING ─▶ PR_OPEN   (a revision round)
+PR_OPEN, IMPLEMENTING, TESTING, FAILED ─the pull request is merged─▶ MERGED, ─closed─▶ CLOSED
 ```
 """
 
@@ -26,6 +29,8 @@ class State(StrEnum):
     PR_OPEN = "PR_OPEN"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    MERGED = "MERGED"
+    CLOSED = "CLOSED"
 
 
 S = State
@@ -33,11 +38,13 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.PLANNING: frozenset({S.AWAITING_APPROVAL, S.FAILED, S.CANCELLED}),
     S.AWAITING_APPROVAL: frozenset({S.PLANNING, S.APPROVED, S.CANCELLED, S.FAILED}),
     S.APPROVED: frozenset({S.IMPLEMENTING, S.CANCELLED, S.FAILED}),
-    S.IMPLEMENTING: frozenset({S.TESTING, S.FAILED, S.CANCELLED}),
-    S.TESTING: frozenset({S.IMPLEMENTING, S.PR_OPEN, S.FAILED, S.CANCELLED}),
-    S.PR_OPEN: frozenset({S.IMPLEMENTING}),
-    S.FAILED: frozenset({S.PLANNING, S.APPROVED, S.IMPLEMENTING, S.TESTING, S.CANCELLED}),
+    S.IMPLEMENTING: frozenset({S.TESTING, S.FAILED, S.CANCELLED, S.MERGED, S.CLOSED}),
+    S.TESTING: frozenset({S.IMPLEMENTING, S.PR_OPEN, S.FAILED, S.CANCELLED, S.MERGED, S.CLOSED}),
+    S.PR_OPEN: frozenset({S.IMPLEMENTING, S.MERGED, S.CLOSED}),
+    S.FAILED: frozenset({S.PLANNING, S.APPROVED, S.IMPLEMENTING, S.TESTING, S.CANCELLED, S.MERGED, S.CLOSED}),
     S.CANCELLED: frozenset(),
+    S.MERGED: frozenset(),
+    S.CLOSED: frozenset(),
 }
 """Allowed moves: state → the states it may go to next."""
 
@@ -46,6 +53,12 @@ ACTIVE = frozenset({S.PLANNING, S.AWAITING_APPROVAL, S.APPROVED, S.IMPLEMENTING,
 
 STEP_OF_STATE = {S.PLANNING: "plan", S.APPROVED: "implement", S.IMPLEMENTING: "implement", S.TESTING: "implement"}
 """Which job works on a run in each state (what `/retry` runs again)."""
+
+ENDED = frozenset({S.CANCELLED, S.MERGED, S.CLOSED})
+"""States a run never leaves: work still running for it stops."""
+
+PULL_ENDABLE = frozenset({S.PR_OPEN, S.IMPLEMENTING, S.TESTING, S.FAILED})
+"""States from which the bot's pull request being merged or closed ends the run."""
 
 
 def sources_of(target: State) -> list[State]:
@@ -82,6 +95,9 @@ class Run:
     attempt: int = 0
     revise_notes: list[str] = field(default_factory=list)
     config: str = ""  # the repository's .github/issuesmith.yml as the run started (JSON, bot.repoconfig)
+    pr_number: int = 0  # the pull request the run opened (0 before it is open)
+    branch: str = ""  # the run's `issuesmith/...` branch, once pushed
+    pr_round: int = 0  # revision rounds started on the pull request (bot.revise)
 
     @property
     def active(self) -> bool:

@@ -198,6 +198,45 @@ class RunStore:
         if ttl > 0:
             self.redis.set(f"{PREFIX}:perm:{repo}:{login.lower()}", permission, ex=ttl)
 
+    # the run's pull request and its revision rounds (bot.revise)
+    @staticmethod
+    def _pull_key(repo: str, number: int) -> str:
+        return f"{PREFIX}:pull:{repo}#{number}"
+
+    def link_pull(self, run_id: str, repo: str, number: int, branch: str) -> None:
+        """Remember that pull request `number` of `repo` (from `branch`) belongs to the run."""
+        self.redis.set(self._pull_key(repo, number), run_id)
+        self.update(run_id, pr_number=number, branch=branch)
+
+    def for_pull(self, repo: str, number: int) -> Run | None:
+        """The run that opened pull request `number` of `repo`, if one of ours did."""
+        run_id = cast(str | None, self.redis.get(self._pull_key(repo, number)))
+        return self.get(run_id) if run_id else None
+
+    def claim_round(self, run_id: str, request: str, round_no: int) -> int:
+        """Bind a revision request (e.g. `review-<id>`) to `round_no` unless it is bound already.
+
+        Returns the round the request belongs to: `round_no` when this call bound it, else the
+        round an earlier delivery (or an earlier run of the same job) bound it to.
+        """
+        key = f"{self._run_key(run_id)}:revision-requests"
+        if self.redis.hsetnx(key, request, str(round_no)):
+            return round_no
+        return int(cast(str, self.redis.hget(key, request)))
+
+    def release_round(self, run_id: str, request: str) -> None:
+        """Forget a request's round (it was refused before its round started)."""
+        self.redis.hdel(f"{self._run_key(run_id)}:revision-requests", request)
+
+    def save_round(self, run_id: str, round_no: int, record: dict[str, Any]) -> None:
+        """Store (or replace) what revision round `round_no` was asked and what it did."""
+        self.redis.hset(f"{self._run_key(run_id)}:rounds", str(round_no), orjson.dumps(record))
+
+    def round_record(self, run_id: str, round_no: int) -> dict[str, Any] | None:
+        """Revision round `round_no` of the run, or None."""
+        raw = self.redis.hget(f"{self._run_key(run_id)}:rounds", str(round_no))
+        return cast(dict[str, Any], orjson.loads(raw)) if raw else None
+
 
 def _flatten(value: Any) -> str:
     if isinstance(value, list):

@@ -12,8 +12,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.commands import parse_command
+from bot.gate import Policy
 
 SIGNATURE_PREFIX = "sha256="
+BRANCH_PREFIX = Policy.branch_prefix
+"""The bot's branches: pull requests from other branches are not ours to act on."""
+PULL_KINDS = frozenset({"review", "pull_revise", "pull_closed"})
+"""Intents about the bot's pull request (handled by `jobs.pulls`)."""
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -32,7 +37,7 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
 class Intent:
     """What a relevant delivery asks of us, in primitives (it is queued as job arguments)."""
 
-    kind: str  # "label" or "command"
+    kind: str  # "label", "command", or one of PULL_KINDS
     delivery: str
     installation_id: int
     repo: str
@@ -44,6 +49,9 @@ class Intent:
     comment_created_at: str = ""
     issue_title: str = ""
     label: str = ""
+    review_id: int = 0  # "review": the review that requested changes
+    head_branch: str = ""  # "review", "pull_closed": the pull request's head branch
+    merged: bool = False  # "pull_closed": merged, or closed without merging
 
     def to_record(self) -> dict[str, Any]:
         """The intent as a plain dict (an RQ job argument)."""
@@ -71,7 +79,15 @@ def decide(event: str, delivery: str, payload: dict[str, Any]) -> Intent | str:
     if event == "issues":
         return _from_issues(delivery, payload)
     if event == "issue_comment":
+        if (payload.get("issue") or {}).get("pull_request"):
+            return _from_pull_comment(delivery, payload)
         return _from_comment(delivery, payload)
+    if event == "pull_request_review":
+        return _from_review(delivery, payload)
+    if event == "pull_request":
+        return _from_pull(delivery, payload)
+    if event == "pull_request_review_comment":
+        return "review comments are read with the review that requests changes"
     return f"event {event} is not handled"
 
 
@@ -107,5 +123,66 @@ def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
     if command is None:
         return "comment is not a command"
     return _intent("command", delivery, payload, comment["user"]["login"], command=command.name,
+                   args=command.args, comment_id=int(comment.get("id", 0)),
+                   comment_created_at=str(comment.get("created_at", "")))
+
+
+def _pull_intent(kind: str, delivery: str, payload: dict[str, Any], sender: str, **extra: Any) -> Intent | str:
+    """An intent about the payload's pull request (its number stands in the issue's place)."""
+    installation = payload.get("installation") or {}
+    repo = payload.get("repository") or {}
+    pull = payload.get("pull_request") or {}
+    if not installation.get("id") or not repo.get("full_name") or not pull.get("number"):
+        return "not from an app installation on a pull request"
+    return Intent(kind, delivery, int(installation["id"]), str(repo["full_name"]), int(pull["number"]), sender,
+                  issue_title=str(pull.get("title", "")), head_branch=str((pull.get("head") or {}).get("ref", "")),
+                  **extra)
+
+
+def _ours(payload: dict[str, Any]) -> bool:
+    """Whether the pull request's head is one of the bot's branches."""
+    head = ((payload.get("pull_request") or {}).get("head") or {}).get("ref", "")
+    return str(head).startswith(BRANCH_PREFIX)
+
+
+def _from_review(delivery: str, payload: dict[str, Any]) -> Intent | str:
+    """A submitted review that requests changes on the bot's pull request (webhooks lowercase the state)."""
+    if payload.get("action") != "submitted":
+        return f"pull_request_review.{payload.get('action')} is not handled"
+    review = payload.get("review") or {}
+    state = str(review.get("state", "")).lower()
+    if state != "changes_requested":
+        return f"a review in state {state!r} asks for nothing"
+    if not _ours(payload):
+        return "not a pull request of issuesmith"
+    if is_bot(payload.get("sender")) or is_bot(review.get("user")):
+        return "sender is a bot"
+    return _pull_intent("review", delivery, payload, review["user"]["login"], review_id=int(review.get("id", 0)))
+
+
+def _from_pull(delivery: str, payload: dict[str, Any]) -> Intent | str:
+    """The bot's pull request was closed, merged or not (any sender: GitHub checked the permission)."""
+    if payload.get("action") != "closed":
+        return f"pull_request.{payload.get('action')} is not handled"
+    if not _ours(payload):
+        return "not a pull request of issuesmith"
+    sender = str((payload.get("sender") or {}).get("login", ""))
+    merged = bool((payload.get("pull_request") or {}).get("merged"))
+    return _pull_intent("pull_closed", delivery, payload, sender, merged=merged)
+
+
+def _from_pull_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
+    """`/revise <notes>` on a pull request; other commands act on issues only."""
+    if payload.get("action") != "created":
+        return f"issue_comment.{payload.get('action')} is not handled"
+    comment = payload.get("comment") or {}
+    if is_bot(payload.get("sender")) or is_bot(comment.get("user")):
+        return "sender is a bot"
+    command = parse_command(comment.get("body"))
+    if command is None:
+        return "comment is not a command"
+    if command.name != "revise":
+        return f"/{command.name} acts on the issue, not on a pull request"
+    return _intent("pull_revise", delivery, payload, comment["user"]["login"], command=command.name,
                    args=command.args, comment_id=int(comment.get("id", 0)),
                    comment_created_at=str(comment.get("created_at", "")))

@@ -223,6 +223,8 @@ def retry(services: Services, gateway: RepoGateway, intent: Intent, run: Run, co
     if run.state != State.FAILED:
         reply(services, gateway, intent, comments.not_awaiting(intent.sender, "retry", run.state))
         return "nothing to retry"
+    if run.failed_step.startswith("revise"):
+        return retry_revision(services, gateway, intent, run)
     step = run.failed_step or "plan"
     target = State.PLANNING if step == "plan" else State.APPROVED
     attempt = run.attempt + 1
@@ -242,3 +244,14 @@ def show_status(services: Services, gateway: RepoGateway, intent: Intent, run: R
     reply(services, gateway, intent, f"@{intent.sender} here is where run `{run.id}` stands:\n\n"
                                      + status.render(snap, time.time()))
     return f"status: {run.state}"
+
+
+def retry_revision(services: Services, gateway: RepoGateway, intent: Intent, run: Run) -> str:
+    """Run a failed revision round of the pull request again (it resumes after its verified steps)."""
+    attempt = run.attempt + 1
+    services.store.transition(run.id, State.IMPLEMENTING, only_from={State.FAILED}, attempt=attempt, error="",
+                              failed_step="")
+    reply(services, gateway, intent, comments.retrying(intent.sender, run.failed_step))
+    enqueue_step(services.queue, "revise", run.id, run.pr_round, attempt, services.policy)
+    refresh_status(services, run.id)
+    return f"retrying revision round {run.pr_round}"

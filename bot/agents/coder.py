@@ -1,7 +1,8 @@
 """The Coder: implements the approved plan with verified edit tools, in phases.
 
 Phases: `implement` (from the plan), `revise` (from review findings), `fix` (from failing
-tests). Each phase is a fresh conversation that restates the issue and the approved plan,
+tests), `address` (a person's review of the pull request, answered comment by comment).
+Each phase is a fresh conversation that restates the issue and the approved plan,
 so the goal does not drift over long tool loops. Prompts: `coder_prompt.md`, `coder_task.md`.
 """
 
@@ -18,6 +19,9 @@ PHASES = {
     "implement": "Implement the approved plan below.",
     "revise": "The reviewer requested changes to your implementation. Address every blocker and major "
               "finding below, then answer.",
+    "address": "A person reviewed the pull request and asked for changes (below). The branch already holds "
+               "the change so far; make the changes asked for, then answer. In `answers`, say for each "
+               "inline comment (by its id) what you changed for it, in one or two sentences.",
     "fix": "The repository's tests fail with your change. Fix the code (not the tests, unless a test you "
            "added is wrong) so that they pass, then answer.",
 }
@@ -46,3 +50,24 @@ def code(model: ModelClient, call: CallContext, brief: Brief, session: EditSessi
     """Run one Coder phase; edits land in the session's work tree."""
     messages = render_messages(brief, phase, extra, diff)
     return model.structured(call, messages, CoderReport, tools=session.tools(), max_tool_calls=max_tool_calls)
+
+
+class CommentAnswer(BaseModel):
+    """What the Coder did about one inline review comment."""
+
+    comment_id: int = Field(description="The id of the inline comment answered")
+    note: str = Field(description="What was changed for it, in one or two sentences")
+
+
+class RevisionReport(BaseModel):
+    """What the Coder says it did about a review of the pull request."""
+
+    summary: str = Field(description="What was changed and why, in a few sentences")
+    answers: list[CommentAnswer] = Field(default_factory=list, description="One entry per inline comment")
+
+
+def address(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, request: str,
+            diff: str, max_tool_calls: int) -> RevisionReport:
+    """Run the `address` phase: make the changes a reviewer of the pull request asked for."""
+    messages = render_messages(brief, "address", request, diff)
+    return model.structured(call, messages, RevisionReport, tools=session.tools(), max_tool_calls=max_tool_calls)

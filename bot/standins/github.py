@@ -52,6 +52,7 @@ from bot.standins.github_model import (
     Push,
     RepoRec,
     Review,
+    ReviewComment,
     utcnow,
 )
 
@@ -64,6 +65,7 @@ __all__ = [
     "Pull",
     "Push",
     "Review",
+    "ReviewComment",
     "generate_app_key",
 ]
 
@@ -215,11 +217,15 @@ class FakeGitHub:
         repo = self._repo(full_name)
         self._call(lambda: self._core.set_state(repo, self._core.issue(repo, number), "closed", by, reason))
 
-    def review_pull(self, full_name: str, number: int, by: str, event: str = "APPROVE", body: str = "") -> int:
-        """`by` submits a review (APPROVE|REQUEST_CHANGES|COMMENT): `pull_request_review.submitted`."""
+    def review_pull(self, full_name: str, number: int, by: str, event: str = "APPROVE", body: str = "",
+                    comments: Iterable[tuple[str, int, str]] = ()) -> int:
+        """`by` submits a review (APPROVE|REQUEST_CHANGES|COMMENT), with inline `comments` given as
+        (path, line, body): `pull_request_review_comment.created` for each, then
+        `pull_request_review.submitted`."""
         repo = self._repo(full_name)
         self._core.state.ensure_user(by)
-        return self._call(lambda: self._core.submit_review(repo, number, by, event, body)).id
+        specs = [{"path": path, "line": line, "body": text} for path, line, text in comments]
+        return self._call(lambda: self._core.submit_review(repo, number, by, event, body, specs)).id
 
     def review_comment(self, full_name: str, number: int, body: str, by: str, path: str, line: int = 1) -> int:
         """`by` comments on a line of the diff: `pull_request_review_comment.created` and a
@@ -326,6 +332,13 @@ class FakeGitHub:
             pull = repo.pulls[number]
             return [Review(r.id, r.number, r.user, r.state, r.body, r.commit_id)
                     for r in (repo.reviews[i] for i in pull.reviews)]
+
+    def review_comments(self, full_name: str, number: int) -> list[ReviewComment]:
+        """The inline review comments of a pull request, replies included, oldest first."""
+        repo = self._repo(full_name)
+        with self._core.lock:
+            return [ReviewComment(c.id, c.review_id, c.user, c.body, c.path, c.line, c.in_reply_to)
+                    for c in (repo.review_comments[i] for i in repo.pulls[number].review_comments)]
 
     def repo_path(self, full_name: str) -> Path:
         """The bare repository on disk."""

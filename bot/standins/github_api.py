@@ -713,6 +713,44 @@ def create_review(api: Api, req: Request, p: dict[str, str]) -> Response:
     return Response(200, api.render.review(repo, review))
 
 
+@route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<rid>\d+)")
+def get_review(api: Api, req: Request, p: dict[str, str]) -> Response:
+    repo = api.repo(req, p, "pull_requests", "read")
+    pull = api.core.pull(repo, int(p["number"]))
+    if int(p["rid"]) not in pull.reviews:
+        raise not_found()
+    return Response(200, api.render.review(repo, repo.reviews[int(p["rid"])]))
+
+
+@route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<rid>\d+)/comments")
+def list_review_comments_of_review(api: Api, req: Request, p: dict[str, str]) -> Response:
+    repo = api.repo(req, p, "pull_requests", "read")
+    pull = api.core.pull(repo, int(p["number"]))
+    rid = int(p["rid"])
+    if rid not in pull.reviews:
+        raise not_found()
+    comments = [repo.review_comments[c] for c in pull.review_comments if repo.review_comments[c].review_id == rid]
+    return api.page(req, comments, lambda c: api.render.review_comment(repo, c))
+
+
+@route("POST", REPO + r"/pulls/(?P<number>\d+)/comments/(?P<cid>\d+)/replies")
+def create_review_comment_reply(api: Api, req: Request, p: dict[str, str]) -> Response:
+    repo = api.repo(req, p, "pull_requests", "write")
+    body = api.body(req)
+    text = body.get("body")
+    if not isinstance(text, str):
+        raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+    number = int(p["number"])
+    parent = repo.review_comments.get(int(p["cid"]))
+    if parent is None or parent.number != number:
+        raise not_found()
+    top = parent.in_reply_to or parent.id  # GitHub threads a reply to a reply under the thread's first comment
+    comment = api.core.add_review_comment(repo, number, api.acting(req), text, parent.path, parent.line,
+                                          parent.side, top)
+    data = api.render.review_comment(repo, comment)
+    return Response(201, data, {"Location": data["url"]})
+
+
 @route("GET", REPO + r"/pulls/(?P<number>\d+)/comments")
 def list_review_comments(api: Api, req: Request, p: dict[str, str]) -> Response:
     repo = api.repo(req, p, "pull_requests", "read")

@@ -732,7 +732,7 @@ class Core:
                 self._review_comment(repo, pull, review, actor, str(spec.get("body", "")), str(spec["path"]),
                                      int(spec.get("line") or spec.get("position") or 1), str(spec.get("side", "RIGHT")),
                                      None)
-            self.emit(repo, "pull_request_review", "submitted", actor, review=self.render.review(repo, review),
+            self.emit(repo, "pull_request_review", "submitted", actor, review=self._review_hook(repo, review),
                       pull_request=self.render.pull(repo, pull, full=False))
             return review
 
@@ -745,9 +745,13 @@ class Core:
             repo.reviews[review.id] = review
             pull.reviews.append(review.id)
             comment = self._review_comment(repo, pull, review, actor, body, path, line, side, in_reply_to)
-            self.emit(repo, "pull_request_review", "submitted", actor, review=self.render.review(repo, review),
+            self.emit(repo, "pull_request_review", "submitted", actor, review=self._review_hook(repo, review),
                       pull_request=self.render.pull(repo, pull, full=False))
             return comment
+
+    def _review_hook(self, repo: RepoRec, review: ReviewRec) -> Json:
+        """A review as webhook payloads carry it: the REST shape, but the state in lower case."""
+        return {**self.render.review(repo, review), "state": review.state.lower()}
 
     def _review_comment(self, repo: RepoRec, pull: PullRec, review: ReviewRec, actor: str, body: str, path: str,
                         line: int, side: str, in_reply_to: int | None) -> ReviewCommentRec:

@@ -376,6 +376,19 @@ class Review:
 
 
 @dataclass(frozen=True)
+class ReviewComment:
+    """An inline review comment (or a reply in its thread), as a test sees it."""
+
+    id: int
+    review_id: int
+    user: str
+    body: str
+    path: str
+    line: int
+    in_reply_to: int | None = None
+
+
+@dataclass(frozen=True)
 class Push:
     """One ref update; `old`/`new` are 40 zeros when absent.
 

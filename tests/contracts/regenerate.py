@@ -62,6 +62,10 @@ GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/comments"),
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"),
+    ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"),
+    ("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}"),
 ]
 
 #: (METHOD, path template) of every OpenAI operation the bot (via the openai SDK) may call.
@@ -76,6 +80,7 @@ WEBHOOK_EVENTS: list[str] = [
     "issue_comment",
     "issues",
     "ping",
+    "pull_request",
     "pull_request_review",
     "pull_request_review_comment",
 ]

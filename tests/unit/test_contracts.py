@@ -122,6 +122,12 @@ GITHUB_ROUTES: list[tuple[str, str, str, dict[str, str]]] = [
     ("PATCH", "/repos/octo/hello/pulls/3", "pulls/update", {"pull_number": "3"}),
     ("GET", "/repos/octo/hello/pulls/3/comments", "pulls/list-review-comments", {"pull_number": "3"}),
     ("GET", "/repos/octo/hello/pulls/3/reviews", "pulls/list-reviews", {"pull_number": "3"}),
+    ("GET", "/repos/octo/hello/pulls/3/reviews/80", "pulls/get-review", {"pull_number": "3", "review_id": "80"}),
+    ("GET", "/repos/octo/hello/pulls/3/reviews/80/comments", "pulls/list-comments-for-review",
+     {"pull_number": "3", "review_id": "80"}),
+    ("POST", "/repos/octo/hello/pulls/3/comments/9/replies", "pulls/create-reply-for-review-comment",
+     {"pull_number": "3", "comment_id": "9"}),
+    ("DELETE", "/repos/octo/hello/git/refs/heads/issuesmith/7-x", "git/delete-ref", {"ref": "heads/issuesmith/7-x"}),
 ]  # fmt: skip
 
 
