@@ -264,3 +264,4 @@ def revise_run(services: Services, run: Run) -> None:
         result = pipeline.run(run.id, {}, services)
     store.log(run.id, STEP, "round_finished", round=run.pr_round, sha=result.outputs["publish"]["sha"],
               replied=result.outputs["report"]["replied"])
+    refresh_status(services, run.id)

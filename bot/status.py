@@ -13,7 +13,7 @@ from typing import Any
 from bot.runs import Run, State
 
 DONE, ACTIVE_MARK, WAITING, FAILED, STOPPED, WARN = "✅", "⏳", "⏸️", "❌", "🛑", "⚠️"
-TERMINAL = {State.PR_OPEN, State.FAILED, State.CANCELLED}
+TERMINAL = {State.PR_OPEN, State.FAILED, State.CANCELLED, State.MERGED, State.CLOSED}
 IMPLEMENT_STEPS = ("code", "test", "publish")
 
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     State.PR_OPEN: ("`/status`",),
     State.FAILED: ("`/retry`", "`/cancel`", "`/status`"),
     State.CANCELLED: (),
+    State.MERGED: (),
+    State.CLOSED: (),
 }
 """What people can reply in each state."""
 
@@ -54,7 +56,7 @@ class Snapshot:
 def render(snap: Snapshot, now: float) -> str:
     """The status comment's Markdown (without its marker)."""
     run = snap.run
-    items = planning_items(run) + implement_items(snap) + ending_items(snap)
+    items = planning_items(run) + implement_items(snap) + round_items(snap) + ending_items(snap)
     end = run.updated_at if run.state in TERMINAL else now
     elapsed = max(0.0, end - (run.created_at or end))
     return "\n".join([
@@ -108,11 +110,42 @@ def implement_items(snap: Snapshot) -> list[Item]:
     return items
 
 
+def round_items(snap: Snapshot) -> list[Item]:
+    """Revision rounds on the pull request (a review asking for changes, or `/revise` on it)."""
+    rounds: dict[int, Item] = {}
+    for entry in snap.entries:
+        if entry.get("step") != "revise":
+            continue
+        number, event = int(entry.get("round", 0) or 0), entry.get("event")
+        if event == "requested":
+            by = entry.get("by", "")
+            asked = "review" if entry.get("kind") == "review" else "`/revise`"
+            rounds[number] = Item(ACTIVE_MARK, f"Revision round {number} ({asked} by @{by})…")
+        elif event == "round_finished" and number in rounds:
+            text = rounds[number].text.removesuffix("…")
+            rounds[number] = Item(DONE, f"{text}: pushed `{str(entry.get('sha', ''))[:7]}`, "
+                                        f"{entry.get('replied', 0)} comments answered")
+        elif event == "limit_reached":
+            rounds[10_000] = Item(STOPPED, f"Revision limit reached ({entry.get('limit')}): a person takes over")
+    items = [rounds[n] for n in sorted(rounds)]
+    if snap.run.state == State.FAILED:
+        items = [Item(FAILED, i.text.removesuffix("…")) if i.mark == ACTIVE_MARK else i for i in items]
+    return items
+
+
 def ending_items(snap: Snapshot) -> list[Item]:
     """Why a run stopped, when it did."""
     run = snap.run
     if run.state == State.FAILED:
         return [Item(FAILED, f"Stopped at the **{run.failed_step or '?'}** step: {_cell(run.error)}")]
+    if run.state in (State.MERGED, State.CLOSED):
+        entry: dict[str, Any] = next(
+            (e for e in reversed(snap.entries) if e.get("event") in ("pull_merged", "pull_closed")), {})
+        by = f" by @{entry['by']}" if entry.get("by") else ""
+        what = "Merged" if run.state == State.MERGED else "Pull request closed without merging"
+        deleted = any(e.get("event") == "branch_deleted" for e in snap.entries)
+        return [Item(DONE if run.state == State.MERGED else STOPPED,
+                     f"{what}{by}" + (" · branch deleted" if deleted else ""))]
     if run.state == State.CANCELLED:
         by = next((e.get("by") for e in reversed(snap.entries)
                    if e.get("event") == "command" and e.get("name") == "cancel"), "")
@@ -122,10 +155,13 @@ def ending_items(snap: Snapshot) -> list[Item]:
 
 def commands_line(run: Run) -> str:
     """The commands available now, or what to do when none are."""
-    if run.state == State.CANCELLED:
+    if run.state in (State.CANCELLED, State.CLOSED):
         return "**Next:** add the trigger label again to start a new run."
+    if run.state == State.MERGED:
+        return "**Done.** Thanks for reviewing."
     if run.state == State.PR_OPEN:
-        return "**Next:** review the pull request and merge it yourself."
+        return ("**Next:** review the pull request and merge it yourself; a review that requests changes, "
+                "or `/revise <notes>` on the pull request, starts a revision round · `/status`")
     return "**Commands now:** " + " · ".join(COMMANDS.get(run.state, ()))
 
 
@@ -148,6 +184,8 @@ def _scan(entries: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]
     tests: dict[str, Any] = {}
     for entry in entries:
         step, event = str(entry.get("step", "")), entry.get("event")
+        if step == "revise" and event in ("requested", "round_started"):
+            break  # revision rounds reuse the step names; they have their own lines
         if event == "started" and step in IMPLEMENT_STEPS:
             status[step], progress[step] = "running", ""
             if step == "code":
@@ -188,7 +226,7 @@ def _state(run: Run) -> str:
     words = {State.PLANNING: "planning", State.AWAITING_APPROVAL: "waiting for approval",
              State.APPROVED: "approved, starting", State.IMPLEMENTING: "implementing",
              State.TESTING: "testing", State.PR_OPEN: "pull request open", State.FAILED: "stopped by an error",
-             State.CANCELLED: "cancelled"}
+             State.CANCELLED: "cancelled", State.MERGED: "merged", State.CLOSED: "closed"}
     return words.get(run.state, run.state.value.lower())
 
 

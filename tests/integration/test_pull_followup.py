@@ -88,6 +88,9 @@ def test_changes_requested_with_inline_comments_gives_a_new_commit_and_thread_re
     for expected in [("started", None), ("requested", 1), ("round_started", 1), ("review_received", 1),
                      ("pushed", 1), ("replied", 1), ("round_finished", 1), ("finished", None)]:
         assert expected in events, expected
+    assert world.checklist()[-1] == (f"✅ Revision round 1 (review by @carol): pushed `{new_head[:7]}`, "
+                                     "2 comments answered")
+    assert world.checklist()[:3] == ["✅ Planned: plan v1", "✅ Approved by @carol: plan v1", "✅ Coded"]
     coder_request = [r for r in world.openai.requests if CODER in r["messages"][0]["content"]][-2]
     prompt = coder_request["messages"][-1]["content"]
     assert f"Inline comment id {first.id} on `textstats/__init__.py` line 6" in prompt
@@ -168,6 +171,7 @@ def test_merged_with_delete_branch_ends_the_run_and_deletes_the_branch(world: Wo
     assert branch not in world.github.branches(REPO)
     note = world.bot_comments()[-1].body
     assert f"Pull request #{number} was merged by @alice" in note and "was deleted" in note
+    assert world.checklist()[-1] == "✅ Merged by @alice · branch deleted" and "**Done.**" in world.status()
     [decision] = [e for e in world.services.store.entries(run_id)
                   if e["event"] == "decision" and e["kind"] == "delete_branch"]
     assert decision["allowed"] and decision["target"] == branch
@@ -183,6 +187,7 @@ def test_closed_without_merge_keeps_the_branch(world: World) -> None:
     assert world.github.branches(REPO)[branch] == head
     note = world.bot_comments()[-1].body
     assert "closed without merging" in note and "was kept" in note and "Add the label again" in note
+    assert world.checklist()[-1] == "🛑 Pull request closed without merging by @alice"
 
 
 def test_a_failed_round_is_retried_with_retry(world: World) -> None:

@@ -35,7 +35,7 @@ def changes_requested() -> dict[str, Any]:
 
 def test_a_review_requesting_changes_on_our_branch_becomes_a_review_intent() -> None:
     payload = changes_requested()
-    intent = decide("pull_request_review", "d1", payload, "issuesmith")
+    intent = decide("pull_request_review", "d1", payload)
     assert isinstance(intent, Intent)
     assert (intent.kind, intent.issue_number, intent.review_id, intent.sender, intent.head_branch) == (
         "review", payload["pull_request"]["number"], payload["review"]["id"], payload["review"]["user"]["login"],
@@ -46,7 +46,7 @@ def test_a_review_requesting_changes_on_our_branch_becomes_a_review_intent() -> 
 
 def test_the_vendored_review_examples_ask_for_nothing() -> None:
     for payload in webhook_examples("pull_request_review"):
-        assert isinstance(decide("pull_request_review", "d", on_our_branch(copy.deepcopy(payload)), "x"), str)
+        assert isinstance(decide("pull_request_review", "d", on_our_branch(copy.deepcopy(payload))), str)
 
 
 @pytest.mark.parametrize("change", ["other branch", "bot", "approved", "dismissed"])
@@ -60,14 +60,14 @@ def test_reviews_we_do_not_act_on(change: str) -> None:
         payload["review"]["state"] = "approved"
     else:
         payload["action"] = "dismissed"
-    assert isinstance(decide("pull_request_review", "d", payload, "issuesmith"), str)
+    assert isinstance(decide("pull_request_review", "d", payload), str)
 
 
 @pytest.mark.parametrize("merged", [True, False])
 def test_our_pull_request_closed_becomes_a_pull_closed_intent(merged: bool) -> None:
     payload = on_our_branch(example("pull_request", "closed"))
     payload["pull_request"]["merged"] = merged
-    intent = decide("pull_request", "d2", payload, "issuesmith")
+    intent = decide("pull_request", "d2", payload)
     assert isinstance(intent, Intent)
     assert (intent.kind, intent.merged, intent.issue_number, intent.head_branch) == (
         "pull_closed", merged, payload["pull_request"]["number"], BRANCH)
@@ -75,11 +75,11 @@ def test_our_pull_request_closed_becomes_a_pull_closed_intent(merged: bool) -> N
 
 def test_other_pull_request_events_are_ignored() -> None:
     for payload in webhook_examples("pull_request"):
-        assert isinstance(decide("pull_request", "d", copy.deepcopy(payload), "issuesmith"), str)  # not our branch
+        assert isinstance(decide("pull_request", "d", copy.deepcopy(payload)), str)  # not our branch
     opened = on_our_branch(example("pull_request", "opened"))
-    assert isinstance(decide("pull_request", "d", opened, "issuesmith"), str)
+    assert isinstance(decide("pull_request", "d", opened), str)
     for payload in webhook_examples("pull_request_review_comment"):
-        assert isinstance(decide("pull_request_review_comment", "d", on_our_branch(copy.deepcopy(payload)), "x"), str)
+        assert isinstance(decide("pull_request_review_comment", "d", on_our_branch(copy.deepcopy(payload))), str)
 
 
 def pull_comment(body: str) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def pull_comment(body: str) -> dict[str, Any]:
 
 def test_revise_on_a_pull_request_becomes_a_pull_revise_intent() -> None:
     payload = pull_comment("/revise handle tabs too")
-    intent = decide("issue_comment", "d3", payload, "issuesmith")
+    intent = decide("issue_comment", "d3", payload)
     assert isinstance(intent, Intent)
     assert (intent.kind, intent.args, intent.issue_number, intent.comment_id) == (
         "pull_revise", "handle tabs too", payload["issue"]["number"], payload["comment"]["id"])
@@ -99,14 +99,14 @@ def test_revise_on_a_pull_request_becomes_a_pull_revise_intent() -> None:
 
 @pytest.mark.parametrize("body", ["/approve", "/cancel", "/retry", "looks good"])
 def test_other_comments_on_a_pull_request_do_nothing(body: str) -> None:
-    assert isinstance(decide("issue_comment", "d", pull_comment(body), "issuesmith"), str)
+    assert isinstance(decide("issue_comment", "d", pull_comment(body)), str)
 
 
 def test_commands_on_issues_are_unchanged() -> None:
     payload = example("issue_comment", "created")
     payload["issue"].pop("pull_request", None)
     payload["comment"]["body"] = "/approve"
-    intent = decide("issue_comment", "d4", payload, "issuesmith")
+    intent = decide("issue_comment", "d4", payload)
     assert isinstance(intent, Intent) and (intent.kind, intent.command) == ("command", "approve")
 
 
