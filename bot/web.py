@@ -69,8 +69,7 @@ class WebhookReceiver:
             return
         started = time.perf_counter()
         if scope["path"] != "/webhook":
-            status = await self._forward(scope, receive, send)
-            self._metrics.request(status, time.perf_counter() - started)
+            await self._forward(scope, receive, send, started)
             return
         if scope["method"] != "POST":
             await _respond(send, 405, {"error": "use POST"})
@@ -80,8 +79,8 @@ class WebhookReceiver:
         await _respond(send, status, body)
         self._metrics.delivery(event, outcome, time.perf_counter() - started)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> int:
-        """Hand the request to the fallback app; returns the status it answered with."""
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """Hand the request to the fallback app, timing it by the status it answers with (500 if it raises)."""
         status = 500
 
         async def watch(message: Message) -> None:
@@ -90,8 +89,10 @@ class WebhookReceiver:
                 status = int(message["status"])
             await send(message)
 
-        await self._fallback(scope, receive, watch)
-        return status
+        try:
+            await self._fallback(scope, receive, watch)
+        finally:
+            self._metrics.request(status, time.perf_counter() - started)
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any], str, str]:
         """Answer one delivery: (status, body, event label, outcome label)."""
