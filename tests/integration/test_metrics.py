@@ -139,7 +139,11 @@ def test_metrics_answer_when_redis_is_down(tmp_path: Path) -> None:
         raw = b"{}"
         httpx.post(f"{server.url}/webhook", content=raw, timeout=10, headers={
             "X-GitHub-Event": "ping", "X-GitHub-Delivery": "d1", "X-Hub-Signature-256": sign(b"x", raw)})
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 503
+        scrape(server.url)
         _, samples = scrape(server.url)
     assert value(samples, "issuesmith_redis_up") == 0
+    assert value(samples, "issuesmith_web_request_duration_seconds_count", outcome="5xx") == 1  # /healthz
+    assert value(samples, "issuesmith_web_request_duration_seconds_count", outcome="2xx") == 1  # the first scrape
     assert value(samples, "issuesmith_webhooks_total", event="unknown", outcome="bad_signature") == 1
     assert not any(name == "issuesmith_runs" for name, _ in samples)
