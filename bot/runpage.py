@@ -30,7 +30,7 @@ vertical-align:top}th{background:#f6f8fa;font-weight:600}td.num,th.num{text-alig
 .timeline td{border:none;padding:2px 8px}.timeline .track{position:relative;width:100%;min-width:240px;height:16px;
 background:#f6f8fa}.timeline .bar{position:absolute;top:0;height:16px;min-width:3px}
 .ok{background:#2da44e}.failed{background:#cf222e}.cancelled{background:#8c959f}.running{background:#0969da}
-.unfinished{background:#bf8700}td.detail{max-width:60em;overflow-wrap:anywhere}
+.unfinished{background:#bf8700}td.detail{max-width:60em;overflow-wrap:anywhere}td.when{white-space:nowrap}
 """
 
 
@@ -112,7 +112,7 @@ def runs_list(summaries: Sequence[RunSummary], now: float) -> str:
     rows = "".join(
         f'<tr><td class="mono"><a href="/runs/{e(s.run.id)}">{e(s.run.id)}</a></td><td>{state_badge(s.run)}</td>'
         f"<td>{e(s.run.repo)}</td><td>#{e(s.run.issue)} {e(s.run.issue_title)}</td><td>{pull_link(s)}</td>"
-        f'<td>{e(when(s.run.created_at))}</td><td class="num">{e(duration(run_seconds(s.run, now)))}</td>'
+        f'<td class="when">{e(when(s.run.created_at))}</td><td class="num">{e(duration(run_seconds(s.run, now)))}</td>'
         f'<td class="num">${s.cost_usd:.4f}</td></tr>'
         for s in summaries)
     if not rows:
