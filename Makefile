@@ -7,6 +7,7 @@ PYTHON ?= python3
 
 setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
 	scripts/ensure-sandbox
+	scripts/ensure-browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

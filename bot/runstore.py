@@ -14,10 +14,13 @@ from typing import Any, cast
 import orjson
 import redis
 
+from bot import figures
 from bot.errors import InvalidTransition
 from bot.runs import ACTIVE, Run, State, sources_of
 
 PREFIX = "issuesmith"
+RUN_INDEX = f"{PREFIX}:runs"
+"""Every run id, scored by its created_at (a sorted set): the runs page and the runs-by-state gauge read it."""
 
 _CREATE = """
 local current = redis.call('GET', KEYS[1])
@@ -26,8 +29,9 @@ if current then
   local state = redis.call('HGET', ARGV[2] .. current, 'state')
   if state and string.find(ARGV[3], ',' .. state .. ',', 1, true) then return {'busy', current} end
 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
 redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return {'created', ARGV[1]}
 """
 
@@ -84,8 +88,8 @@ class RunStore:
         run.updated_at = now
         flat = [item for pair in run.to_hash().items() for item in pair]
         active = "," + ",".join(ACTIVE) + ","
-        keys = [self._issue_key(run.repo, run.issue), self._run_key(run.id)]
-        outcome, holder = self._create(keys=keys, args=[run.id, f"{PREFIX}:run:", active, *flat])
+        keys = [self._issue_key(run.repo, run.issue), self._run_key(run.id), RUN_INDEX]
+        outcome, holder = self._create(keys=keys, args=[run.id, f"{PREFIX}:run:", active, repr(run.created_at), *flat])
         return str(outcome), str(holder)
 
     def get(self, run_id: str) -> Run | None:
@@ -99,6 +103,27 @@ class RunStore:
         if run is None:
             raise InvalidTransition(f"run {run_id} does not exist")
         return run
+
+    def recent(self, limit: int = 50) -> list[Run]:
+        """The newest `limit` runs (by created_at), newest first."""
+        ids = cast(list[str], self.redis.zrevrange(RUN_INDEX, 0, max(limit, 1) - 1))
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hgetall(self._run_key(run_id))
+        return [Run.from_hash(raw) for raw in pipe.execute() if raw]
+
+    def count_by_state(self) -> dict[State, int]:
+        """How many runs are in each state (every state present, 0 when none)."""
+        counts = dict.fromkeys(State, 0)
+        ids = cast(list[str], self.redis.zrange(RUN_INDEX, 0, -1))
+        for start in range(0, len(ids), 1000):
+            pipe = self.redis.pipeline(transaction=False)
+            for run_id in ids[start:start + 1000]:
+                pipe.hget(self._run_key(run_id), "state")
+            for state in pipe.execute():
+                if state in counts:
+                    counts[State(state)] += 1
+        return counts
 
     def for_issue(self, repo: str, issue: int) -> Run | None:
         """The issue's current (latest) run, active or not."""
@@ -152,9 +177,12 @@ class RunStore:
 
     # step log
     def log(self, run_id: str, step: str, event: str, **detail: Any) -> None:
-        """Append one structured entry to the run's execution log."""
+        """Append one structured entry to the run's execution log (and add its figures, `bot.figures`)."""
         entry = {"ts": round(time.time(), 3), "step": step, "event": event, **detail}
-        self.redis.rpush(f"{self._run_key(run_id)}:log", orjson.dumps(entry, default=str))
+        pipe = self.redis.pipeline()
+        pipe.rpush(f"{self._run_key(run_id)}:log", orjson.dumps(entry, default=str))
+        figures.record(pipe, step, event, detail)
+        pipe.execute()
 
     def entries(self, run_id: str) -> list[dict[str, Any]]:
         """The run's execution log, oldest first."""

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     permission_cache_seconds: int = Field(60, validation_alias="ISSUESMITH_PERMISSION_CACHE_SECONDS")
     delivery_ttl_seconds: int = Field(7 * 24 * 3600, validation_alias="ISSUESMITH_DELIVERY_TTL_SECONDS")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
+    dashboard_token: SecretStr | None = Field(
+        None, validation_alias="ISSUESMITH_DASHBOARD_TOKEN",
+        description="turns on the runs page (/runs) and is the token it asks for; unset: the page is off (404)")
 
     @field_validator("webhook_secret")
     @classmethod
@@ -90,6 +93,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "ISSUESMITH_WEBHOOK_SECRET is too weak; use a random value, e.g. `openssl rand -hex 32`"
             )
+        return value
+
+    @field_validator("dashboard_token")
+    @classmethod
+    def _strong_dashboard_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # empty means off
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("ISSUESMITH_DASHBOARD_TOKEN is too short; use a random value, e.g. `openssl rand -hex 32`")
         return value
 
     @field_validator("github_api_url", "openai_base_url")
@@ -120,7 +132,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every configured secret value (the app key too, from wherever it comes), for the redactor."""
-        values = [self.webhook_secret, self.openai_api_key, self.private_key]
+        values = [self.webhook_secret, self.openai_api_key, self.private_key, self.dashboard_token]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.private_key_path is not None and self.private_key_path.is_file():
             found.append(self.private_key_path.read_text())
