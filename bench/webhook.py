@@ -142,7 +142,7 @@ def build_variants(secret: str) -> list[Variant]:
 
     base = _base_payload()
     relevant = _variant(base, "labeled", TRIGGER_LABEL)
-    bodies = {"labeled-issuesmith": relevant, "labeled-bug": _variant(base, "labeled", "bug"),
+    bodies = {"labeled-issuesmith": relevant, "unlabeled-bug": _variant(base, "unlabeled", "bug"),
               "opened": _variant(base, "opened", None)}
     return [Variant(name, orjson.dumps(payload), sign(secret.encode(), orjson.dumps(payload)),
                     name == "labeled-issuesmith") for name, payload in bodies.items()]
