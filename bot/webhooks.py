@@ -11,7 +11,7 @@ import hmac
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.commands import parse_command
+from bot.commands import Command, parse_command
 from bot.gate import Policy
 
 SIGNATURE_PREFIX = "sha256="
@@ -113,7 +113,8 @@ def _from_issues(delivery: str, payload: dict[str, Any]) -> Intent | str:
     return _intent("label", delivery, payload, payload["sender"]["login"], label=label)
 
 
-def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
+def _comment_command(payload: dict[str, Any]) -> tuple[Command, dict[str, Any]] | str:
+    """The command a newly created comment by a person starts with, and the comment; or why there is none."""
     if payload.get("action") != "created":
         return f"issue_comment.{payload.get('action')} is not handled"
     comment = payload.get("comment") or {}
@@ -122,9 +123,21 @@ def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
     command = parse_command(comment.get("body"))
     if command is None:
         return "comment is not a command"
-    return _intent("command", delivery, payload, comment["user"]["login"], command=command.name,
+    return command, comment
+
+
+def _command_intent(kind: str, delivery: str, payload: dict[str, Any], command: Command,
+                    comment: dict[str, Any]) -> Intent | str:
+    return _intent(kind, delivery, payload, comment["user"]["login"], command=command.name,
                    args=command.args, comment_id=int(comment.get("id", 0)),
                    comment_created_at=str(comment.get("created_at", "")))
+
+
+def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
+    found = _comment_command(payload)
+    if isinstance(found, str):
+        return found
+    return _command_intent("command", delivery, payload, *found)
 
 
 def _pull_intent(kind: str, delivery: str, payload: dict[str, Any], sender: str, **extra: Any) -> Intent | str:
@@ -173,16 +186,9 @@ def _from_pull(delivery: str, payload: dict[str, Any]) -> Intent | str:
 
 def _from_pull_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
     """`/revise <notes>` on a pull request; other commands act on issues only."""
-    if payload.get("action") != "created":
-        return f"issue_comment.{payload.get('action')} is not handled"
-    comment = payload.get("comment") or {}
-    if is_bot(payload.get("sender")) or is_bot(comment.get("user")):
-        return "sender is a bot"
-    command = parse_command(comment.get("body"))
-    if command is None:
-        return "comment is not a command"
-    if command.name != "revise":
-        return f"/{command.name} acts on the issue, not on a pull request"
-    return _intent("pull_revise", delivery, payload, comment["user"]["login"], command=command.name,
-                   args=command.args, comment_id=int(comment.get("id", 0)),
-                   comment_created_at=str(comment.get("created_at", "")))
+    found = _comment_command(payload)
+    if isinstance(found, str):
+        return found
+    if found[0].name != "revise":
+        return f"/{found[0].name} acts on the issue, not on a pull request"
+    return _command_intent("pull_revise", delivery, payload, *found)

@@ -100,6 +100,18 @@ class World:
         """`by` comments on the current issue (GitHub sends `issue_comment.created`)."""
         return self.github.comment(REPO, self.issue, body, by)
 
+    def plan_and_approve(self, title: str = "word_count is wrong with double spaces") -> str:
+        """A new issue labeled, planned and approved (by carol), worked until nothing is left; the run id."""
+        self.new_issue(title=title)
+        self.script_plan(SAMPLE_PLAN)
+        self.label()
+        self.drain()
+        self.say("/approve", by="carol")
+        self.drain()
+        run = self.run()
+        assert run is not None
+        return run.id
+
     def script_plan(self, *plans: dict[str, Any]) -> None:
         """Queue Planner replies (matched to planning requests)."""
         self.openai.script(*(Reply.json(p, usage=(1200, 300)) for p in plans), match="Planner of issuesmith")

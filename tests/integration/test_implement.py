@@ -57,15 +57,7 @@ def tester(world: World, *calls: tuple[str, dict]) -> None:
 
 
 def approve(world: World) -> str:
-    world.new_issue()
-    world.script_plan(SAMPLE_PLAN)
-    world.label()
-    world.drain()
-    world.say("/approve", by="carol")
-    world.drain()
-    run = world.run()
-    assert run is not None
-    return run.id
+    return world.plan_and_approve()
 
 
 def branch_file(world: World, branch: str, path: str) -> str:

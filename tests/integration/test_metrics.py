@@ -40,12 +40,7 @@ def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
 
 def test_metrics_show_webhooks_runs_tokens_and_step_durations_of_real_runs(world: World) -> None:
     script_implementation(world.openai)
-    world.new_issue()
-    world.script_plan(SAMPLE_PLAN)
-    world.label()
-    world.drain()
-    world.say("/approve", by="carol")
-    world.drain()
+    world.plan_and_approve()
     done = world.run()
     assert done is not None and done.state == "PR_OPEN"
 

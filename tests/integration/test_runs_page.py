@@ -29,15 +29,10 @@ def dash_world(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Ite
 def finish_a_run(world: World, title: str = HOSTILE_TITLE) -> str:
     """Label → plan → /approve → pull request; returns the run id."""
     script_implementation(world.openai)
-    world.new_issue(title=title)
-    world.script_plan(SAMPLE_PLAN)
-    world.label()
-    world.drain()
-    world.say("/approve", by="carol")
-    world.drain()
+    run_id = world.plan_and_approve(title=title)
     run = world.run()
     assert run is not None and run.state == "PR_OPEN"
-    return run.id
+    return run_id
 
 
 def get(world: World, path: str, **kwargs: object) -> httpx.Response:
