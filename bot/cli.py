@@ -55,7 +55,7 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
 
 
 TOOLS = {"demo": "bot.demo.run", "run": "bot.localrun", "doctor": "bot.doctor", "setup": "bot.appsetup",
-         "health": "bot.health"}
+         "health": "bot.health", "check-config": "bot.configcheck"}
 """Commands with their own arguments and settings, by the module whose `main(argv) -> int` runs them."""
 
 
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("run", "plan, code, review and test an issue on a local checkout, no GitHub"),
                        ("doctor", "check the configuration and every service it names"),
                        ("setup", "register the GitHub App from app.yml (app-manifest flow) and write .env"),
-                       ("health", "container health check: `health worker` (Redis answers, this worker registered)")):
+                       ("health", "container health check: `health worker` (Redis answers, this worker registered)"),
+                       ("check-config", "validate a repository's .github/issuesmith.yml, show what a run would use")):
         sub.add_parser(name, help=text, add_help=False)
     return parser
 

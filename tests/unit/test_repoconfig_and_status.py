@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,17 @@ def test_status_during_and_after_implementation() -> None:
     text = render(Snapshot(failed, log, 10, 0.0), now=2000.0)
     assert _lines(text)[-2:] == ["❌ Testing", "❌ Stopped at the **test** step: the setup command exited with 1"]
     assert "`/retry` · `/cancel` · `/status`" in text and "Elapsed 0s" in text  # a stopped run's clock stops
+
+
+def test_check_config_command_names_problems_or_shows_the_effective_settings(tmp_path: Path) -> None:
+    binary = Path(sys.executable).parent / "issuesmith"
+    (tmp_path / ".github").mkdir()
+    config = tmp_path / ".github" / "issuesmith.yml"
+    config.write_text("max_revisions: 40\ncolour: red\n")
+    bad = subprocess.run([str(binary), "check-config", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert bad.returncode == 1
+    assert "max_revisions: Input should be less than or equal to 10 (got 40)" in bad.stdout
+    assert "colour: unknown key" in bad.stdout
+    config.write_text("trigger_label: go\nmodels: {plan: gpt-4o}\n")
+    good = subprocess.run([str(binary), "check-config", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert good.returncode == 0 and "trigger label: go" in good.stdout and "plan gpt-4o" in good.stdout
