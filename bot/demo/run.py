@@ -59,6 +59,10 @@ def _demo(settings: TryoutSettings, root: Path, out: TextIO) -> int:
             return _story(play, out)
 
 
+STATUS_HEAD = "### issuesmith ·"
+"""How the run's status checklist comment starts (`bot.status`)."""
+
+
 def _story(play: Playground, out: TextIO) -> int:
     number = play.open_issue(ISSUE_TITLE, ISSUE_BODY)
     play.say(f"maintainer opened issue #{number}: {ISSUE_TITLE!r}, and labels it `issuesmith`")
@@ -69,8 +73,8 @@ def _story(play: Playground, out: TextIO) -> int:
     section(out, f"the plan, as issue #{number} shows it", play.bot_comment(number, "Plan v") or "")
     play.say("maintainer comments /approve")
     play.comment(number, "/approve")
-    run = play.follow(number, lambda r: r.state == State.PR_OPEN and bool(play.bot_comment(number, "Review and t")),
-                      IMPLEMENT_SECONDS)
+    run = play.follow(number, lambda r: r.state == State.PR_OPEN and bool(play.bot_comment(number, "Review and t"))
+                      and "✅ Pull request" in (play.bot_comment(number, STATUS_HEAD) or ""), IMPLEMENT_SECONDS)
     pull = play.pull(number)
     if run.state != State.PR_OPEN or pull is None:
         return _failed(play, number, run, out)
@@ -79,6 +83,8 @@ def _story(play: Playground, out: TextIO) -> int:
                           text=True, check=False).stdout
     section(out, f"pull request #{pull.number}{' (draft)' if pull.draft else ''}: {pull.title}", pull.body or "")
     section(out, f"diff of {pull.head}", diff)
+    section(out, f"the status comment on issue #{number}, edited in place as the run went",
+            play.bot_comment(number, STATUS_HEAD) or "")
     usage = play.store.usage(run.id)
     print(f"branch {pull.head} is in {bare}\n  see it with: git -C {bare} log -p {pull.base}..{pull.head}\n"
           f"✓ pull request #{pull.number} opened in {play.elapsed().strip()}, spent ${usage['cost_usd']:.4f} "
