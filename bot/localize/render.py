@@ -7,6 +7,7 @@ windows around the definitions the issue names and the lines densest in its term
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from bot.localize.index import RepoIndex
@@ -23,17 +24,17 @@ CONTEXT_LINES = 5
 
 def repo_map(index: RepoIndex, ranked: list[RankedFile], budget: int) -> tuple[str, int]:
     """The map text and its token cost: ranked files (then the rest) with their top-level names."""
-    numbers = {path: n for n, path in enumerate(index.paths)}
+    numbers = dict(zip(index.paths, range(len(index.paths)), strict=True))
     listed = {r.path for r in ranked}
-    order = [r.path for r in ranked] + [p for p in index.paths if p not in listed]
+    order = itertools.chain((r.path for r in ranked), (p for p in index.paths if p not in listed))
     lines: list[str] = []
     used = 0
     for path in order:
-        names = [d[0] for d in index.definitions[numbers[path]] if not d[4]]
+        names = [d[0] for d in index.definitions(numbers[path]) if not d[4]]
         line = path + (f": {', '.join(dict.fromkeys(names[:12]))}" if names else "")
         cost = estimate_tokens(line) + 1
         if used + cost > budget:
-            more = f"... and {len(order) - len(lines)} more files (use search_code / read_file)"
+            more = f"... and {len(index.paths) - len(lines)} more files (use search_code / read_file)"
             lines.append(more)
             used += estimate_tokens(more) + 1
             break
@@ -45,7 +46,7 @@ def repo_map(index: RepoIndex, ranked: list[RankedFile], budget: int) -> tuple[s
 def excerpts(root: Path, index: RepoIndex, ranked: list[RankedFile], mentions: IssueMentions,
              budget: int) -> list[tuple[str, str]]:
     """Excerpts of the best files, largest for the best, until the budget is spent."""
-    numbers = {path: n for n, path in enumerate(index.paths)}
+    numbers = dict(zip(index.paths, range(len(index.paths)), strict=True))
     query = set(mentions.query)
     out: list[tuple[str, str]] = []
     for entry in ranked[:MAX_EXCERPTS]:
@@ -59,7 +60,7 @@ def excerpts(root: Path, index: RepoIndex, ranked: list[RankedFile], mentions: I
         if estimate_tokens(text) <= share:
             chunk = text
         else:
-            anchors = [d[2] for d in index.definitions[numbers[entry.path]] if d[0] in mentions.identifiers
+            anchors = [d[2] for d in index.definitions(numbers[entry.path]) if d[0] in mentions.identifiers
                        and mentions.identifiers[d[0]] >= 1.0]
             chunk = window(text, query, anchors, share)
         out.append((entry.path, chunk))
