@@ -111,6 +111,7 @@ class RepoIndex:
     kinds: bytes  # file number → KIND_CODES of its kind (source, test, doc)
     stats: BuildStats | None = None
     _decoded: dict[int, tuple[Definition, ...]] = field(default_factory=dict, repr=False)
+    _tails: dict[str, list[int]] | None = field(default=None, repr=False)  # last two path components → files
 
     def definitions(self, number: int) -> tuple[Definition, ...]:
         """The definitions of one file: (name, kind, start line, end line, parent)."""
@@ -142,9 +143,15 @@ class RepoIndex:
     def files_with_suffix(self, fragment: str) -> list[int]:
         """Files whose path is `fragment` or ends with `/fragment`."""
         fragment = fragment.strip("/")
-        named = self.basenames.get(fragment.rsplit("/", 1)[-1], [])
-        if "/" not in fragment:
-            return named
+        parts = fragment.rsplit("/", 2)
+        if len(parts) == 1:
+            return self.basenames.get(fragment, [])
+        if self._tails is not None:  # while building: many lookups, so a table by the last two components
+            named = self._tails.get("/".join(parts[-2:]), [])
+            if len(parts) == 2:
+                return named
+        else:
+            named = self.basenames.get(parts[-1], [])
         tail = "/" + fragment
         return [n for n in named if self.paths[n] == fragment or self.paths[n].endswith(tail)]
 
@@ -192,7 +199,13 @@ def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
                       postings={t: p.tobytes() for t, p in postings.items()}, imports=[], importers=[],
                       symbols=symbol_table(definitions), basenames=basename_table(paths),
                       kinds=bytes(KIND_CODES[kind_of(path)] for path in paths))
-    index.imports = [_resolve_imports(index, number, record[1]) for number, record in enumerate(records)]
+    tails: dict[str, list[int]] = defaultdict(list)
+    for number, path in enumerate(paths):
+        tails["/".join(path.rsplit("/", 2)[-2:])].append(number)
+    index._tails = dict(tails)
+    modules: dict[str, list[int]] = {}
+    index.imports = [_resolve_imports(index, number, record[1], modules) for number, record in enumerate(records)]
+    index._tails = None
     importers: list[list[int]] = [[] for _ in paths]
     for number, targets in enumerate(index.imports):
         for target in targets:
@@ -208,12 +221,16 @@ def kind_of(path: str) -> str:
     return "test" if _TEST_PARTS.search(path) else "source"
 
 
-def _resolve_imports(index: RepoIndex, number: int, modules: Iterable[str]) -> list[int]:
+def _resolve_imports(index: RepoIndex, number: int, modules: Iterable[str], known: dict[str, list[int]]
+                     ) -> list[int]:
     targets: set[int] = set()
     for module in modules:
         if module.startswith((".", "/")) or "/" in module:
             continue  # JS-style relative paths are matched below by file stem
-        targets.update(index.resolve_module(module))
+        found = known.get(module)
+        if found is None:
+            found = known[module] = index.resolve_module(module)
+        targets.update(found)
     targets.discard(number)
     return sorted(targets)
 
