@@ -2,10 +2,13 @@
 
 * `records-v<N>.sqlite`: one parsed record per (blob id, path), reused by every later commit
   that still holds the blob; `N` is the parser version, so a parser change starts afresh;
-* `trees/<key>.idx`: the query-ready index of one exact tree (see `snapshot.TreeSnapshot.key`);
-  the newest `KEEP_TREES` are kept.
+* `trees/<key>.idx`: the query-ready index of one exact tree (see `snapshot.TreeSnapshot.key`):
+  a marshalled head, then the postings and the per-file definitions, which are mmapped and read
+  only where a query needs them; the newest `KEEP_TREES` are kept.
 
-Files are written to a temporary name and renamed, so concurrent workers never read half a file.
+One store may be shared by several clones of a repository and used by concurrent jobs: sqlite
+waits for the other writer (lock timeout), and tree files are written to a temporary name and
+renamed, so nobody reads half a file (a reader's mmap outlives a concurrent unlink).
 """
 
 from __future__ import annotations
