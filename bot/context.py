@@ -2,9 +2,10 @@
 
 The ranking needs no model (see `bot.localize.scoring` for the signals and how they add up).
 The index behind it is cached on disk per repository, by tree and by blob, so a new commit
-re-parses only the files that changed. By default the cache lives in the work tree's git
-directory (`.git/issuesmith/context-index`), which survives between jobs in the worker's
-reused clones; pass `cache_dir` to put it elsewhere, or `cache_dir=False` for none.
+re-parses only the files that changed. The plan job passes `cache_dir=<work dir>/context-index/<owner>/<repo>`,
+one cache shared by all of a repository's clones (slots); concurrent jobs may read and write it
+(sqlite with a lock timeout, tree files renamed into place). Without `cache_dir` the cache lives in
+the work tree's git directory (`.git/issuesmith/context-index`); `cache_dir=False` caches nothing.
 
     python -m bot.context --explain PATH_TO_REPO < issue.txt
 """

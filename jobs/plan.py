@@ -72,7 +72,8 @@ def draft_plan(services: Services, run: Run) -> int | None:
         config = RepoConfig.from_snapshot(run.config).with_agents_md(tree.path)
         services.store.update(run.id, config=config.snapshot())
         started = time.monotonic()
-        context = build_context(tree.path, f"{issue.title}\n{issue.body}", services.settings.context_tokens)
+        context = build_context(tree.path, f"{issue.title}\n{issue.body}", services.settings.context_tokens,
+                                cache_dir=services.workspace.root / "context-index" / run.repo)
         services.store.log(run.id, "plan", "context", files=len(context.ranked), tokens=context.tokens,
                            top=[r.path for r in context.ranked[:5]], seconds=round(time.monotonic() - started, 3))
         inp = planner.PlannerInput(

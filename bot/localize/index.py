@@ -7,14 +7,18 @@ of a whole tree (postings, symbol table, resolved import graph) is cached by tre
 
 from __future__ import annotations
 
+import itertools
+import marshal
+import mmap
 import multiprocessing
 import os
+import re
 import time
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.localize.parsing import parse_file
@@ -27,6 +31,9 @@ MAX_WORKERS = 8
 PATH_TERM_WEIGHT = 3  # a path's words count as often as this in its file's bag of terms
 # record: (definitions, imports, term counts, line count); a definition: (name, kind, start, end, parent)
 Record = tuple[tuple[tuple[str, str, int, int, str], ...], tuple[str, ...], dict[str, int], int]
+_TEST_PARTS = re.compile(
+    r"(^|/)(tests?|testing|examples?|benchmarks?)/|(^|/)(test_[^/]*|[^/]*_tests?\.\w+|conftest\.py)$")
+_DOC_SUFFIXES = (".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".html", ".css")
 
 
 def make_record(path: str, data: bytes) -> Record:
@@ -51,19 +58,67 @@ class BuildStats:
     seconds: float
 
 
+Definition = tuple[str, str, int, int, str]
+
+
+class Packed:
+    """A list of byte strings kept as one buffer and their end offsets (cheap to store and load)."""
+
+    def __init__(self, data: bytes | mmap.mmap, ends: array[int], start: int = 0) -> None:
+        self.data, self.ends, self.start = data, ends, start
+
+    @classmethod
+    def of(cls, items: list[bytes]) -> Packed:
+        """Pack `items`."""
+        return cls(b"".join(items), array("Q", itertools.accumulate(map(len, items))))
+
+    def __getitem__(self, number: int) -> bytes:
+        begin = self.start + (self.ends[number - 1] if number else 0)
+        return self.data[begin:self.start + self.ends[number]]
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Packed) and [*self] == [*other]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (self[n] for n in range(len(self)))
+
+    def buffer(self) -> bytes:
+        """The packed bytes (without any offset)."""
+        return bytes(self.data[self.start:self.start + (self.ends[-1] if self.ends else 0)])
+KIND_CODES = {"source": 0, "test": 1, "doc": 2}
+
+
 @dataclass
 class RepoIndex:
-    """Everything the ranker needs about one tree, in plain types (cheap to cache and load)."""
+    """Everything the ranker needs about one tree, in compact plain types (cheap to cache and load).
+
+    Per-file lists are indexed by file number (the position in `paths`). Definitions stay
+    marshalled per file until asked for, so a query decodes only the files it looks at.
+    """
 
     paths: list[str]
-    definitions: list[tuple[tuple[str, str, int, int, str], ...]]
-    lines: list[int]
-    doc_len: list[int]
-    postings: dict[str, bytes]  # term → array('I') bytes of (file number, term count) pairs
+    packed_definitions: Packed  # file number → marshal of its definitions
+    lines: array[int]
+    doc_len: array[int]
+    postings: Mapping[str, bytes]  # term → array('I') bytes of (file number, term count) pairs
     imports: list[list[int]]  # file number → file numbers it imports
-    symbols: dict[str, list[int]]  # definition name → numbers of the files defining it
-    suffixes: dict[str, list[int]]  # trailing run of path components → files whose paths end so
+    importers: list[list[int]]  # file number → file numbers importing it
+    symbols: dict[str, bytes]  # definition name → array('I') bytes of the files defining it
+    basenames: dict[str, list[int]]  # file name → files of that name
+    kinds: bytes  # file number → KIND_CODES of its kind (source, test, doc)
     stats: BuildStats | None = None
+    _decoded: dict[int, tuple[Definition, ...]] = field(default_factory=dict, repr=False)
+    _tails: dict[str, list[int]] | None = field(default=None, repr=False)  # last two path components → files
+
+    def definitions(self, number: int) -> tuple[Definition, ...]:
+        """The definitions of one file: (name, kind, start line, end line, parent)."""
+        found = self._decoded.get(number)
+        if found is None:
+            found = self._decoded[number] = marshal.loads(self.packed_definitions[number])
+        return found
 
     def term_postings(self, term: str) -> array[int]:
         """(file, count) pairs, flattened, of the files containing `term`."""
@@ -77,9 +132,28 @@ class RepoIndex:
         """How many files contain `term`."""
         return len(self.postings.get(term, b"")) // 8
 
+    def definers(self, name: str) -> array[int]:
+        """Numbers of the files defining `name`, ascending."""
+        files = array("I")
+        raw = self.symbols.get(name)
+        if raw:
+            files.frombytes(raw)
+        return files
+
     def files_with_suffix(self, fragment: str) -> list[int]:
         """Files whose path is `fragment` or ends with `/fragment`."""
-        return self.suffixes.get(fragment.strip("/"), [])
+        fragment = fragment.strip("/")
+        parts = fragment.rsplit("/", 2)
+        if len(parts) == 1:
+            return self.basenames.get(fragment, [])
+        if self._tails is not None:  # while building: many lookups, so a table by the last two components
+            named = self._tails.get("/".join(parts[-2:]), [])
+            if len(parts) == 2:
+                return named
+        else:
+            named = self.basenames.get(parts[-1], [])
+        tail = "/" + fragment
+        return [n for n in named if self.paths[n] == fragment or self.paths[n].endswith(tail)]
 
     def resolve_module(self, dotted: str) -> list[int]:
         """Files of a dotted module name (`a.b.c` → a/b/c.py or a/b/c/__init__.py), else of its parent."""
@@ -92,46 +166,71 @@ class RepoIndex:
         return []
 
 
-def symbol_table(definitions: list[tuple[tuple[str, str, int, int, str], ...]]) -> dict[str, list[int]]:
-    """Definition name → numbers of the files defining it."""
-    table: dict[str, list[int]] = defaultdict(list)
+def symbol_table(definitions: list[tuple[Definition, ...]]) -> dict[str, bytes]:
+    """Definition name → array('I') bytes of the numbers of the files defining it."""
+    table: dict[str, array[int]] = defaultdict(lambda: array("I"))
     for number, names in enumerate(definitions):
         for name in {d[0] for d in names}:
             table[name].append(number)
-    return dict(table)
+    return {name: files.tobytes() for name, files in table.items()}
 
 
-def suffix_table(paths: list[str]) -> dict[str, list[int]]:
-    """Every trailing run of path components → the files whose paths end with it."""
+def basename_table(paths: list[str]) -> dict[str, list[int]]:
+    """File name → the numbers of the files with that name."""
     table: dict[str, list[int]] = defaultdict(list)
     for number, path in enumerate(paths):
-        parts = path.split("/")
-        for start in range(len(parts)):
-            table["/".join(parts[start:])].append(number)
+        table[path.rsplit("/", 1)[-1]].append(number)
     return dict(table)
 
 
 def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
     """The query-ready index of files with these records (postings, import graph)."""
-    postings: dict[str, array[int]] = defaultdict(lambda: array("I"))
+    postings: dict[str, array[int]] = {}
+    new = postings.setdefault
     for number, (_, _, counts, _) in enumerate(records):
         for term, count in counts.items():
-            postings[term].extend((number, count))
+            pairs = postings.get(term) or new(term, array("I"))
+            pairs.append(number)
+            pairs.append(count)
     definitions = [r[0] for r in records]
-    index = RepoIndex(paths=paths, definitions=definitions, lines=[r[3] for r in records],
-                      doc_len=[sum(r[2].values()) for r in records],
-                      postings={t: p.tobytes() for t, p in postings.items()}, imports=[],
-                      symbols=symbol_table(definitions), suffixes=suffix_table(paths))
-    index.imports = [_resolve_imports(index, number, record[1]) for number, record in enumerate(records)]
+    index = RepoIndex(paths=paths, packed_definitions=Packed.of([marshal.dumps(d) for d in definitions]),
+                      lines=array("I", [r[3] for r in records]),
+                      doc_len=array("I", [sum(r[2].values()) for r in records]),
+                      postings={t: p.tobytes() for t, p in postings.items()}, imports=[], importers=[],
+                      symbols=symbol_table(definitions), basenames=basename_table(paths),
+                      kinds=bytes(KIND_CODES[kind_of(path)] for path in paths))
+    tails: dict[str, list[int]] = defaultdict(list)
+    for number, path in enumerate(paths):
+        tails["/".join(path.rsplit("/", 2)[-2:])].append(number)
+    index._tails = dict(tails)
+    modules: dict[str, list[int]] = {}
+    index.imports = [_resolve_imports(index, number, record[1], modules) for number, record in enumerate(records)]
+    index._tails = None
+    importers: list[list[int]] = [[] for _ in paths]
+    for number, targets in enumerate(index.imports):
+        for target in targets:
+            importers[target].append(number)
+    index.importers = importers
     return index
 
 
-def _resolve_imports(index: RepoIndex, number: int, modules: Iterable[str]) -> list[int]:
+def kind_of(path: str) -> str:
+    """source, test (tests, examples, benchmarks) or doc (documentation, data, configuration)."""
+    if path.lower().endswith(_DOC_SUFFIXES) or path.startswith(("docs/", "doc/")):
+        return "doc"
+    return "test" if _TEST_PARTS.search(path) else "source"
+
+
+def _resolve_imports(index: RepoIndex, number: int, modules: Iterable[str], known: dict[str, list[int]]
+                     ) -> list[int]:
     targets: set[int] = set()
     for module in modules:
         if module.startswith((".", "/")) or "/" in module:
             continue  # JS-style relative paths are matched below by file stem
-        targets.update(index.resolve_module(module))
+        found = known.get(module)
+        if found is None:
+            found = known[module] = index.resolve_module(module)
+        targets.update(found)
     targets.discard(number)
     return sorted(targets)
 

@@ -26,14 +26,15 @@ Recency is not a signal. `RankedFile.signals` holds each weighted contribution f
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.localize.index import RepoIndex
+from bot.localize.index import KIND_CODES, RepoIndex, kind_of
 from bot.localize.issue import IssueMentions
 from bot.localize.text import WORD
+
+__all__ = ["RankedFile", "kind_of", "rank"]
 
 WEIGHTS = {"path": 3.0, "module": 2.0, "name": 1.5, "definition": 2.0, "graph": 1.0, "bm25": 1.5}
 PRIORS = {"source": 1.0, "test": 0.5, "doc": 0.3}
@@ -44,9 +45,6 @@ MAX_QUERY_TERMS = 120
 PACKAGE_ROOT_FACTOR = 0.3
 SQUASH_SCALE = 2.0  # sums are squashed as 1 - e^(-x / SQUASH_SCALE)
 MENTION_SIGNALS = ("path", "module", "name")  # one mention, three spellings: only the strongest counts
-_TEST_PARTS = re.compile(
-    r"(^|/)(tests?|testing|examples?|benchmarks?)/|(^|/)(test_[^/]*|[^/]*_tests?\.\w+|conftest\.py)$")
-_DOC_SUFFIXES = (".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".html", ".css")
 
 
 @dataclass
@@ -56,13 +54,6 @@ class RankedFile:
     path: str
     score: float
     signals: dict[str, float]
-
-
-def kind_of(path: str) -> str:
-    """source, test (tests, examples, benchmarks) or doc (documentation, data, configuration)."""
-    if path.lower().endswith(_DOC_SUFFIXES) or path.startswith(("docs/", "doc/")):
-        return "doc"
-    return "test" if _TEST_PARTS.search(path) else "source"
 
 
 def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) -> list[RankedFile]:
@@ -81,15 +72,24 @@ def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) ->
             if value > 0:
                 totals[number][signal] = WEIGHTS[signal] * value
     for parts in totals.values():
+        if len(parts) == 1:
+            continue
         strongest = max((s for s in MENTION_SIGNALS if s in parts), key=lambda s: parts[s], default=None)
         for signal in MENTION_SIGNALS:
             if signal != strongest:
                 parts.pop(signal, None)
+    priors = [PRIORS[kind] for kind in sorted(KIND_CODES, key=KIND_CODES.__getitem__)]
+    kinds, paths = index.kinds, index.paths
     ranked = []
     for number, parts in totals.items():
-        prior = PRIORS[kind_of(index.paths[number])]
+        prior = priors[kinds[number]]
+        if len(parts) == 1:  # most files: one signal (usually a little BM25)
+            (name, value), = parts.items()
+            weighted = round(prior * value, 4)
+            ranked.append(RankedFile(paths[number], round(weighted, 4), {name: weighted}))
+            continue
         signals = {name: round(prior * value, 4) for name, value in parts.items()}
-        ranked.append(RankedFile(index.paths[number], round(sum(signals.values()), 4), signals))
+        ranked.append(RankedFile(paths[number], round(sum(signals.values()), 4), signals))
     ranked.sort(key=lambda r: (-r.score, r.path))
     return ranked
 
@@ -140,10 +140,12 @@ def module_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]
 def name_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     """Files whose name (without suffix, not `__init__`) is an identifier of the issue."""
     by_stem: dict[str, list[int]] = defaultdict(list)
-    for number, path in enumerate(index.paths):
-        stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+    for basename, numbers in index.basenames.items():
+        stem = basename.split(".", 1)[0]
         if stem in mentions.identifiers and not stem.startswith("__"):
-            by_stem[stem].append(number)
+            by_stem[stem].extend(numbers)
+    for numbers in by_stem.values():
+        numbers.sort()
     scores: dict[int, float] = {}
     for stem, numbers in by_stem.items():
         if len(numbers) <= MAX_MATCHES:
@@ -158,12 +160,12 @@ def definition_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, fl
     owners = {owner for owner, _ in mentions.qualified}
     sums: dict[int, float] = defaultdict(float)
     for name, weight in mentions.identifiers.items():
-        definers = index.symbols.get(name, [])
+        definers = index.definers(name)
         if not definers or len(definers) > MAX_DEFINERS:
             continue
         for number in definers:
             qualified = any(d[0] == name and d[4] in owners and (d[4], name) in mentions.qualified
-                            for d in index.definitions[number])
+                            for d in index.definitions(number))
             sums[number] += weight * (2.0 if qualified else 1.0) / len(definers)
     return {number: _squash(value) for number, value in sums.items()}
 
@@ -197,13 +199,9 @@ def graph_signal(index: RepoIndex, mentions: IssueMentions, raw: dict[str, dict[
     for signal in ("path", "module", "name", "definition"):
         for number, value in raw[signal].items():
             seeds[number] = max(seeds[number], value)
-    importers: dict[int, list[int]] = defaultdict(list)
-    for number, targets in enumerate(index.imports):
-        for target in targets:
-            importers[target].append(number)
     sums: dict[int, float] = defaultdict(float)
     for seed, strength in sorted(seeds.items(), key=lambda item: -item[1])[:10]:
-        neighbours = set(index.imports[seed]) | set(importers.get(seed, []))
+        neighbours = set(index.imports[seed]) | set(index.importers[seed])
         for number in neighbours:
             sums[number] += 0.15 * strength / math.sqrt(len(neighbours))
         for number in _callees(index, seed, mentions, root):
@@ -215,7 +213,7 @@ def _callees(index: RepoIndex, seed: int, mentions: IssueMentions, root: Path | 
     """Files defining names used inside the seed's definitions that the issue mentions."""
     if root is None:
         return set()
-    spans = [(d[2], d[3]) for d in index.definitions[seed] if mentions.identifiers.get(d[0], 0) >= 1.0]
+    spans = [(d[2], d[3]) for d in index.definitions(seed) if mentions.identifiers.get(d[0], 0) >= 1.0]
     if not spans:
         return set()
     try:
@@ -226,7 +224,7 @@ def _callees(index: RepoIndex, seed: int, mentions: IssueMentions, root: Path | 
     reachable = set(index.imports[seed]) | {seed}
     found: set[int] = set()
     for word in used - set(mentions.identifiers):
-        definers = index.symbols.get(word, [])
+        definers = index.definers(word)
         if 0 < len(definers) <= 3:
             found.update(n for n in definers if n in reachable or len(definers) == 1)
     found.discard(seed)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 MAX_FILE_BYTES = 300_000
@@ -21,12 +20,29 @@ TEXT_SUFFIXES = frozenset({
 })
 
 
-@dataclass(frozen=True)
 class TreeSnapshot:
-    """Which text files a tree holds (path → blob id), and a key for exactly that content."""
+    """Which text files a tree holds (path → blob id), and a key for exactly that content.
 
-    files: dict[str, str]
-    key: str
+    The key is a digest of git's index listing and of the work tree's changes to it, computed
+    without Python work per file; `files` is parsed from the listing only when first asked for
+    (a query whose tree is cached never needs it).
+    """
+
+    def __init__(self, listing: bytes, changed: dict[str, str | None]) -> None:
+        self._listing = listing
+        self._changed = changed  # path modified in the work tree → blob id on disk (None: gone)
+        digest = hashlib.sha1(listing)
+        for path in sorted(changed):
+            digest.update(f"\0{path}\0{changed[path]}".encode())
+        self.key = digest.hexdigest()
+        self._files: dict[str, str] | None = None
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Candidate path → blob id of its current contents."""
+        if self._files is None:
+            self._files = _candidates(self._listing, self._changed)
+        return self._files
 
 
 def _git(root: Path, *args: str) -> bytes:
@@ -47,9 +63,25 @@ def blob_id(data: bytes) -> str:
 
 
 def snapshot(root: Path) -> TreeSnapshot:
-    """The candidate files of the work tree at `root` and their blob ids."""
+    """The tracked files of the work tree at `root` (git's listing, and what changed on disk since)."""
+    command = ["git", "diff", "--name-only", "-z"]
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as diff:
+        listing = _git(root, "ls-files", "-s", "-z")  # while git diff stats the work tree
+        modified, _ = diff.communicate()
+    if diff.returncode != 0:
+        raise subprocess.CalledProcessError(diff.returncode, command)
+    changed: dict[str, str | None] = {}
+    for raw_path in modified.split(b"\0"):
+        if raw_path:
+            path = raw_path.decode("utf-8", "replace")
+            full = root / path
+            changed[path] = blob_id(full.read_bytes()) if full.is_file() else None
+    return TreeSnapshot(listing, changed)
+
+
+def _candidates(listing: bytes, changed: dict[str, str | None]) -> dict[str, str]:
     files: dict[str, str] = {}
-    for entry in _git(root, "ls-files", "-s", "-z").split(b"\0"):
+    for entry in listing.split(b"\0"):
         if not entry:
             continue
         meta, _, raw_path = entry.partition(b"\t")
@@ -57,15 +89,10 @@ def snapshot(root: Path) -> TreeSnapshot:
         path = raw_path.decode("utf-8", "replace")
         if mode.startswith(b"100") and is_candidate(path):
             files[path] = blob.decode()
-    for raw_path in _git(root, "diff", "--name-only", "-z").split(b"\0"):
-        path = raw_path.decode("utf-8", "replace")
+    for path, blob_on_disk in changed.items():
         if path in files:
-            full = root / path
-            if full.is_file():
-                files[path] = blob_id(full.read_bytes())
-            else:
+            if blob_on_disk is None:
                 del files[path]
-    digest = hashlib.sha1()
-    for path in sorted(files):
-        digest.update(f"{path}\0{files[path]}\n".encode())
-    return TreeSnapshot(files, digest.hexdigest())
+            else:
+                files[path] = blob_on_disk
+    return files

@@ -62,7 +62,7 @@ def test_a_new_commit_reparses_only_changed_blobs(tmp_path: Path) -> None:
     git(root, "commit", "-q", "-m", "two")
     after = load_index(root, store)
     assert after.stats and after.stats.parsed == 2 and not after.stats.from_tree_cache
-    assert after.symbols["renamed_func"] == [after.paths.index("mod1.py")]
+    assert list(after.definers("renamed_func")) == [after.paths.index("mod1.py")]
     assert "func_1" not in after.symbols and "brand_new" in after.symbols
     git(root, "checkout", "-q", "HEAD~1")
     before = load_index(root, store)
@@ -85,7 +85,7 @@ def test_many_new_files_are_parsed_in_parallel_with_the_same_result(tmp_path: Pa
     monkeypatch.setattr(index_module, "PARALLEL_FROM", 2)
     monkeypatch.setattr(index_module.os, "cpu_count", lambda: 2)
     parallel = load_index(root, None)
-    assert parallel.postings == serial.postings and parallel.definitions == serial.definitions
+    assert parallel.postings == serial.postings and parallel.packed_definitions == serial.packed_definitions
 
 
 def test_build_context_caches_inside_the_git_directory_by_default(tmp_path: Path) -> None:
