@@ -102,7 +102,7 @@ def _same(label: str, wanted: str) -> bool:
 def on_auto_approve_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
     """The auto-approve label added while a plan waits: the writer who added it approves that plan."""
     run = services.store.for_issue(intent.repo, intent.issue_number)
-    if run is None or run.state != State.AWAITING_APPROVAL:
+    if run is None or run.state != State.AWAITING_APPROVAL or not plan_posted(services, run, run.plan_version):
         return "auto-approve label noted"  # the plan job approves when it posts the plan
     if not may_act(services, gateway, intent.sender):
         return refuse(services, gateway, intent)
@@ -161,10 +161,20 @@ def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, 
         reply(services, gateway, intent, comments.stale_approval(intent.sender, answered, latest))
         services.store.log(run.id, "intake", "approval_refused", answered=answered, latest=latest)
         return "stale approval"
+    if not plan_posted(services, run, answered):  # `/approve v2` before v2's comment is up
+        reply(services, gateway, intent, comments.plan_in_progress(intent.sender, answered))
+        services.store.log(run.id, "intake", "approval_refused", answered=answered, latest=answered, posted=False)
+        return "plan in progress"
     record = grant_approval(services, run, answered, intent.sender, "comment")
     gateway.react_to_comment(intent.issue_number, intent.comment_id, "+1")
     reply(services, gateway, intent, comments.approved(intent.sender, answered, record.hash))
     return f"approved v{answered}"
+
+
+def plan_posted(services: Services, run: Run, version: int) -> bool:
+    """Whether plan `version` of the run is stored and its comment is up (only that can be approved)."""
+    record = services.store.plan(run.id, version)
+    return record is not None and bool(record.comment_id)
 
 
 def grant_approval(services: Services, run: Run, version: int, by: str, via: str) -> PlanRecord:

@@ -108,6 +108,21 @@ def test_stale_approve_is_refused(world: World) -> None:
     assert ("intake", "approval_refused") in [(e["step"], e["event"]) for e in world.services.store.entries(run_id)]
 
 
+def test_approving_a_version_whose_comment_is_not_up_yet_is_refused(world: World) -> None:
+    run_id = _planned(world)
+    store = world.services.store
+    record = store.plan(run_id, 1)
+    assert record is not None
+    store.add_plan(run_id, 1, record.plan, record.hash)  # as between storing v1 and posting its comment
+    world.say("/approve v1", by="alice")
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL and run.approved_version == 0
+    assert "plan v1 is being prepared right now" in world.bot_comments()[-1].body
+    assert not [j for j in world.services.queue.get_job_ids() if j.startswith("implement")]
+
+
 def test_approve_while_a_new_version_is_being_planned_is_refused(world: World) -> None:
     _planned(world)
     world.script_plan({**SAMPLE_PLAN, "title": "Second version"})
