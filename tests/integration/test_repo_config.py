@@ -233,3 +233,16 @@ def test_cancel_stops_a_running_coder_inside_its_tool_loop(world: World) -> None
     assert any("stops at its next check" in c.body for c in world.bot_comments())
     stopped = [e for e in world.services.store.entries(run.id) if e["event"] == "stopped"]
     assert stopped and stopped[0]["reason"] == "the run was cancelled"
+
+
+def test_setup_command_from_the_file_runs_before_the_tests(world: World) -> None:
+    configure(world, "setup_command: echo preparing && exit 3\n")
+    script_implementation(world.openai)
+    world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "test"
+    [notice] = [c.body for c in world.bot_comments() if "stopped at the **test** step" in c.body]
+    assert "the setup command `echo preparing && exit 3` exited with 3" in notice and "preparing" in notice
+    assert "`setup_command` in .github/issuesmith.yml" in notice
+    assert world.github.pulls(REPO) == []
