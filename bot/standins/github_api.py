@@ -340,12 +340,18 @@ def list_comments(api: Api, req: Request, p: dict[str, str]) -> Response:
     return api.page(req, comments, lambda c: api.render.comment(repo, c))
 
 
+def required_text(body: dict[str, Any], field: str) -> str:
+    """The string `field` of a request body, or GitHub's 422 when it is missing."""
+    value = body.get(field)
+    if not isinstance(value, str):
+        raise ApiError(422, f'Invalid request.\n\n"{field}" wasn\'t supplied.')
+    return value
+
+
 @route("POST", REPO + r"/issues/(?P<number>\d+)/comments")
 def create_comment(api: Api, req: Request, p: dict[str, str]) -> Response:
     repo = api.repo(req, p, "issues", "write")
-    body = api.body(req).get("body")
-    if not isinstance(body, str):
-        raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+    body = required_text(api.body(req), "body")
     comment = api.core.add_comment(repo, int(p["number"]), body, api.acting(req), req.actor.via_app)
     data = api.render.comment(repo, comment)
     return Response(201, data, {"Location": data["url"]})
@@ -368,9 +374,7 @@ def get_comment(api: Api, req: Request, p: dict[str, str]) -> Response:
 def update_comment(api: Api, req: Request, p: dict[str, str]) -> Response:
     repo = api.repo(req, p, "issues", "write")
     comment = api.core.comment(repo, int(p["cid"]))
-    body = api.body(req).get("body")
-    if not isinstance(body, str):
-        raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+    body = required_text(api.body(req), "body")
     api.may_edit(req, repo, comment.user, role="write")
     api.core.edit_comment(repo, comment.id, body, api.acting(req))
     return Response(200, api.render.comment(repo, comment))
@@ -737,9 +741,7 @@ def list_review_comments_of_review(api: Api, req: Request, p: dict[str, str]) ->
 def create_review_comment_reply(api: Api, req: Request, p: dict[str, str]) -> Response:
     repo = api.repo(req, p, "pull_requests", "write")
     body = api.body(req)
-    text = body.get("body")
-    if not isinstance(text, str):
-        raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+    text = required_text(body, "body")
     number = int(p["number"])
     parent = repo.review_comments.get(int(p["cid"]))
     if parent is None or parent.number != number:
@@ -763,9 +765,7 @@ def list_review_comments(api: Api, req: Request, p: dict[str, str]) -> Response:
 def create_review_comment(api: Api, req: Request, p: dict[str, str]) -> Response:
     repo = api.repo(req, p, "pull_requests", "write")
     body = api.body(req)
-    text = body.get("body")
-    if not isinstance(text, str):
-        raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+    text = required_text(body, "body")
     reply = body.get("in_reply_to")
     if reply is not None:
         parent = repo.review_comments.get(int(reply))
