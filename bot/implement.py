@@ -23,17 +23,17 @@ from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
 from bot.agents.tools import EditSession
 from bot.errors import ConfigError, InvalidTransition
-from bot.gate import Action, Gate, Policy
+from bot.gate import Action, Gate
 from bot.github import RepoGateway
 from bot.llm import CallContext, ModelClient
 from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
 from bot.plan import Plan
 from bot.repoconfig import RepoConfig
 from bot.report import PullBody, TestSummary, render_results
-from bot.runs import ENDED, Run, State
+from bot.runs import Run, State
 from bot.sandbox import Limits
 from bot.services import Services
-from bot.steps import call_context, notify, refresh_status
+from bot.steps import call_context, notify, refresh_status, run_gate, stop_reason
 from bot.testresults import TestReport, build_report, with_junit
 from bot.tree import Identity, Tree
 from bot.workspace import WorkTree
@@ -80,8 +80,7 @@ class Implementation:
 
     def max_revisions(self) -> int:
         """Reviewer → Coder rounds: the repository's setting, else the deployment's."""
-        configured = self.config.max_revisions
-        return self.services.settings.max_revisions if configured is None else configured
+        return self.config.revisions(self.services.settings.max_revisions)
 
     def tree(self, ctx: StepContext) -> Tree:
         return Tree(self.services.workspace.git, self.work.path, ctx.outputs["prepare"]["base"])
@@ -93,9 +92,10 @@ class Implementation:
 
     def advance(self, target: State) -> None:
         """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""
+        reason = stop_reason(self.services, self.run.id)
+        if reason:
+            raise Cancelled(reason)
         current = self.services.store.require(self.run.id).state
-        if current in ENDED:
-            raise Cancelled("the run was cancelled" if current == State.CANCELLED else f"the run ended ({current})")
         if current not in CHAIN:
             raise InvalidTransition(f"a run in state {current} cannot be implemented")
         for state in CHAIN[CHAIN.index(current) + 1: CHAIN.index(target) + 1]:
@@ -350,10 +350,8 @@ def implement_run(services: Services, run: Run, record_plan: dict[str, Any], pla
     plan = Plan.model_validate({k: v for k, v in record_plan.items() if k != "_base"})
     url = gateway.clone_url()
     store = services.store
-    should_stop = lambda: "the run was cancelled" if store.require(run.id).state == State.CANCELLED else None  # noqa: E731
     config = RepoConfig.from_snapshot(run.config)
-    policy = Policy(default_branch=default, blocked=config.blocked(), allow_workflows=config.paths.allow_workflows)
-    gate = Gate(policy, lambda event, **d: store.log(run.id, "gate", event, **d))
+    gate = run_gate(services, run.id, config.policy(default))
     with services.workspace.checkout(run.repo, url, gateway.token, default) as work:
         brief = Brief(run.repo, default, work.sha, issue, plan, run.approved_version, plan_hash,
                       base.get("test_command", ""), config.guidance())
@@ -364,7 +362,7 @@ def implement_run(services: Services, run: Run, record_plan: dict[str, Any], pla
         if resumed:
             impl.brief = Brief(run.repo, default, resumed["base"], issue, plan, run.approved_version, plan_hash,
                                base.get("test_command", ""), config.guidance())
-        pipeline = Pipeline(steps(impl), journal, should_stop=should_stop,
+        pipeline = Pipeline(steps(impl), journal, should_stop=lambda: stop_reason(services, run.id),
                             backoff=tuple(services.settings.step_retry_backoff))
         pipeline.run(run.id, {}, services)
 

@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
+from bot.gate import Policy
 from bot.plan import DEFAULT_BLOCKED
 
 CONFIG_PATHS = (".github/issuesmith.yml", ".github/issuesmith.yaml")
@@ -115,6 +116,10 @@ class RepoConfig(_Strict):
         """Globs that may never change: the file's, plus the workflows unless they are allowed."""
         return tuple(self.paths.block) + (() if self.paths.allow_workflows else DEFAULT_BLOCKED)
 
+    def policy(self, default_branch: str) -> Policy:
+        """The gate's policy in this repository: its blocked paths, and whether workflows may change."""
+        return Policy(default_branch=default_branch, blocked=self.blocked(), allow_workflows=self.paths.allow_workflows)
+
     def path_problem(self, path: str) -> str | None:
         """Why this configuration forbids changing `path` (blocked, or not allowed), or None."""
         if any(fnmatch.fnmatchcase(path, glob) for glob in self.blocked()):
@@ -126,6 +131,10 @@ class RepoConfig(_Strict):
         if not any(_matches(path, glob) for glob in self.paths.allow):
             return f"{path} is outside the paths the repository's configuration allows ({', '.join(self.paths.allow)})"
         return None
+
+    def revisions(self, default: int) -> int:
+        """Review rounds per run (Reviewer → Coder, and on the pull request): this file's, else `default`."""
+        return default if self.max_revisions is None else self.max_revisions
 
     def model_for(self, step: str, default: str) -> str:
         """The model that answers the calls of `step`."""

@@ -24,17 +24,17 @@ from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
 from bot.agents.tools import EditSession
 from bot.errors import GitError, InvalidTransition
-from bot.gate import Action, Gate, Policy
+from bot.gate import Action
 from bot.implement import Implementation, unsandboxed_note
 from bot.pipeline import Pipeline, RedisJournal, Step, StepContext
 from bot.plan import Plan
 from bot.repoconfig import RepoConfig
 from bot.report import TestSummary
-from bot.runs import ENDED, Run, State
+from bot.runs import Run, State
 from bot.runstore import PREFIX, RunStore
 from bot.services import Services
 from bot.settings import Settings
-from bot.steps import refresh_status
+from bot.steps import refresh_status, run_gate, stop_reason
 
 STEP = "revise"
 """The execution log's step name for what a revision round does around its pipeline."""
@@ -42,8 +42,7 @@ STEP = "revise"
 
 def revision_limit(run: Run, settings: Settings) -> int:
     """How many revision rounds the run's pull request may get: the repository's, else the deployment's."""
-    configured = RepoConfig.from_snapshot(run.config).max_revisions
-    return settings.max_revisions if configured is None else configured
+    return RepoConfig.from_snapshot(run.config).revisions(settings.max_revisions)
 
 
 class RoundJournal(RedisJournal):
@@ -243,12 +242,7 @@ def revise_run(services: Services, run: Run) -> None:
     test_command = record.plan.get("_base", {}).get("test_command", "")
     store = services.store
 
-    def should_stop() -> str | None:
-        state = store.require(run.id).state
-        return f"the run ended ({state})" if state in ENDED else None
-
-    policy = Policy(default_branch=default, blocked=config.blocked(), allow_workflows=config.paths.allow_workflows)
-    gate = Gate(policy, lambda event, **d: store.log(run.id, "gate", event, **d))
+    gate = run_gate(services, run.id, config.policy(default))
     journal = RoundJournal(store, run.pr_round, redact=services.redactor)
     store.log(run.id, STEP, "round_started", round=run.pr_round, kind=request["kind"], by=request["by"],
               attempt=run.attempt)
@@ -259,7 +253,7 @@ def revise_run(services: Services, run: Run) -> None:
                       config.guidance())
         rev = Revision(services, run, brief, gateway, work, gate, base, url, time.time(), request=request,
                        default_branch=default, config=config, scope=tuple(saved["scope"]) if saved else ())
-        pipeline = Pipeline(steps(rev), journal, should_stop=should_stop,
+        pipeline = Pipeline(steps(rev), journal, should_stop=lambda: stop_reason(services, run.id),
                             backoff=tuple(services.settings.step_retry_backoff))
         result = pipeline.run(run.id, {}, services)
     store.log(run.id, STEP, "round_finished", round=run.pr_round, sha=result.outputs["publish"]["sha"],

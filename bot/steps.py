@@ -21,7 +21,7 @@ from bot.github import CommentRef
 from bot.llm import CallContext
 from bot.logs import bound
 from bot.pipeline import Cancelled, RedisJournal
-from bot.runs import ACTIVE, Run, State
+from bot.runs import ACTIVE, ENDED, Run, State
 from bot.services import Services
 
 log = logging.getLogger("issuesmith.steps")
@@ -50,11 +50,25 @@ def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], N
         services.store.log(run_id, step, "finished", seconds=round(time.monotonic() - started, 3))
 
 
+def run_gate(services: Services, run_id: str, policy: Policy) -> Gate:
+    """The gate for a run's irreversible actions; every decision goes to the run's execution log."""
+    return Gate(policy, lambda event, **detail: services.store.log(run_id, "gate", event, **detail))
+
+
+def stop_reason(services: Services, run_id: str) -> str | None:
+    """Why work on the run must stop now (cancelled, or its pull request merged or closed), else None."""
+    state = services.store.require(run_id).state
+    if state not in ENDED:
+        return None
+    return "the run was cancelled" if state == State.CANCELLED else f"the run ended ({state})"
+
+
 def call_context(services: Services, run_id: str, step: str) -> CallContext:
-    """The model-call context of a step: its tool loops stop at once when the run is cancelled."""
+    """The model-call context of a step: its tool loops stop at once when the run has ended."""
     def check() -> None:
-        if services.store.require(run_id).state == State.CANCELLED:
-            raise Cancelled("the run was cancelled", step=step)
+        reason = stop_reason(services, run_id)
+        if reason:
+            raise Cancelled(reason, step=step)
 
     return CallContext(run_id, step, check)
 
@@ -130,7 +144,7 @@ def notify(services: Services, run: Run, key: str, body: str) -> int:
 
 def post(services: Services, run: Run, marker: str, body: str) -> CommentRef:
     """Upsert the run's comment carrying `marker`, through the gate (which logs the decision)."""
-    gate = Gate(Policy(default_branch=""), lambda event, **detail: services.store.log(run.id, "gate", event, **detail))
+    gate = run_gate(services, run.id, Policy(default_branch=""))
     gate.enforce(Action(kind="comment", target=str(run.issue), detail=marker.removeprefix("<!-- ")[:60]))
     gateway = services.github.repo(run.installation_id, run.repo)
     ref = gateway.upsert_comment(run.issue, marker, services.redactor(body), services.store.comment_id(run.id, marker))

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import comments, prnotes
 from bot.errors import InvalidTransition
-from bot.gate import Action, Gate, Policy
+from bot.gate import Action
 from bot.github import RepoGateway
 from bot.logs import bound
 from bot.queueing import enqueue_step
@@ -23,7 +23,7 @@ from bot.repoconfig import RepoConfig
 from bot.revise import STEP, revision_limit
 from bot.runs import PULL_ENDABLE, Run, State
 from bot.services import Services, current
-from bot.steps import notify, refresh_status
+from bot.steps import notify, refresh_status, run_gate
 from bot.webhooks import Intent
 from jobs.intake import may_act, reply
 
@@ -127,8 +127,7 @@ def on_closed(services: Services, gateway: RepoGateway, intent: Intent, run: Run
     config = RepoConfig.from_snapshot(run.config)
     branch = run.branch or intent.head_branch
     if config.delete_branch:
-        gate = Gate(Policy(default_branch=gateway.default_branch()),
-                    lambda event, **d: store.log(run.id, "gate", event, **d))
+        gate = run_gate(services, run.id, config.policy(gateway.default_branch()))
         gate.enforce(Action(kind="delete_branch", target=branch, branch=branch))
         existed = gateway.delete_branch(branch)
         store.log(run.id, STEP, "branch_deleted", branch=branch, existed=existed)
