@@ -153,10 +153,10 @@ class RepoGateway:
         """The HTTPS clone address (without credentials)."""
         return str(self._repo.clone_url)
 
-    def file_text(self, path: str, ref: str | None = None) -> str | None:
-        """A file's text on `ref` (default: the default branch), or None when there is no such file."""
+    def file_text(self, path: str) -> str | None:
+        """A file's text on the default branch, or None when there is no such file."""
         try:
-            found = self._repo.get_contents(path, ref=ref) if ref else self._repo.get_contents(path)
+            found = self._repo.get_contents(path)
         except github.GithubException as exc:
             if exc.status == 404:
                 return None

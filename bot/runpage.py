@@ -88,9 +88,7 @@ def duration(seconds: float | None) -> str:
 
 def run_seconds(run: Run, now: float) -> float | None:
     """How long the run has taken: until now while active, else until its last update."""
-    if not run.created_at:
-        return None
-    return max(0.0, (now if run.active else run.updated_at or now) - run.created_at)
+    return run.elapsed(now) if run.created_at else None
 
 
 def pull_link(summary: RunSummary) -> str:

@@ -103,6 +103,11 @@ class Run:
     def active(self) -> bool:
         return self.state in ACTIVE
 
+    def elapsed(self, now: float) -> float:
+        """Seconds the run has taken: until `now` while active, else until its last update."""
+        end = now if self.active else (self.updated_at or now)
+        return max(0.0, end - (self.created_at or end))
+
     def to_hash(self) -> dict[str, str]:
         """Flatten to strings for HSET."""
         out: dict[str, str] = {}

@@ -13,7 +13,6 @@ from typing import Any
 from bot.runs import Run, State
 
 DONE, ACTIVE_MARK, WAITING, FAILED, STOPPED, WARN = "✅", "⏳", "⏸️", "❌", "🛑", "⚠️"
-TERMINAL = {State.PR_OPEN, State.FAILED, State.CANCELLED, State.MERGED, State.CLOSED}
 IMPLEMENT_STEPS = ("code", "test", "publish")
 
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -57,8 +56,7 @@ def render(snap: Snapshot, now: float) -> str:
     """The status comment's Markdown (without its marker)."""
     run = snap.run
     items = planning_items(run) + implement_items(snap) + round_items(snap) + ending_items(snap)
-    end = run.updated_at if run.state in TERMINAL else now
-    elapsed = max(0.0, end - (run.created_at or end))
+    elapsed = run.elapsed(now)
     return "\n".join([
         f"### issuesmith · {_state(run)}", "",
         *(item.line() for item in items), "",

@@ -77,7 +77,7 @@ def on_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
     """
     default = services.settings.trigger_label
     try:
-        config = repoconfig.load(lambda path: gateway.file_text(path))
+        config = repoconfig.load(gateway.file_text)
     except repoconfig.RepoConfigInvalid as exc:
         if not _same(intent.label, exc.trigger_label or default):
             return f"label {intent.label!r} ignored (configuration invalid)"
