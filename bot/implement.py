@@ -25,6 +25,7 @@ from bot.agents.tools import EditSession
 from bot.errors import ConfigError, InvalidTransition
 from bot.gate import Action, Gate
 from bot.github import RepoGateway
+from bot.limits import DeploymentLimits
 from bot.llm import CallContext, ModelClient
 from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
 from bot.plan import Plan
@@ -197,8 +198,7 @@ class Implementation:
     def run_setup(self, ctx: StepContext) -> None:
         """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
         settings = self.services.settings
-        configured = self.config.setup_command
-        command = (settings.setup_command if configured is None else configured).strip()
+        command = DeploymentLimits.from_settings(settings).run_setup_command(self.config)  # the deployment decides
         if not command:
             return
         self.status("test", "running the setup command")

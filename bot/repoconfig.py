@@ -3,21 +3,23 @@
 Every key is optional; an absent key takes the deployment's setting (`Settings`) or the
 default below. The file is validated strictly: a wrong type, a value out of range or an
 unknown key is a `RepoConfigInvalid` that names the exact key and the reason, and the run
-does not start. A run keeps the configuration it started with (a snapshot on the run), so
-editing the file mid-run changes nothing until the next run.
+does not start; so is a value beyond what the deployment allows (`bot.limits`). A run keeps
+the configuration it started with (a snapshot on the run), so editing the file mid-run
+changes nothing until the next run.
 
 ```yaml
 trigger_label: issuesmith        # the label that starts a run (default: ISSUESMITH_TRIGGER_LABEL)
 auto_approve_label: ""           # an issue with this label skips the /approve gate (off by default)
-setup_command: pip install -e .  # run before the tests, with an outbound network
+setup_command: pip install -e .  # run before the tests, with an outbound network; only where the
+                                 # deployment allows it (ISSUESMITH_ALLOW_REPO_SETUP_COMMAND); "" = none
 test_command: pytest -q          # default: detected from the repository
 paths:
   allow: ["src/**", "tests/**"]  # the only paths the bot may change (default: everything)
   block: ["docs/legal/**"]       # never changed; .github/workflows/** is always blocked ...
   allow_workflows: false         # ... unless this is true
 max_revisions: 2                 # Reviewer → Coder rounds per run, and review rounds on the PR
-budget: {usd: 2.0, tokens: 600000}
-models: {plan: gpt-4o, code: gpt-4o-mini, review: gpt-4o, test: gpt-4o-mini}
+budget: {usd: 1.0, tokens: 300000}  # may only lower the deployment's (ISSUESMITH_RUN_BUDGET_*)
+models: {plan: gpt-4o, code: gpt-4o-mini, review: gpt-4o, test: gpt-4o-mini}  # priced models only
 draft: when_failing              # when_failing | always | never
 delete_branch: false             # delete the bot's branch when its PR is merged or closed
 instructions: |                  # extra instructions for every agent (AGENTS.md is read too)
@@ -71,7 +73,7 @@ class PathRules(_Strict):
 
 
 class RunBudget(_Strict):
-    """A run's model budget; absent values take the deployment's."""
+    """A run's model budget; absent values take the deployment's, and a value may only lower it (`bot.limits`)."""
 
     usd: float | None = Field(default=None, gt=0, le=1000)
     tokens: int | None = Field(default=None, gt=0, le=50_000_000)
@@ -190,11 +192,16 @@ def load(read: Callable[[str], str | None]) -> RepoConfig:
     Defaults when there is no file; raises `RepoConfigInvalid` when the file does not validate.
     AGENTS.md is not read here: the plan job reads it from its work tree (`with_agents_md`).
     """
+    return load_with_path(read)[0]
+
+
+def load_with_path(read: Callable[[str], str | None]) -> tuple[RepoConfig, str]:
+    """`load`, and the path the configuration came from (the first of `CONFIG_PATHS` when there is no file)."""
     for path in CONFIG_PATHS:
         text = read(path)
         if text is not None:
-            return parse(text, path)
-    return RepoConfig()
+            return parse(text, path), path
+    return RepoConfig(), CONFIG_PATHS[0]
 
 
 def parse(text: str, path: str = CONFIG_PATHS[0], agents_md: str = "") -> RepoConfig:

@@ -18,6 +18,7 @@ from rq import Queue
 
 from bot.errors import ConfigError
 from bot.github import GitHubApp
+from bot.limits import DeploymentLimits
 from bot.llm import ModelClient
 from bot.pricing import Budget, PriceTable
 from bot.queueing import QUEUE_NAME, RetryPolicy
@@ -73,8 +74,7 @@ class Services:
 
     def model_for(self, config: RepoConfig) -> ModelClient:
         """The model client for a run of a repository: its models per role and its budget."""
-        s = self.settings
-        budget = Budget(config.budget.usd or s.run_budget_usd, config.budget.tokens or s.run_budget_tokens)
+        budget = DeploymentLimits.from_settings(self.settings).run_budget(config)  # a repository only lowers it
         return self.model().for_run(config.model_for, budget)
 
 

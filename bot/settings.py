@@ -6,14 +6,17 @@ Nothing in issuesmith reads the environment anywhere else: entry points build a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PUBLIC_GITHUB_API = "https://api.github.com"
 WEAK_SECRETS = {"changeme", "change-me", "secret", "development", "test", "password"}
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Settings(BaseSettings):
@@ -67,6 +70,10 @@ class Settings(BaseSettings):
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND",
                                description="run before the tests, with an outbound network (dependency installs)")
     setup_timeout: float = Field(900.0, validation_alias="ISSUESMITH_SETUP_TIMEOUT")
+    allow_repo_setup_command: bool = Field(
+        False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND",
+        description="let a repository's `setup_command` replace ISSUESMITH_SETUP_COMMAND (off: only `\"\"`, "
+                    "which switches setup off for that repository, is accepted)")
     sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX",
                          description="auto, bubblewrap, docker or unsandboxed")
     allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")
@@ -104,6 +111,11 @@ class Settings(BaseSettings):
             raise ValueError("ISSUESMITH_DASHBOARD_TOKEN is too short; use a random value, e.g. `openssl rand -hex 32`")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return checked_redis_url(value)
+
     @field_validator("github_api_url", "openai_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
@@ -134,10 +146,41 @@ class Settings(BaseSettings):
         """Every configured secret value (the app key too, from wherever it comes), for the redactor."""
         values = [self.webhook_secret, self.openai_api_key, self.private_key, self.dashboard_token]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found += redis_password(self.redis_url)
         if self.private_key_path is not None and self.private_key_path.is_file():
             found.append(self.private_key_path.read_text())
         return found
 
+
+def checked_redis_url(url: str) -> str:
+    """`url` if redis-py can connect with it (redis://, rediss:// for TLS, unix://); else a ValueError saying why."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in REDIS_SCHEMES:
+        raise ValueError("ISSUESMITH_REDIS_URL must be redis://[:PASSWORD@]HOST:6379/DB, rediss://... for TLS, "
+                         f"or unix:///path/to/redis.sock, not {scheme + '://...' if scheme else 'a bare address'}")
+    return url
+
+
+def redis_password(url: str) -> list[str]:
+    """The password in a Redis URL, as written and decoded (both are redacted), or nothing."""
+    password = urlsplit(url).password
+    return [] if not password else list(dict.fromkeys([password, unquote(password)]))
+
+
+class LimitSettings(BaseSettings):
+    """The deployment's limits on what a repository may configure, for `issuesmith check-config`.
+
+    The same variables as in `Settings`, without the secrets a maintainer's machine does not have.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict, validation_alias="ISSUESMITH_PRICES")
+    run_budget_usd: float = Field(2.0, validation_alias="ISSUESMITH_RUN_BUDGET_USD")
+    run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")
+    setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
+    allow_repo_setup_command: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND")
 
 
 class TryoutSettings(BaseSettings):
@@ -153,6 +196,7 @@ class TryoutSettings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
     model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict, validation_alias="ISSUESMITH_PRICES")
     model_provider: Literal["openai", "replay"] = Field("openai", validation_alias="ISSUESMITH_MODEL_PROVIDER")
     replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
     sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX")
@@ -169,6 +213,8 @@ class TryoutSettings(BaseSettings):
         """The model settings for the web app and worker: the endpoint, or a transcript to replay."""
         if self.live_model():
             env = {"ISSUESMITH_MODEL": self.model}
+            if self.prices:  # a local model is priced by the person trying it out (else its calls are refused)
+                env["ISSUESMITH_PRICES"] = json.dumps(self.prices)
             if self.openai_api_key is not None:
                 env["OPENAI_API_KEY"] = self.openai_api_key.get_secret_value()
             if self.openai_base_url is not None:
