@@ -53,6 +53,7 @@ GITHUB_OPERATIONS: list[tuple[str, str]] = [
     ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"),
     ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
     ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
+    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/events"),
     ("GET", "/repos/{owner}/{repo}/git/ref/{ref}"),
     ("GET", "/repos/{owner}/{repo}/branches/{branch}"),
     ("GET", "/repos/{owner}/{repo}/contents/{path}"),
