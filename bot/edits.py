@@ -6,7 +6,9 @@ leaves the tree exactly as it was. It is refused when:
 * the path is not a plain relative path inside the tree, is inside `.git`, is blocked
   (`.github/workflows/**` by default, even when the plan names it), or is outside the
   `Scope` (the plan's files plus optional globs such as test paths);
-* the path, or any directory on the way to it, is a symlink (no writing through links);
+* the path, or any folder on the way to it, is a symlink, or the file is not a regular file:
+  files are opened through `bot.treefiles`, which never follows a link, so neither a link the
+  repository committed nor one its tests left behind can lead a read or a write out of the tree;
 * `replace`'s `old` text does not match exactly once: no match gives the closest text with
   its line numbers and similarity; several matches give their line numbers;
 * the result no longer parses (`.py`, `.pyi`, `.json`, `.toml`; see `check_syntax`).
@@ -22,30 +24,30 @@ and `new` is read as LF; files mixing both are matched byte for byte.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import fnmatch
 import itertools
 import json
-import os
 import re
-import tempfile
 import tomllib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, TypeVar
 
+from bot import treefiles
 from bot.plan import DEFAULT_BLOCKED, is_blocked
 
 Action = Literal["replace", "create", "delete"]
 
 MAX_LINE_CHARS = 2000
+MAX_FILE_BYTES = 8_000_000  # larger files are neither shown nor edited
 MIN_SIMILARITY = 0.3  # below this the closest text is not worth showing
 _SCAN_BUDGET = 2_000_000  # characters compared with quick_ratio before switching to shared-line ranking
 _JSONC = ("tsconfig*.json", "jsconfig*.json", ".devcontainer*.json")  # JSON with comments, not checked
 _NUMBERED = re.compile(r"^\s*\d+\t")
+_T = TypeVar("_T")
 
 
 class EditError(Exception):
@@ -124,29 +126,28 @@ def _glob(path: str, pattern: str) -> bool:
 
 
 def view(root: Path, path: str, start: int = 1, end: int | None = None, max_lines: int = 400) -> str:
-    """Numbered lines `start`..`end` of a file (or a directory listing); problems come back as text."""
+    """Numbered lines `start`..`end` of a file (or a folder listing); problems come back as text.
+
+    Nothing is read through a symlink (see `bot.treefiles`): a link, or a path through a linked
+    folder, is answered with an error that says so.
+    """
     rel = "" if path.strip() in ("", ".", "./") else normalize(path.strip())
     if rel is None or _in_git_dir(rel):
         return f"error: {path!r} is not a path inside the repository"
-    base = root.resolve()
     try:
-        target = (base / rel).resolve()
-    except (OSError, RuntimeError):
-        return f"error: {rel} cannot be resolved (a symlink loop?)"
-    if not target.is_relative_to(base):
-        return f"error: {rel} leads outside the repository"
-    if target.is_dir():
-        return _listing(target, rel, max_lines)
-    if not target.is_file():
-        return f"error: {rel} does not exist"
-    data = target.read_bytes()
+        if treefiles.kind(root, rel) == "folder":
+            return _listing(root, rel, max_lines)
+        data = treefiles.read_bytes(root, rel, MAX_FILE_BYTES)
+    except treefiles.TreeFileError as exc:
+        return f"error: {exc}"
     if b"\0" in data[:8192]:
         return f"{rel} is a binary file ({len(data)} bytes)"
     return _numbered(rel, data.decode("utf-8", errors="replace"), start, end, max_lines)
 
 
-def _listing(directory: Path, rel: str, max_lines: int) -> str:
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir() if p.name != ".git")
+def _listing(root: Path, rel: str, max_lines: int) -> str:
+    marks = {"folder": "/", "link": "@ (symlink, not followed)", "other": " (not a regular file)"}
+    entries = [name + marks.get(kind, "") for name, kind in treefiles.list_folder(root, rel) if name != ".git"]
     more = f"\n[... {len(entries) - max_lines} more entries]" if len(entries) > max_lines else ""
     return f"{rel or '.'}/ (directory)\n" + "\n".join(entries[:max_lines]) + more
 
@@ -183,14 +184,12 @@ def _number(n: int, line: str) -> str:
 
 def replace(root: Path, scope: Scope, path: str, old: str, new: str) -> EditResult:
     """Replace the one occurrence of `old` in the file with `new`."""
-    rel, target = _target(root, scope, path)
-    if not target.is_file():
-        raise EditError(f"{rel} does not exist", hint="Use create for a new file.")
+    rel = _checked(scope, path)
     if not old:
         raise EditError("old text is empty", hint="Quote the exact lines to replace; use create for a new file.")
     if old == new:
         raise EditError("old and new text are the same; nothing would change")
-    before = _read_text(target, rel)
+    before = _read_text(root, rel)
     crlf = _newline_style(before)
     text = before.replace("\r\n", "\n") if crlf == "crlf" else before
     if crlf != "mixed":
@@ -202,66 +201,57 @@ def replace(root: Path, scope: Scope, path: str, old: str, new: str) -> EditResu
     if after == before:
         raise EditError("the replacement leaves the file unchanged")
     _refuse_broken(rel, before, after)
-    _write_over(target, after)
+    _tree_call(lambda: treefiles.overwrite_file(root, rel, after.encode("utf-8")), rel)
     return EditResult(rel, "replace", unified_diff(rel, before, after), note)
 
 
 def create(root: Path, scope: Scope, path: str, content: str) -> EditResult:
-    """Create a new file (and its directories); refused if the path exists."""
-    rel, target = _target(root, scope, path)
-    if os.path.lexists(target):
+    """Create a new file (and its folders); refused if the path exists or leads through a symlink."""
+    rel = _checked(scope, path)
+    if _tree_call(lambda: treefiles.kind(root, rel), rel) not in ("missing", "link"):  # a link: refused below
         raise EditError(f"{rel} already exists", hint="Use replace to change an existing file.")
     _refuse_broken(rel, None, content)
-    made: list[Path] = []
-    try:
-        _make_parents(target.parent, root.resolve(), made)
-        _write_new(target, content)
-    except OSError as exc:
-        for directory in reversed(made):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        raise EditError(f"could not create {rel}: {exc.strerror or exc}") from exc
+    _tree_call(lambda: treefiles.create_file(root, rel, content.encode("utf-8")), rel)
     return EditResult(rel, "create", unified_diff(rel, None, content))
 
 
 def delete(root: Path, scope: Scope, path: str) -> EditResult:
-    """Delete a file (not a directory, not a symlink)."""
-    rel, target = _target(root, scope, path)
-    if not target.is_file():
-        raise EditError(f"{rel} does not exist or is not a regular file")
-    data = target.read_bytes()
+    """Delete a file (not a folder, not a symlink)."""
+    rel = _checked(scope, path)
+    data = _tree_call(lambda: treefiles.read_bytes(root, rel, MAX_FILE_BYTES), rel)
     try:
         diff = unified_diff(rel, data.decode("utf-8"), None)
     except UnicodeDecodeError:
         diff = f"Binary file a/{rel} deleted\n"
-    target.unlink()
+    _tree_call(lambda: treefiles.remove_file(root, rel), rel)
     return EditResult(rel, "delete", diff)
 
 
-def _target(root: Path, scope: Scope, path: str) -> tuple[str, Path]:
-    """The checked path: in scope, no symlink on the way, inside the tree."""
+def _checked(scope: Scope, path: str) -> str:
+    """The normalized path, when the scope permits editing it."""
     reason = scope.permits(path)
     rel = normalize(path)
     if reason or rel is None:
         raise EditError(reason or f"{path!r} is not a relative path inside the repository")
-    base = root.resolve()
-    current = base
-    for part in PurePosixPath(rel).parts:
-        current = current / part
-        if current.is_symlink():
-            raise EditError(f"{current.relative_to(base).as_posix()} is a symlink; edits do not go through links")
-        if not current.exists():
-            break
-        if current != base / rel and not current.is_dir():
-            raise EditError(f"{current.relative_to(base).as_posix()} is a file, not a directory")
-    target = base / rel
-    if not target.resolve().is_relative_to(base):
-        raise EditError(f"{rel} leads outside the repository")
-    return rel, target
+    return rel
 
 
-def _read_text(target: Path, rel: str) -> str:
-    data = target.read_bytes()
+def _tree_call(action: Callable[[], _T], rel: str) -> _T:
+    """Run a `bot.treefiles` call, turning its refusals into `EditError`s the model can act on."""
+    try:
+        return action()
+    except treefiles.Missing as exc:
+        raise EditError(str(exc), hint="Use create for a new file; view the folder to see what exists.") from exc
+    except treefiles.Exists as exc:
+        raise EditError(str(exc), hint="Use replace to change an existing file.") from exc
+    except treefiles.TreeFileError as exc:
+        raise EditError(f"refused: {exc}", hint="Edits go only to regular files, and never through links.") from exc
+    except OSError as exc:
+        raise EditError(f"could not change {rel}: {exc.strerror or exc}") from exc
+
+
+def _read_text(root: Path, rel: str) -> str:
+    data = _tree_call(lambda: treefiles.read_bytes(root, rel, MAX_FILE_BYTES), rel)
     if b"\0" in data:
         raise EditError(f"{rel} is a binary file and cannot be edited as text")
     try:
@@ -275,41 +265,6 @@ def _newline_style(text: str) -> Literal["lf", "crlf", "mixed"]:
     if crlf == 0:
         return "lf"
     return "crlf" if crlf == text.count("\n") else "mixed"
-
-
-def _write_over(target: Path, text: str) -> None:
-    """Replace the file's content atomically, keeping its permissions."""
-    mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".issuesmith")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_new(target: Path, text: str) -> None:
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-
-
-def _make_parents(directory: Path, base: Path, made: list[Path]) -> None:
-    """Create the missing directories down to `directory`, recording each in `made`, outermost first."""
-    missing: list[Path] = []
-    while directory != base and not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        path.mkdir()
-        made.append(path)
 
 
 # -- matching ------------------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_symlink_escape_is_refused(tree: Path, tmp_path: Path) -> None:
     with pytest.raises(EditError, match="symlink"):
         edits.delete(tree, SCOPE, "link.py")
     assert (outside / "x.py").read_text() == "secret = 1\n"
-    assert "leads outside" in edits.view(tree, "out/x.py")
+    assert "symlink" in edits.view(tree, "out/x.py") and "secret" not in edits.view(tree, "out/x.py")
 
 
 def test_syntax_error_is_refused_and_the_file_unchanged(tree: Path) -> None:
