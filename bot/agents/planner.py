@@ -11,10 +11,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
+from bot import treefiles
 from bot.agents.prompting import fenced, load_template, untrusted, with_guidance
 from bot.context import RepoContext
 from bot.errors import ModelOutputInvalid
@@ -24,6 +25,7 @@ from bot.plan import DEFAULT_BLOCKED, Plan, verify_plan
 
 VERIFY_ATTEMPTS = 2
 READ_LIMIT_LINES = 400
+READ_LIMIT_BYTES = 8_000_000  # larger files are not read
 SEARCH_LIMIT = 40
 
 
@@ -89,20 +91,23 @@ def read_only_tools(root: Path) -> list[Tool]:
     ]
 
 
-def inside(root: Path, rel: str) -> Path | None:
-    """The file `rel` under `root`, or None when it would escape the tree."""
-    target = (root / rel).resolve()
-    return target if target.is_relative_to(root.resolve()) else None
-
-
 def read_file(root: Path, rel: str, start: int = 1, end: int = READ_LIMIT_LINES) -> str:
-    """Numbered lines `start`..`end` of a file in the tree (at most READ_LIMIT_LINES)."""
-    target = inside(root, rel)
-    if target is None or ".git" in Path(rel).parts:
+    """Numbered lines `start`..`end` of a file in the tree (at most READ_LIMIT_LINES).
+
+    The file is opened through `bot.treefiles`: a symlink, or a path through a linked folder,
+    is refused with the reason, never followed.
+    """
+    if ".git" in PurePosixPath(rel).parts:
         return f"{rel}: outside the repository"
-    if not target.is_file():
+    try:
+        text = treefiles.read_text(root, rel, READ_LIMIT_BYTES)
+    except treefiles.OutsideTree:
+        return f"{rel}: outside the repository"
+    except treefiles.Missing:
         return f"{rel}: no such file"
-    lines = target.read_text("utf-8", errors="replace").splitlines()
+    except treefiles.TreeFileError as exc:
+        return f"{rel}: not read: {exc}"
+    lines = text.splitlines()
     end = min(end, start + READ_LIMIT_LINES - 1, len(lines))
     body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(start, end + 1))
     return f"{rel} lines {start}-{end} of {len(lines)}\n{body}"
