@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import treefiles
 from bot.errors import ConfigError
 from bot.gate import Policy
 from bot.plan import DEFAULT_BLOCKED
@@ -152,9 +154,19 @@ class RepoConfig(_Strict):
         return text
 
     def with_agents_md(self, root: Path) -> RepoConfig:
-        """This configuration plus the AGENTS.md at the root of a work tree, if there is one."""
-        path = root / AGENTS_FILE
-        text = path.read_text("utf-8", errors="replace")[:MAX_INSTRUCTIONS + 1] if path.is_file() else ""
+        """This configuration plus the AGENTS.md at the root of a work tree, if there is one.
+
+        Read through `bot.treefiles`: an AGENTS.md that is a symlink (or no regular file) is
+        ignored with a note in the logs, never followed; the run goes on without it.
+        """
+        try:  # 4 bytes per character at most, so this many bytes hold the characters kept
+            data = treefiles.read_head(root, AGENTS_FILE, 4 * (MAX_INSTRUCTIONS + 1))
+        except treefiles.Missing:
+            data = b""
+        except treefiles.TreeFileError as exc:
+            logging.getLogger("issuesmith.repoconfig").warning(f"{AGENTS_FILE} ignored: {exc}")
+            data = b""
+        text = data.decode("utf-8", errors="replace")[:MAX_INSTRUCTIONS + 1]
         return self.model_copy(update={"agents_md": text})
 
     # storage on the run --------------------------------------------------------------------------
