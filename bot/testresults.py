@@ -7,6 +7,7 @@ Mocha, cargo, go test), else the exit code alone.
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 import xml.etree.ElementTree as ET
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from bot import treefiles
 from bot.sandbox import CommandResult
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
@@ -22,7 +24,9 @@ Source = Literal["junit", "summary", "exit_code"]
 MESSAGE_CHARS = 2000
 TAIL_CHARS = 4000
 MAX_CASES = 100
+MAX_JUNIT_BYTES = 64_000_000  # a larger report is not read (the summary line decides)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+log = logging.getLogger("issuesmith.testresults")
 
 
 @dataclass(frozen=True)
@@ -266,11 +270,23 @@ def _report(command: str, result: CommandResult, counts: Counts, source: Source,
 
 
 def _read_junit(path: Path | None) -> tuple[Counts, list[TestCase]] | None:
-    if path is None or not path.is_file():
+    """The parsed report, or None when it is absent, unusable, or not a regular file in its folder.
+
+    The tests wrote the report, so they may have replaced it by a symlink (to a key, a FIFO, a
+    device): it is opened through `bot.treefiles`, which refuses anything but a regular file.
+    """
+    if path is None:
         return None
     try:
-        return parse_junit(path.read_text(encoding="utf-8", errors="replace"))
-    except (ValueError, OSError):
+        text = treefiles.read_text(path.parent, path.name, MAX_JUNIT_BYTES)
+    except treefiles.Missing:
+        return None
+    except (treefiles.TreeFileError, OSError) as exc:
+        log.warning(f"the JUnit report was not read: {exc}")
+        return None
+    try:
+        return parse_junit(text)
+    except ValueError:
         return None
 
 
