@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import treefiles
 from bot.localize.parsing import parse_file
 from bot.localize.snapshot import MAX_FILE_BYTES, TreeSnapshot, snapshot
 from bot.localize.store import IndexStore
@@ -39,13 +40,18 @@ _DOC_SUFFIXES = (".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg
 def make_record(path: str, data: bytes) -> Record:
     """Parse one file's contents into the record the index keeps."""
     if len(data) > MAX_FILE_BYTES or b"\0" in data[:8192]:
-        return ((), (), dict(Counter(path_terms(path) * PATH_TERM_WEIGHT)), 0)
+        return name_only_record(path)
     parsed = parse_file(path, data)
     text = data.decode("utf-8", "replace")
     counts = term_counts(text)
     counts.update(path_terms(path) * PATH_TERM_WEIGHT)
     definitions = tuple((d.name, d.kind, d.start, d.end, d.parent) for d in parsed.definitions)
     return (definitions, parsed.imports, dict(counts), text.count("\n") + 1)
+
+
+def name_only_record(path: str) -> Record:
+    """The record of a file too large or too binary to parse: only its path's words."""
+    return ((), (), dict(Counter(path_terms(path) * PATH_TERM_WEIGHT)), 0)
 
 
 @dataclass
@@ -257,15 +263,17 @@ def build_index(root: Path, tree: TreeSnapshot, store: IndexStore | None) -> tup
     keys = {path: record_key(path, tree.files[path]) for path in paths}
     known = store.load_records(set(keys.values())) if store is not None else {}
     missing = [path for path in paths if keys[path] not in known]
-    fresh = {keys[path]: record for path, record in zip(missing, parse_many(root, missing), strict=True)}
+    fresh = {keys[path]: record for path, record in zip(missing, parse_many(root, missing), strict=True)
+             if record is not None}
+    paths = [path for path in paths if keys[path] in known or keys[path] in fresh]  # unreadable ones left out
     records = [known.get(keys[path]) or fresh[keys[path]] for path in paths]
     if store is not None and fresh:
         store.save_records(fresh)
     return assemble(paths, records), len(fresh)
 
 
-def parse_many(root: Path, paths: list[str]) -> list[Record]:
-    """Records of these files, in order; in parallel processes when there are many."""
+def parse_many(root: Path, paths: list[str]) -> list[Record | None]:
+    """Records of these files, in order (None for a file not read); in parallel processes when there are many."""
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(paths) < PARALLEL_FROM or workers < 2:
         return _parse_chunk(str(root), paths)
@@ -276,8 +284,8 @@ def parse_many(root: Path, paths: list[str]) -> list[Record]:
         return [record for chunk in done for record in chunk]
 
 
-def _parse_chunk(root: str, paths: list[str]) -> list[Record]:
-    return [make_record(path, _read(Path(root) / path)) for path in paths]
+def _parse_chunk(root: str, paths: list[str]) -> list[Record | None]:
+    return [_record_of(Path(root), path) for path in paths]
 
 
 def record_key(path: str, blob: str) -> str:
@@ -285,8 +293,15 @@ def record_key(path: str, blob: str) -> str:
     return f"{blob} {path}"
 
 
-def _read(path: Path) -> bytes:
+def _record_of(root: Path, path: str) -> Record | None:
+    """The record of a tracked file as it is on disk, or None when it is not a regular file of the tree.
+
+    Read through `bot.treefiles`: a file that became a symlink, or sits in a folder that did
+    (the tests may swap one), is left out of the index, never followed.
+    """
     try:
-        return path.read_bytes()
-    except OSError:
-        return b""
+        return make_record(path, treefiles.read_bytes(root, path, MAX_FILE_BYTES))
+    except treefiles.TooLarge:
+        return name_only_record(path)
+    except (treefiles.TreeFileError, OSError):
+        return None

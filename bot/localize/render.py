@@ -16,6 +16,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import treefiles
 from bot.localize.index import RepoIndex
 from bot.localize.issue import IssueMentions
 from bot.localize.scoring import RankedFile
@@ -26,6 +27,7 @@ MIN_EXCERPTS, MAX_EXCERPTS = 2, 24
 TOKENS_PER_EXCERPT = 700  # one more excerpted file per this many tokens of excerpt budget
 MAX_EXCERPT_TOKENS = 4000
 MIN_EXCERPT_TOKENS = 150
+EXCERPT_FILE_BYTES = 4_000_000  # larger files get no excerpt
 CONTEXT_LINES = 5  # lines around a match at the default budget; fewer when tight, more when ample
 
 
@@ -78,9 +80,9 @@ def excerpts(root: Path, index: RepoIndex, ranked: list[RankedFile], mentions: I
         share = min(plan.longest, max(MIN_EXCERPT_TOKENS, budget // 3), budget)
         if budget < MIN_EXCERPT_TOKENS:
             break
-        try:
-            text = (root / entry.path).read_text("utf-8", errors="replace")
-        except OSError:
+        try:  # never through a link (see bot.treefiles)
+            text = treefiles.read_text(root, entry.path, EXCERPT_FILE_BYTES)
+        except (treefiles.TreeFileError, OSError):
             continue
         if estimate_tokens(text) <= share:
             chunk = text

@@ -30,8 +30,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import treefiles
 from bot.localize.index import KIND_CODES, RepoIndex, kind_of
 from bot.localize.issue import IssueMentions
+from bot.localize.snapshot import MAX_FILE_BYTES
 from bot.localize.text import WORD
 
 __all__ = ["RankedFile", "kind_of", "rank"]
@@ -216,9 +218,9 @@ def _callees(index: RepoIndex, seed: int, mentions: IssueMentions, root: Path | 
     spans = [(d[2], d[3]) for d in index.definitions(seed) if mentions.identifiers.get(d[0], 0) >= 1.0]
     if not spans:
         return set()
-    try:
-        lines = (root / index.paths[seed]).read_text("utf-8", errors="replace").splitlines()
-    except OSError:
+    try:  # never through a link (see bot.treefiles)
+        lines = treefiles.read_text(root, index.paths[seed], MAX_FILE_BYTES).splitlines()
+    except (treefiles.TreeFileError, OSError):
         return set()
     used = {word for start, end in spans[:5] for line in lines[start - 1:end] for word in WORD.findall(line)}
     reachable = set(index.imports[seed]) | {seed}
