@@ -7,6 +7,7 @@ Comments we may post twice (a re-run job) are *upserted* through a hidden marker
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import urllib.parse
@@ -154,13 +155,23 @@ class RepoGateway:
         return str(self._repo.clone_url)
 
     def file_text(self, path: str) -> str | None:
-        """A file's text on the default branch, or None when there is no such file."""
+        """A file's text on the default branch, or None when there is no such file.
+
+        A symlink counts as no file: GitHub answers a link to a regular file of the repository with
+        that file, any other link with `"type": "symlink"` and its `target` ("Get repository content",
+        https://docs.github.com/rest/repos/contents#get-repository-content); that is logged, never followed.
+        """
         try:
             found = self._repo.get_contents(path)
         except github.GithubException as exc:
             if exc.status == 404:
                 return None
             raise
+        if not isinstance(found, list) and found.type == "symlink":
+            logging.getLogger("issuesmith.github").warning(
+                f"{path} in {self.full_name} is ignored: it is a symlink (to {found.target!r}) that does not "
+                "lead to a file of the repository; commit the file itself there")
+            return None
         if isinstance(found, list) or found.type != "file":
             return None
         return found.decoded_content.decode("utf-8", errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 import secrets
 import time
@@ -621,7 +622,25 @@ def get_contents(api: Api, req: Request, p: dict[str, str]) -> Response:
     entries = gitops.ls_tree(repo.path, commit, path)
     if len(entries) != 1 or entries[0].path != path:
         raise ApiError(404, "Not Found", doc=f"{DOCS}/repos/contents#get-repository-content")
-    return Response(200, api.render.content(repo, ref, entries[0], with_body=True))
+    return Response(200, api.render.content(repo, ref, _link_to_file(repo, commit, entries[0]), with_body=True))
+
+
+def _link_to_file(repo: RepoRec, commit: str, entry: gitops.TreeEntry) -> gitops.TreeEntry:
+    """The file a symlink leads to when that is a regular file of the same commit, else the entry itself.
+
+    "If the content is a symlink and the symlink's target is a normal file in the repository, then
+    the API responds with the content of the file. Otherwise, the API responds with an object
+    describing the symlink itself." (https://docs.github.com/rest/repos/contents#get-repository-content)
+    """
+    if entry.mode != "120000":
+        return entry
+    target = gitops.read_blob(repo.path, entry.sha).decode(errors="surrogateescape")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), target))
+    if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
+        return entry
+    found = gitops.ls_tree(repo.path, commit, resolved)
+    regular = len(found) == 1 and found[0].path == resolved and found[0].mode in ("100644", "100755")
+    return found[0] if regular else entry
 
 
 # ---------------------------------------------------------------- pull requests
