@@ -41,10 +41,16 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     """Run an RQ worker (with its scheduler, for delayed retries) on the issuesmith queue."""
     from rq import Worker
 
+    from bot.errors import ConfigError
     from bot.reaper import requeue_orphans
+    from bot.redisconn import ensure_reachable
     from bot.services import build_services, install
 
     services = build_services(settings)
+    try:
+        ensure_reachable(services.redis_bytes, settings.redis_url)
+    except ConfigError as exc:
+        sys.exit(f"issuesmith: {exc}; {exc.hint}")
     install(services)
     log.info("worker starting: looking for jobs left behind by dead workers")
     requeued = requeue_orphans(services.queue, services.redis_bytes)

@@ -83,6 +83,13 @@ def needs_write(login: str, what: str) -> str:
             "A maintainer can do it for you.")
 
 
+def auto_approve_ignored(adder: str | None, label: str, version: int) -> str:
+    """The auto-approve label is on the issue, but not added by someone with write access."""
+    who = f"@{adder} added the `{label}` label" if adder else f"The `{label}` label is on this issue"
+    return (f"{who}, but it only approves a plan when someone with write access adds it, so plan v{version} "
+            f"waits for approval. A writer can reply `/approve`, or remove the label and add it again.")
+
+
 def no_run(login: str, label: str) -> str:
     """A command on an issue that has no run."""
     return (f"@{login} there is no issuesmith run on this issue yet. Add the `{label}` label to start one "

@@ -146,6 +146,18 @@ class RepoGateway:
         return IssueInfo(number, issue.title, issue.body or "", issue.user.login,
                          tuple(label.name for label in issue.labels), issue.state)
 
+    def label_added_by(self, number: int, label: str) -> str | None:
+        """Who last added `label` (compared case-insensitively) to an issue, or None if no event says so.
+
+        Read from "List issue events" (https://docs.github.com/rest/issues/events#list-issue-events),
+        oldest first: each `labeled` event carries its `actor` and `label.name`.
+        """
+        wanted, adder = label.casefold(), None
+        for event in self._repo.get_issue(number).get_events():
+            if event.event == "labeled" and event.label is not None and event.label.name.casefold() == wanted:
+                adder = event.actor.login if event.actor is not None else None
+        return adder
+
     def default_branch(self) -> str:
         """The repository's default branch."""
         return str(self._repo.default_branch)

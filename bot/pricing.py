@@ -49,6 +49,10 @@ class PriceTable:
         """Whether the table has a price for `model`."""
         return self._lookup(model) is not None
 
+    def price(self, model: str) -> tuple[float, float] | None:
+        """(input, output) USD per million tokens for `model`, or None when it has no price."""
+        return self._lookup(model)
+
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Dollars for one call; raises `UnpricedModel` when the table has no price for `model`."""
         price = self._lookup(model)

@@ -55,7 +55,7 @@ class Snapshot:
 def render(snap: Snapshot, now: float) -> str:
     """The status comment's Markdown (without its marker)."""
     run = snap.run
-    items = planning_items(run) + implement_items(snap) + round_items(snap) + ending_items(snap)
+    items = planning_items(run, snap.entries) + implement_items(snap) + round_items(snap) + ending_items(snap)
     elapsed = run.elapsed(now)
     return "\n".join([
         f"### issuesmith · {_state(run)}", "",
@@ -65,8 +65,8 @@ def render(snap: Snapshot, now: float) -> str:
         f"<sub>run `{run.id}` · this comment is updated as the run goes; reply `/status` to see it again</sub>"])
 
 
-def planning_items(run: Run) -> list[Item]:
-    """Planned and approved."""
+def planning_items(run: Run, entries: list[dict[str, Any]] | None = None) -> list[Item]:
+    """Planned and approved (and why an auto-approve label on the issue did not approve)."""
     items: list[Item] = []
     if run.plan_version:
         items.append(Item(DONE, f"Planned: plan v{run.plan_version}"))
@@ -77,8 +77,19 @@ def planning_items(run: Run) -> list[Item]:
         how = " (auto-approve label)" if run.approved_via == "label" else ""
         items.append(Item(DONE, f"Approved by @{run.approved_by}: plan v{run.approved_version}{how}"))
     elif run.state == State.AWAITING_APPROVAL:
-        items.append(Item(WAITING, f"Waiting for `/approve` of plan v{run.plan_version}"))
+        items.append(Item(WAITING, f"Waiting for `/approve` of plan v{run.plan_version}"
+                                   + _label_ignored(entries or [], run.plan_version)))
     return items
+
+
+def _label_ignored(entries: list[dict[str, Any]], version: int) -> str:
+    """Why the auto-approve label did not approve plan `version`, if it did not."""
+    for entry in reversed(entries):
+        if entry.get("event") == "auto_approve_ignored" and entry.get("version") == version:
+            who = f"@{entry['by']}" if entry.get("by") else "someone without write access"
+            return (f" (the `{entry.get('label', '')}` label was added by {who}; "
+                    "it approves only when a writer adds it)")
+    return ""
 
 
 def implement_items(snap: Snapshot) -> list[Item]:

@@ -15,6 +15,7 @@ from bot import comments, repoconfig, status
 from bot.commands import Command
 from bot.errors import InvalidTransition
 from bot.github import RepoGateway
+from bot.limits import DeploymentLimits
 from bot.logs import bound
 from bot.queueing import enqueue_step
 from bot.repoconfig import RepoConfig
@@ -73,11 +74,14 @@ def on_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
     """A label was added: the repository's trigger label starts a run, its auto-approve label approves.
 
     The repository's `.github/issuesmith.yml` says which labels those are; a file that does not
-    validate is reported to a writer who used the trigger label, and no run starts.
+    validate, or asks for more than the deployment allows (`bot.limits`: a higher budget, an
+    unpriced model, a setup command where repositories may not set one), is reported to a writer
+    who used the trigger label, and no run starts.
     """
     default = services.settings.trigger_label
     try:
-        config = repoconfig.load(gateway.file_text)
+        config, path = repoconfig.load_with_path(gateway.file_text)
+        config = DeploymentLimits.from_settings(services.settings).check(config, path)
     except repoconfig.RepoConfigInvalid as exc:
         if not _same(intent.label, exc.trigger_label or default):
             return f"label {intent.label!r} ignored (configuration invalid)"

@@ -19,8 +19,8 @@ from bot.plan import Plan, plan_hash
 from bot.repoconfig import RepoConfig
 from bot.runs import Run, State
 from bot.services import Services, current
-from bot.steps import call_context, post, refresh_status, run_step
-from jobs.intake import grant_approval
+from bot.steps import call_context, notify, post, refresh_status, run_step
+from jobs.intake import grant_approval, may_act
 
 log = logging.getLogger("issuesmith.plan")
 
@@ -48,17 +48,27 @@ def plan_step(services: Services, run: Run) -> None:
 
 
 def auto_approve(services: Services, run: Run, version: int) -> None:
-    """Approve the plan at once when the issue carries the repository's auto-approve label.
+    """Approve the plan at once when the issue carries the repository's auto-approve label, added by a writer.
 
-    The approval is in the name of the writer who started the run (they labeled an issue that
-    asks for it); it binds to this exact version and hash like an `/approve`.
+    Who added the label is looked up (the issue's `labeled` events) and their permission checked
+    (cached like any permission); the approval is in that writer's name and binds to this exact
+    version and hash like an `/approve`. A label added by anyone else approves nothing: the plan
+    waits, the issue is told once that a writer must add it (or reply `/approve`), and the status
+    says why.
     """
     config = RepoConfig.from_snapshot(run.config)
-    if not config.auto_approve_label or run.state != State.AWAITING_APPROVAL:
+    label = config.auto_approve_label
+    if not label or run.state != State.AWAITING_APPROVAL:
         return
-    issue = services.github.repo(run.installation_id, run.repo).issue(run.issue)
-    if config.auto_approves(issue.labels):
-        grant_approval(services, run, version, run.created_by, "label")
+    gateway = services.github.repo(run.installation_id, run.repo)
+    if not config.auto_approves(gateway.issue(run.issue).labels):
+        return
+    adder = gateway.label_added_by(run.issue, label)
+    if adder is not None and may_act(services, gateway, adder):
+        grant_approval(services, run, version, adder, "label")
+        return
+    services.store.log(run.id, "plan", "auto_approve_ignored", label=label, by=adder or "", version=version)
+    notify(services, run, "auto-approve-ignored", comments.auto_approve_ignored(adder, label, version))
 
 
 def draft_plan(services: Services, run: Run) -> int | None:
@@ -120,7 +130,7 @@ def supersede(services: Services, run: Run, old: int, new: int) -> None:
         return
     gateway = services.github.repo(run.installation_id, run.repo)
     body = gateway.comment_body(run.issue, record.comment_id)
-    if "was superseded by" in body:
+    if comments.is_superseded(body):
         return
     gateway.edit_comment(run.issue, record.comment_id, comments.render_superseded(body, old, new))
 

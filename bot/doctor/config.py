@@ -23,6 +23,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.doctor.result import Check, fail, ok
+from bot.pricing import PriceTable, pricing_hint
 from bot.settings import Settings
 
 WEBHOOK_SECRET = "ISSUESMITH_WEBHOOK_SECRET"
@@ -158,6 +159,18 @@ def check_settings(loaded: Loaded) -> list[Check]:
         return [ok("settings", f"well formed (read from {where})")]
     return [fail(f"setting {name}", why, _settings_fix(name, loaded.env_file))
             for name, why in sorted(broken.items())]
+
+
+def check_model_price(settings: Settings) -> Check:
+    """ISSUESMITH_MODEL has a price (built in or in ISSUESMITH_PRICES): an unpriced model's calls are refused."""
+    price = PriceTable(settings.prices).price(settings.model)
+    if price is None:
+        return fail("model price", f"ISSUESMITH_MODEL {settings.model!r} has no price, so every run would stop at "
+                                   "its first model call (its dollar budget could not be kept)",
+                    pricing_hint(settings.model).replace("the operator prices it", "price it", 1))
+    source = "ISSUESMITH_PRICES" if settings.model in settings.prices else "the built-in table"
+    return ok("model price", f"{settings.model}: ${price[0]:g} in / ${price[1]:g} out per million tokens ({source}); "
+                             f"runs stop at ${settings.run_budget_usd:g} or {settings.run_budget_tokens:,} tokens")
 
 
 def _settings_fix(name: str, env_file: Path | None) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from urllib.parse import urlsplit, urlunsplit
-
 import redis
 
 from bot.doctor.remote import unreachable
 from bot.doctor.result import Check, fail, ok, warn
+from bot.redisconn import shown_url
 from bot.sandbox import Probe
 from bot.sandboxes.choice import HINT, ISOLATING, NAMES, probe_all
 from bot.settings import Settings
@@ -18,20 +17,6 @@ REDIS_FIX = ("start Redis (`redis-server`, or `systemctl start redis-server`) or
              "(redis://[:PASSWORD@]HOST:6379/DB)")
 PERSISTENCE_FIX = ("set `appendonly yes` in redis.conf (or run `redis-cli CONFIG SET appendonly yes` and "
                    "`redis-cli CONFIG REWRITE`), so that a restart of Redis keeps queued jobs and runs")
-
-
-def shown_url(url: str) -> str:
-    """A Redis URL fit to print: any password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(an unparseable URL)"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def check_redis(settings: Settings, timeout: float) -> tuple[Check, redis.Redis | None]:

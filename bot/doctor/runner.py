@@ -58,7 +58,7 @@ def _redis(ctx: Context) -> list[Check]:
 
 
 def _model(ctx: Context) -> list[Check]:
-    return [remote.check_model(ctx.loaded.settings, ctx.timeout)]
+    return [remote.check_model(ctx.loaded.settings, ctx.timeout), config.check_model_price(ctx.loaded.settings)]
 
 
 def _machine(ctx: Context) -> list[Check]:

@@ -469,6 +469,15 @@ def list_issue_labels(api: Api, req: Request, p: dict[str, str]) -> Response:
     return api.page(req, [repo.labels[k] for k in issue.labels], lambda label: api.render.label(repo, label))
 
 
+@route("GET", REPO + r"/issues/(?P<number>\d+)/events")
+def list_issue_events(api: Api, req: Request, p: dict[str, str]) -> Response:
+    """List issue events, oldest first (https://docs.github.com/rest/issues/events#list-issue-events);
+    the stand-in records label changes, which carry who made them (`actor`) and the label."""
+    repo = api.repo(req, p, "issues", "read")
+    issue = api.core.issue(repo, int(p["number"]))
+    return api.page(req, list(issue.events), lambda event: api.render.issue_event(repo, event))
+
+
 def _issue_labels(api: Api, repo: RepoRec, number: int) -> Response:
     issue = api.core.issue(repo, number)
     return Response(200, [api.render.label(repo, repo.labels[k]) for k in issue.labels])

@@ -30,6 +30,7 @@ from bot.standins.github_model import (
     Exchange,
     Fault,
     InstallationRec,
+    IssueEventRec,
     IssueRec,
     LabelRec,
     PullRec,
@@ -486,6 +487,7 @@ class Core:
                     continue
                 issue.labels.append(label.name.lower())
                 issue.updated_at = utcnow()
+                self._record_event(issue, "labeled", actor, label)
                 self._issue_event(repo, issue, "labeled", actor, label=self.render.label(repo, label))
 
     def remove_label(self, repo: RepoRec, issue: IssueRec, name: str, actor: str) -> None:
@@ -495,7 +497,13 @@ class Core:
                 raise ApiError(404, "Label does not exist")
             issue.labels.remove(key)
             issue.updated_at = utcnow()
+            self._record_event(issue, "unlabeled", actor, repo.labels[key])
             self._issue_event(repo, issue, "unlabeled", actor, label=self.render.label(repo, repo.labels[key]))
+
+    def _record_event(self, issue: IssueRec, event: str, actor: str, label: LabelRec) -> None:
+        """Keep a label change in the issue's event list (served by `GET .../issues/{number}/events`)."""
+        issue.events.append(IssueEventRec(self.state.next_id(), event, actor, issue.updated_at, label.name,
+                                          label.color))
 
     def _issue_event(self, repo: RepoRec, issue: IssueRec, action: str, actor: str, **extra: Any) -> None:
         if issue.is_pull:

@@ -162,6 +162,18 @@ class CommentRec:
 
 
 @dataclass
+class IssueEventRec:
+    """One entry of an issue's event list (`labeled`/`unlabeled`: who, when, which label)."""
+
+    id: int
+    event: str
+    actor: str
+    created_at: datetime
+    label: str
+    color: str
+
+
+@dataclass
 class IssueRec:
     id: int
     number: int
@@ -180,6 +192,7 @@ class IssueRec:
     locked: bool = False
     is_pull: bool = False
     via_app: int | None = None
+    events: list[IssueEventRec] = field(default_factory=list)
 
 
 @dataclass

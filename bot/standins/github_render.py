@@ -18,6 +18,7 @@ from bot.standins.github_model import (
     AppRec,
     CommentRec,
     InstallationRec,
+    IssueEventRec,
     IssueRec,
     LabelRec,
     PullRec,
@@ -305,6 +306,22 @@ class Renderer:
             "user": self.login(reaction.user),
             "content": reaction.content,
             "created_at": iso(reaction.created_at),
+        }
+
+    def issue_event(self, repo: RepoRec, event: IssueEventRec) -> Json:
+        """A `labeled`/`unlabeled` issue event as "List issue events" returns it
+        (https://docs.github.com/rest/issues/events#list-issue-events, schema `labeled-issue-event`)."""
+        return {
+            "id": event.id,
+            "node_id": node_id("LabeledEvent" if event.event == "labeled" else "UnlabeledEvent", event.id),
+            "url": f"{self.repo_api(repo)}/issues/events/{event.id}",
+            "actor": self.login(event.actor),
+            "event": event.event,
+            "commit_id": None,
+            "commit_url": None,
+            "created_at": iso(event.created_at),
+            "performed_via_github_app": None,
+            "label": {"name": event.label, "color": event.color},
         }
 
     def via_app(self, app_id: int | None) -> Json | None:

@@ -33,7 +33,7 @@ from tests.world import APP_ID, INSTALLATION, MODEL_KEY, WEBHOOK_SECRET, contrac
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 
 ALL_CHECKS = ["settings", "webhook secret", "GitHub App key", "GitHub API", "installations", "Redis",
-              "Redis persistence", "model", "sandbox", "git", "redis-server"]
+              "Redis persistence", "model", "model price", "sandbox", "git", "redis-server"]
 DB = 10  # the database number this module's Redis URLs name (other suites use 15/14/12/11)
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from bot.errors import BudgetExceeded, ModelOutputInvalid
 from bot.llm import CallContext, ModelClient, strict_schema
 from bot.plan import Plan
-from bot.pricing import Budget, PriceTable
+from bot.pricing import Budget, PriceTable, UnpricedModel
 from bot.runstore import RunStore
 from bot.standins.openai import FakeOpenAI, Reply
 from bot.standins.server import ServerThread
@@ -24,7 +24,10 @@ def test_prices_know_dated_snapshots_and_overrides() -> None:
     assert table.cost("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
     assert table.cost("gpt-4o-2024-08-06", 1_000_000, 0) == pytest.approx(2.5)
     assert table.cost("local", 500_000, 500_000) == pytest.approx(1.5)
-    assert table.cost("unknown-model", 10**6, 10**6) == 0 and not table.known("unknown-model")
+    assert not table.known("unknown-model") and table.price("unknown-model") is None
+    with pytest.raises(UnpricedModel) as caught:  # $0 would let the dollar budget never bind
+        table.cost("unknown-model", 10**6, 10**6)
+    assert "ISSUESMITH_PRICES='{\"unknown-model\": [0, 0]}'" in caught.value.hint
 
 
 def test_budget_refuses_the_call_that_would_exceed_it() -> None:
