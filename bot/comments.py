@@ -1,11 +1,14 @@
 """Everything issuesmith writes on an issue: the texts, and the hidden markers that identify them.
 
 A marker (`<!-- issuesmith:plan run=r1 v=2 hash=abc -->`) lets a re-run job find and
-edit its own comment instead of posting a second one.
+edit its own comment instead of posting a second one. A comment's marker is its first line
+(`carries_marker`): our comments quote text others wrote (plans, reviews, test output), and a
+marker inside that text is not ours. Such text is made inert or fenced (`bot.markdown`).
 """
 
 from __future__ import annotations
 
+from bot.markdown import code, inert, inert_outside_fences, one_line
 from bot.plan import Plan
 
 APPROVE_HELP = ("Reply `/approve` to implement this plan, `/revise <what to change>` to get a new plan, "
@@ -23,6 +26,17 @@ def plan_marker_prefix(run_id: str, version: int) -> str:
     return f"<!-- issuesmith:plan run={run_id} v={version} "
 
 
+def carries_marker(body: str, marker: str) -> bool:
+    """Whether `body` is the comment of `marker`: it starts with it (a marker quoted further down is not)."""
+    return body.startswith(marker)
+
+
+def is_superseded(body: str) -> bool:
+    """Whether a plan comment was already folded away by `render_superseded`."""
+    _, _, rest = body.partition("\n")
+    return rest.startswith("> [!NOTE]\n> Plan v") and "was superseded by plan v" in rest.split("\n", 2)[1]
+
+
 def notice_marker(run_id: str, key: str) -> str:
     """The marker of a one-off notice (failure, cancellation, refusal) of a run."""
     return f"<!-- issuesmith:notice run={run_id} key={key} -->"
@@ -30,15 +44,16 @@ def notice_marker(run_id: str, key: str) -> str:
 
 def render_plan(plan: Plan, run_id: str, version: int, plan_hash: str, test_command: str = "") -> str:
     """The plan comment: summary, steps, files, acceptance criteria, testing, risks, what to reply."""
-    files = "\n".join(f"| `{f.path}` | {f.action} | {_cell(f.reason)} |" for f in plan.files)
-    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(plan.steps, 1))
-    criteria = "\n".join(f"- [ ] {c}" for c in plan.acceptance_criteria)
-    risks = "\n".join(f"- {r}" for r in plan.risks) or "- none identified"
-    testing = plan.test_strategy + (f"\n\nTest command: `{test_command}`" if test_command else "")
+    files = "\n".join(f"| {_cell(code(f.path))} | {_cell(f.action)} | {_cell(inert(f.reason))} |"
+                      for f in plan.files)
+    steps = "\n".join(f"{i}. {_line(step)}" for i, step in enumerate(plan.steps, 1))
+    criteria = "\n".join(f"- [ ] {_line(c)}" for c in plan.acceptance_criteria)
+    risks = "\n".join(f"- {_line(r)}" for r in plan.risks) or "- none identified"
+    testing = inert(plan.test_strategy) + (f"\n\nTest command: {code(test_command)}" if test_command else "")
     return f"""{plan_marker(run_id, version, plan_hash)}
-## 🛠️ Plan v{version}: {plan.title}
+## 🛠️ Plan v{version}: {_line(plan.title)}
 
-{plan.summary}
+{inert(plan.summary)}
 
 ### Steps
 {steps}
@@ -72,7 +87,12 @@ def render_superseded(old_body: str, version: int, new_version: int) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return one_line(text.replace("|", "\\|"))
+
+
+def _line(text: str) -> str:
+    """Untrusted prose on one line (a list item or a heading it cannot break out of)."""
+    return one_line(inert(text))
 
 
 # Replies to people -----------------------------------------------------------------------
@@ -133,8 +153,8 @@ def cancelled(login: str, job_running: bool = False) -> str:
 
 def invalid_config(login: str, path: str, problems: list[tuple[str, str]]) -> str:
     """The repository's configuration does not validate, so no run starts."""
-    rows = "\n".join(f"| `{key}` | {_cell(reason)} |" for key, reason in problems)
-    return (f"@{login} issuesmith did not start: `{path}` on the default branch is not valid.\n\n"
+    rows = "\n".join(f"| {_cell(code(key))} | {_cell(inert(reason))} |" for key, reason in problems)
+    return (f"@{login} issuesmith did not start: {code(path)} on the default branch is not valid.\n\n"
             f"| key | problem |\n|---|---|\n{rows}\n\n"
             "Fix the file (the README lists every key and its default), then add the label again.")
 
@@ -146,6 +166,7 @@ def revising(login: str, version: int) -> str:
 
 def failed(step: str, what: str, hint: str, spent: str) -> str:
     """A run stopped at a step: what failed, what was spent, and what to do."""
+    what, hint = inert_outside_fences(what), inert_outside_fences(hint)
     todo = hint or "Reply `/retry` to run the step again, or `/cancel`."
     if "`/retry`" not in todo:
         todo = todo.rstrip(".") + ". Then reply `/retry` to run the step again."

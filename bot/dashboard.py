@@ -4,8 +4,11 @@ Mounted by `bot.web.create_app` only when `ISSUESMITH_DASHBOARD_TOKEN` is set; o
 routes do not exist (404). With it, a request must carry the token, as
 `Authorization: Bearer <token>` or in the session cookie that `?token=<token>` sets once
 (answered with a redirect to the same page without the token, so it does not stay in the
-address bar or history). Anything else is a 401. Comparisons are constant-time; the cookie
-holds an HMAC of the token, not the token. Pages are read-only and read Redis only.
+address bar or history). Anything else is a 401. Comparisons are constant-time and on bytes (a
+value with any characters is just wrong, never an error); the cookie holds an HMAC of the token,
+not the token, and is `Secure` (sent over https only), whatever scheme the app itself sees, as
+behind a TLS-terminating proxy, unless `ISSUESMITH_DASHBOARD_INSECURE_COOKIE=1` turns that off
+for plain-http local use. Pages are read-only and read Redis only.
 """
 
 from __future__ import annotations
@@ -44,14 +47,16 @@ HEADERS = {
 class Access:
     """Decides whether a request may see the runs page."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, secure_cookie: bool = True) -> None:
+        """`secure_cookie`: mark the session cookie `Secure` (off only for plain-http local use)."""
         if not token:
             raise ValueError("the runs page needs a non-empty token")
         self._token = token.encode()
+        self._secure = secure_cookie
         self.cookie = hmac.new(self._token, b"issuesmith runs page session", hashlib.sha256).hexdigest()
 
     def _matches(self, given: str) -> bool:
-        return hmac.compare_digest(given.encode(), self._token)
+        return hmac.compare_digest(_bytes(given), self._token)
 
     def check(self, request: Request) -> Response | None:
         """None when allowed; else the answer to send (401, or the redirect that sets the cookie)."""
@@ -63,16 +68,21 @@ class Access:
             target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
             redirect = RedirectResponse(target, status_code=303, headers=HEADERS)
             redirect.set_cookie(COOKIE, self.cookie, httponly=True, samesite="strict", path="/runs",
-                                secure=request.url.scheme == "https", max_age=7 * 24 * 3600)
+                                secure=self._secure, max_age=7 * 24 * 3600)
             return redirect
         header = request.headers.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return None if self._matches(credentials.strip()) else _denied()
         cookie = request.cookies.get(COOKIE, "")
-        if cookie and hmac.compare_digest(cookie.encode(), self.cookie.encode()):
+        if cookie and hmac.compare_digest(_bytes(cookie), self.cookie.encode()):
             return None
         return _denied()
+
+
+def _bytes(text: str) -> bytes:
+    """A request value as bytes for `hmac.compare_digest` (which refuses non-ASCII `str`)."""
+    return text.encode("utf-8", "replace")
 
 
 def _denied() -> Response:
@@ -129,9 +139,10 @@ def detail(store: RunStore, run: Run) -> runpage.RunDetail:
                              cast(list[PlanRecord], plans))
 
 
-def mount(api: FastAPI, token: SecretStr, client: redis.Redis) -> None:
-    """Add `/runs` and `/runs/{run_id}` to `api`; `client` must decode replies (`decode_responses=True`)."""
-    access = Access(token.get_secret_value())
+def mount(api: FastAPI, token: SecretStr, client: redis.Redis, secure_cookie: bool = True) -> None:
+    """Add `/runs` and `/runs/{run_id}` to `api`; `client` must decode replies (`decode_responses=True`);
+    `secure_cookie`: see `Access`."""
+    access = Access(token.get_secret_value(), secure_cookie)
     store = RunStore(client)
 
     @api.get("/runs", include_in_schema=False)

@@ -18,6 +18,7 @@ import github
 from github import Auth
 from urllib3.util import Retry
 
+from bot.comments import carries_marker
 from bot.redact import Redactor
 
 TOKEN_MARGIN_SECONDS = 300
@@ -212,16 +213,16 @@ class RepoGateway:
         return str(self._repo.get_issue(number).get_comment(comment_id).body or "")
 
     def find_comment(self, number: int, marker: str) -> CommentRef | None:
-        """Our comment on the issue that carries `marker`, if there is one."""
+        """Our comment on the issue that carries `marker` (as its first line), if there is one."""
         for comment in self._repo.get_issue(number).get_comments():
-            if comment.user.login == self.bot_login and marker in (comment.body or ""):
+            if comment.user.login == self.bot_login and carries_marker(comment.body or "", marker):
                 return _ref(comment)
         return None
 
     def upsert_comment(self, number: int, marker: str, body: str, known_id: int | None) -> CommentRef:
         """Edit the comment carrying `marker` (by id, else found by search) or post it."""
-        if marker not in body:
-            raise ValueError("an upserted comment must carry its marker")
+        if not carries_marker(body, marker):
+            raise ValueError("an upserted comment must start with its marker")
         existing = known_id or (found.id if (found := self.find_comment(number, marker)) else None)
         if existing:
             return self.edit_comment(number, existing, body)

@@ -27,6 +27,7 @@ from bot.gate import Action, Gate
 from bot.github import RepoGateway
 from bot.limits import DeploymentLimits
 from bot.llm import CallContext, ModelClient
+from bot.markdown import code, fence
 from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
 from bot.plan import Plan
 from bot.repoconfig import RepoConfig
@@ -210,7 +211,7 @@ class Implementation:
             ended = (f"timed out after {settings.setup_timeout:g}s" if result.timed_out
                      else f"exited with {result.exit_code}")
             tail = "\n".join(result.output.strip().splitlines()[-15:])
-            raise ConfigError(f"the setup command `{command}` {ended}; its last lines:\n```\n{tail}\n```",
+            raise ConfigError(f"the setup command {code(command)} {ended}; its last lines:\n{fence(tail)}",
                               hint="fix the setup command (`setup_command` in .github/issuesmith.yml, or "
                                    "ISSUESMITH_SETUP_COMMAND) or the repository, "
                                    "then comment `/retry`")

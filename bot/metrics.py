@@ -14,12 +14,17 @@ Each app has its own `CollectorRegistry` (never the global one), holding:
   durations by step). `issuesmith_redis_up` says whether that read worked.
 
 Labels are only event, outcome, queue, state, step, model and role: no secrets, no repository text.
+Every label comes from a closed set: events are GitHub's (once signed), outcomes, queues, states and
+steps are issuesmith's own names, roles are the agents', and `model` is a model the deployment
+configured (`ISSUESMITH_MODEL`) or priced (the price table and `ISSUESMITH_PRICES`). A repository may
+name its own models (`models.*`), so any other name, or a dated snapshot of a priced model, is counted
+as `other`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -28,13 +33,34 @@ from prometheus_client.registry import Collector
 from rq import Queue
 
 from bot import figures
+from bot.pricing import DEFAULT_PRICES
 from bot.queueing import QUEUE_NAME
 from bot.runstore import RunStore
+from bot.settings import Settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _EVENT_NAME = re.compile(r"[a-z_]{1,64}")
 JOB_STATES = ("queued", "started", "finished", "failed", "deferred", "scheduled", "canceled")
+ROLES = frozenset({"plan", "code", "review", "test", "fix"})
+"""The steps that call the model (`role` label)."""
+OTHER = "other"
+"""The label value for anything outside a label's closed set."""
+
+
+def deployment_models(settings: Settings) -> frozenset[str]:
+    """The model names `/metrics` shows as themselves: the configured model and every priced one."""
+    return frozenset({settings.model, *DEFAULT_PRICES, *settings.prices})
+
+
+def model_label(model: str, known: frozenset[str]) -> str:
+    """The `model` label: `model` if the deployment configured or priced it, else `other`."""
+    return model if model in known else OTHER
+
+
+def role_label(role: str) -> str:
+    """The `role` label: one of `ROLES`, else `other`."""
+    return role if role in ROLES else OTHER
 
 
 def event_label(event: str, verified: bool) -> str:
@@ -50,15 +76,16 @@ def status_class(status: int) -> str:
 class WebMetrics:
     """The registry behind one app's `/metrics`, and the web-side metrics it feeds."""
 
-    def __init__(self, connection: redis.Redis, text: redis.Redis) -> None:
-        """`connection`: the web app's Redis client (bytes, as RQ needs); `text`: the same with decoded replies."""
+    def __init__(self, connection: redis.Redis, text: redis.Redis, models: Iterable[str] = ()) -> None:
+        """`connection`: the web app's Redis client (bytes, as RQ needs); `text`: the same with decoded replies;
+        `models`: the model names shown as themselves (`deployment_models`), any other is `other`."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.webhooks = Counter("issuesmith_webhooks", "Webhook deliveries received, by event and outcome.",
                                 ["event", "outcome"], registry=self.registry)
         self.latency = Histogram("issuesmith_web_request_duration_seconds",
                                  "Web request latency: by webhook outcome on /webhook, else by status class.",
                                  ["outcome"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(RedisFigures(connection, text))
+        self.registry.register(RedisFigures(connection, text, models))
 
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         """Count one webhook delivery and its latency."""
@@ -77,9 +104,10 @@ class WebMetrics:
 class RedisFigures(Collector):
     """Reads the figures kept in Redis (RQ registries, runs, workers' counters) at scrape time."""
 
-    def __init__(self, connection: redis.Redis, text: redis.Redis) -> None:
+    def __init__(self, connection: redis.Redis, text: redis.Redis, models: Iterable[str] = ()) -> None:
         self._rq = connection
         self._text = text
+        self._models = frozenset(models)
 
     def describe(self) -> list[Metric]:
         """Nothing up front, so registering does not read Redis."""
@@ -130,10 +158,20 @@ class RedisFigures(Collector):
                  "cost_usd": ("issuesmith_model_cost_usd", "Model cost in US dollars")}
         families = {key: CounterMetricFamily(name, f"{text}, by model and role (plan, code, review, test, fix).",
                                              labels=["model", "role"]) for key, (name, text) in names.items()}
-        for (model, role), totals in sorted(figures.model_usage(self._text).items()):
+        for (model, role), totals in sorted(self._usage_by_label().items()):
             for key, family in families.items():
                 family.add_metric([model, role], totals[key])
         return list(families.values())
+
+    def _usage_by_label(self) -> dict[tuple[str, str], dict[str, float]]:
+        """The workers' model usage added up by label values (names outside the closed sets become `other`)."""
+        summed: dict[tuple[str, str], dict[str, float]] = {}
+        for (model, role), totals in figures.model_usage(self._text).items():
+            row = summed.setdefault((model_label(model, self._models), role_label(role)),
+                                    dict.fromkeys(figures.MODEL_FIGURES, 0.0))
+            for key in figures.MODEL_FIGURES:
+                row[key] += totals[key]
+        return summed
 
     def _steps(self) -> Metric:
         family = HistogramMetricFamily("issuesmith_step_duration_seconds",

@@ -1,12 +1,16 @@
 """What issuesmith says on and about its pull request: revision rounds, thread replies, the
 "Revisions" part of the PR body, and the closing note on the issue.
 
-Pure text; the callers post it (through the gate) and redact it first.
+Pure text; the callers post it (through the gate) and redact it first. What others wrote (review
+notes, the model's summaries and answers) is made inert (`bot.markdown`): it pings nobody and
+hides nothing, our markers included.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from bot.markdown import code, inert
 
 REVISIONS_MARKER = "<!-- issuesmith:revisions -->"
 MAX_ASKED = 300
@@ -24,7 +28,7 @@ def round_key(round_no: int) -> str:
 
 def asked(record: dict[str, Any]) -> str:
     """What a round was asked, in one line: who, how, and the request's start."""
-    text = " ".join(str(record.get("notes", "")).split())
+    text = " ".join(inert(str(record.get("notes", ""))).split())
     if len(text) > MAX_ASKED:
         text = text[:MAX_ASKED].rstrip() + "…"
     if record.get("kind") == "review":
@@ -38,7 +42,7 @@ def asked(record: dict[str, Any]) -> str:
 
 def thread_reply(note: str, sha: str) -> str:
     """Our answer in a review comment's thread."""
-    return f"{note.strip()}\n\n(issuesmith, in commit {sha[:12]})"
+    return f"{inert(note.strip())}\n\n(issuesmith, in commit {sha[:12]})"
 
 
 def round_results(round_no: int, limit: int, record: dict[str, Any], summary: str, verdict: str, tests: str,
@@ -49,7 +53,7 @@ def round_results(round_no: int, limit: int, record: dict[str, Any], summary: st
             "comment `/revise <notes>`." if left else
             "That was the last revision round issuesmith does for this run; a person takes it from here.")
     return (f"### Revision round {round_no} of {limit}\n\n"
-            f"**Asked:** {asked(record)}\n\n**Changed:** {summary}\n\n"
+            f"**Asked:** {asked(record)}\n\n**Changed:** {' '.join(inert(summary).split())}\n\n"
             f"**Commit:** `{str(record.get('sha', ''))[:12]}` · **Review:** {verdict} · "
             f"**Answered threads:** {replied}\n\n**Tests:** {tests}\n\n{more}")
 
@@ -59,7 +63,7 @@ def with_revisions(body: str, rounds: list[dict[str, Any]]) -> str:
     head = body.split(REVISIONS_MARKER, 1)[0].rstrip()
     if not rounds:
         return head
-    lines = [f"- **Round {r['round']}**: {asked(r)}\n  Changed: {' '.join(str(r['summary']).split())} "
+    lines = [f"- **Round {r['round']}**: {asked(r)}\n  Changed: {' '.join(inert(str(r['summary'])).split())} "
              f"(commit `{str(r['sha'])[:12]}`)" for r in rounds]
     return f"{head}\n\n{REVISIONS_MARKER}\n### Revisions\n\n" + "\n".join(lines) + "\n"
 
@@ -68,7 +72,7 @@ def take_over(login: str, limit: int, branch: str) -> str:
     """A revision request past the bound."""
     return (f"@{login} this pull request has had {limit} revision round{'s' if limit != 1 else ''}, the most "
             f"issuesmith does for one run (`max_revisions`). A person should take it over from here: push to "
-            f"`{branch}` or suggest the changes directly. issuesmith will not change this branch again.")
+            f"{code(branch)} or suggest the changes directly. issuesmith will not change this branch again.")
 
 
 def round_queued(login: str, round_no: int, limit: int) -> str:

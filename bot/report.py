@@ -1,4 +1,9 @@
-"""What an implement run shows people: the status comment, the results comment, the PR body."""
+"""What an implement run shows people: the status comment, the results comment, the PR body.
+
+Everything here that the model, the repository or its tests wrote goes through `bot.markdown`:
+output in fences it cannot close, paths and commands in code spans, prose made inert (no pings,
+no raw HTML, so no hidden markers).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.agents.reviewer import Review
+from bot.markdown import code, fence, inert, one_line
 from bot.plan import Plan
 
 
@@ -35,27 +41,27 @@ class TestSummary:
     def line(self) -> str:
         """One line: counts and verdict."""
         verdict = "✅ passed" if self.ok else ("⏱️ timed out" if self.timed_out else "❌ failing")
-        return (f"`{self.command}`: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
+        return (f"{code(self.command)}: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
                 f"{self.skipped} skipped — {verdict}")
 
     def markdown(self) -> str:
         """The counts plus each failing test with its short output."""
         parts = [self.line()]
         for name, message in self.failures[:10]:
-            parts.append(f"<details><summary><code>{_html(name)}</code></summary>\n\n```\n"
-                         f"{message[:1500]}\n```\n</details>")
+            parts.append(f"<details><summary><code>{inert(_html(name))}</code></summary>\n\n"
+                         f"{fence(message[:1500])}\n\n</details>")
         return "\n\n".join(parts)
 
 
 def render_review(review: Review, revisions: list[str]) -> str:
     """The review: verdict, summary, findings with severity and place, what was revised."""
     verdict = "✅ approved" if review.verdict == "approve" else "🔁 changes requested"
-    rows = "\n".join(f"| {f.severity} | `{f.file}`{f':{f.line}' if f.line else ''} | {_cell(f.message)} |"
-                     for f in review.findings)
+    rows = "\n".join(f"| {_cell(f.severity)} | {_cell(code(f.file))}{f':{f.line}' if f.line else ''} | "
+                     f"{_cell(inert(f.message))} |" for f in review.findings)
     table = f"\n\n| severity | where | finding |\n|---|---|---|\n{rows}" if rows else ""
-    revised = "".join(f"\n- round {i}: {_cell(text)}" for i, text in enumerate(revisions, 1))
+    revised = "".join(f"\n- round {i}: {_cell(inert(text))}" for i, text in enumerate(revisions, 1))
     revised_text = f"\n\nRevised because of review:{revised}" if revised else ""
-    return f"**Review: {verdict}.** {review.summary}{table}{revised_text}"
+    return f"**Review: {verdict}.** {_cell(inert(review.summary))}{table}{revised_text}"
 
 
 def render_results(review: Review, revisions: list[str], tests: TestSummary, pr_url: str, warning: str = "") -> str:
@@ -102,7 +108,7 @@ class PullBody:
         base = f"> [!NOTE]\n> {self.base_note}\n\n" if self.base_note else ""
         base += f"> [!CAUTION]\n> {self.sandbox_note}\n\n" if self.sandbox_note else ""
         return "\n\n".join([
-            f"{head}{base}{self.plan.summary}", f"Closes #{self.issue}",
+            f"{head}{base}{inert(self.plan.summary)}", f"Closes #{self.issue}",
             f"<details><summary>Approved plan v{self.version} (<code>{self.plan_hash}</code>) by @"
             f"{self.approved_by}</summary>\n\n" + _plan_text(self.plan) + "\n</details>",
             "### Changes\n" + _files_table(self.files), "### Plan versus diff\n" + self._plan_vs_diff(),
@@ -116,20 +122,20 @@ class PullBody:
             return "Every changed file was in the plan, and every planned file changed."
         parts = []
         if self.unplanned:
-            parts.append("Changed but not named by the plan: " + ", ".join(f"`{p}`" for p in self.unplanned))
+            parts.append("Changed but not named by the plan: " + ", ".join(code(p) for p in self.unplanned))
         if self.untouched:
-            parts.append("Named by the plan but left unchanged: " + ", ".join(f"`{p}`" for p in self.untouched))
+            parts.append("Named by the plan but left unchanged: " + ", ".join(code(p) for p in self.untouched))
         return "\n".join(f"- {p}" for p in parts)
 
 
 def _plan_text(plan: Plan) -> str:
-    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(plan.steps, 1))
-    criteria = "\n".join(f"- {c}" for c in plan.acceptance_criteria)
-    return f"**{plan.title}**\n\n{steps}\n\nAcceptance criteria:\n{criteria}"
+    steps = "\n".join(f"{i}. {_line(s)}" for i, s in enumerate(plan.steps, 1))
+    criteria = "\n".join(f"- {_line(c)}" for c in plan.acceptance_criteria)
+    return f"**{_line(plan.title)}**\n\n{steps}\n\nAcceptance criteria:\n{criteria}"
 
 
 def _files_table(files: list[tuple[str, int, int]]) -> str:
-    rows = "\n".join(f"| `{path}` | +{added} | −{removed} |" for path, added, removed in files)
+    rows = "\n".join(f"| {_cell(code(path))} | +{added} | −{removed} |" for path, added, removed in files)
     return f"| file | added | removed |\n|---|---|---|\n{rows}"
 
 
@@ -147,12 +153,18 @@ def _log_table(entries: list[dict[str, Any]]) -> str:
     rows = []
     for e in entries[-200:]:
         detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("ts", "step", "event"))
-        rows.append(f"| {e.get('step', '')} | {e.get('event', '')} | {_cell(detail)[:200]} |")
+        rows.append(f"| {_cell(inert(str(e.get('step', ''))))} | {_cell(inert(str(e.get('event', ''))))} | "
+                    f"{_cell(code(detail[:200]))} |")
     return "| step | event | detail |\n|---|---|---|\n" + "\n".join(rows)
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return one_line(str(text).replace("|", "\\|"))
+
+
+def _line(text: str) -> str:
+    """Untrusted prose on one line (a list item or a heading it cannot break out of)."""
+    return one_line(inert(text))
 
 
 def _html(text: str) -> str:

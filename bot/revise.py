@@ -23,6 +23,7 @@ from bot.agents import coder, reviewer
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
 from bot.agents.tools import EditSession
+from bot.comments import carries_marker
 from bot.errors import GitError, InvalidTransition
 from bot.gate import Action
 from bot.implement import Implementation, unsandboxed_note
@@ -163,7 +164,7 @@ class Revision(Implementation):
         replied = 0
         for answer in code_out["answers"]:
             marker = prnotes.reply_marker(self.run.id, self.round_no, answer["id"])
-            if not any(marker in text for text in existing.get(answer["id"], [])):
+            if not any(carries_marker(text, marker) for text in existing.get(answer["id"], [])):
                 self.gate.enforce(Action(kind="comment", target=str(number), detail=f"reply to {answer['id']}"))
                 body = f"{marker}\n{redact(prnotes.thread_reply(answer['note'], pull['sha']))}"
                 self.gateway.reply_to_review_comment(number, answer["id"], body)

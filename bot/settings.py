@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     dashboard_token: SecretStr | None = Field(
         None, validation_alias="ISSUESMITH_DASHBOARD_TOKEN",
         description="turns on the runs page (/runs) and is the token it asks for; unset: the page is off (404)")
+    dashboard_insecure_cookie: bool = Field(
+        False, validation_alias="ISSUESMITH_DASHBOARD_INSECURE_COOKIE",
+        description="1: the runs page's session cookie is sent over plain http too (local use without TLS only)")
 
     @field_validator("webhook_secret")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.markdown import inert, without_fences
 from bot.runs import Run, State
 
 DONE, ACTIVE_MARK, WAITING, FAILED, STOPPED, WARN = "✅", "⏳", "⏸️", "❌", "🛑", "⚠️"
@@ -102,12 +103,12 @@ def implement_items(snap: Snapshot) -> list[Item]:
     for step in IMPLEMENT_STEPS:
         state = status.get(step, "")
         if step == "code":
-            items += _step_item(state, "Coded", "Coding", progress.get(step, ""), running)
+            items += _step_item(state, "Coded", "Coding", _cell(progress.get(step, "")), running)
             items += [Item(DONE, f"Review round {r}: {'approved' if v == 'approve' else 'changes requested'}")
                       for r, v in reviews]
         elif step == "test":
             done_text = _tests_text(tests) if tests else "Tested"
-            items += _step_item(state, done_text, "Testing", progress.get(step, ""), running)
+            items += _step_item(state, done_text, "Testing", _cell(progress.get(step, "")), running)
             if state == "done" and tests and not tests.get("ok"):
                 items[-1] = Item(WARN, done_text)
         else:
@@ -115,7 +116,7 @@ def implement_items(snap: Snapshot) -> list[Item]:
             done_text = (f"Pull request [#{pull.get('number')}]({pull.get('url')})"
                          + (" (draft)" if pull.get("draft") else ""))
             items += _step_item(state if pull or state != "done" else "", done_text, "Opening the pull request",
-                                progress.get(step, ""), running)
+                                _cell(progress.get(step, "")), running)
     return items
 
 
@@ -240,4 +241,5 @@ def _state(run: Run) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split())[:500]
+    """Stored text (an error, which may quote output) on one inert line; fenced output is in the notice."""
+    return " ".join(inert(without_fences(text)).split())[:500]

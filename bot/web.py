@@ -8,8 +8,8 @@ timed for `/metrics` (`bot.metrics`). Answers:
 | case | status |
 |---|---|
 | body over 25 MB | 413 |
-| missing or wrong `X-Hub-Signature-256` | 401 |
-| body not JSON | 400 |
+| missing or wrong `X-Hub-Signature-256` (any bytes, compared as bytes) | 401 |
+| body not JSON, or an `X-GitHub-Delivery` that is not a GUID-like id | 400 |
 | `ping` | 200 |
 | not for us (event, action, not a command, bot sender) | 200, queue untouched |
 | queued / already queued (same delivery id) | 202 / 200 |
@@ -33,10 +33,10 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import dashboard
 from bot.logs import bound
-from bot.metrics import CONTENT_TYPE, WebMetrics, event_label
+from bot.metrics import CONTENT_TYPE, WebMetrics, deployment_models, event_label
 from bot.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake
 from bot.settings import Settings
-from bot.webhooks import Intent, decide, verify_signature
+from bot.webhooks import Intent, decide, valid_delivery, verify_signature
 
 MAX_BODY = 25 * 1024 * 1024
 log = logging.getLogger("issuesmith.web")
@@ -112,7 +112,7 @@ class WebhookReceiver:
         delivery = headers.get("x-github-delivery", "")
         if event == "ping":
             return 200, {"msg": "pong"}, label, "ping"
-        if not isinstance(payload, dict) or not delivery:
+        if not isinstance(payload, dict) or not valid_delivery(delivery):
             return 400, {"error": "not a GitHub webhook delivery"}, label, "bad_request"
         decision = decide(event, delivery, payload)
         if isinstance(decision, str):
@@ -132,7 +132,7 @@ class WebhookReceiver:
 
 
 async def _read_body(receive: Receive, content_length: str | None) -> bytes:
-    if content_length and content_length.isdigit() and int(content_length) > MAX_BODY:
+    if content_length and content_length.isascii() and content_length.isdigit() and int(content_length) > MAX_BODY:
         raise TooLarge
     chunks: list[bytes] = []
     size = 0
@@ -160,7 +160,7 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
     connection = connection or redis.Redis.from_url(settings.redis_url, socket_timeout=5,
                                                     socket_connect_timeout=2)
     text = _decoding(connection)
-    metrics = WebMetrics(connection, text)
+    metrics = WebMetrics(connection, text, deployment_models(settings))
     scrapes = anyio.CapacityLimiter(2)  # its own threads: a busy webhook path cannot starve a scrape
     api = FastAPI(title="issuesmith", docs_url=None, redoc_url=None)
 
@@ -178,7 +178,7 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
         return JSONResponse({"status": "ok", "redis": "ok"})
 
     if settings.dashboard_token is not None:
-        dashboard.mount(api, settings.dashboard_token, text)
+        dashboard.mount(api, settings.dashboard_token, text, secure_cookie=not settings.dashboard_insecure_cookie)
     return WebhookReceiver(settings, Queue(QUEUE_NAME, connection=connection), api, metrics)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ BRANCH_PREFIX = Policy.branch_prefix
 """The bot's branches: pull requests from other branches are not ours to act on."""
 PULL_KINDS = frozenset({"review", "pull_revise", "pull_closed"})
 """Intents about the bot's pull request (handled by `jobs.pulls`)."""
+DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+"""An `X-GitHub-Delivery` value (GitHub sends a GUID); it names the intake job and a hidden marker."""
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -26,11 +29,21 @@ def sign(secret: bytes, body: bytes) -> str:
     return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
-    """Check `X-Hub-Signature-256` over the raw body, in constant time."""
-    if not header or not header.startswith(SIGNATURE_PREFIX):
+def verify_signature(secret: bytes, body: bytes, header: str | bytes | None) -> bool:
+    """Check `X-Hub-Signature-256` over the raw body, in constant time.
+
+    Compared as bytes: `hmac.compare_digest` raises on a `str` with non-ASCII characters, and
+    the header is whatever an unauthenticated sender put there. Any such header is just wrong.
+    """
+    given = header.encode("utf-8", "replace") if isinstance(header, str) else header
+    if not given or not given.startswith(SIGNATURE_PREFIX.encode()):
         return False
-    return hmac.compare_digest(sign(secret, body), header)
+    return hmac.compare_digest(sign(secret, body).encode(), given)
+
+
+def valid_delivery(delivery: str) -> bool:
+    """Whether an `X-GitHub-Delivery` value has the shape of one GitHub sends."""
+    return DELIVERY_ID.fullmatch(delivery) is not None
 
 
 @dataclass(frozen=True)

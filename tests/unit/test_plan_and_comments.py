@@ -47,7 +47,7 @@ def test_plan_comment_has_every_section_and_the_marker() -> None:
                     "### Acceptance criteria\n- [ ] word_count('a  b') == 2", "### How it will be tested",
                     "Test command: `python -m pytest -q`", "### Risks and out of scope", comments.APPROVE_HELP):
         assert section in body
-    assert "| `a|b.py` | create | x\\|y |" in body
+    assert "| `a\\|b.py` | create | x\\|y |" in body  # GFM splits cells on `|` even inside a code span
 
 
 def test_superseded_plan_keeps_its_marker_and_folds_the_old_text() -> None:
@@ -55,6 +55,7 @@ def test_superseded_plan_keeps_its_marker_and_folds_the_old_text() -> None:
     folded = comments.render_superseded(body, 1, 2)
     assert folded.startswith(comments.plan_marker("r1", 1, "h1"))
     assert "superseded by plan v2" in folded and "<details>" in folded and "### Steps" in folded
+    assert comments.is_superseded(folded) and not comments.is_superseded(body)
 
 
 def test_failure_comment_always_says_what_to_do(tmp_path: Path) -> None:
