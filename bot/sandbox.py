@@ -13,8 +13,13 @@ so a process that escaped and keeps the pipe open cannot leave a thread blocked 
 most `Limits.output_bytes` are kept, the head and the (larger) tail, since test failures are
 usually reported at the end.
 
-When the command times out, or when it ends but left processes behind, every process of
-the run is stopped: SIGTERM, then SIGKILL after `Limits.kill_grace` seconds. The processes
+The trees a command may write (the work tree and the run's HOME) are held to
+`Limits.disk_bytes` together by `bot.diskquota.DiskWatch`, measured while the command runs and
+once more after it: past the quota the run is stopped as on a timeout and the result's
+`disk_note` says so.
+
+When the command times out or exceeds the disk quota, or when it ends but left processes
+behind, every process of the run is stopped: SIGTERM, then SIGKILL after `Limits.kill_grace` seconds. The processes
 of the run are found through /proc, repeatedly (while the command runs and again before
 each signal): the process group, the children of children by their ppid, and any process
 whose environment carries this run's `SANDBOX_RUN_ID` marker, which catches a daemon that
@@ -42,12 +47,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from bot.diskquota import DiskWatch
 from bot.errors import IssuesmithError
 
 MARKER = "SANDBOX_RUN_ID"
 SCAN_INTERVAL = 0.25
 DRAIN_SECONDS = 1.0
 _CHUNK = 65536
+_TIMEOUT, _DISK = "timeout", "disk"
 FIXED_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "CI": "true", "TERM": "dumb"}
 """The allowlisted variables whose value is the same for every command and backend (with PATH, HOME, TMPDIR)."""
 
@@ -60,7 +67,8 @@ class Limits:
     memory, like the JVM or Go, may need more). `processes` (RLIMIT_NPROC) counts all
     processes of the user and is not applied when running as root. The isolating backends
     also bound the whole run by `memory_bytes` and `processes` (a cgroup, or Docker's
-    --memory and --pids-limit) and give it a private /tmp of `tmp_bytes`.
+    --memory and --pids-limit) and give it a private /tmp of `tmp_bytes`. `disk_bytes` bounds
+    what the work tree and the run's HOME take on disk together (see `bot.diskquota`).
     """
 
     timeout: float = 600
@@ -72,6 +80,7 @@ class Limits:
     open_files: int | None = 4096
     tmp_bytes: int = 512 * 1024**2
     kill_grace: float = 2.0
+    disk_bytes: int | None = 4 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class CommandResult:
 
     `backend` names the backend that ran it and `isolated` whether that backend isolates the
     command from the worker; `notes` say how (or, loudly, that nothing was isolated).
+    `disk_note` is empty unless the command took its trees past the disk quota, and then says so.
     """
 
     command: str
@@ -92,6 +102,12 @@ class CommandResult:
     backend: str = "unsandboxed"
     isolated: bool = False
     notes: tuple[str, ...] = ()
+    disk_note: str = ""
+
+    @property
+    def disk_exceeded(self) -> bool:
+        """Whether the command was stopped, or failed, for taking more disk than its quota."""
+        return bool(self.disk_note)
 
 
 class SandboxUnavailable(IssuesmithError):
@@ -116,12 +132,14 @@ class Backend(Protocol):
     """Runs one shell command on a work tree, bounded by `Limits` (implementations: `bot.sandboxes`).
 
     `network` gives the command an outbound network (for a setup phase that installs
-    dependencies), never the host's 127.0.0.1 services where the backend isolates; it never
-    gets the worker's secrets either way. `env` is added to the allowlisted environment and
-    must not carry secrets. `home`, a directory of the caller's, is the command's HOME, so a
-    run's setup and test commands can share what the setup installed there (by default HOME
-    is new and empty for each command). Raises OSError only when the command cannot be
-    started at all; whatever the command does is in the `CommandResult`.
+    dependencies): the internet, never a private, link-local or loopback address nor one of
+    the host's own where the backend isolates (bubblewrap: `bot.sandboxes.egress`), and
+    without the worker's virtualenv; it never gets the worker's secrets either way. `env` is
+    added to the allowlisted environment and must not carry secrets. `home`, a directory of
+    the caller's, is the command's HOME, so a run's setup and test commands can share what the
+    setup installed there (by default HOME is new and empty for each command). Raises OSError
+    only when the command cannot be started at all (with `network`: also when its network
+    cannot be filtered here); whatever the command does is in the `CommandResult`.
     """
 
     name: str
@@ -136,12 +154,17 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class Supervised:
-    """How a supervised process ended: its exit status (None on timeout) and its bounded output."""
+    """How a supervised process ended: its exit status (None when stopped) and its bounded output.
+
+    `disk_note` says when the watched trees went past their quota (the process was stopped
+    then, or had just ended over it).
+    """
 
     exit_code: int | None
     output: str
     truncated: bool
     timed_out: bool
+    disk_note: str = ""
 
 
 def scrubbed_env(extra: Mapping[str, str] | None = None, *, scratch: Path | None = None) -> dict[str, str]:
@@ -160,11 +183,18 @@ def scrubbed_env(extra: Mapping[str, str] | None = None, *, scratch: Path | None
     return env
 
 
-def sandbox_path() -> str:
-    """The worker's PATH with the directory of `sys.executable` first."""
+def sandbox_path(*, virtualenv: bool = True) -> str:
+    """The worker's PATH with the directory of `sys.executable` first.
+
+    Without `virtualenv`, the base interpreter's directory comes first instead, and no
+    directory of the worker's virtualenv (`sys.prefix`, when it is one) is left on it.
+    """
     interpreter_dir = os.path.dirname(sys.executable)
-    system = [p for p in (os.environ.get("PATH") or os.defpath).split(os.pathsep) if p and p != interpreter_dir]
-    return os.pathsep.join([interpreter_dir, *system])
+    first = interpreter_dir if virtualenv else os.path.join(sys.base_prefix, "bin")
+    venv = Path(sys.prefix) if sys.prefix != sys.base_prefix and not virtualenv else None
+    system = [p for p in (os.environ.get("PATH") or os.defpath).split(os.pathsep)
+              if p and p not in (interpreter_dir, first) and not (venv and Path(p).is_relative_to(venv))]
+    return os.pathsep.join([first, *system])
 
 
 def run_command(command: str, cwd: Path, limits: Limits, redactor: Callable[[str], str] = unchanged,
@@ -173,22 +203,32 @@ def run_command(command: str, cwd: Path, limits: Limits, redactor: Callable[[str
 
     This isolates nothing: the command runs as the worker's user and sees its files and its
     network. HOME and TMPDIR are fresh per command and removed afterwards, unless `extra_env`
-    sets them (pass a run's own directories to share them between its commands). Raises
-    OSError only when the command cannot be started at all (e.g. `cwd` does not exist).
+    sets them (pass a run's own directories to share them between its commands); `cwd` and
+    HOME are held to `limits.disk_bytes`. Raises OSError only when the command cannot be
+    started at all (e.g. `cwd` does not exist).
     """
     started = time.monotonic()
     marker = uuid.uuid4().hex
     with _scratch() as scratch:
         env = scrubbed_env(extra_env, scratch=scratch) | {MARKER: marker}
         done = supervise(["/bin/sh", "-c", command], cwd=cwd, env=env, limits=limits, marker=marker,
-                         preexec=rlimits_setter(limits, nproc=os.geteuid() != 0))
+                         preexec=rlimits_setter(limits, nproc=os.geteuid() != 0),
+                         disk=disk_watch(limits, [cwd, Path(env["HOME"])]))
     return CommandResult(command, done.exit_code, redactor(done.output), done.truncated, done.timed_out,
-                         time.monotonic() - started)
+                         time.monotonic() - started, disk_note=done.disk_note)
+
+
+def disk_watch(limits: Limits, trees: Sequence[Path], skip: Sequence[Path] = ()) -> DiskWatch | None:
+    """The watch that holds `trees` (less `skip`) to `limits.disk_bytes`, or None when there is no quota."""
+    if limits.disk_bytes is None:
+        return None
+    return DiskWatch(trees, limits.disk_bytes, skip=skip)
 
 
 def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], limits: Limits, marker: str,
               preexec: Callable[[], None] | None = None, on_timeout: Callable[[], None] | None = None,
-              pass_fds: Sequence[int] = (), on_start: Callable[[], None] | None = None) -> Supervised:
+              pass_fds: Sequence[int] = (), on_start: Callable[[], None] | None = None,
+              disk: DiskWatch | None = None) -> Supervised:
     """Run `argv` in a new session and process group, bounded by `limits.timeout` and `limits.output_bytes`.
 
     `marker` is this run's value of `SANDBOX_RUN_ID` (put it in the command's environment: it
@@ -197,6 +237,8 @@ def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], 
     command ends but left processes behind. `preexec` runs in the child before exec;
     `pass_fds` are inherited by it; `on_start` runs in the caller once the child has started
     (e.g. to give it a network), and what it raises stops the run's processes and goes up.
+    `disk` is measured while it runs: past its quota the run is stopped as on a timeout
+    (`on_timeout` too), and it is measured once more when the run has ended.
     Raises OSError when `argv` cannot be started.
     """
     proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -205,20 +247,24 @@ def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], 
     assert proc.stdout is not None
     capture = _Capture(limits.output_bytes)
     tracker = _Tracker(proc.pid, marker)
-    timed_out = False
+    stop = None
     try:
         if on_start is not None:
             on_start()
-        timed_out = _pump(proc, proc.stdout.fileno(), capture, tracker, time.monotonic() + limits.timeout)
-        if timed_out and on_timeout is not None:
+        stop = _pump(proc, proc.stdout.fileno(), capture, tracker, time.monotonic() + limits.timeout, disk)
+        if stop is not None and on_timeout is not None:
             on_timeout()
     finally:
         tracker.stop_all(limits.kill_grace)
         _drain(proc.stdout.fileno(), capture, DRAIN_SECONDS)
         proc.stdout.close()
         proc.wait()
+    disk_note = ""
+    if disk is not None and (stop == _DISK or disk.over()):
+        disk_note = disk.message()
+        capture.add(f"\n[issuesmith: {disk_note}]\n".encode())
     output, truncated = capture.text()
-    return Supervised(None if timed_out else proc.returncode, output, truncated, timed_out)
+    return Supervised(None if stop is not None else proc.returncode, output, truncated, stop == _TIMEOUT, disk_note)
 
 
 @contextlib.contextmanager
@@ -266,8 +312,9 @@ def rlimits_setter(limits: Limits, *, nproc: bool) -> Callable[[], None]:
     return apply
 
 
-def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, tracker: _Tracker, deadline: float) -> bool:
-    """Read output until the command ends (False) or the deadline passes (True)."""
+def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, tracker: _Tracker, deadline: float,
+          disk: DiskWatch | None) -> str | None:
+    """Read output until the command ends (None), the deadline passes (_TIMEOUT) or `disk` goes over (_DISK)."""
     with selectors.DefaultSelector() as selector, _exit_fd(proc.pid) as exit_fd:
         selector.register(fd, selectors.EVENT_READ)
         if exit_fd is not None:
@@ -276,14 +323,16 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, tracker: _T
         while proc.poll() is None:
             now = time.monotonic()
             if now >= deadline:
-                return True
+                return _TIMEOUT
+            if disk is not None and disk.due(now) and disk.over():
+                return _DISK
             if now >= next_scan:
                 tracker.scan()
                 next_scan = now + SCAN_INTERVAL
             for key, _ in selector.select(min(deadline - now, SCAN_INTERVAL)):
                 if key.fd == fd and not capture.read(fd):
                     selector.unregister(fd)
-    return False
+    return None
 
 
 @contextlib.contextmanager

@@ -7,17 +7,28 @@ unprivileged and builds the sandbox with a user namespace (bwrap started by root
 root's capabilities inside: a remount of / rw succeeds). A worker that is not root cannot
 switch to another uid, and running the command under the worker's own uid is refused.
 
-Inside: new user, pid, network (unless `network`), ipc, uts and cgroup namespaces;
+Inside: new user, pid, network, ipc, uts and cgroup namespaces (with `network`, the network
+namespace gets `outbound`'s filtered network: the internet, no private or host address);
 `--die-with-parent`, `--new-session`, no further user namespaces; an environment of the
 allowlist only (`--clearenv`); a root of read-only binds of the system (/usr and the /bin,
-/lib... links or binds, a few files of /etc) and of the interpreter (`sys.base_prefix`) and
-virtualenv (`sys.prefix`) at their own paths, with /root and everything else absent; new
-/proc and /dev; a private /tmp tmpfs of `Limits.tmp_bytes` (HOME=/tmp/home); the work tree
+/lib... links or binds, a few files of /etc) and of the interpreter (`sys.base_prefix`) at
+their own paths, with /root and everything else absent; new /proc and /dev; a private /tmp
+tmpfs of `Limits.tmp_bytes` (HOME=/tmp/home unless the run has its own) and a /dev/shm of
+at most 64 MiB (a bwrap older than 0.7 has no `--size`: its tmpfs are bounded only by the
+run's memory cgroup, which tmpfs pages count against, and the probe says so); the work tree
 bound read-write at its own path, except its `.git`, read-only (a hook or config written
-there would run as the worker at its next git command). Directories the sandbox user cannot
-reach are staged first (`staging`), the tree is lent to that user (`ownership`), rlimits are
-set before exec, and a per-run cgroup bounds memory and processes where one can be made
-(`cgroups`). On timeout bwrap's process group and every descendant are killed; the pid
+there would run as the worker at its next git command).
+
+The worker's virtualenv (`sys.prefix`) is bound read-only, with its `bin` first on PATH, only
+for commands without a network (the test phase: a repository that brings no pytest of its own
+uses the worker's). A command with a network (the setup phase) sees the system and the base
+interpreter only, with the base interpreter's directory first on PATH: the virtualenv holds
+the worker's own code and its Redis and queue clients, which a setup command has no use for.
+The work tree and the run's HOME are held to `Limits.disk_bytes` together (`bot.diskquota`).
+
+Directories the sandbox user cannot reach are staged first (`staging`), the tree is lent to
+that user (`ownership`), rlimits are set before exec, and a per-run cgroup bounds memory and
+processes where one can be made (`cgroups`). On timeout bwrap's process group and every descendant are killed; the pid
 namespace takes whatever is left with it, and so does the cgroup.
 """
 
@@ -35,9 +46,19 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from bot.sandbox import FIXED_ENV, MARKER, CommandResult, Limits, Probe, rlimits_setter, sandbox_path, supervise
+from bot.sandbox import (
+    FIXED_ENV,
+    MARKER,
+    CommandResult,
+    Limits,
+    Probe,
+    disk_watch,
+    rlimits_setter,
+    sandbox_path,
+    supervise,
+)
 from bot.sandbox import unchanged as _unchanged
-from bot.sandboxes import cgroups, outbound, ownership, staging
+from bot.sandboxes import cgroups, egress, outbound, ownership, staging
 
 NOBODY = 65534
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -56,9 +77,10 @@ class BubblewrapBackend:
     isolating = True
 
     def __init__(self, *, uid: int = NOBODY, gid: int = NOBODY, bwrap: str = "bwrap", setpriv: str = "setpriv",
-                 read_only: Sequence[Path] = (), use_cgroups: bool = True, slirp: str = outbound.SLIRP) -> None:
+                 read_only: Sequence[Path] = (), use_cgroups: bool = True, slirp: str = outbound.SLIRP,
+                 nft: str = egress.NFT) -> None:
         self.uid, self.gid = uid, gid
-        self.bwrap, self.setpriv, self.slirp = bwrap, setpriv, slirp
+        self.bwrap, self.setpriv, self.slirp, self.nft = bwrap, setpriv, slirp, nft
         self.read_only = tuple(read_only)
         self.use_cgroups = use_cgroups
 
@@ -75,7 +97,20 @@ class BubblewrapBackend:
                 return Probe(self.name, False, f"bwrap could not be started: {exc}")
         if trial.exit_code != 0:
             return Probe(self.name, False, f"a trial sandbox failed ({trial.exit_code}): {trial.output.strip()[:300]}")
-        return Probe(self.name, True, f"{_version(self.bwrap)} as uid {self.uid}:{self.gid}; " + "; ".join(trial.notes))
+        return Probe(self.name, True, "; ".join([f"{_version(self.bwrap)} as uid {self.uid}:{self.gid}",
+                                                 *trial.notes, self._setup_network(), *self._tmpfs_note()]))
+
+    def _setup_network(self) -> str:
+        """Whether a setup phase can have its filtered network here, for the probe's reason."""
+        problem = outbound.problem(self.slirp, self.nft)
+        if problem:
+            return f"SETUP PHASE REFUSED HERE: {problem}"
+        return "setup phase: outbound through slirp4netns, private and host addresses rejected (nftables)"
+
+    def _tmpfs_note(self) -> list[str]:
+        if "--size" in _features(self.bwrap):
+            return []
+        return ["this bwrap has no --size: /tmp is bounded only by the run's memory cgroup"]
 
     def _problem(self) -> str:
         """Why this backend cannot run here, or "" when it may."""
@@ -100,8 +135,7 @@ class BubblewrapBackend:
             redactor: Callable[[str], str] = _unchanged, env: Mapping[str, str] | None = None,
             home: Path | None = None) -> CommandResult:
         """Run `command` with `/bin/sh -c` in `workdir` inside a fresh sandbox; see `bot.sandbox.Backend`."""
-        problem = self._problem() or (network and not outbound.available(self.slirp)
-                                      and f"the network of a setup phase needs slirp4netns: {outbound.INSTALL_HINT}")
+        problem = self._problem() or (network and outbound.problem(self.slirp, self.nft))
         if problem:
             raise OSError(f"bubblewrap backend cannot run: {problem}")
         started = time.monotonic()
@@ -109,16 +143,16 @@ class BubblewrapBackend:
         if not workdir.is_dir():
             raise NotADirectoryError(str(workdir))
         marker = uuid.uuid4().hex
-        sandbox_env = {"PATH": sandbox_path(), "HOME": SANDBOX_HOME, "TMPDIR": "/tmp", **FIXED_ENV, **(env or {}),
-                       MARKER: marker}
-        read_only = self._read_only_dirs()
+        sandbox_env = {"PATH": sandbox_path(virtualenv=not network), "HOME": SANDBOX_HOME, "TMPDIR": "/tmp",
+                       **FIXED_ENV, **(env or {}), MARKER: marker}
+        read_only = self._read_only_dirs(virtualenv=not network)
         writable = [workdir] if home is None else [workdir, home.resolve(strict=True)]
         with contextlib.ExitStack() as stack:
             for tree in writable:
                 stack.enter_context(ownership.lent(tree, self.uid, self.gid))
             stage = stack.enter_context(staging.staged([*read_only, *writable]))
             group, group_note = stack.enter_context(cgroups.run_cgroup(limits, enabled=self.use_cgroups))
-            net = stack.enter_context(outbound.Outbound(self.slirp)) if network else None
+            net = stack.enter_context(outbound.Outbound(self.slirp, nft=self.nft)) if network else None
             argv = [*self._drop(), *self.bwrap_args(workdir, stage, limits, network, sandbox_env, read_only,
                                                     home=writable[1] if home else None,
                                                     extra=net.bwrap_args() if net else ()),
@@ -127,23 +161,25 @@ class BubblewrapBackend:
                 done = supervise(argv, cwd=Path("/"), env={"PATH": _LAUNCHER_PATH, "LANG": "C.UTF-8", MARKER: marker},
                                  limits=limits, marker=marker, preexec=_preexec(group, stage, limits),
                                  on_timeout=_killer(group), pass_fds=net.child_fds if net else (),
-                                 on_start=net.attach if net else None)
+                                 on_start=net.attach if net else None,
+                                 disk=disk_watch(limits, writable, skip=[workdir / ".git"]))
             except subprocess.SubprocessError as exc:  # the preexec step failed in the child
                 raise OSError(f"the sandbox could not be prepared: {exc}") from exc
         notes = (f"bubblewrap: uid {self.uid}:{self.gid}, new user/pid/ipc/uts/cgroup namespaces, read-only system",
-                 "network: outbound through slirp4netns, the host's 127.0.0.1 unreachable" if network
-                 else "network: none", group_note)
+                 "network: outbound through slirp4netns; private, loopback, link-local and the host's own "
+                 "addresses rejected (nftables); no virtualenv" if network else "network: none", group_note)
         return CommandResult(command, done.exit_code, redactor(done.output), done.truncated, done.timed_out,
-                             time.monotonic() - started, self.name, True, notes)
+                             time.monotonic() - started, self.name, True, notes, done.disk_note)
 
     def _drop(self) -> list[str]:
         """setpriv: from root to the sandbox user, no groups, no capabilities of any kind, no new privileges."""
         return [self.setpriv, "--reuid", str(self.uid), "--regid", str(self.gid), "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
 
-    def _read_only_dirs(self) -> list[Path]:
-        """Interpreter, virtualenv and configured directories not already inside a bound system directory."""
-        wanted = [Path(p) for p in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix)]
+    def _read_only_dirs(self, *, virtualenv: bool = True) -> list[Path]:
+        """Interpreter, virtualenv (if `virtualenv`) and configured directories not inside a bound system directory."""
+        prefixes = (sys.base_prefix, sys.base_exec_prefix, *((sys.prefix, sys.exec_prefix) if virtualenv else ()))
+        wanted = [Path(p) for p in prefixes]
         wanted += [p.resolve() for p in wanted] + [Path(p) for p in self.read_only]
         chosen: list[Path] = []
         for path in wanted:

@@ -1,4 +1,4 @@
-"""Outbound network for a bubblewrap sandbox without the host's loopback, through slirp4netns.
+"""Outbound network for a bubblewrap sandbox: the internet, through slirp4netns, and nothing private.
 
 A setup phase (installing dependencies) needs the network. Sharing the host's network
 namespace would also hand the command every service listening on the host's 127.0.0.1
@@ -8,15 +8,20 @@ gives it a user-mode NAT to the outside with `--disable-host-loopback` (10.0.2.2
 lead to the host's 127.0.0.1), a DNS forwarder at 10.0.2.3 (the sandbox's /etc/resolv.conf
 points there), and `--enable-sandbox --enable-seccomp` for slirp4netns itself.
 
-The order: bwrap writes its child's pid to `--info-fd` and waits on `--block-fd` before it
-runs anything; the worker opens that child's network namespace by descriptor and starts
-slirp4netns on it (`--netns-type=path`: given a pid, slirp4netns would also join the child's
-user namespace, which bwrap replaces with a nested one moments later, and then fail); once
-slirp4netns reports the interface configured (`--ready-fd`) the worker unblocks bwrap.
-slirp4netns ends when the worker closes its `--exit-fd`, or when the worker dies.
+slirp4netns opens the sandbox's connections from the worker's own namespace, so by itself it
+would reach every private network the worker reaches (Redis on a compose network, cloud
+metadata, the host's other addresses). `egress` loads an nftables table into the sandbox's
+namespace that rejects every private, link-local, loopback and host address (DNS to 10.0.2.3
+excepted) before the command starts; the command has no capability to change it. Without
+nft the setup phase does not run.
 
-Hosts on other interfaces of the machine stay reachable, as they would from a container on
-Docker's default network.
+The order: bwrap writes its child's pid to `--info-fd` and waits on `--block-fd` before it
+runs anything; the worker opens that child's network namespace by descriptor, loads the
+filter into it, and starts slirp4netns on it (`--netns-type=path`: given a pid, slirp4netns
+would also join the child's user namespace, which bwrap replaces with a nested one moments
+later, and then fail); once slirp4netns reports the interface configured (`--ready-fd`) the
+worker unblocks bwrap. slirp4netns ends when the worker closes its `--exit-fd`, or when the
+worker dies. When any step fails the sandbox is never unblocked: the run stops.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from bot.sandboxes import egress
+
 RESOLV_CONF = b"nameserver 10.0.2.3\n"
 SLIRP = "slirp4netns"
 START_SECONDS = 10.0
@@ -42,6 +49,13 @@ def available(slirp: str = SLIRP) -> bool:
     return shutil.which(slirp) is not None
 
 
+def problem(slirp: str = SLIRP, nft: str = egress.NFT) -> str:
+    """Why a setup phase cannot have its (filtered) network here, or "" when it can."""
+    if not available(slirp):
+        return f"the network of a setup phase needs slirp4netns: {INSTALL_HINT}"
+    return egress.problem(nft)
+
+
 class Outbound:
     """The descriptors and the slirp4netns process that give one bwrap sandbox its network.
 
@@ -49,8 +63,8 @@ class Outbound:
     `attach()` runs once bwrap has started (supervise's `on_start`).
     """
 
-    def __init__(self, slirp: str = SLIRP, start_seconds: float = START_SECONDS) -> None:
-        self.slirp, self.start_seconds = slirp, start_seconds
+    def __init__(self, slirp: str = SLIRP, start_seconds: float = START_SECONDS, nft: str = egress.NFT) -> None:
+        self.slirp, self.start_seconds, self.nft = slirp, start_seconds, nft
         self._info_r, self._info_w = os.pipe()
         self._block_r, self._block_w = os.pipe()
         self._resolv_r, resolv_w = os.pipe()
@@ -77,13 +91,14 @@ class Outbound:
                 "--ro-bind-data", str(self._resolv_r), "/etc/resolv.conf"]
 
     def attach(self) -> None:
-        """Give the started sandbox its network, then let it run; raises OSError when that fails."""
+        """Filter the started sandbox's network and give it one, then let it run; raises OSError when that fails."""
         for fd in self.child_fds:
             self._close(fd)
         pid = self._child_pid()
         if pid is None:  # bwrap ended before reporting: its own error is in the command's output
             return
         with _netns(pid) as netns_fd:
+            egress.apply(netns_fd, nft=self.nft)
             self._proc = self._start(netns_fd)
         self._close(self._block_w, write=b"1")
 
