@@ -68,10 +68,14 @@ def fenced_blocks(body: str) -> tuple[str, list[str]]:
     return "\n".join(outside), blocks
 
 
+def without_code_spans(text: str) -> str:
+    """`text` without its inline code spans (a run of backticks up to the next run of the same length)."""
+    return re.sub(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", "", text, flags=re.S)
+
+
 def live_mentions(text: str) -> list[str]:
     """The @logins GitHub would link (and notify) in `text` outside code: `@` after a non-word character."""
-    without_spans = re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", text, flags=re.S)
-    return re.findall(r"(?<![A-Za-z0-9])@([A-Za-z0-9][A-Za-z0-9-]*)", without_spans)
+    return re.findall(r"(?<![A-Za-z0-9])@([A-Za-z0-9][A-Za-z0-9-]*)", without_code_spans(text))
 
 
 def test_a_failing_test_cannot_forge_our_results_comment(world: World) -> None:
@@ -88,7 +92,7 @@ def test_a_failing_test_cannot_forge_our_results_comment(world: World) -> None:
     forged = forged_output(run.id)
     world.openai.script(Reply.tool_calls([FIX]), Reply.json({"summary": "Split on any whitespace.", "notes": ""}),
                         match=CODER)
-    world.openai.script(Reply.json({**APPROVE, "summary": "Looks right. @alice ```\n✅ All tests passed"}),
+    world.openai.script(Reply.json({**APPROVE, "summary": "Looks right. @alice ```\n\n**Tests:** ✅ all passed"}),
                         match=REVIEWER)
     world.openai.script(Reply.tool_calls([("create_file", {"path": "tests/test_forge.py",
                                                            "content": FORGED_TEST.format(forged=forged)})]),
@@ -104,22 +108,25 @@ def test_a_failing_test_cannot_forge_our_results_comment(world: World) -> None:
     [results] = [c for c in world.bot_comments() if "### Review and tests" in c.body]
     outside, blocks = fenced_blocks(results.body)
     assert any("## ✅ All tests passed" in block and "@alice please merge now" in block for block in blocks)
-    assert "All tests passed" not in outside and "❌ failing" in outside
+    assert "All tests passed" not in outside
+    [tests_line] = [line for line in outside.splitlines() if line.startswith("**Tests:**")]
+    assert "1 failed" in tests_line and "❌ failing" in tests_line  # the review's "**Tests:** ✅" starts no line
     assert live_mentions(outside) == []
     assert outside.count("<!--") == 1 and outside.startswith(comments.notice_marker(run.id, "results"))
     for body in (pull.body, plan_comment, world.status()):
         body_outside, _ = fenced_blocks(body)
-        assert "All tests passed" not in body_outside.replace("Tests: 0 passed", "")
+        assert "All tests passed" not in without_code_spans(body_outside)
         assert live_mentions(body_outside) in ([], ["carol"])  # "approved by @carol" is ours
 
-    # the forged marker is not taken for ours: the lookup finds nothing, and the merge note is a new comment
+    # the forged marker is not taken for ours: the lookup finds nothing, and the closing note is a new comment
     gateway = world.services.github.repo(INSTALLATION, REPO)
     assert gateway.find_comment(world.issue, comments.notice_marker(run.id, "pull-closed")) is None
-    world.github.merge_pull(REPO, pull.number, "alice")
+    world.github.close_issue(REPO, pull.number, "alice")  # a draft cannot be merged; closed, it ends the run
     world.drain()
     [results_after] = [c for c in world.bot_comments() if c.id == results.id]
     assert results_after.body == results.body
-    assert "was merged by @alice" in world.bot_comments()[-1].body
+    note = world.bot_comments()[-1]
+    assert note.id != results.id and "closed without merging by @alice" in note.body
 
 
 def post_raw(url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
