@@ -146,9 +146,10 @@ def open_server() -> Iterator[tuple[str, int]]:
         yield found.group(1), port
 
 
-def test_setup_phase_reaches_out_but_not_the_hosts_loopback(bwrap: BubblewrapBackend, tree: Path,
-                                                             open_server: tuple[str, int],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_setup_phase_reaches_neither_the_hosts_loopback_nor_its_own_addresses(bwrap: BubblewrapBackend, tree: Path,
+                                                                              open_server: tuple[str, int],
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's own addresses are refused like its loopback (the internet: tests/security/test_sandbox_network.py)."""
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     address, port = open_server  # listening on 127.0.0.1 too
@@ -156,10 +157,12 @@ def test_setup_phase_reaches_out_but_not_the_hosts_loopback(bwrap: BubblewrapBac
     result = bwrap.run(script, tree, FAST, network=True)
     answers = [line for line in result.output.splitlines() if line.startswith(("CONNECTED", "FAILED"))]
     assert len(answers) == 3, result.output
-    assert answers[0].startswith("CONNECTED") and "greeting" in answers[0]  # out, through slirp4netns
+    assert answers[0].startswith("FAILED") and "No route to host" in answers[0]  # the host's own address: no
     assert answers[1].startswith("FAILED") and answers[2].startswith("FAILED")  # the host's loopback: no
     assert not any(value in result.output for value in SECRETS.values())
     assert any("slirp4netns" in note for note in result.notes)
+    plain = UnsandboxedBackend().run(connect_script(address, port), tree, FAST)
+    assert "CONNECTED" in plain.output and "greeting" in plain.output  # the check would catch a leak
     offline = bwrap.run(connect_script(address, port), tree, FAST)
     assert "FAILED" in offline.output  # and without `network`, nothing at all
 
@@ -413,9 +416,11 @@ def test_docker_run_arguments(fake_docker: Path, tree: Path, monkeypatch: pytest
     assert not any(value in flags for value in SECRETS.values())
     home = tree.parent / "home"
     home.mkdir()
-    backend.run("true", tree, limits, network=True, home=home)
-    assert "--network" not in calls(fake_docker)[-1]
+    backend.run("true", tree, limits, home=home)
     assert f"{home}:/tmp/home:rw" in calls(fake_docker)[-1] and "HOME=/tmp/home" in calls(fake_docker)[-1]
+    with pytest.raises(OSError, match="cannot keep a command's network off private and host addresses"):
+        backend.run("true", tree, limits, network=True, home=home)  # a setup phase docker cannot filter
+    assert len(calls(fake_docker)) == 2  # refused before any container was started
 
 
 def test_docker_exit_codes_and_ownership(fake_docker: Path, tree: Path) -> None:
