@@ -13,19 +13,21 @@ the work tree's git directory (`.git/issuesmith/context-index`); `cache_dir=Fals
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.errors import GitError
 from bot.localize.index import BuildStats, RepoIndex, load_index
 from bot.localize.issue import IssueMentions, extract
 from bot.localize.render import MAP_SHARE, excerpts, repo_map
 from bot.localize.scoring import RankedFile, rank
 from bot.localize.store import IndexStore
 from bot.localize.text import estimate_tokens, split_identifier, terms
+from bot.sandbox import unchanged
+from bot.treegit import Git
 
 __all__ = ["RankedFile", "RepoContext", "build_context", "default_cache_dir", "estimate_tokens", "fit_context",
            "rank_files",
@@ -46,11 +48,11 @@ class RepoContext:
 
 def default_cache_dir(root: Path) -> Path | None:
     """`<git dir>/issuesmith/context-index` of the work tree at `root`, if it is a git work tree."""
-    done = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], cwd=root, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0 or not done.stdout.strip():
+    try:
+        git_dir = Git(unchanged)("rev-parse", "--absolute-git-dir", cwd=root, discover=True).strip()
+    except GitError:
         return None
-    return Path(done.stdout.strip()) / "issuesmith" / "context-index"
+    return Path(git_dir) / "issuesmith" / "context-index" if git_dir else None
 
 
 def rank_files(root: Path, issue_text: str, cache_dir: Path | Literal[False] | None = None

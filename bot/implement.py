@@ -33,7 +33,7 @@ from bot.plan import Plan
 from bot.repoconfig import RepoConfig
 from bot.report import PullBody, TestSummary, render_results
 from bot.runs import Run, State
-from bot.sandbox import Limits
+from bot.sandbox import CommandResult, Limits
 from bot.services import Services
 from bot.steps import call_context, notify, refresh_status, run_gate, stop_reason
 from bot.testresults import TestReport, build_report, with_junit
@@ -180,8 +180,8 @@ class Implementation:
                                    settings.tester_tool_calls)
         added_paths = [p for p in session.touched if p not in touched]
         touched += added_paths
-        self.run_setup(ctx)
-        report = self.run_tests(ctx)
+        self.run_setup(ctx, touched)
+        report = self.run_tests(ctx, touched)
         fixes: list[str] = []
         while not report.ok and len(fixes) < settings.max_test_fixes:
             ctx.check()
@@ -192,21 +192,37 @@ class Implementation:
                                extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
             touched += [p for p in fix_session.touched if p not in touched]
             fixes.append(fixed.summary)
-            report = self.run_tests(ctx)
+            report = self.run_tests(ctx, touched)
         return {"patch": tree.patch(touched), "touched": touched, "report": _report_dict(report),
                 "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used}
 
-    def run_setup(self, ctx: StepContext) -> None:
+    def sandboxed(self, ctx: StepContext, touched: list[str], command: Callable[[], CommandResult]) -> CommandResult:
+        """Run a sandboxed `command` on the work tree, then restore the tree before anything of ours touches it.
+
+        The slot stays marked as lent (and is deleted, not reused, by the next job) unless the
+        tree is restored to base plus the edits in `touched` (see `Tree.restore`).
+        """
+        tree = self.tree(ctx)
+        patch = tree.patch(touched)
+        with self.services.workspace.lent(self.work):
+            result = command()
+            tree.restore(patch, touched)
+        return result
+
+    def run_setup(self, ctx: StepContext, touched: list[str]) -> None:
         """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
         settings = self.services.settings
         command = DeploymentLimits.from_settings(settings).run_setup_command(self.config)  # the deployment decides
         if not command:
             return
         self.status("test", "running the setup command")
-        result = self.services.sandbox().run(command, self.work.path, Limits(timeout=settings.setup_timeout),
-                                             network=True, redactor=self.services.redactor, home=self.home)
+        result = self.sandboxed(ctx, touched, lambda: self.services.sandbox().run(
+            command, self.work.path, Limits(timeout=settings.setup_timeout, disk_bytes=settings.disk_bytes),
+            network=True, redactor=self.services.redactor, home=self.home))
         ctx.log("setup", command=command, exit_code=result.exit_code, timed_out=result.timed_out,
                 seconds=round(result.duration, 2), backend=result.backend, isolated=result.isolated)
+        if result.disk_exceeded:
+            raise disk_quota_error("setup", command, result)
         if result.exit_code != 0:
             ended = (f"timed out after {settings.setup_timeout:g}s" if result.timed_out
                      else f"exited with {result.exit_code}")
@@ -216,15 +232,18 @@ class Implementation:
                                    "ISSUESMITH_SETUP_COMMAND) or the repository, "
                                    "then comment `/retry`")
 
-    def run_tests(self, ctx: StepContext) -> TestReport:
+    def run_tests(self, ctx: StepContext, touched: list[str]) -> TestReport:
         """Run the repository's test command in the sandbox; code decides pass or fail."""
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
         junit.unlink(missing_ok=True)
         backend = self.services.sandbox()
-        result = backend.run(with_junit(command, junit), self.work.path,
-                             Limits(timeout=self.services.settings.test_timeout), redactor=self.services.redactor,
-                             home=self.home)
+        limits = Limits(timeout=self.services.settings.test_timeout, disk_bytes=self.services.settings.disk_bytes)
+        result = self.sandboxed(ctx, touched, lambda: backend.run(
+            with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home))
+        if result.disk_exceeded:
+            junit.unlink(missing_ok=True)
+            raise disk_quota_error("test", command, result)
         report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
         junit.unlink(missing_ok=True)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
@@ -241,10 +260,10 @@ class Implementation:
         branch = branch_name(self.run.issue, self.brief.plan.title)
         paths = [p for p in test_out["touched"] if p]
         self.status("publish", "pushing the branch")
-        self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(paths)))
         redact = self.services.redactor
         sha = tree.commit(paths, redact(self._commit_message(code_out["summary"])), self._identity(),
                           int(self.run.approved_at or time.time()))
+        self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(tree.changed_files(sha))))
         if self.gateway.branch_head(branch) != sha:
             tree.push(self.clone_url, self.gateway.token, sha, branch)
         body = self._pull_body(ctx, tree)
@@ -300,6 +319,14 @@ class Implementation:
             review=reviewer.Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
             base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})))
+
+
+def disk_quota_error(phase: str, command: str, result: CommandResult) -> ConfigError:
+    """The run's failure when a command of the repository took the work tree and HOME past the disk quota."""
+    return ConfigError(f"the {phase} command {code(command)} was stopped: {result.disk_note}",
+                       hint="make the repository's setup and tests write less (build output, caches, downloads), "
+                            "or ask the operator of this deployment to raise ISSUESMITH_DISK_BYTES, "
+                            "then comment `/retry`")
 
 
 def unsandboxed_note(sandbox: dict[str, Any]) -> str:

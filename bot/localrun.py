@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from bot.errors import GitError
 from bot.localredis import redis_for_tryout
 from bot.runs import Run, State
+from bot.sandbox import unchanged
 from bot.settings import TryoutSettings
+from bot.treegit import Git
 from bot.tryout import Playground, TryoutError, sandbox_env, section
 
 PLAN_SECONDS = 600.0
@@ -166,8 +168,7 @@ def _answer(ask: Callable[[str], str], question: str) -> str:
 def _free_branch(repo: Path, wanted: str) -> str:
     """`wanted`, or `wanted-2`, `-3`... when the checkout has that branch already."""
     candidate, n = wanted, 1
-    while subprocess.run(["git", "-C", str(repo), "show-ref", "--verify", "--quiet", f"refs/heads/{candidate}"],
-                         check=False).returncode == 0:
+    while _has_branch(repo, candidate):
         n += 1
         candidate = f"{wanted}-{n}"
     return candidate
@@ -181,8 +182,17 @@ def _placeholder(root: Path) -> Path:
     return seed
 
 
+def _has_branch(repo: Path, branch: str) -> bool:
+    try:
+        _git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}")
+    except TryoutError:
+        return False
+    return True
+
+
 def _git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise TryoutError(f"git {' '.join(args[:2])} failed in {cwd}: {done.stderr.strip()[-300:]}")
-    return done.stdout.strip()
+    """Hardened git (`bot.treegit`) in a person's checkout or our stand-in's repository, found from `cwd`."""
+    try:
+        return Git(unchanged)(*args, cwd=cwd, discover=True, local=True).strip()
+    except GitError as exc:
+        raise TryoutError(f"git {' '.join(args[:2])} failed in {cwd}: {str(exc)[-300:]}") from exc

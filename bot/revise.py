@@ -80,14 +80,14 @@ class Revision(Implementation):
 
     def pull_files(self, head: str) -> list[str]:
         """The files the pull request changes at `head`."""
-        out = self.services.workspace.git("diff", "--name-only", f"refs/remotes/origin/{self.default_branch}...{head}",
-                                          cwd=self.work.path)
-        return out.split()
+        out = self.services.workspace.git("diff", "--name-only", "-z", "--no-ext-diff",
+                                          f"refs/remotes/origin/{self.default_branch}...{head}", cwd=self.work.path)
+        return [path for path in out.split("\0") if path]
 
     def pull_diff(self, head: str) -> str:
         """The pull request's change so far, as a unified diff."""
-        return self.services.workspace.git("diff", f"refs/remotes/origin/{self.default_branch}...{head}",
-                                           cwd=self.work.path)
+        return self.services.workspace.git("diff", "--no-ext-diff", "--no-textconv",
+                                           f"refs/remotes/origin/{self.default_branch}...{head}", cwd=self.work.path)
 
     # -- steps ----------------------------------------------------------------------------------
     def prepare(self, ctx: StepContext) -> dict[str, Any]:
@@ -134,10 +134,10 @@ class Revision(Implementation):
         branch, number = self.run.branch, self.run.pr_number
         paths = [p for p in test_out["touched"] if p]
         self.status("publish", f"pushing revision round {self.round_no}")
-        self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(paths)))
         redact = self.services.redactor
         sha = tree.commit(paths, redact(self._revision_message(code_out["summary"])), self._identity(),
                           int(self.request["requested_at"]))
+        self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(tree.changed_files(sha))))
         current = self.gateway.branch_head(branch)
         if current not in (sha, head):
             raise GitError(f"the branch {branch} moved to {str(current)[:12]} while this round worked on "

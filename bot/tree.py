@@ -1,15 +1,30 @@
-"""Operations on a checked-out work tree: reset to the base, apply and capture patches, commit.
+"""Operations on a checked-out work tree: reset, restore after a sandboxed command, patches, commits.
 
 A step's result is a *patch* (what the edit tools changed, relative to the base commit), so
 a later step, or a re-run job, rebuilds exactly the same tree from the base plus the patch.
+
+The tree is the repository's, and a sandboxed command may have changed anything in it, so
+before git or the worker touches it again `scrub` removes what git would run or follow: a
+nested `.git` anywhere (a repository whose configuration git would obey if it entered it),
+the contents of submodule folders, links the commit does not hold, git's own files that the
+commit does not hold (`.gitattributes`, `.gitignore`, `.gitmodules`), and anything that is
+not a file, folder or link. `restore` then puts every tracked path back to base plus patch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import shutil
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.workspace import Git
+from bot.errors import GitError
+from bot.treegit import Git
+
+GITLINK, SYMLINK = "160000", "120000"
+GIT_FILES = frozenset({".gitattributes", ".gitignore", ".gitmodules"})
 
 
 @dataclass(frozen=True)
@@ -20,6 +35,105 @@ class Identity:
     email: str
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """What a commit (or the index) holds: each path's git mode, and the folders on the way."""
+
+    modes: dict[str, str] = field(default_factory=dict)
+
+    def mode(self, path: str) -> str | None:
+        """The git mode of `path` (e.g. 100644, 120000, 160000), None when not tracked."""
+        return self.modes.get(path)
+
+
+def tracked_paths(listing: str) -> Tracked:
+    """Parse `git ls-tree -r -z` or `git ls-files -s -z` output (the mode first, the path after a tab)."""
+    modes: dict[str, str] = {}
+    for entry in listing.split("\0"):
+        meta, tab, path = entry.partition("\t")
+        if tab:
+            modes[path] = meta.split(" ", 1)[0]
+    return Tracked(modes)
+
+
+def scrub(root: Path, *tracked: Tracked) -> list[str]:
+    """Remove from the tree at `root` what git would run or follow (see the module docstring).
+
+    `tracked` are the listings whose links and submodule folders are legitimate. Returns the
+    entries that are not the worker's (a tree lent to a sandbox and not taken back).
+    """
+    links = {p for t in tracked for p, m in t.modes.items() if m == SYMLINK}
+    gitlinks = {p for t in tracked for p, m in t.modes.items() if m == GITLINK}
+    known = {p for t in tracked for p in t.modes}
+    me, problems = os.geteuid(), []
+    _normalise_mode(str(root), None, os.lstat(root).st_mode)
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
+        here = os.path.relpath(dirpath, root)
+        prefix = "" if here == "." else here + "/"
+        keep = []
+        for name in (*dirnames, *filenames):
+            rel = prefix + name
+            info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+            if rel == ".git":
+                continue
+            if _unwanted(name, rel, info.st_mode, links, known):
+                _remove(name, dirfd, info.st_mode)
+                continue
+            if info.st_uid != me:
+                problems.append(f"{rel} belongs to uid {info.st_uid}")
+            _normalise_mode(name, dirfd, info.st_mode)
+            if stat.S_ISDIR(info.st_mode):
+                if rel in gitlinks:
+                    _empty(Path(dirpath, name))
+                else:
+                    keep.append(name)
+        dirnames[:] = [d for d in dirnames if d in keep]
+    return problems
+
+
+def _unwanted(name: str, rel: str, mode: int, links: set[str], known: set[str]) -> bool:
+    if name.casefold() == ".git":
+        return True
+    if stat.S_ISLNK(mode):
+        return rel not in links
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        return True
+    return name in GIT_FILES and rel not in known
+
+
+def _normalise_mode(name: str, dirfd: int | None, mode: int) -> None:
+    """Folders 0755, files 0644 or 0755 (as git checks them out): readable by the unprivileged reader, no set-id."""
+    if stat.S_ISLNK(mode):
+        return
+    wanted = 0o755 if stat.S_ISDIR(mode) or mode & 0o111 else 0o644
+    if stat.S_IMODE(mode) != wanted:
+        os.chmod(name, wanted, dir_fd=dirfd)
+
+
+def _remove(name: str, dirfd: int, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(name, dir_fd=dirfd)
+    else:
+        os.unlink(name, dir_fd=dirfd)
+
+
+def _remove_path(target: Path) -> None:
+    """Remove a file, link or folder (a folder's links are removed, never followed)."""
+    if os.path.isdir(target) and not os.path.islink(target):
+        shutil.rmtree(target)
+    else:
+        os.unlink(target)
+
+
+def _empty(folder: Path) -> None:
+    """Remove everything inside a submodule's folder (never following links)."""
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
 class Tree:
     """A work tree at `root` whose changes are measured against `base` (a commit sha)."""
 
@@ -28,19 +142,48 @@ class Tree:
         self.root = root
         self.base = base
 
+    def tracked(self) -> Tracked:
+        """What the base commit holds."""
+        return tracked_paths(self.git("ls-tree", "-r", "-z", "--full-tree", self.base, cwd=self.root))
+
     def reset(self, patch: str = "") -> None:
         """Back to the base commit with nothing else in the tree, then apply `patch`."""
+        self._scrub()
         self.git("checkout", "--force", "--detach", "--quiet", self.base, cwd=self.root)
         self.git("clean", "-ffdxq", cwd=self.root)
         if patch:
             self.git("apply", "--whitespace=nowarn", "--binary", "-", cwd=self.root, stdin=patch)
+
+    def restore(self, patch: str, paths: Sequence[str]) -> None:
+        """After a sandboxed command: scrubbed, and every tracked path and `paths` back to base plus `patch`.
+
+        Untracked files the command made (build output, caches the next command reuses) stay,
+        except what `scrub` removes.
+        """
+        tracked = self._scrub()
+        self.git("checkout", "--force", "--detach", "--quiet", self.base, cwd=self.root)
+        for path in paths:
+            target = self.root / path
+            if tracked.mode(path) is None and os.path.lexists(target):
+                _remove_path(target)
+        if patch:
+            self.git("apply", "--whitespace=nowarn", "--binary", "-", cwd=self.root, stdin=patch)
+
+    def _scrub(self) -> Tracked:
+        tracked = self.tracked()
+        problems = scrub(self.root, tracked, tracked_paths(self.git("ls-files", "-s", "-z", cwd=self.root)))
+        if problems:
+            raise GitError(f"the work tree holds what a sandboxed command left and was not taken back: {problems[0]}",
+                           retryable=True)
+        return tracked
 
     def patch(self, paths: list[str]) -> str:
         """The change to `paths` since the base, as a binary-safe unified diff."""
         if not paths:
             return ""
         self.git("add", "--all", "--", *paths, cwd=self.root)
-        diff = self.git("diff", "--cached", "--binary", self.base, "--", *paths, cwd=self.root)
+        diff = self.git("diff", "--cached", "--binary", "--no-ext-diff", "--no-textconv", self.base, "--", *paths,
+                        cwd=self.root)
         self.git("reset", "--quiet", cwd=self.root)
         return diff
 
@@ -64,6 +207,11 @@ class Tree:
         self.git("add", "--all", "--", *paths, cwd=self.root)
         self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=self.root, env=env)
         return self.git("rev-parse", "HEAD", cwd=self.root).strip()
+
+    def changed_files(self, sha: str) -> list[str]:
+        """Every path the commit `sha` changes against the base, as git reports it (not as anyone named it)."""
+        out = self.git("diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", self.base, sha, cwd=self.root)
+        return [path for path in out.split("\0") if path]
 
     def push(self, url: str, token: str, sha: str, branch: str) -> None:
         """Push `sha` to `branch` on the real remote (never forced)."""

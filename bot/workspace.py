@@ -1,4 +1,4 @@
-"""Getting a work tree fast: one bare mirror per repository, reused clones per slot.
+"""Getting a work tree fast and clean: one bare mirror per repository, reused clones per slot.
 
 Measured on these machines (see README): a reused `--shared` clone reset to a commit
 takes ~0.14 s against 6.6 s for `clone --depth 1` of a django-sized repository.
@@ -6,29 +6,34 @@ takes ~0.14 s against 6.6 s for `clone --depth 1` of a django-sized repository.
 * The mirror (`mirrors/<owner>/<repo>.git`, heads and tags only) is created once and
   refreshed with `fetch`, always under an exclusive `flock` (concurrent fetches corrupt).
 * A slot (`slots/<owner>/<repo>/<n>`) is a `clone --shared` of the mirror, held by one
-  job at a time through its own `flock`; it is reset on entry and wiped on exit
-  (`checkout -f --detach`, `clean -ffdx`, local branches deleted), so no run sees another's files.
-* The installation token reaches git only through `GIT_CONFIG_*` environment variables
-  (`http.extraHeader`), never the URL, `.git/config`, the command line, logs or errors.
+  job at a time through its own `flock`. A slot is reused only when it is *proven* clean:
+  no job left it lent to a sandbox (`lent` marks it for the duration), it and everything in
+  it are the worker's, its `.git` is the directory we made with the configuration we wrote,
+  and after a scrub and reset (`bot.tree.scrub`, `checkout -f --detach`, `clean -ffdx`)
+  git reports nothing changed, untracked or ignored. Anything else and the slot is deleted
+  and cloned again, so no run sees another's files and nothing a test planted survives.
+* Every git command goes through `bot.treegit` (hardened; the token only as a header).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
+import hashlib
 import os
-import subprocess
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import GitError, git_failure_is_transient
-from bot.redact import Redactor
+from bot.errors import GitError
+from bot.tree import scrub, tracked_paths
+from bot.treegit import GIT_TIMEOUT, Git, Reader
 
 SLOTS_PER_REPO = 8
-GIT_TIMEOUT = 600
+LENT_SUFFIX = ".lent"
+CONFIG_SUFFIX = ".config-sha256"
 
 
 @dataclass(frozen=True)
@@ -38,40 +43,6 @@ class WorkTree:
     path: Path
     sha: str
     branch: str
-
-
-class Git:
-    """Runs git with a clean, credential-free environment (plus a token header when given)."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redact = redactor
-
-    def env(self, token: str | None = None) -> dict[str, str]:
-        """The environment for a git command; the token travels as an HTTP header config."""
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-        env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
-                   GIT_AUTHOR_NAME="issuesmith", GIT_AUTHOR_EMAIL="issuesmith@users.noreply.github.com",
-                   GIT_COMMITTER_NAME="issuesmith", GIT_COMMITTER_EMAIL="issuesmith@users.noreply.github.com")
-        if token:
-            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-            env.update(GIT_CONFIG_COUNT="2", GIT_CONFIG_KEY_0="http.extraHeader",
-                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
-                       GIT_CONFIG_KEY_1="credential.helper", GIT_CONFIG_VALUE_1="")
-        return env
-
-    def __call__(self, *args: str, cwd: Path | None = None, token: str | None = None,
-                 timeout: float = GIT_TIMEOUT, stdin: str | None = None,
-                 env: dict[str, str] | None = None) -> str:
-        """Run `git args...`; returns stdout; raises `GitError` with redacted output on failure."""
-        try:
-            done = subprocess.run(["git", *args], cwd=cwd, env={**self.env(token), **(env or {})},
-                                  capture_output=True, input=stdin, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", retryable=True) from exc
-        if done.returncode != 0:
-            stderr = self._redact(done.stderr.strip())[-2000:]
-            raise GitError(f"git {args[0]} failed: {stderr}", retryable=git_failure_is_transient(stderr))
-        return done.stdout
 
 
 @contextlib.contextmanager
@@ -93,9 +64,10 @@ def _flock(path: Path, blocking: bool = True) -> Iterator[bool]:
 class Workspace:
     """Mirrors and slots under `root`, shared by every worker process on the machine."""
 
-    def __init__(self, root: Path, redactor: Redactor, slots: int = SLOTS_PER_REPO) -> None:
+    def __init__(self, root: Path, redactor: Callable[[str], str], slots: int = SLOTS_PER_REPO,
+                 reader: Reader | None = None) -> None:
         self.root = root
-        self.git = Git(redactor)
+        self.git = Git(redactor, reader)
         self._slots = slots
 
     def mirror_path(self, repo: str) -> Path:
@@ -113,7 +85,7 @@ class Workspace:
 
     def _init_mirror(self, mirror: Path, url: str) -> None:
         mirror.mkdir(parents=True, exist_ok=True)
-        self.git("init", "--bare", "--quiet", cwd=mirror)
+        self.git("init", "--bare", "--quiet", str(mirror))
         self.git("remote", "add", "origin", url, cwd=mirror)
         self.git("config", "--replace-all", "remote.origin.fetch", "+refs/heads/*:refs/heads/*", cwd=mirror)
         self.git("config", "--add", "remote.origin.fetch", "+refs/tags/*:refs/tags/*", cwd=mirror)
@@ -125,12 +97,32 @@ class Workspace:
         mirror = self.refresh_mirror(repo, url, token)
         sha = self.git("rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}", cwd=mirror).strip()
         with self._slot(repo) as slot:
-            self._prepare_slot(slot, mirror)
-            self._reset(slot, sha)
+            self._prepare_slot(slot, mirror, sha)
             try:
                 yield WorkTree(slot, sha, branch)
             finally:
+                self._release(slot, sha)
+
+    def _release(self, slot: Path, sha: str) -> None:
+        """Leave the slot clean for the next job; one that cannot be (still lent, or no clean reset) is deleted."""
+        with contextlib.suppress(GitError, OSError):
+            if not _lent_mark(slot).exists():
                 self._reset(slot, sha)
+                return
+        with contextlib.suppress(GitError, OSError):
+            discard(slot)  # else the next job finds it unproven and tries again
+
+    @contextlib.contextmanager
+    def lent(self, work: WorkTree) -> Iterator[None]:
+        """Mark the slot unproven while a sandboxed command may change it.
+
+        The mark is removed only when the block ends without an error (the caller restores the
+        tree inside it); a slot still marked when next taken is deleted, not reused.
+        """
+        mark = _lent_mark(work.path)
+        mark.touch()
+        yield
+        mark.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _slot(self, repo: str) -> Iterator[Path]:
@@ -146,15 +138,80 @@ class Workspace:
                 raise GitError(f"all {self._slots} work trees of {repo} stayed busy", retryable=True)
             time.sleep(0.2)
 
-    def _prepare_slot(self, slot: Path, mirror: Path) -> None:
-        if not (slot / ".git").exists():
+    def _prepare_slot(self, slot: Path, mirror: Path, sha: str) -> None:
+        """A slot at `sha` that is proven clean: reused when it can be, else deleted and cloned again."""
+        if os.path.lexists(slot) and not self._proven(slot, mirror, sha):
+            discard(slot)
+        if not os.path.lexists(slot):
             slot.parent.mkdir(parents=True, exist_ok=True)
-            self.git("clone", "--shared", "--no-checkout", "--quiet", str(mirror), str(slot))
-        self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot)
+            self.git("clone", "--shared", "--no-checkout", "--quiet", str(mirror), str(slot), local=True)
+            _config_mark(slot).write_text(_config_digest(slot))
+            self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot, local=True)
+            self._reset(slot, sha)
+
+    def _proven(self, slot: Path, mirror: Path, sha: str) -> bool:
+        """Whether the slot can be reused: see the module docstring (it is reset to `sha` on the way)."""
+        if _lent_mark(slot).exists() or not _ours(slot) or not _ours(slot / ".git"):
+            return False
+        mark = _config_mark(slot)
+        if not mark.is_file() or mark.read_text() != _config_digest(slot):
+            return False
+        try:
+            self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot, local=True)
+            self._reset(slot, sha)
+        except (GitError, OSError):
+            return False
+        return True
 
     def _reset(self, slot: Path, sha: str) -> None:
+        """Scrub, check out `sha`, clean, drop local branches; then git must report nothing at all."""
+        index = self.git("ls-files", "-s", "-z", cwd=slot)
+        problems = scrub(slot, tracked_paths(self.git("ls-tree", "-r", "-z", "--full-tree", sha, cwd=slot)),
+                         tracked_paths(index))
+        if problems:
+            raise GitError(f"work tree {slot} holds what no run leaves: {problems[0]}")
         self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=slot)
         self.git("clean", "-ffdxq", cwd=slot)
         branches = self.git("for-each-ref", "--format=%(refname:short)", "refs/heads/", cwd=slot).split()
         if branches:
             self.git("branch", "-D", "--quiet", *branches, cwd=slot)
+        left = self.git("status", "--porcelain", "-z", "--ignored", "--untracked-files=all", cwd=slot)
+        if left:
+            raise GitError(f"work tree {slot} is not clean after a reset: {left[:200]!r}")
+
+
+def discard(slot: Path) -> None:
+    """Delete a slot and its marks (never following a link out of it)."""
+    if os.path.islink(slot):
+        slot.unlink()
+    else:
+        shutil.rmtree(slot, ignore_errors=True)
+    for mark in (_lent_mark(slot), _config_mark(slot)):
+        mark.unlink(missing_ok=True)
+    if os.path.lexists(slot):
+        raise GitError(f"the unproven work tree {slot} could not be deleted", retryable=True)
+
+
+def _ours(path: Path) -> bool:
+    """A real directory (not a link) owned by the worker's user."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return info.st_uid == os.geteuid() and os.path.isdir(path) and not os.path.islink(path)
+
+
+def _lent_mark(slot: Path) -> Path:
+    return slot.with_name(slot.name + LENT_SUFFIX)
+
+
+def _config_mark(slot: Path) -> Path:
+    return slot.with_name(slot.name + CONFIG_SUFFIX)
+
+
+def _config_digest(slot: Path) -> str:
+    """The digest of the slot's `.git/config` (what we wrote when cloning); '' when it is not a plain file."""
+    config = slot / ".git" / "config"
+    if config.is_symlink() or not config.is_file():
+        return ""
+    return hashlib.sha256(config.read_bytes()).hexdigest()

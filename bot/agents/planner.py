@@ -8,7 +8,6 @@ back with the problems, at most `VERIFY_ATTEMPTS` times.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,6 +21,8 @@ from bot.errors import ModelOutputInvalid
 from bot.github import IssueInfo
 from bot.llm import CallContext, ModelClient, Tool
 from bot.plan import DEFAULT_BLOCKED, Plan, verify_plan
+from bot.sandbox import unchanged
+from bot.treegit import Git
 
 VERIFY_ATTEMPTS = 2
 READ_LIMIT_LINES = 400
@@ -113,16 +114,42 @@ def read_file(root: Path, rel: str, start: int = 1, end: int = READ_LIMIT_LINES)
     return f"{rel} lines {start}-{end} of {len(lines)}\n{body}"
 
 
-def search_code(root: Path, query: str) -> str:
-    """Tracked files' lines containing `query` (fixed string), at most SEARCH_LIMIT."""
-    done = subprocess.run(["git", "grep", "-n", "-I", "-F", "--no-color", "-e", query], cwd=root,
-                          capture_output=True, text=True, timeout=30, check=False)
-    hits = done.stdout.splitlines()
+def search_code(root: Path, query: str, git: Git | None = None) -> str:
+    """Tracked files' lines containing `query` (fixed string), at most SEARCH_LIMIT.
+
+    git reads the tree as an unprivileged user (`Git.read_tree`); a hit whose path goes
+    through a link is dropped, and a query of several lines is refused (git would take each
+    line as a pattern of its own).
+    """
+    if not query or "\n" in query or "\r" in query or "\0" in query:
+        return "search_code takes one line of text: search for each line on its own"
+    out = (git or Git(unchanged)).read_tree(root, "grep", "-n", "-z", "-I", "-F", "--no-color", "--no-textconv",
+                                            "-e", query, ok=(0, 1), timeout=30)
+    hits = [hit for hit in _grep_hits(out) if _inside(root, hit[0])]
     if not hits:
         return f"no matches for {query!r}"
-    shown = [hit[:300] for hit in hits[:SEARCH_LIMIT]]
+    shown = [f"{path}:{line}:{text}"[:300] for path, line, text in hits[:SEARCH_LIMIT]]
     more = f"\n... {len(hits) - SEARCH_LIMIT} more" if len(hits) > SEARCH_LIMIT else ""
     return "\n".join(shown) + more
+
+
+def _grep_hits(out: bytes) -> list[tuple[str, str, str]]:
+    """`git grep -n -z` lines as (path, line number, text)."""
+    hits = []
+    for raw in out.decode("utf-8", "replace").splitlines():
+        path, _, rest = raw.partition("\0")
+        line, _, text = rest.partition("\0")
+        if line.isdigit():
+            hits.append((path, line, text))
+    return hits
+
+
+def _inside(root: Path, rel: str) -> bool:
+    """Whether `rel` is a regular file reached without a link."""
+    try:
+        return treefiles.kind(root, rel) == "file"
+    except treefiles.TreeFileError:
+        return False
 
 
 def plan(model: ModelClient, call: CallContext, inp: PlannerInput, root: Path, max_tool_calls: int) -> Plan:

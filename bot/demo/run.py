@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,9 @@ from typing import TextIO
 from bot.demo import ISSUE_BODY, ISSUE_TITLE, SAMPLE_REPO, TRANSCRIPT
 from bot.localredis import redis_for_tryout
 from bot.runs import Run, State
+from bot.sandbox import unchanged
 from bot.settings import TryoutSettings
+from bot.treegit import Git
 from bot.tryout import Playground, TryoutError, sandbox_env, section
 
 PLAN_SECONDS = 120.0
@@ -79,8 +80,7 @@ def _story(play: Playground, out: TextIO) -> int:
     if run.state != State.PR_OPEN or pull is None:
         return _failed(play, number, run, out)
     bare = play.github.repo_path(play.repo)
-    diff = subprocess.run(["git", "diff", f"{pull.base}...{pull.head}"], cwd=bare, capture_output=True,
-                          text=True, check=False).stdout
+    diff = Git(unchanged)("diff", "--no-ext-diff", "--no-textconv", f"{pull.base}...{pull.head}", cwd=bare)
     section(out, f"pull request #{pull.number}{' (draft)' if pull.draft else ''}: {pull.title}", pull.body or "")
     section(out, f"diff of {pull.head}", diff)
     section(out, f"the status comment on issue #{number}, edited in place as the run went",

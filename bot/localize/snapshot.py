@@ -7,8 +7,11 @@ are hashed again, so the ids always describe what is on disk. Untracked files ar
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
+
+from bot import treefiles
+from bot.sandbox import unchanged
+from bot.treegit import Git
 
 MAX_FILE_BYTES = 300_000
 SKIP_PARTS = frozenset({"node_modules", "vendor", "third_party", "dist", "build", ".git", "__pycache__",
@@ -45,10 +48,6 @@ class TreeSnapshot:
         return self._files
 
 
-def _git(root: Path, *args: str) -> bytes:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, check=True).stdout
-
-
 def is_candidate(path: str) -> bool:
     """Whether the index reads `path`: a text file outside vendored and generated directories."""
     dot = path.rfind(".")
@@ -62,21 +61,28 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def snapshot(root: Path) -> TreeSnapshot:
-    """The tracked files of the work tree at `root` (git's listing, and what changed on disk since)."""
-    command = ["git", "diff", "--name-only", "-z"]
-    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as diff:
-        listing = _git(root, "ls-files", "-s", "-z")  # while git diff stats the work tree
-        modified, _ = diff.communicate()
-    if diff.returncode != 0:
-        raise subprocess.CalledProcessError(diff.returncode, command)
+def snapshot(root: Path, git: Git | None = None) -> TreeSnapshot:
+    """The tracked files of the work tree at `root` (git's listing, and what changed on disk since).
+
+    git reads the tree as an unprivileged user (`Git.read_tree`); a changed file is hashed
+    only when it is a regular file reached without a link (else it counts as gone).
+    """
+    git = git or Git(unchanged)
+    modified = git.read_tree(root, "diff", "--name-only", "-z", "--no-ext-diff", "--no-textconv")
+    listing = git.read_tree(root, "ls-files", "-s", "-z")
     changed: dict[str, str | None] = {}
     for raw_path in modified.split(b"\0"):
         if raw_path:
             path = raw_path.decode("utf-8", "replace")
-            full = root / path
-            changed[path] = blob_id(full.read_bytes()) if full.is_file() else None
+            changed[path] = _blob_on_disk(root, path)
     return TreeSnapshot(listing, changed)
+
+
+def _blob_on_disk(root: Path, path: str) -> str | None:
+    try:
+        return blob_id(treefiles.read_bytes(root, path))
+    except treefiles.TreeFileError:
+        return None
 
 
 def _candidates(listing: bytes, changed: dict[str, str | None]) -> dict[str, str]:
