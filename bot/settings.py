@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND",
                                description="run before the tests, with an outbound network (dependency installs)")
     setup_timeout: float = Field(900.0, validation_alias="ISSUESMITH_SETUP_TIMEOUT")
+    disk_bytes: int = Field(4 * 1024**3, gt=0, validation_alias="ISSUESMITH_DISK_BYTES",
+                            description="disk quota of a run's work tree and HOME together; a command that takes "
+                                        "them past it is stopped and the run fails")
     allow_repo_setup_command: bool = Field(
         False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND",
         description="let a repository's `setup_command` replace ISSUESMITH_SETUP_COMMAND (off: only `\"\"`, "
