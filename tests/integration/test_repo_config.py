@@ -236,6 +236,7 @@ def test_cancel_stops_a_running_coder_inside_its_tool_loop(world: World) -> None
 
 
 def test_setup_command_from_the_file_runs_before_the_tests(world: World) -> None:
+    world.services.settings.allow_repo_setup_command = True  # ISSUESMITH_ALLOW_REPO_SETUP_COMMAND=1
     configure(world, "setup_command: echo preparing && exit 3\n")
     script_implementation(world.openai)
     world.plan_and_approve()

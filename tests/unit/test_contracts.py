@@ -112,6 +112,7 @@ GITHUB_ROUTES: list[tuple[str, str, str, dict[str, str]]] = [
      {"comment_id": "99"}),
     ("GET", "/repos/octo/hello/issues/7/labels", "issues/list-labels-on-issue", {"issue_number": "7"}),
     ("POST", "/repos/octo/hello/issues/7/labels", "issues/add-labels", {"issue_number": "7"}),
+    ("GET", "/repos/octo/hello/issues/7/events", "issues/list-events", {"issue_number": "7"}),
     ("GET", "/repos/octo/hello/git/ref/heads/feature/x", "git/get-ref", {"ref": "heads/feature/x"}),
     ("GET", "/repos/octo/hello/branches/main", "repos/get-branch", {"branch": "main"}),
     ("GET", "/repos/octo/hello/contents/docs/guide/a%20b.md", "repos/get-content",
