@@ -9,7 +9,8 @@ never run anything the repository chose, nor wander into a repository the tree p
   inherited by any git that git itself starts (a submodule's, say): no fsmonitor, no hooks,
   no pager, editor, askpass or ssh command, no attribute or exclude files of the host, no
   submodule recursion, no transport but http(s) (`protocol.file.allow` only for our own
-  mirror), no signing program, implicit bare repositories refused.
+  mirror), no signing program, implicit bare repositories refused. (`diff.external` cannot
+  be emptied this way, so every diff we run says `--no-ext-diff`.)
 * **No discovery.** A command on a work tree gets `GIT_DIR` and `GIT_WORK_TREE` explicitly,
   so a nested `.git` (directory or `gitdir:` file) is never taken for the repository.
 * **Literal pathspecs** (`GIT_LITERAL_PATHSPECS`): a path like `:(glob)**` is a file name.
@@ -53,7 +54,6 @@ HARDENED: tuple[tuple[str, str], ...] = (
     ("core.protectHFS", "true"),
     ("credential.helper", ""),
     ("diff.ignoreSubmodules", "all"),
-    ("diff.external", ""),
     ("status.submoduleSummary", "false"),
     ("submodule.recurse", "false"),
     ("fetch.recurseSubmodules", "false"),
