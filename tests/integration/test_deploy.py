@@ -48,6 +48,9 @@ def test_redis_is_append_only_on_a_named_volume_and_checked() -> None:
     r = SERVICES["redis"]
     command = r["command"]
     assert command[0] == "redis-server" and command[command.index("--appendonly") + 1] == "yes"
+    password = command[command.index("--requirepass") + 1]  # required: compose refuses to start without it
+    assert password.startswith("${ISSUESMITH_REDIS_PASSWORD:?set ISSUESMITH_REDIS_PASSWORD in .env")
+    assert r["environment"]["REDISCLI_AUTH"] == "${ISSUESMITH_REDIS_PASSWORD}"  # the health check authenticates
     [volume] = r["volumes"]
     name, target = volume.split(":")
     assert target == "/data" and name in COMPOSE["volumes"]
@@ -63,7 +66,7 @@ def test_web_and_two_workers_share_one_image_the_env_file_and_wait_for_redis() -
         assert service["env_file"] == ".env"
         assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
         assert service["restart"] == "unless-stopped"
-        assert service["environment"]["ISSUESMITH_REDIS_URL"] == "redis://redis:6379/0"
+        assert service["environment"]["ISSUESMITH_REDIS_URL"] == "redis://:${ISSUESMITH_REDIS_PASSWORD}@redis:6379/0"
     web = SERVICES["web"]
     assert web["command"] == ["serve", "--host", "0.0.0.0", "--port", "8000"]
     assert web["ports"] == ["8000:8000"]
