@@ -100,4 +100,4 @@ class DiskWatch:
     def message(self) -> str:
         """What happened, for the command's result and the issue."""
         return (f"disk quota exceeded: the work tree and HOME took {human(self.used)}, over the quota of "
-                f"{human(self.limit)} (ISSUESMITH_DISK_BYTES); the command was stopped")
+                f"{human(self.limit)} (ISSUESMITH_DISK_BYTES)")

@@ -262,7 +262,8 @@ def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], 
     disk_note = ""
     if disk is not None and (stop == _DISK or disk.over()):
         disk_note = disk.message()
-        capture.add(f"\n[issuesmith: {disk_note}]\n".encode())
+        how = "the command was stopped" if stop == _DISK else "the command ended over it"
+        capture.add(f"\n[issuesmith: {disk_note}; {how}]\n".encode())
     output, truncated = capture.text()
     return Supervised(None if stop is not None else proc.returncode, output, truncated, stop == _TIMEOUT, disk_note)
 
