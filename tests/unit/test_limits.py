@@ -20,7 +20,8 @@ from bot.settings import Settings
 SECRET = "a-webhook-secret-0123456789"
 
 
-def limits(allow_setup: bool = False, setup: str = "pip install -e .", **prices: tuple[float, float]) -> DeploymentLimits:
+def limits(allow_setup: bool = False, setup: str = "pip install -e .",
+           **prices: tuple[float, float]) -> DeploymentLimits:
     return DeploymentLimits(Budget(2.0, 600_000), PriceTable(prices), "gpt-4o-mini", setup, allow_setup)
 
 
