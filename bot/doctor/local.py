@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+
 import redis
 
 from bot.doctor.remote import unreachable
