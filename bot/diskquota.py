@@ -79,17 +79,17 @@ class DiskWatch:
         self.trees, self.limit, self.skip = tuple(trees), limit, tuple(skip)
         self.min_interval, self.share = min_interval, share
         self.used = 0
-        self._next = 0.0
+        self.next_walk = 0.0
 
     def due(self, now: float) -> bool:
         """Whether it is time for the next measurement."""
-        return now >= self._next
+        return now >= self.next_walk
 
     def over(self) -> bool:
         """Measure now; True when the trees take more than the quota."""
         usage = measure(self.trees, self.skip)
         self.used = usage.bytes
-        self._next = time.monotonic() + max(self.min_interval, usage.seconds / self.share)
+        self.next_walk = time.monotonic() + max(self.min_interval, usage.seconds / self.share)
         return self.exceeded
 
     @property

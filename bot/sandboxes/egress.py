@@ -41,6 +41,7 @@ NSENTER = "nsenter"
 TABLE = "issuesmith_egress"
 DNS_FORWARDER = "10.0.2.3"
 APPLY_SECONDS = 10.0
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 INSTALL_HINT = ("install nftables (scripts/ensure-sandbox as root, or apt-get install nftables); util-linux "
                 "provides nsenter")
 DENIED_V4 = (
@@ -81,7 +82,7 @@ class HostAddresses:
 
 def problem(nft: str = NFT, nsenter: str = NSENTER) -> str:
     """Why the filter cannot be applied here, or "" when it can."""
-    missing = [tool for tool in (nft, nsenter) if shutil.which(tool) is None]
+    missing = [tool for tool in (nft, nsenter) if _which(tool) is None]
     if missing:
         return (f"the setup phase's network filter needs {' and '.join(missing)}: {INSTALL_HINT}; "
                 "a setup command never runs with an unfiltered network")
@@ -120,8 +121,7 @@ def apply(netns_fd: int, *, nft: str = NFT, nsenter: str = NSENTER, host: HostAd
     if why:
         raise OSError(why)
     script = ruleset(host if host is not None else host_addresses())
-    argv = [shutil.which(nsenter) or nsenter, f"--net=/proc/self/fd/{netns_fd}", "--", shutil.which(nft) or nft,
-            "-f", "-"]
+    argv = [_which(nsenter) or nsenter, f"--net=/proc/self/fd/{netns_fd}", "--", _which(nft) or nft, "-f", "-"]
     try:
         done = subprocess.run(argv, input=script.encode(), capture_output=True, pass_fds=(netns_fd,),
                               timeout=APPLY_SECONDS, env={"PATH": os.defpath, "LANG": "C.UTF-8"})
@@ -131,6 +131,11 @@ def apply(netns_fd: int, *, nft: str = NFT, nsenter: str = NSENTER, host: HostAd
         why = done.stderr.decode(errors="replace").strip()[-300:] or f"nft exited with {done.returncode}"
         raise OSError(f"the setup phase's network filter could not be loaded (nftables in the kernel?): {why}; "
                       "the setup command was not run")
+
+
+def _which(tool: str) -> str | None:
+    """`tool` on PATH, or in the system directories a non-login root's PATH may lack (nft is in /usr/sbin)."""
+    return shutil.which(tool) or shutil.which(tool, path=SYSTEM_PATH)
 
 
 def _read(path: Path) -> str:

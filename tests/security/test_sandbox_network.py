@@ -241,7 +241,7 @@ def test_setup_phase_refuses_to_run_unfiltered(bwrap: BubblewrapBackend, tmp_pat
     tree.mkdir()
     marker = tree / "ran"
     backend = BubblewrapBackend(uid=bwrap.uid, gid=bwrap.gid, nft="/nonexistent/nft")
-    with pytest.raises(OSError, match="network filter needs /nonexistent/nft.*never runs with an unfiltered network"):
+    with pytest.raises(OSError, match=r"network filter needs /nonexistent/nft.*never runs with an unfiltered network"):
         backend.run(f"touch {marker}", tree, LIMITS, network=True)
     assert not marker.exists()
     assert "SETUP PHASE REFUSED HERE" in backend.probe().reason  # doctor shows the probe's reason
