@@ -85,7 +85,7 @@ class BubblewrapBackend:
         self.use_cgroups = use_cgroups
 
     def probe(self) -> Probe:
-        """Whether commands can run here: the checks, then a trial run of `true`."""
+        """Whether commands can run here: the checks, then trial runs of `true` (and one with a setup network)."""
         problem = self._problem()
         if problem:
             return Probe(self.name, False, problem)
@@ -95,14 +95,22 @@ class BubblewrapBackend:
                 trial = self.run("true", Path(work), Limits(timeout=20, kill_grace=0.5))
             except OSError as exc:
                 return Probe(self.name, False, f"bwrap could not be started: {exc}")
-        if trial.exit_code != 0:
-            return Probe(self.name, False, f"a trial sandbox failed ({trial.exit_code}): {trial.output.strip()[:300]}")
+            if trial.exit_code != 0:
+                return Probe(self.name, False,
+                             f"a trial sandbox failed ({trial.exit_code}): {trial.output.strip()[:300]}")
+            setup = self._setup_network(Path(work))
         return Probe(self.name, True, "; ".join([f"{_version(self.bwrap)} as uid {self.uid}:{self.gid}",
-                                                 *trial.notes, self._setup_network(), *self._tmpfs_note()]))
+                                                 *trial.notes, setup, *self._tmpfs_note()]))
 
-    def _setup_network(self) -> str:
-        """Whether a setup phase can have its filtered network here, for the probe's reason."""
+    def _setup_network(self, work: Path) -> str:
+        """Whether a setup phase can have its filtered network here (a trial run with it), for the probe's reason."""
         problem = outbound.problem(self.slirp, self.nft)
+        if not problem:
+            try:
+                trial = self.run("true", work, Limits(timeout=20, kill_grace=0.5), network=True)
+                problem = "" if trial.exit_code == 0 else f"a trial setup sandbox failed: {trial.output[:300]}"
+            except OSError as exc:
+                problem = str(exc)
         if problem:
             return f"SETUP PHASE REFUSED HERE: {problem}"
         return "setup phase: outbound through slirp4netns, private and host addresses rejected (nftables)"
