@@ -91,13 +91,17 @@ def resolve_commit(clone: Path, base_commit: str) -> str | None:
 
 
 def checkout(clone: Path, commit: str, scratch: Path) -> Path:
-    """A detached scratch work tree of `clone` at `commit` (reused across instances of a repository)."""
+    """A detached scratch work tree of `clone` at `commit` (reused across instances of a repository).
+
+    A `clone --shared` with a `.git` directory of its own, as the worker's slots are (its git
+    refuses a `.git` file, which is how a linked worktree points at its repository).
+    """
     tree = scratch / clone.name
-    if not (tree / ".git").exists():
+    if not (tree / ".git").is_dir():
         if tree.exists():
             shutil.rmtree(tree)
-        subprocess.run(["git", "worktree", "prune"], cwd=clone, check=True, capture_output=True)
-        subprocess.run(["git", "worktree", "add", "-f", "--detach", str(tree.resolve()), commit], cwd=clone,
+        tree.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", str(clone.resolve()), str(tree.resolve())],
                        check=True, capture_output=True)
     subprocess.run(["git", "checkout", "-q", "-f", "--detach", commit], cwd=tree, check=True, capture_output=True)
     subprocess.run(["git", "clean", "-q", "-ffdx"], cwd=tree, check=True, capture_output=True)

@@ -55,20 +55,23 @@ def default_cache_dir(root: Path) -> Path | None:
     return Path(git_dir) / "issuesmith" / "context-index" if git_dir else None
 
 
-def rank_files(root: Path, issue_text: str, cache_dir: Path | Literal[False] | None = None
+def rank_files(root: Path, issue_text: str, cache_dir: Path | Literal[False] | None = None, git: Git | None = None
                ) -> tuple[RepoIndex, IssueMentions, list[RankedFile]]:
-    """The index of the work tree, the issue's mentions, and every file with a score, best first."""
+    """The index of the work tree, the issue's mentions, and every file with a score, best first.
+
+    `git` (the worker's, reading as its configured unprivileged user) lists the tree.
+    """
     directory = default_cache_dir(root) if cache_dir is None else cache_dir
-    index = load_index(root, IndexStore(directory) if directory else None)
+    index = load_index(root, IndexStore(directory) if directory else None, git)
     mentions = extract(issue_text)
     return index, mentions, rank(index, mentions, root)
 
 
 def build_context(root: Path, issue_text: str, budget_tokens: int,
-                  cache_dir: Path | Literal[False] | None = None) -> RepoContext:
+                  cache_dir: Path | Literal[False] | None = None, git: Git | None = None) -> RepoContext:
     """Rank the work tree's files against the issue and fit a map plus excerpts in the budget."""
     started = time.monotonic()
-    index, mentions, ranked = rank_files(root, issue_text, cache_dir)
+    index, mentions, ranked = rank_files(root, issue_text, cache_dir, git)
     ranked_at = time.monotonic()
     context = fit_context(root, index, mentions, ranked, budget_tokens)
     index_seconds = index.stats.seconds if index.stats else 0.0

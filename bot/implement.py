@@ -80,6 +80,10 @@ class Implementation:
         return edits.Scope(allowed=allowed, extra_globs=extra_globs, blocked=self.config.blocked(),
                            rule=self.config.allow_problem)
 
+    def edit_session(self, scope: edits.Scope) -> EditSession:
+        """The agents' tools on this job's work tree, within `scope`."""
+        return EditSession(self.work.path, scope, git=self.services.workspace.git)
+
     def max_revisions(self) -> int:
         """Reviewer → Coder rounds: the repository's setting, else the deployment's."""
         return self.config.revisions(self.services.settings.max_revisions)
@@ -120,7 +124,7 @@ class Implementation:
         self.advance(State.IMPLEMENTING)
         tree = self.tree(ctx)
         tree.reset()
-        session = EditSession(self.work.path, self.edit_scope(self.plan_paths()))
+        session = self.edit_session(self.edit_scope(self.plan_paths()))
         settings, model = self.services.settings, self.model()
         self.status("code", "implementing the plan")
         report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
@@ -175,7 +179,7 @@ class Implementation:
         touched = list(code_out["touched"])
         settings, model = self.services.settings, self.model()
         self.status("test", "writing tests")
-        session = EditSession(self.work.path, self.edit_scope((), tester.TEST_GLOBS))
+        session = self.edit_session(self.edit_scope((), tester.TEST_GLOBS))
         added = tester.write_tests(model, self.call("test"), self.brief, session, code_out["patch"],
                                    settings.tester_tool_calls)
         added_paths = [p for p in session.touched if p not in touched]
@@ -187,7 +191,7 @@ class Implementation:
             ctx.check()
             self.status("test", f"fixing {report.failed + report.errors} failing tests")
             fix_scope = self.edit_scope((*self.plan_paths(), *added_paths))
-            fix_session = EditSession(self.work.path, fix_scope)
+            fix_session = self.edit_session(fix_scope)
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
                                extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
             touched += [p for p in fix_session.touched if p not in touched]

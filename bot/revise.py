@@ -22,7 +22,6 @@ from bot import prnotes
 from bot.agents import coder, reviewer
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
-from bot.agents.tools import EditSession
 from bot.comments import carries_marker
 from bot.errors import GitError, InvalidTransition
 from bot.gate import Action
@@ -115,7 +114,7 @@ class Revision(Implementation):
         prep = ctx.outputs["prepare"]
         tree = self.tree(ctx)
         tree.reset()
-        session = EditSession(self.work.path, self.edit_scope(self.scope))
+        session = self.edit_session(self.edit_scope(self.scope))
         settings, model = self.services.settings, self.model()
         self.status("code", f"addressing the review (round {self.round_no} on the pull request)")
         report = coder.address(model, self.call("code"), self.brief, session, self._request_text(prep),

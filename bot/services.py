@@ -29,6 +29,7 @@ from bot.runstore import RunStore
 from bot.sandbox import Backend
 from bot.sandboxes import choose_backend
 from bot.settings import Settings
+from bot.treegit import Reader
 from bot.workspace import Workspace
 
 log = logging.getLogger("issuesmith.services")
@@ -109,7 +110,8 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
         queue=Queue(QUEUE_NAME, connection=raw), github=app,
-        workspace=Workspace(settings.work_dir.resolve(), redactor), redactor=redactor,
+        workspace=Workspace(settings.work_dir.resolve(), redactor,
+                            reader=Reader(settings.sandbox_uid, settings.sandbox_gid)), redactor=redactor,
         policy=RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals)))
 
 

@@ -83,7 +83,8 @@ def draft_plan(services: Services, run: Run) -> int | None:
         services.store.update(run.id, config=config.snapshot())
         started = time.monotonic()
         context = build_context(tree.path, f"{issue.title}\n{issue.body}", services.settings.context_tokens,
-                                cache_dir=services.workspace.root / "context-index" / run.repo)
+                                cache_dir=services.workspace.root / "context-index" / run.repo,
+                                git=services.workspace.git)
         services.store.log(run.id, "plan", "context", files=len(context.ranked), tokens=context.tokens,
                            top=[r.path for r in context.ranked[:5]], seconds=round(time.monotonic() - started, 3))
         inp = planner.PlannerInput(
@@ -92,7 +93,7 @@ def draft_plan(services: Services, run: Run) -> int | None:
             previous_plan=Plan.model_validate(previous.plan) if previous else None, guidance=config.guidance(),
             blocked=config.blocked(), path_problem=config.allow_problem)
         result = planner.plan(services.model_for(config), call_context(services, run.id, "plan"), inp, tree.path,
-                              services.settings.planner_tool_calls)
+                              services.settings.planner_tool_calls, services.workspace.git)
     digest = plan_hash(result)
     services.store.add_plan(run.id, version, {**result.model_dump(mode="json"),
                                               "_base": {"branch": branch, "sha": tree.sha,

@@ -82,13 +82,13 @@ class SearchArgs(BaseModel):
     query: str = Field(min_length=2, description="Literal text to look for")
 
 
-def read_only_tools(root: Path) -> list[Tool]:
-    """`read_file` and `search_code` over the work tree at `root`."""
+def read_only_tools(root: Path, git: Git | None = None) -> list[Tool]:
+    """`read_file` and `search_code` over the work tree at `root` (`git` searches it)."""
     return [
         Tool("read_file", "Read lines of a file in the repository (numbered).", ReadFileArgs,
              lambda a: read_file(root, a.path, a.start_line, a.end_line)),
         Tool("search_code", "Search the repository for a literal string; returns path:line: text.",
-             SearchArgs, lambda a: search_code(root, a.query)),
+             SearchArgs, lambda a: search_code(root, a.query, git)),
     ]
 
 
@@ -152,10 +152,11 @@ def _inside(root: Path, rel: str) -> bool:
         return False
 
 
-def plan(model: ModelClient, call: CallContext, inp: PlannerInput, root: Path, max_tool_calls: int) -> Plan:
+def plan(model: ModelClient, call: CallContext, inp: PlannerInput, root: Path, max_tool_calls: int,
+         git: Git | None = None) -> Plan:
     """Ask the model for a plan and verify it against the tree; send problems back, bounded."""
     messages: list[dict[str, str]] = list(render_messages(inp))
-    tools = read_only_tools(root)
+    tools = read_only_tools(root, git)
     for attempt in range(1, VERIFY_ATTEMPTS + 1):
         result = model.structured(call, messages, Plan, tools=tools, max_tool_calls=max_tool_calls)
         problems = verify_plan(result, root, inp.blocked)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from bot import edits
 from bot.agents.planner import SearchArgs, search_code
 from bot.llm import Tool
+from bot.treegit import Git
 
 
 class ViewArgs(BaseModel):
@@ -57,6 +58,7 @@ class EditSession:
     on_edit: Callable[[str, str], None] = lambda path, action: None
     touched: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    git: Git | None = None  # searches the tree (the worker's, reading as its unprivileged user)
 
     def tools(self) -> list[Tool]:
         """The tool list for the model client."""
@@ -64,7 +66,7 @@ class EditSession:
             Tool("view_file", "Show numbered lines of a file.", ViewArgs,
                  lambda a: edits.view(self.root, a.path, a.start_line, a.end_line)),
             Tool("search_code", "Search tracked files for a literal string.", SearchArgs,
-                 lambda a: search_code(self.root, a.query)),
+                 lambda a: search_code(self.root, a.query, self.git)),
             Tool("replace_text", "Replace an exact, unique piece of text in a file.", ReplaceArgs,
                  lambda a: self._apply(lambda: edits.replace(self.root, self.scope, a.path, a.old_text,
                                                              a.new_text))),

@@ -26,6 +26,7 @@ from bot.localize.parsing import parse_file
 from bot.localize.snapshot import MAX_FILE_BYTES, TreeSnapshot, snapshot
 from bot.localize.store import IndexStore
 from bot.localize.text import path_terms, term_counts
+from bot.treegit import Git
 
 PARALLEL_FROM = 300  # parse in worker processes from this many new files on
 MAX_WORKERS = 8
@@ -241,10 +242,13 @@ def _resolve_imports(index: RepoIndex, number: int, modules: Iterable[str], know
     return sorted(targets)
 
 
-def load_index(root: Path, store: IndexStore | None) -> RepoIndex:
-    """The index of the work tree at `root`: from the tree cache, else built reusing cached records."""
+def load_index(root: Path, store: IndexStore | None, git: Git | None = None) -> RepoIndex:
+    """The index of the work tree at `root`: from the tree cache, else built reusing cached records.
+
+    `git` lists the tree (`snapshot`); by default one reading as uid 65534.
+    """
     started = time.monotonic()
-    tree = snapshot(root)
+    tree = snapshot(root, git)
     if store is not None:
         cached = store.load_tree(tree.key)
         if cached is not None:
