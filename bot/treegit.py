@@ -15,9 +15,10 @@ never run anything the repository chose, nor wander into a repository the tree p
   so a nested `.git` (directory or `gitdir:` file) is never taken for the repository.
 * **Literal pathspecs** (`GIT_LITERAL_PATHSPECS`): a path like `:(glob)**` is a file name.
 * **A dropped uid for reading an untrusted tree** (`read_tree`): as root, git runs as the
-  sandbox's unprivileged user in a private mount namespace where the tree is bound on a
-  directory that user can reach; whatever slipped past the rules above could not read the
-  worker's key or signal its processes. A worker that is not root reads as itself.
+  sandbox's unprivileged user (where a folder above the tree stops that user, in a private
+  mount namespace with the tree bound on a directory it can reach); whatever slipped past the
+  rules above could not read the worker's key or signal its processes. A worker that is not
+  root reads as itself.
 
 The installation token reaches git only through `GIT_CONFIG_*` variables (`http.extraHeader`),
 never the URL, `.git/config`, the command line, logs or error messages.
@@ -148,6 +149,8 @@ class Git:
         """
         if os.geteuid() != 0:
             return self._read(root, args, ok, timeout, None, root)
+        if _reachable(root):
+            return self._read(root, args, ok, timeout, _dropper(None, root, self.reader), root)
         with staging.staged([root]) as stage:
             return self._read(stage[root], args, ok, timeout, _dropper(stage, root, self.reader), root)
 
@@ -173,12 +176,18 @@ class Git:
         return GitError(f"git {args[0]} failed: {text}", retryable=git_failure_is_transient(text))
 
 
-def _dropper(stage: staging.Staging, root: Path, reader: Reader) -> Callable[[], None]:
-    """In the child, as root: bind the tree where the reader can reach it, go there, become the reader."""
-    place = stage[root]
+def _reachable(root: Path) -> bool:
+    """Whether any user can reach `root` (every folder above it lets others through): then no binding is needed."""
+    return all(os.stat(folder).st_mode & 0o001 for folder in root.absolute().parents)
+
+
+def _dropper(stage: staging.Staging | None, root: Path, reader: Reader) -> Callable[[], None]:
+    """In the child, as root: (bind the tree where the reader can reach it,) go there, become the reader."""
+    place = stage[root] if stage is not None else root
 
     def drop() -> None:
-        stage.enter()
+        if stage is not None:
+            stage.enter()
         os.chdir(place)
         os.setgroups([])
         os.setresgid(reader.gid, reader.gid, reader.gid)
