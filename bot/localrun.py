@@ -69,7 +69,7 @@ def _local(settings: TryoutSettings, root: Path, repo: Path, title: str, body: s
             env["ISSUESMITH_SETUP_COMMAND"] = settings.setup_command
         with Playground.start(root, name, _placeholder(root), redis_url, env, out) as play:
             bare = play.github.repo_path(play.repo)
-            _git(bare, "fetch", "--quiet", "--no-tags", str(repo), "+HEAD:refs/heads/main")
+            _git(bare, "fetch", "--quiet", "--no-tags", str(repo), "+HEAD:refs/heads/main", discover=False)
             number = play.open_issue(title, body)
             play.say(f"issue #{number}: {title!r}; planning")
             play.label(number)
@@ -190,9 +190,10 @@ def _has_branch(repo: Path, branch: str) -> bool:
     return True
 
 
-def _git(cwd: Path, *args: str) -> str:
-    """Hardened git (`bot.treegit`) in a person's checkout or our stand-in's repository, found from `cwd`."""
+def _git(cwd: Path, *args: str, discover: bool = True) -> str:
+    """Hardened git (`bot.treegit`) in a person's checkout (found from `cwd`, which may be a linked worktree),
+    or, with `discover=False`, in our stand-in's bare repository at `cwd`."""
     try:
-        return Git(unchanged)(*args, cwd=cwd, discover=True, local=True).strip()
+        return Git(unchanged)(*args, cwd=cwd, discover=discover, local=True).strip()
     except GitError as exc:
         raise TryoutError(f"git {' '.join(args[:2])} failed in {cwd}: {str(exc)[-300:]}") from exc

@@ -144,7 +144,7 @@ class Workspace:
             discard(slot)
         if not os.path.lexists(slot):
             slot.parent.mkdir(parents=True, exist_ok=True)
-            self.git("clone", "--shared", "--no-checkout", "--quiet", str(mirror), str(slot), local=True)
+            self.git("clone", "--local", "--no-checkout", "--quiet", str(mirror), str(slot), local=True)
             _config_mark(slot).write_text(_config_digest(slot))
             self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot, local=True)
             self._reset(slot, sha)
