@@ -37,7 +37,7 @@ from bot.sandbox import CommandResult, Limits
 from bot.services import Services
 from bot.steps import call_context, notify, refresh_status, run_gate, stop_reason
 from bot.testresults import TestReport, build_report, with_junit
-from bot.tree import Identity, Tree
+from bot.tree import Identity, Tree, remove_path
 from bot.workspace import WorkTree
 
 JUNIT_NAME = ".issuesmith-junit.xml"
@@ -240,16 +240,16 @@ class Implementation:
         """Run the repository's test command in the sandbox; code decides pass or fail."""
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
-        junit.unlink(missing_ok=True)
+        remove_path(junit)
         backend = self.services.sandbox()
         limits = Limits(timeout=self.services.settings.test_timeout, disk_bytes=self.services.settings.disk_bytes)
         result = self.sandboxed(ctx, touched, lambda: backend.run(
             with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home))
         if result.disk_exceeded:
-            junit.unlink(missing_ok=True)
+            remove_path(junit)
             raise disk_quota_error("test", command, result)
         report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
-        junit.unlink(missing_ok=True)
+        remove_path(junit)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
         ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
                 source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),

@@ -10,6 +10,8 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, Field
 
+from bot import treefiles
+
 DEFAULT_BLOCKED = ("**/.github/workflows/**", ".github/workflows/**")
 
 
@@ -44,6 +46,14 @@ def is_blocked(path: str, blocked: tuple[str, ...] = DEFAULT_BLOCKED) -> bool:
     return any(fnmatch.fnmatchcase(path, pattern) for pattern in blocked)
 
 
+def _is_file(root: Path, path: str) -> bool:
+    """Whether `path` is a regular file of the tree, reached without a link (a link out says nothing of the host)."""
+    try:
+        return treefiles.kind(root, path) == "file"
+    except treefiles.TreeFileError:
+        return False
+
+
 def verify_plan(plan: Plan, root: Path, blocked: tuple[str, ...] = DEFAULT_BLOCKED) -> list[str]:
     """Problems that make a plan unusable on this work tree; empty when it is fine."""
     problems: list[str] = []
@@ -55,9 +65,10 @@ def verify_plan(plan: Plan, root: Path, blocked: tuple[str, ...] = DEFAULT_BLOCK
             continue
         if is_blocked(path, blocked):
             problems.append(f"{path} is a blocked path and may not be changed")
-        exists = (root / path).is_file()
+        exists = _is_file(root, path)
         if change.action in ("modify", "delete") and not exists:
-            problems.append(f"{path} does not exist, so it cannot be {change.action}d (create it instead?)")
+            done = "modified" if change.action == "modify" else "deleted"
+            problems.append(f"{path} does not exist, so it cannot be {done} (create it instead?)")
         if change.action == "create" and exists:
             problems.append(f"{path} already exists; use action 'modify'")
     return problems

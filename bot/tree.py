@@ -117,8 +117,10 @@ def _remove(name: str, dirfd: int, mode: int) -> None:
         os.unlink(name, dir_fd=dirfd)
 
 
-def _remove_path(target: Path) -> None:
-    """Remove a file, link or folder (a folder's links are removed, never followed)."""
+def remove_path(target: Path) -> None:
+    """Remove whatever is at `target`, if anything: a file, link or folder (links inside are removed, not followed)."""
+    if not os.path.lexists(target):
+        return
     if os.path.isdir(target) and not os.path.islink(target):
         shutil.rmtree(target)
     else:
@@ -164,8 +166,8 @@ class Tree:
         self.git("checkout", "--force", "--detach", "--quiet", self.base, cwd=self.root)
         for path in paths:
             target = self.root / path
-            if tracked.mode(path) is None and os.path.lexists(target):
-                _remove_path(target)
+            if tracked.mode(path) is None:
+                remove_path(target)
         if patch:
             self.git("apply", "--whitespace=nowarn", "--binary", "-", cwd=self.root, stdin=patch)
 

@@ -302,3 +302,26 @@ def test_a_junit_path_that_is_not_a_regular_file_is_not_read(tmp_path: Path, mak
     with pytest.raises(treefiles.TreeFileError):
         treefiles.read_bytes(report.parent, report.name)
 
+
+
+def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_path: Path) -> None:
+    """Whether a host file exists is not told through a committed link: the link is no file of the tree."""
+    from bot.plan import Plan, verify_plan
+
+    (tmp_path / "hosts").symlink_to("/etc/hosts")
+    (tmp_path / "missing").symlink_to("/nonexistent-issuesmith")
+    plan = Plan.model_validate({**SAMPLE_PLAN, "files": [
+        {"path": "hosts", "action": "modify", "reason": "x"}, {"path": "missing", "action": "modify", "reason": "x"}]})
+    problems = verify_plan(plan, tmp_path)
+    assert problems == ["hosts does not exist, so it cannot be modified (create it instead?)",
+                        "missing does not exist, so it cannot be modified (create it instead?)"]
+
+
+def test_a_folder_the_tests_leave_where_the_junit_report_goes_is_removed(tmp_path: Path) -> None:
+    from bot.tree import remove_path
+
+    report = tmp_path / ".issuesmith-junit.xml"
+    (report / "inner").mkdir(parents=True)
+    (report / "inner" / "escape").symlink_to("/etc")
+    remove_path(report)
+    assert not os.path.lexists(report) and Path("/etc/hosts").exists()
