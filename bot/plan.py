@@ -46,12 +46,12 @@ def is_blocked(path: str, blocked: tuple[str, ...] = DEFAULT_BLOCKED) -> bool:
     return any(fnmatch.fnmatchcase(path, pattern) for pattern in blocked)
 
 
-def _is_file(root: Path, path: str) -> bool:
-    """Whether `path` is a regular file of the tree, reached without a link (a link out says nothing of the host)."""
+def _kind(root: Path, path: str) -> str:
+    """What `path` is in the tree, never following a link ("link" also when a folder on the way is one)."""
     try:
-        return treefiles.kind(root, path) == "file"
+        return treefiles.kind(root, path)
     except treefiles.TreeFileError:
-        return False
+        return "outside"
 
 
 def verify_plan(plan: Plan, root: Path, blocked: tuple[str, ...] = DEFAULT_BLOCKED) -> list[str]:
@@ -65,7 +65,14 @@ def verify_plan(plan: Plan, root: Path, blocked: tuple[str, ...] = DEFAULT_BLOCK
             continue
         if is_blocked(path, blocked):
             problems.append(f"{path} is a blocked path and may not be changed")
-        exists = _is_file(root, path)
+        kind = _kind(root, path)
+        if kind == "outside":
+            problems.append(f"{path!r} is not a plain relative path (hidden or unusual characters?)")
+            continue
+        if kind == "link":
+            problems.append(f"{path} is a link, or inside a linked folder: issuesmith neither edits nor follows links")
+            continue
+        exists = kind == "file"
         if change.action in ("modify", "delete") and not exists:
             done = "modified" if change.action == "modify" else "deleted"
             problems.append(f"{path} does not exist, so it cannot be {done} (create it instead?)")

@@ -6,9 +6,11 @@ a later step, or a re-run job, rebuilds exactly the same tree from the base plus
 The tree is the repository's, and a sandboxed command may have changed anything in it, so
 before git or the worker touches it again `scrub` removes what git would run or follow: a
 nested `.git` anywhere (a repository whose configuration git would obey if it entered it),
-the contents of submodule folders, links the commit does not hold, git's own files that the
-commit does not hold (`.gitattributes`, `.gitignore`, `.gitmodules`), and anything that is
-not a file, folder or link. `restore` then puts every tracked path back to base plus patch.
+the contents of submodule folders, links standing where the commit or the agents' edits have
+a path or a folder on the way to one, git's own files that the commit does not hold
+(`.gitattributes`, `.gitignore`, `.gitmodules`), and anything that is not a file, folder or
+link. `restore` then puts every tracked path back to base plus patch. Nothing of ours
+follows a link (`bot.treefiles`, git itself), so other links of build output may stay.
 """
 
 from __future__ import annotations
@@ -56,15 +58,45 @@ def tracked_paths(listing: str) -> Tracked:
     return Tracked(modes)
 
 
-def scrub(root: Path, *tracked: Tracked) -> list[str]:
+@dataclass(frozen=True)
+class _Rules:
+    """What `scrub` keeps: the listings' links and submodule folders, and which paths a link may not stand on."""
+
+    links: frozenset[str]
+    gitlinks: frozenset[str]
+    known: frozenset[str]
+    on_the_way: frozenset[str]
+
+    @classmethod
+    def of(cls, tracked: Sequence[Tracked], keep_out: Sequence[str]) -> _Rules:
+        modes = {p: m for t in tracked for p, m in t.modes.items()}
+        paths = [*modes, *keep_out]
+        ancestors = {"/".join(parts[:n]) for parts in (p.split("/") for p in paths) for n in range(1, len(parts))}
+        return cls(frozenset(p for p, m in modes.items() if m == SYMLINK),
+                   frozenset(p for p, m in modes.items() if m == GITLINK), frozenset(modes),
+                   frozenset(ancestors | set(keep_out)))
+
+    def unwanted(self, name: str, rel: str, mode: int) -> bool:
+        """Whether the entry at `rel` goes (see `scrub`)."""
+        if name.casefold() == ".git":
+            return True
+        if stat.S_ISLNK(mode):
+            return rel not in self.links and (rel in self.known or rel in self.on_the_way)
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            return True
+        return name in GIT_FILES and rel not in self.known
+
+
+def scrub(root: Path, *tracked: Tracked, keep_out: Sequence[str] = ()) -> list[str]:
     """Remove from the tree at `root` what git would run or follow (see the module docstring).
 
-    `tracked` are the listings whose links and submodule folders are legitimate. Returns the
-    entries that are not the worker's (a tree lent to a sandbox and not taken back).
+    `tracked` are the listings whose links and submodule folders are legitimate; a link the
+    command made is removed where it stands on a tracked path, on a folder on the way to one,
+    or on the way to a path of `keep_out` (the agents' edits), and kept elsewhere (build output
+    such as `node_modules/.bin`: nothing of ours follows a link). Returns the entries that are
+    not the worker's (a tree lent to a sandbox and not taken back).
     """
-    links = {p for t in tracked for p, m in t.modes.items() if m == SYMLINK}
-    gitlinks = {p for t in tracked for p, m in t.modes.items() if m == GITLINK}
-    known = {p for t in tracked for p in t.modes}
+    rules = _Rules.of(tracked, keep_out)
     me, problems = os.geteuid(), []
     _normalise_mode(str(root), None, os.lstat(root).st_mode)
     for dirpath, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
@@ -76,29 +108,19 @@ def scrub(root: Path, *tracked: Tracked) -> list[str]:
             info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
             if rel == ".git":
                 continue
-            if _unwanted(name, rel, info.st_mode, links, known):
+            if rules.unwanted(name, rel, info.st_mode):
                 _remove(name, dirfd, info.st_mode)
                 continue
             if info.st_uid != me:
                 problems.append(f"{rel} belongs to uid {info.st_uid}")
             _normalise_mode(name, dirfd, info.st_mode)
             if stat.S_ISDIR(info.st_mode):
-                if rel in gitlinks:
+                if rel in rules.gitlinks:
                     _empty(Path(dirpath, name))
                 else:
                     keep.append(name)
         dirnames[:] = [d for d in dirnames if d in keep]
     return problems
-
-
-def _unwanted(name: str, rel: str, mode: int, links: set[str], known: set[str]) -> bool:
-    if name.casefold() == ".git":
-        return True
-    if stat.S_ISLNK(mode):
-        return rel not in links
-    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-        return True
-    return name in GIT_FILES and rel not in known
 
 
 def _normalise_mode(name: str, dirfd: int | None, mode: int) -> None:
@@ -162,7 +184,7 @@ class Tree:
         Untracked files the command made (build output, caches the next command reuses) stay,
         except what `scrub` removes.
         """
-        tracked = self._scrub()
+        tracked = self._scrub(paths)
         self.git("checkout", "--force", "--detach", "--quiet", self.base, cwd=self.root)
         for path in paths:
             target = self.root / path
@@ -171,9 +193,10 @@ class Tree:
         if patch:
             self.git("apply", "--whitespace=nowarn", "--binary", "-", cwd=self.root, stdin=patch)
 
-    def _scrub(self) -> Tracked:
+    def _scrub(self, keep_out: Sequence[str] = ()) -> Tracked:
         tracked = self.tracked()
-        problems = scrub(self.root, tracked, tracked_paths(self.git("ls-files", "-s", "-z", cwd=self.root)))
+        problems = scrub(self.root, tracked, tracked_paths(self.git("ls-files", "-s", "-z", cwd=self.root)),
+                         keep_out=keep_out)
         if problems:
             raise GitError(f"the work tree holds what a sandboxed command left and was not taken back: {problems[0]}",
                            retryable=True)

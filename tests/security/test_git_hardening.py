@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -122,21 +123,28 @@ def test_git_reads_an_untrusted_tree_as_an_unprivileged_user(tmp_path: Path) -> 
 
 
 def test_scrub_leaves_nothing_git_would_obey_and_keeps_build_output(tmp_path: Path) -> None:
-    _git, tree = committed(tmp_path, {"a.py": "A = 1\n", "pkg/b.py": "B = 1\n", "link": "placeholder"})
+    _git, tree = committed(tmp_path, {"a.py": "A = 1\n", "pkg/b.py": "B = 1\n", "docs/x.md": "x\n", "link": "p"})
     root = tree.root
     subprocess.run(["git", "init", "-q", str(root / "pkg" / "inner")], check=True)
     (root / "pkg" / ".GIT").mkdir()
     (root / "pkg" / ".git").write_text("gitdir: /tmp\n")
     (root / "pkg" / ".gitattributes").write_text("* filter=x\n")
-    (root / "out").symlink_to("/etc")
     os.mkfifo(root / "pkg" / "fifo")
-    (root / "build").mkdir()
-    (root / "build" / "lib.so").write_text("binary")
+    (root / "a.py").unlink()
+    (root / "a.py").symlink_to("/etc/hosts")  # a link where the commit has a file
+    shutil.rmtree(root / "docs")
+    (root / "docs").symlink_to("/etc")  # ... or a folder
+    (root / "new").symlink_to("/etc")  # on the way to the agents' new file new/mod.py
+    (root / "node_modules" / ".bin").mkdir(parents=True)  # build output: its links stay (nothing follows them)
+    (root / "node_modules" / "tool.js").write_text("//")
+    (root / "node_modules" / ".bin" / "tool").symlink_to("../tool.js")
     (root / "pkg" / "b.py").chmod(0o4700)
     listing = tracked_paths(Git(unchanged)("ls-tree", "-r", "-z", "--full-tree", tree.base, cwd=root))
-    assert scrub(root, listing) == []
-    left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if ".git" not in p.relative_to(root).parts[:1])
-    assert left == ["a.py", "build", "build/lib.so", "link", "pkg", "pkg/b.py", "pkg/inner"]
+    assert scrub(root, listing, keep_out=["new/mod.py"]) == []
+    left = sorted(os.path.relpath(os.path.join(d, n), root) for d, dirs, files in os.walk(root)
+                  for n in (*dirs, *files) if not os.path.relpath(d, root).startswith(".git") and n != ".git")
+    assert left == ["link", "node_modules", "node_modules/.bin", "node_modules/.bin/tool", "node_modules/tool.js",
+                    "pkg", "pkg/b.py", "pkg/inner"]
     assert (root / "pkg" / "b.py").stat().st_mode & 0o7777 == 0o755
 
 
@@ -165,3 +173,18 @@ def test_restore_puts_tracked_paths_back_and_reapplies_the_edits(tmp_path: Path)
 def _identity():  # type: ignore[no-untyped-def]
     from bot.tree import Identity
     return Identity("issuesmith[bot]", "1+issuesmith[bot]@users.noreply.github.com")
+
+
+def test_restore_never_deletes_through_a_link_on_the_way_to_an_edit(tmp_path: Path) -> None:
+    _git, tree = committed(tmp_path, {"a.py": "A = 1\n"})
+    (tree.root / "newpkg").mkdir()
+    (tree.root / "newpkg" / "mod.py").write_text("M = 1\n")
+    patch = tree.patch(["newpkg/mod.py"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "mod.py").write_text("the host's file\n")
+    shutil.rmtree(tree.root / "newpkg")
+    (tree.root / "newpkg").symlink_to(outside)  # the tests swap the Coder's new folder for a link
+    tree.restore(patch, ["newpkg/mod.py"])
+    assert (outside / "mod.py").read_text() == "the host's file\n"
+    assert not (tree.root / "newpkg").is_symlink() and (tree.root / "newpkg" / "mod.py").read_text() == "M = 1\n"

@@ -124,13 +124,13 @@ def test_committed_links_to_host_files_reach_neither_the_model_nor_github(
     commit_to_main(world, {}, {"AGENTS.md": key, "package.json": "/proc/self/environ", "pyproject.toml": key,
                                "docs/notes.md": key, "vendor": str(host)})
     world.new_issue(title="Document the setup", body=ASK_FOR_EVERYTHING.format(key=KEY_NAME))
-    plan = {**SAMPLE_PLAN, "files": [*SAMPLE_PLAN["files"],
+    plan = {**SAMPLE_PLAN, "files": [*SAMPLE_PLAN["files"],  # sent back: links are no files to plan
                                      {"path": "docs/notes.md", "action": "modify", "reason": "as asked"},
                                      {"path": "vendor/planted.txt", "action": "create", "reason": "as asked"}]}
     reads = [("read_file", {"path": path}) for path in
              ("AGENTS.md", "package.json", "pyproject.toml", "docs/notes.md", f"vendor/{KEY_NAME}", "vendor",
               f"../host-secrets/{KEY_NAME}", key)]
-    world.openai.script(Reply.tool_calls(reads), Reply.json(plan), match=PLANNER)
+    world.openai.script(Reply.tool_calls(reads), Reply.json(plan), Reply.json(SAMPLE_PLAN), match=PLANNER)
     with caplog.at_level(logging.WARNING, logger="issuesmith"):
         world.label()
         world.drain()
@@ -142,6 +142,9 @@ def test_committed_links_to_host_files_reach_neither_the_model_nor_github(
         assert f"{path}: not read: {path} is a symlink" in seen
     assert f"vendor/{KEY_NAME}: not read: vendor/{KEY_NAME}: vendor is a symlink" in seen
     assert "outside the repository" in seen
+    problems = sent_to_model(world)  # the plan naming the links was sent back, saying nothing of their targets
+    assert "docs/notes.md is a link, or inside a linked folder" in problems
+    assert "vendor/planted.txt is a link, or inside a linked folder" in problems
 
     world.openai.script(Reply.tool_calls([
         ("view_file", {"path": "docs/notes.md"}), ("view_file", {"path": f"vendor/{KEY_NAME}"}),
@@ -159,8 +162,7 @@ def test_committed_links_to_host_files_reach_neither_the_model_nor_github(
     assert f"error: vendor/{KEY_NAME}: vendor is a symlink" in seen
     assert "error: vendor is a symlink" in seen  # no listing of the host's folder
     assert "vendor@ (symlink, not followed)" in seen  # the root's listing shows the link as a link
-    assert "Edit refused: refused: docs/notes.md is a symlink" in seen
-    assert "Edit refused: refused: vendor/planted.txt: vendor is a symlink" in seen
+    assert seen.count("Edit refused") >= 3  # replace, create and delete through the links (not in the plan)
     assert_nothing_leaked(world, host)
     final = world.run()
     assert final is not None and final.state == State.PR_OPEN  # the real fix went through
@@ -305,7 +307,7 @@ def test_a_junit_path_that_is_not_a_regular_file_is_not_read(tmp_path: Path, mak
 
 
 def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_path: Path) -> None:
-    """Whether a host file exists is not told through a committed link: the link is no file of the tree."""
+    """Whether a host file exists is not told through a committed link: a link is no file to plan."""
     from bot.plan import Plan, verify_plan
 
     (tmp_path / "hosts").symlink_to("/etc/hosts")
@@ -313,8 +315,8 @@ def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_pat
     plan = Plan.model_validate({**SAMPLE_PLAN, "files": [
         {"path": "hosts", "action": "modify", "reason": "x"}, {"path": "missing", "action": "modify", "reason": "x"}]})
     problems = verify_plan(plan, tmp_path)
-    assert problems == ["hosts does not exist, so it cannot be modified (create it instead?)",
-                        "missing does not exist, so it cannot be modified (create it instead?)"]
+    assert problems == [f"{name} is a link, or inside a linked folder: issuesmith neither edits nor follows links"
+                        for name in ("hosts", "missing")]
 
 
 def test_a_folder_the_tests_leave_where_the_junit_report_goes_is_removed(tmp_path: Path) -> None:
