@@ -9,6 +9,7 @@ fails with `UnpricedModel`, telling the operator to price it in `ISSUESMITH_PRIC
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from bot.errors import BudgetExceeded, ConfigError
@@ -64,9 +65,13 @@ class PriceTable:
     def _lookup(self, model: str) -> tuple[float, float] | None:
         if model in self._prices:
             return self._prices[model]
-        # dated snapshots ("gpt-4o-2024-08-06") cost what their family costs
-        family = max((name for name in self._prices if model.startswith(name + "-")), key=len, default=None)
-        return self._prices[family] if family else None
+        # dated snapshots ("gpt-4o-2024-08-06", "gpt-4-0613") cost what their family costs; nothing else
+        # borrows a family's price ("o3-pro" is not "o3")
+        snapshot = _SNAPSHOT.match(model)
+        return self._prices.get(snapshot.group(1)) if snapshot else None
+
+
+_SNAPSHOT = re.compile(r"^(.+)-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,9 @@ class RepoConfig(_Strict):
         return None
 
     def revisions(self, default: int) -> int:
-        """Review rounds per run (Reviewer → Coder, and on the pull request): this file's, else `default`."""
-        return default if self.max_revisions is None else self.max_revisions
+        """Review rounds per run (Reviewer → Coder, and on the pull request): this file's, never above `default`
+        (the deployment's; a repository may only lower its limits)."""
+        return default if self.max_revisions is None else min(self.max_revisions, default)
 
     def model_for(self, step: str, default: str) -> str:
         """The model that answers the calls of `step`."""

@@ -55,6 +55,7 @@ DENIED_V4 = (
     "192.168.0.0/16",   # RFC 1918
     "198.18.0.0/15",    # benchmarking
     "224.0.0.0/3",      # multicast 224/4, reserved 240/4, broadcast 255.255.255.255
+    "168.63.129.16/32",  # Azure's WireServer: a public address every Azure VM reaches the platform through
 )
 DENIED_V6 = (
     "::/127",           # unspecified and loopback

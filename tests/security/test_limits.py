@@ -108,3 +108,20 @@ def test_an_empty_setup_command_switches_the_deployments_setup_off_for_that_repo
     assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run.id)[-3:]
     assert not [e for e in world.services.store.entries(run.id) if e["event"] == "setup"]
     assert world.github.pulls(REPO)
+
+
+def test_a_model_borrows_no_price_from_a_cheaper_family_by_its_name() -> None:
+    """`o3-pro` is not `o3` (ten times the price): only a dated snapshot costs what its family costs."""
+    from bot.pricing import PriceTable
+
+    prices = PriceTable({"o3": (2.0, 8.0), "gpt-4": (30.0, 60.0)})
+    assert not prices.known("o3-pro") and not prices.known("o3-mini-high") and not prices.known("o3-")
+    assert prices.price("o3-2025-04-16") == (2.0, 8.0) and prices.price("gpt-4-0613") == (30.0, 60.0)
+
+
+def test_a_repository_may_lower_its_review_rounds_but_not_raise_them() -> None:
+    from bot.repoconfig import RepoConfig
+
+    assert RepoConfig.model_validate({"max_revisions": 10}).revisions(2) == 2
+    assert RepoConfig.model_validate({"max_revisions": 1}).revisions(2) == 1
+    assert RepoConfig().revisions(2) == 2
