@@ -8,9 +8,11 @@ file names. Such text must not change what the surrounding comment says, so:
   backticks inside (at least three): CommonMark closes a fence of N backticks only with a line of
   N or more, so nothing inside can end the block and write outside it; `code` does the same for
   an inline code span (which closes only on a run of exactly its own length);
-* `inert` is for untrusted text shown as Markdown outside code: `@name` gets a zero-width joiner
-  after the `@` (GitHub does not ping it, the reader sees the same text) and `<` becomes `&lt;`
-  (no raw HTML: no hidden `<!-- issuesmith:… -->` markers, no hidden text, no tags of ours).
+* `inert` is for untrusted text shown as Markdown outside code: `@name` and `#12` get a
+  zero-width joiner after the `@` or `#` (GitHub does not ping the person or link, and so not
+  close, the issue; the reader sees the same text), `<` becomes `&lt;` (no raw HTML: no hidden
+  `<!-- issuesmith:… -->` markers, no hidden text, no tags of ours), and a line that would open
+  a code block (``` or ~~~) is escaped, so untrusted text cannot shift where our blocks begin.
 
 Nothing inside a code block or span is rendered, so `fence` and `code` need no more than that.
 """
@@ -23,6 +25,8 @@ ZERO_WIDTH_JOINER = "\u200d"
 _BACKTICKS = re.compile(r"`+")
 _LINE_ENDING = re.compile(r"\r\n|\r|\n")
 _MENTION = re.compile(r"(?<![A-Za-z0-9])@(?=[A-Za-z0-9])")
+_FENCE_OPENER = re.compile(r"^( {0,3})(`{3,}|~{3,})", re.M)
+_CLOSING_KEYWORD = re.compile(r"#(?=\d)")
 _OUR_FENCE = re.compile(r"(?<=\n)(`{3,})[^`\n]*\n.*?\n\1$", re.S | re.M)
 """A code block as `fence` writes it, starting on a line of its own (not the text's first line:
 text placed after our words on the same line would not open a block there)."""
@@ -56,8 +60,11 @@ def code(text: str) -> str:
 
 
 def inert(text: str) -> str:
-    """Untrusted text to show as Markdown: its @mentions do not ping and it carries no raw HTML."""
-    return _MENTION.sub("@" + ZERO_WIDTH_JOINER, text.replace("<", "&lt;"))
+    """Untrusted text to show as Markdown: its @mentions do not ping, it carries no raw HTML, opens no code
+    block (a line starting with ``` or ~~~ gets a backslash) and references no issue (`#12`: GitHub would
+    link it, and "Fixes #12" in a pull request closes it on merge)."""
+    text = _FENCE_OPENER.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", text.replace("<", "&lt;"))
+    return _CLOSING_KEYWORD.sub("#" + ZERO_WIDTH_JOINER, _MENTION.sub("@" + ZERO_WIDTH_JOINER, text))
 
 
 def inert_outside_fences(text: str) -> str:

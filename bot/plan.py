@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from bot import treefiles
 
@@ -21,6 +21,13 @@ class FileChange(BaseModel):
     path: str = Field(description="Repository-relative path, forward slashes")
     action: Literal["modify", "create", "delete"]
     reason: str = Field(description="Why this file changes, in one sentence")
+
+    @field_validator("path")
+    @classmethod
+    def _one_line(cls, path: str) -> str:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            raise ValueError("a path has no control characters (newlines, tabs, ...)")
+        return path
 
 
 class Plan(BaseModel):

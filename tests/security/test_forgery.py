@@ -180,18 +180,25 @@ def test_a_signed_delivery_with_a_hostile_delivery_id_is_refused(world: World) -
 
 
 def test_a_repositorys_model_name_never_becomes_a_metric_label(world: World) -> None:
-    hostile = 'gpt-4o-<script>evil</script>"}'  # priced by family ("gpt-4o-…"), so the run may use it
+    hostile = 'gpt-4o-<script>evil</script>"}'  # no price: refused before any run
     world.github.push_commit(REPO, "main", {".github/issuesmith.yml": f"models: {{plan: '{hostile}'}}\n"},
                              by="alice")
-    world.openai.models = (world.settings.model, hostile)
+    world.new_issue()
+    world.label()
+    world.drain()
+    assert world.run() is None and "models.plan" in world.bot_comments()[-1].body
+    snapshot = "gpt-4o-2024-08-06"  # priced as its family, yet no name of the deployment's: shown as "other"
+    world.github.push_commit(REPO, "main", {".github/issuesmith.yml": f"models: {{plan: '{snapshot}'}}\n"},
+                             by="alice")
+    world.openai.models = (world.settings.model, snapshot)
     script_implementation(world.openai)
     world.plan_and_approve()
     run = world.run()
     assert run is not None and run.state == State.PR_OPEN
-    assert any(r["model"] == hostile for r in world.openai.requests)  # the repository's model was used
+    assert any(r["model"] == snapshot for r in world.openai.requests)  # the repository's model was used
 
     text, samples = scrape(world.web_url)
-    assert "<script>" not in text and "evil" not in text
+    assert "<script>" not in text and "evil" not in text and snapshot not in text
     models = by_label(samples, "issuesmith_model_calls_total", "model")
     assert set(models) == {world.settings.model, "other"}
     assert value(samples, "issuesmith_model_calls_total", model="other", role="plan") == 1
@@ -222,3 +229,24 @@ def test_the_runs_page_cookie_is_secure_even_when_the_app_sees_plain_http(world:
             assert httpx.get(f"{server.url}/runs?token=t%C3%A9st%FF", timeout=10).status_code == 401
         finally:
             server.stop()
+
+
+def test_untrusted_text_cannot_open_a_block_that_shifts_ours_nor_close_issues() -> None:
+    """A `~~~` line before one of our fences would make GitHub close it early and render what follows."""
+    from bot.markdown import fence, inert_outside_fences
+
+    untrusted = ".github/workflows/ci.yml\n~~~\n"
+    message = f"the plan names {untrusted}{fence('~~~' + chr(10) + '@acme/everyone <b>passed</b>')}\nFixes #12"
+    shown = inert_outside_fences(message)
+    assert "\n\\~~~\n" in shown  # escaped: no block opens there
+    assert shown.endswith("Fixes #\u200d12")  # no reference, so merging closes nothing
+
+
+def test_a_plan_path_is_one_line() -> None:
+    import pydantic
+    import pytest
+
+    from bot.plan import FileChange
+
+    with pytest.raises(pydantic.ValidationError, match="control characters"):
+        FileChange(path="ci.yml\n~~~", action="modify", reason="x")
