@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from bot import walk
 
 MIN_INTERVAL = 1.0
 SHARE = 0.1
@@ -31,36 +34,64 @@ _BLOCK = 512
 
 @dataclass(frozen=True)
 class Usage:
-    """What a measurement found: bytes on disk, entries seen, seconds it took."""
+    """What a measurement found: bytes on disk, entries seen, seconds it took, folders too deep to walk."""
 
     bytes: int
     entries: int
     seconds: float
+    too_deep: tuple[str, ...] = ()
 
 
-def measure(trees: Sequence[Path], skip: Sequence[Path] = ()) -> Usage:
-    """The disk space the `trees` take together, each inode once, without following any link."""
+def measure(trees: Sequence[Path], skip: Sequence[Path] = (), pids: Sequence[int] = ()) -> Usage:
+    """The disk space the `trees` take together, each inode once, without following any link.
+
+    Files that `pids` (the command's processes) deleted but hold open still take their space:
+    they are counted too, through /proc/PID/fd.
+    """
     started = time.monotonic()
-    skipped = {os.path.abspath(path) for path in skip}
     seen: set[tuple[int, int]] = set()
     total = entries = 0
+    deep: list[str] = []
     for tree in trees:
-        try:
-            top = os.lstat(tree)
-        except OSError:
-            continue
-        seen.add((top.st_dev, top.st_ino))
-        total += top.st_blocks * _BLOCK
-        for dirpath, dirnames, filenames, dirfd in os.fwalk(tree, follow_symlinks=False):
-            dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in skipped]
-            for name in (*dirnames, *filenames):
-                with contextlib.suppress(OSError):  # gone since the directory was read
-                    info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                    entries += 1
-                    if (info.st_dev, info.st_ino) not in seen:
+        size, count, deeper = _tree_usage(tree, {os.path.abspath(path) for path in skip}, seen)
+        total, entries, deep = total + size, entries + count, deep + deeper
+    total += _held_open(pids, seen)
+    return Usage(total, entries, time.monotonic() - started, tuple(deep))
+
+
+def _tree_usage(tree: Path, skipped: set[str], seen: set[tuple[int, int]]) -> tuple[int, int, list[str]]:
+    try:
+        top = os.lstat(tree)
+    except OSError:
+        return 0, 0, []
+    seen.add((top.st_dev, top.st_ino))
+    total, entries, report = top.st_blocks * _BLOCK, 0, walk.Walk()
+    for folder in walk.walk(tree, report):
+        folder.dirnames[:] = [d for d in folder.dirnames if os.path.join(tree, folder.rel, d) not in skipped]
+        for name in (*folder.dirnames, *folder.filenames):
+            with contextlib.suppress(OSError):  # gone since the directory was read
+                info = os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
+                entries += 1
+                if (info.st_dev, info.st_ino) not in seen:
+                    seen.add((info.st_dev, info.st_ino))
+                    total += info.st_blocks * _BLOCK
+    return total, entries, report.deeper
+
+
+def _held_open(pids: Sequence[int], seen: set[tuple[int, int]]) -> int:
+    """Blocks of regular files the processes hold open that are no longer in any folder."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if not os.readlink(f"/proc/{pid}/fd/{fd}").endswith(" (deleted)"):
+                        continue
+                    info = os.stat(f"/proc/{pid}/fd/{fd}")
+                    if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
                         seen.add((info.st_dev, info.st_ino))
                         total += info.st_blocks * _BLOCK
-    return Usage(total, entries, time.monotonic() - started)
+    return total
 
 
 def human(size: int) -> str:
@@ -79,25 +110,30 @@ class DiskWatch:
         self.trees, self.limit, self.skip = tuple(trees), limit, tuple(skip)
         self.min_interval, self.share = min_interval, share
         self.used = 0
+        self.too_deep: tuple[str, ...] = ()
         self.next_walk = 0.0
 
     def due(self, now: float) -> bool:
         """Whether it is time for the next measurement."""
         return now >= self.next_walk
 
-    def over(self) -> bool:
-        """Measure now; True when the trees take more than the quota."""
-        usage = measure(self.trees, self.skip)
-        self.used = usage.bytes
+    def over(self, pids: Sequence[int] = ()) -> bool:
+        """Measure now (with what `pids` hold open); True when the trees take more than the quota, or nest
+        folders deeper than can be walked."""
+        usage = measure(self.trees, self.skip, pids)
+        self.used, self.too_deep = usage.bytes, usage.too_deep
         self.next_walk = time.monotonic() + max(self.min_interval, usage.seconds / self.share)
         return self.exceeded
 
     @property
     def exceeded(self) -> bool:
-        """Whether the last measurement was over the quota."""
-        return self.used > self.limit
+        """Whether the last measurement was over the quota (or found folders too deep to measure)."""
+        return self.used > self.limit or bool(self.too_deep)
 
     def message(self) -> str:
         """What happened, for the command's result and the issue."""
+        if self.too_deep:
+            return (f"disk quota exceeded: the work tree or HOME nests folders more than {walk.MAX_DEPTH} levels "
+                    f"deep ({self.too_deep[0][:80]}...), more than issuesmith measures or keeps")
         return (f"disk quota exceeded: the work tree and HOME took {human(self.used)}, over the quota of "
                 f"{human(self.limit)} (ISSUESMITH_DISK_BYTES)")

@@ -168,9 +168,11 @@ class Implementation:
         there, the test runs see), removed when the step ends.
         """
         self.advance(State.TESTING)
-        with tempfile.TemporaryDirectory(prefix="issuesmith-home-") as home:
-            self.home = Path(home)
+        self.home = Path(tempfile.mkdtemp(prefix="issuesmith-home-"))
+        try:
             return self._test(ctx)
+        finally:
+            remove_path(self.home)  # however deep the command nested it, never following a link
 
     def _test(self, ctx: StepContext) -> dict[str, Any]:
         code_out = ctx.outputs["code"]

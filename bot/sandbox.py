@@ -260,7 +260,7 @@ def supervise(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str], 
         proc.stdout.close()
         proc.wait()
     disk_note = ""
-    if disk is not None and (stop == _DISK or disk.over()):
+    if disk is not None and (stop == _DISK or disk.over(tracker.scan())):
         disk_note = disk.message()
         how = "the command was stopped" if stop == _DISK else "the command ended over it"
         capture.add(f"\n[issuesmith: {disk_note}; {how}]\n".encode())
@@ -325,7 +325,7 @@ def _pump(proc: subprocess.Popen[bytes], fd: int, capture: _Capture, tracker: _T
             now = time.monotonic()
             if now >= deadline:
                 return _TIMEOUT
-            if disk is not None and disk.due(now) and disk.over():
+            if disk is not None and disk.due(now) and disk.over(tracker.scan()):
                 return _DISK
             if now >= next_scan:
                 tracker.scan()

@@ -16,12 +16,12 @@ follows a link (`bot.treefiles`, git itself), so other links of build output may
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import walk
 from bot.errors import GitError
 from bot.treegit import Git
 
@@ -97,29 +97,30 @@ def scrub(root: Path, *tracked: Tracked, keep_out: Sequence[str] = ()) -> list[s
     not the worker's (a tree lent to a sandbox and not taken back).
     """
     rules = _Rules.of(tracked, keep_out)
-    me, problems = os.geteuid(), []
+    me, problems, report = os.geteuid(), [], walk.Walk()
     _normalise_mode(str(root), None, os.lstat(root).st_mode)
-    for dirpath, dirnames, filenames, dirfd in os.fwalk(root, follow_symlinks=False):
-        here = os.path.relpath(dirpath, root)
-        prefix = "" if here == "." else here + "/"
+    for folder in walk.walk(root, report):
+        prefix = folder.rel + "/" if folder.rel else ""
         keep = []
-        for name in (*dirnames, *filenames):
+        for name in (*folder.dirnames, *folder.filenames):
             rel = prefix + name
-            info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+            info = walk.lstat_in(folder, name)
             if rel == ".git":
                 continue
             if rules.unwanted(name, rel, info.st_mode):
-                _remove(name, dirfd, info.st_mode)
+                walk.remove_tree(root / rel)
                 continue
             if info.st_uid != me:
                 problems.append(f"{rel} belongs to uid {info.st_uid}")
-            _normalise_mode(name, dirfd, info.st_mode)
+            _normalise_mode(name, folder.fd, info.st_mode)
             if stat.S_ISDIR(info.st_mode):
                 if rel in rules.gitlinks:
-                    _empty(Path(dirpath, name))
+                    _empty(root / rel)
                 else:
                     keep.append(name)
-        dirnames[:] = [d for d in dirnames if d in keep]
+        folder.dirnames[:] = [d for d in folder.dirnames if d in keep]
+    for deep in report.deeper:  # no repository nests folders this deep: what a command made there goes
+        walk.remove_tree(root / deep)
     return problems
 
 
@@ -132,30 +133,15 @@ def _normalise_mode(name: str, dirfd: int | None, mode: int) -> None:
         os.chmod(name, wanted, dir_fd=dirfd)
 
 
-def _remove(name: str, dirfd: int, mode: int) -> None:
-    if stat.S_ISDIR(mode):
-        shutil.rmtree(name, dir_fd=dirfd)
-    else:
-        os.unlink(name, dir_fd=dirfd)
-
-
 def remove_path(target: Path) -> None:
     """Remove whatever is at `target`, if anything: a file, link or folder (links inside are removed, not followed)."""
-    if not os.path.lexists(target):
-        return
-    if os.path.isdir(target) and not os.path.islink(target):
-        shutil.rmtree(target)
-    else:
-        os.unlink(target)
+    walk.remove_tree(target)
 
 
 def _empty(folder: Path) -> None:
     """Remove everything inside a submodule's folder (never following links)."""
     for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            os.unlink(entry.path)
+        walk.remove_tree(Path(entry.path))
 
 
 class Tree:

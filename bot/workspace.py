@@ -21,7 +21,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from bot.errors import GitError
 from bot.tree import scrub, tracked_paths
 from bot.treegit import GIT_TIMEOUT, Git, Reader
+from bot.walk import remove_tree
 
 SLOTS_PER_REPO = 8
 LENT_SUFFIX = ".lent"
@@ -105,11 +105,11 @@ class Workspace:
 
     def _release(self, slot: Path, sha: str) -> None:
         """Leave the slot clean for the next job; one that cannot be (still lent, or no clean reset) is deleted."""
-        with contextlib.suppress(GitError, OSError):
+        with contextlib.suppress(Exception):  # any failure: the slot is deleted rather than left unproven
             if not _lent_mark(slot).exists():
                 self._reset(slot, sha)
                 return
-        with contextlib.suppress(GitError, OSError):
+        with contextlib.suppress(Exception):
             discard(slot)  # else the next job finds it unproven and tries again
 
     @contextlib.contextmanager
@@ -159,7 +159,7 @@ class Workspace:
         try:
             self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot, local=True)
             self._reset(slot, sha)
-        except (GitError, OSError):
+        except Exception:  # whatever stops the proof leaves the slot unproven: it is deleted
             return False
         return True
 
@@ -182,10 +182,8 @@ class Workspace:
 
 def discard(slot: Path) -> None:
     """Delete a slot and its marks (never following a link out of it)."""
-    if os.path.islink(slot):
-        slot.unlink()
-    else:
-        shutil.rmtree(slot, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        remove_tree(slot)
     for mark in (_lent_mark(slot), _config_mark(slot)):
         mark.unlink(missing_ok=True)
     if os.path.lexists(slot):

@@ -7,7 +7,7 @@ user must still write the work tree (tests write caches, build output, reports),
 is chowned to it just before the command and back to the worker just after, in a `finally`,
 so that the worker's git can read, commit and clean it as before.
 
-Both walks go through directory file descriptors and never follow symlinks (`os.fwalk`,
+Both walks go through directory file descriptors and never follow symlinks (`walk`,
 lchown), so a symlink the command left in the tree cannot send the worker's chown outside
 it. Taking the tree back also clears setuid/setgid bits the command may have set, since the
 files become the worker's again. It runs only after every process of the command is gone.
@@ -20,6 +20,8 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from bot import walk
 
 _SETID = stat.S_ISUID | stat.S_ISGID
 
@@ -36,16 +38,25 @@ def lent(tree: Path, uid: int, gid: int) -> Iterator[None]:
 
 
 def chown_tree(tree: Path, uid: int, gid: int, *, clear_setid: bool = False) -> int:
-    """Give `tree` and everything in it to `uid:gid` without following symlinks; returns how many entries."""
+    """Give `tree` and everything in it to `uid:gid` without following symlinks; returns how many entries.
+
+    Taking a tree back (`clear_setid`) deletes what lies deeper than `walk.MAX_DEPTH` levels
+    (no repository needs it; left alone it would stay the sandbox user's); lending one leaves
+    such folders the worker's, so the command cannot write there.
+    """
     os.chown(tree, uid, gid, follow_symlinks=False)
     count = 1
-    for _dirpath, dirnames, filenames, dirfd in os.fwalk(tree, follow_symlinks=False):
-        for name in (*dirnames, *filenames):
+    report = walk.Walk()
+    for folder in walk.walk(tree, report):
+        for name in (*folder.dirnames, *folder.filenames):
             with contextlib.suppress(FileNotFoundError):
-                os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+                os.chown(name, uid, gid, dir_fd=folder.fd, follow_symlinks=False)
                 count += 1
                 if clear_setid:
-                    _clear_setid(name, dirfd)
+                    _clear_setid(name, folder.fd)
+    if clear_setid:
+        for deep in report.deeper:
+            walk.remove_tree(tree / deep)
     return count
 
 

@@ -6,6 +6,7 @@ lowers ISSUESMITH_DISK_BYTES and lets the Tester add a test that fills the tree.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,26 @@ def test_a_run_whose_tests_fill_the_disk_fails_with_the_quota_on_the_issue(world
     assert world.github.pulls(REPO) == []
     [tests_run] = [e for e in world.services.store.entries(run.id) if e["event"] == "tests"] or [None]
     assert tests_run is None  # no test report was made of a stopped run
+
+
+def test_files_deleted_but_held_open_still_count(bwrap: BubblewrapBackend, tree: Path) -> None:
+    """A file the command deletes while keeping it open is in no folder, yet fills the disk."""
+    held = ("python3 -c \"import os, time\nfd = os.open('blob', os.O_CREAT | os.O_WRONLY, 0o600)\n"
+            "os.unlink('blob')\nfor _ in range(80): os.write(fd, os.urandom(1 << 20))\n"
+            "print('HELD', flush=True)\ntime.sleep(50)\nprint('SURVIVED')\"")
+    result = bwrap.run(held, tree, LIMITS)
+    assert result.disk_exceeded and "HELD" in result.output and "SURVIVED" not in result.output
+    assert result.duration < 30
+
+
+def test_folders_nested_past_any_walk_are_stopped_and_taken_away(bwrap: BubblewrapBackend, tree: Path) -> None:
+    """A chain of 1,200 folders broke every recursive walk (RecursionError): the tree stayed the sandbox
+    user's and the slot could not even be deleted."""
+    from bot.tree import scrub
+
+    deep = "python3 -c \"import os, time\nfor _ in range(1200):\n os.mkdir('d'); os.chdir('d')\ntime.sleep(30)\""
+    result = bwrap.run(deep, tree, Limits(timeout=60, kill_grace=0.3, disk_bytes=10**9))
+    assert result.disk_exceeded and "more than 256 levels deep" in result.disk_note
+    owners = {os.lstat(os.path.join(d, n)).st_uid for d, dirs, files in os.walk(tree) for n in (*dirs, *files)}
+    assert owners <= {os.geteuid()}  # taken back; what lay deeper than a walk goes is gone
+    assert scrub(tree) == [] and not (tree / ("d/" * 300)).exists()
