@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 from bot.errors import GitError
-from bot.localize.index import BuildStats, RepoIndex, load_index
+from bot.localize.cache import load_index
+from bot.localize.index import BuildStats, RepoIndex
 from bot.localize.issue import IssueMentions, extract
 from bot.localize.render import MAP_SHARE, excerpts, repo_map
 from bot.localize.scoring import RankedFile, rank

@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import SecretStr
 
 from bot import runpage
-from bot.pipeline import RedisJournal
+from bot.journal import RedisJournal
 from bot.runs import Run
 from bot.runstore import PREFIX, PlanRecord, RunStore
 from bot.timeline import spans

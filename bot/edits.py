@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, TypeVar
 
 from bot import treefiles
-from bot.plan import DEFAULT_BLOCKED, is_blocked
+from bot.policy import DEFAULT_BLOCKED, is_blocked
 
 Action = Literal["replace", "create", "delete"]
 

@@ -27,24 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from bot.errors import IssuesmithError
-from bot.plan import DEFAULT_BLOCKED, is_blocked
+from bot.policy import Policy, is_blocked
 
 ActionKind = Literal["comment", "push", "open_pull", "update_pull", "merge", "delete_branch"]
 KINDS = frozenset(get_args(ActionKind))
 WORKFLOW_PATTERNS = (".github/workflows/**", "**/.github/workflows/**")
 _BAD_REF = re.compile(r"\.\.|@\{|//|[\x00-\x20~^:?*\[\\\x7f]|\.lock$|/$|^/|\.$|/\.")
 _MAX_LOGGED_PATHS = 50
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What issuesmith may do in one repository."""
-
-    default_branch: str
-    branch_prefix: str = "issuesmith/"
-    blocked: tuple[str, ...] = DEFAULT_BLOCKED
-    dry_run: bool = False
-    allow_workflows: bool = False
 
 
 @dataclass(frozen=True)

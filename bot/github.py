@@ -19,6 +19,7 @@ from github import Auth
 from urllib3.util import Retry
 
 from bot.comments import carries_marker
+from bot.issue import IssueInfo
 from bot.redact import Redactor
 
 TOKEN_MARGIN_SECONDS = 300
@@ -59,18 +60,6 @@ class PullRef:
     draft: bool
     head: str
     base: str
-
-
-@dataclass(frozen=True)
-class IssueInfo:
-    """What the agents need to know about an issue."""
-
-    number: int
-    title: str
-    body: str
-    author: str
-    labels: tuple[str, ...]
-    state: str
 
 
 class GitHubApp:

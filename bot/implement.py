@@ -25,13 +25,15 @@ from bot.agents.tools import EditSession
 from bot.errors import ConfigError, InvalidTransition
 from bot.gate import Action, Gate
 from bot.github import RepoGateway
+from bot.journal import RedisJournal
 from bot.limits import DeploymentLimits
 from bot.llm import CallContext, ModelClient
 from bot.markdown import code, fence
-from bot.pipeline import Cancelled, Pipeline, RedisJournal, Step, StepContext, step_usage
+from bot.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
 from bot.plan import Plan
 from bot.repoconfig import RepoConfig
 from bot.report import PullBody, TestSummary, render_results
+from bot.review import Review
 from bot.runs import Run, State
 from bot.sandbox import CommandResult, Limits
 from bot.services import Services
@@ -289,7 +291,7 @@ class Implementation:
     def report(self, ctx: StepContext) -> dict[str, Any]:
         """Post the review and test results, and close the status comment with the PR link."""
         code_out, test_out, pull = ctx.outputs["code"], ctx.outputs["test"], ctx.outputs["publish"]
-        body = render_results(reviewer.Review.model_validate(code_out["review"]), code_out["revisions"],
+        body = render_results(Review.model_validate(code_out["review"]), code_out["revisions"],
                               TestSummary.from_report(test_out["report"]), pull["url"],
                               unsandboxed_note(test_out.get("sandbox", {})))
         comment = notify(self.services, self.run, "results", body)
@@ -322,7 +324,7 @@ class Implementation:
             issue=self.run.issue, plan=self.brief.plan, version=self.brief.version, plan_hash=self.brief.plan_hash,
             approved_by=self.run.approved_by, files=files,
             unplanned=[p for p in changed if p not in planned], untouched=[p for p in planned if p not in changed],
-            review=reviewer.Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
+            review=Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
             base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})))
 

@@ -15,17 +15,16 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import openai
 from pydantic import BaseModel, ValidationError
 
-from bot.context import estimate_tokens
 from bot.errors import ModelOutputInvalid
+from bot.localize.text import estimate_tokens
 from bot.pricing import Budget, PriceTable
-from bot.runstore import RunStore
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
@@ -82,10 +81,27 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+class Ledger(Protocol):
+    """Where the client reports what it did and reads what the run spent (the run store, in the worker).
+
+    The client only reports back through this: it knows nothing of where runs are kept.
+    """
+
+    def log(self, run_id: str, step: str, event: str, **detail: Any) -> None:
+        """Record one event of the run's execution log."""
+
+    def usage(self, run_id: str) -> Mapping[str, float]:
+        """The run's totals so far: prompt_tokens, completion_tokens, calls, cost_usd."""
+        ...
+
+    def add_usage(self, run_id: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+        """Add one call's usage to the run's totals."""
+
+
 class ModelClient:
     """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
 
-    def __init__(self, create: Callable[..., Any], model: str, store: RunStore, prices: PriceTable,
+    def __init__(self, create: Callable[..., Any], model: str, store: Ledger, prices: PriceTable,
                  budget: Budget, structured_output: str = "auto") -> None:
         """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's."""
         self._create = create

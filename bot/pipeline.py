@@ -40,10 +40,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from bot.errors import IssuesmithError, describe, is_retryable
-from bot.runstore import PREFIX, RunStore
 
 StopCheck = Callable[[], str | None]
 DEFAULT_BACKOFF = (1.0, 4.0)
@@ -134,40 +133,6 @@ class Journal(Protocol):
 
     def forget(self, run_id: str, steps: Iterable[str]) -> None:
         """Drop the saved outputs of `steps` (they will run again)."""
-
-
-class RedisJournal(Journal):
-    """A `Journal` on Redis: the log is the run's execution log, outputs a hash of JSON by step."""
-
-    def __init__(self, store: RunStore, *, redact: Callable[[str], str] | None = None) -> None:
-        self.store = store
-        self._redact = redact
-
-    @staticmethod
-    def key(run_id: str) -> str:
-        """The hash holding the run's verified step outputs."""
-        return f"{PREFIX}:run:{run_id}:steps"
-
-    def log(self, run_id: str, step: str, event: str, **detail: Any) -> None:
-        """Append to the run's execution log (string values redacted when a redactor is given)."""
-        if self._redact is not None:
-            detail = {k: self._redact(v) if isinstance(v, str) else v for k, v in detail.items()}
-        self.store.log(run_id, step, event, **detail)
-
-    def save_output(self, run_id: str, step: str, output: Mapping[str, Any]) -> None:
-        """Store the step's output as JSON."""
-        self.store.redis.hset(self.key(run_id), step, json.dumps(output))
-
-    def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """All saved outputs of the run."""
-        raw = cast(dict[Any, Any], self.store.redis.hgetall(self.key(run_id)))
-        return {_text(k): json.loads(v) for k, v in raw.items()}
-
-    def forget(self, run_id: str, steps: Iterable[str]) -> None:
-        """Delete the saved outputs of `steps`."""
-        names = list(steps)
-        if names:
-            self.store.redis.hdel(self.key(run_id), *names)
 
 
 @dataclass

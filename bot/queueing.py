@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
-from bot.webhooks import PULL_KINDS, Intent
+from bot.intents import PULL_KINDS, Intent
 
 QUEUE_NAME = "issuesmith"
 INTAKE = "jobs.intake.handle"

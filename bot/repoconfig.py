@@ -41,8 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot import treefiles
 from bot.errors import ConfigError
-from bot.gate import Policy
-from bot.plan import DEFAULT_BLOCKED
+from bot.policy import DEFAULT_BLOCKED, Policy
 
 CONFIG_PATHS = (".github/issuesmith.yml", ".github/issuesmith.yaml")
 AGENTS_FILE = "AGENTS.md"

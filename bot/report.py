@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.agents.reviewer import Review
 from bot.markdown import code, fence, inert, one_line
 from bot.plan import Plan
+from bot.review import Review
 
 
 @dataclass(frozen=True)

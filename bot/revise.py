@@ -19,17 +19,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import prnotes
-from bot.agents import coder, reviewer
+from bot.agents import coder
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
 from bot.comments import carries_marker
 from bot.errors import GitError, InvalidTransition
 from bot.gate import Action
 from bot.implement import Implementation, unsandboxed_note
-from bot.pipeline import Pipeline, RedisJournal, Step, StepContext
+from bot.journal import RedisJournal
+from bot.pipeline import Pipeline, Step, StepContext
 from bot.plan import Plan
 from bot.repoconfig import RepoConfig
 from bot.report import TestSummary
+from bot.review import Review
 from bot.runs import Run, State
 from bot.runstore import PREFIX, RunStore
 from bot.services import Services
@@ -169,7 +171,7 @@ class Revision(Implementation):
                 self.gateway.reply_to_review_comment(number, answer["id"], body)
             replied += 1
         self.log("replied", count=replied)
-        review = reviewer.Review.model_validate(code_out["review"])
+        review = Review.model_validate(code_out["review"])
         tests = TestSummary.from_report(test_out["report"]).line()
         warning = unsandboxed_note(test_out.get("sandbox", {}))
         record = self._done(ctx, pull["sha"], code_out["summary"])

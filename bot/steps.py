@@ -16,11 +16,13 @@ from rq import get_current_job
 
 from bot import comments, status
 from bot.errors import InvalidTransition, IssuesmithError, describe, is_retryable
-from bot.gate import Action, Gate, Policy
+from bot.gate import Action, Gate
 from bot.github import CommentRef
+from bot.journal import RedisJournal
 from bot.llm import CallContext
 from bot.logs import bound
-from bot.pipeline import Cancelled, RedisJournal
+from bot.pipeline import Cancelled
+from bot.policy import Policy
 from bot.runs import ACTIVE, ENDED, Run, State
 from bot.services import Services
 

@@ -32,11 +32,12 @@ from rq import Queue
 from starlette.concurrency import run_in_threadpool
 
 from bot import dashboard
+from bot.intents import Intent
 from bot.logs import bound
 from bot.metrics import CONTENT_TYPE, WebMetrics, deployment_models, event_label
 from bot.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake
 from bot.settings import Settings
-from bot.webhooks import Intent, decide, valid_delivery, verify_signature
+from bot.webhooks import decide, valid_delivery, verify_signature
 
 MAX_BODY = 25 * 1024 * 1024
 log = logging.getLogger("issuesmith.web")

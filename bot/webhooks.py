@@ -9,16 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.commands import Command, parse_command
-from bot.gate import Policy
+from bot.intents import Intent
+from bot.policy import Policy
 
 SIGNATURE_PREFIX = "sha256="
 BRANCH_PREFIX = Policy.branch_prefix
 """The bot's branches: pull requests from other branches are not ours to act on."""
-PULL_KINDS = frozenset({"review", "pull_revise", "pull_closed"})
 """Intents about the bot's pull request (handled by `jobs.pulls`)."""
 DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 """An `X-GitHub-Delivery` value (GitHub sends a GUID); it names the intake job and a hidden marker."""
@@ -44,36 +43,6 @@ def verify_signature(secret: bytes, body: bytes, header: str | bytes | None) -> 
 def valid_delivery(delivery: str) -> bool:
     """Whether an `X-GitHub-Delivery` value has the shape of one GitHub sends."""
     return DELIVERY_ID.fullmatch(delivery) is not None
-
-
-@dataclass(frozen=True)
-class Intent:
-    """What a relevant delivery asks of us, in primitives (it is queued as job arguments)."""
-
-    kind: str  # "label", "command", or one of PULL_KINDS
-    delivery: str
-    installation_id: int
-    repo: str
-    issue_number: int
-    sender: str
-    command: str = ""
-    args: str = ""
-    comment_id: int = 0
-    comment_created_at: str = ""
-    issue_title: str = ""
-    label: str = ""
-    review_id: int = 0  # "review": the review that requested changes
-    head_branch: str = ""  # "review", "pull_closed": the pull request's head branch
-    merged: bool = False  # "pull_closed": merged, or closed without merging
-
-    def to_record(self) -> dict[str, Any]:
-        """The intent as a plain dict (an RQ job argument)."""
-        return asdict(self)
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Intent:
-        """Rebuild an intent from `to_record()`'s output."""
-        return cls(**record)
 
 
 def is_bot(user: dict[str, Any] | None) -> bool:

@@ -15,6 +15,7 @@ from bot import comments, repoconfig, status
 from bot.commands import Command
 from bot.errors import InvalidTransition
 from bot.github import RepoGateway
+from bot.intents import Intent
 from bot.limits import DeploymentLimits
 from bot.logs import bound
 from bot.queueing import enqueue_step
@@ -23,7 +24,6 @@ from bot.runs import ACTIVE, STEP_OF_STATE, Run, State
 from bot.runstore import PlanRecord, run_id_for
 from bot.services import Services, current
 from bot.steps import refresh_status, status_snapshot
-from bot.webhooks import Intent
 
 log = logging.getLogger("issuesmith.intake")
 RUNNING = {State.PLANNING, State.APPROVED, State.IMPLEMENTING, State.TESTING}

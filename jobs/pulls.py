@@ -17,6 +17,7 @@ from bot import comments, prnotes
 from bot.errors import InvalidTransition
 from bot.gate import Action
 from bot.github import RepoGateway
+from bot.intents import Intent
 from bot.logs import bound
 from bot.queueing import enqueue_step
 from bot.repoconfig import RepoConfig
@@ -24,7 +25,6 @@ from bot.revise import STEP, revision_limit
 from bot.runs import PULL_ENDABLE, Run, State
 from bot.services import Services, current
 from bot.steps import notify, refresh_status, run_gate
-from bot.webhooks import Intent
 from jobs.intake import may_act, reply
 
 log = logging.getLogger("issuesmith.pulls")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.agents.prompting import untrusted
-from bot.github import IssueInfo
+from bot.issue import IssueInfo
 from bot.plan import Plan
 
 

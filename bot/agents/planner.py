@@ -18,9 +18,10 @@ from bot import treefiles
 from bot.agents.prompting import fenced, load_template, untrusted, with_guidance
 from bot.context import RepoContext
 from bot.errors import ModelOutputInvalid
-from bot.github import IssueInfo
+from bot.issue import IssueInfo
 from bot.llm import CallContext, ModelClient, Tool
-from bot.plan import DEFAULT_BLOCKED, Plan, verify_plan
+from bot.plan import Plan
+from bot.policy import DEFAULT_BLOCKED, is_blocked
 from bot.sandbox import unchanged
 from bot.treegit import Git
 
@@ -80,6 +81,41 @@ class SearchArgs(BaseModel):
     """Arguments of `search_code`."""
 
     query: str = Field(min_length=2, description="Literal text to look for")
+
+
+def _kind(root: Path, path: str) -> str:
+    """What `path` is in the tree, never following a link ("link" also when a folder on the way is one)."""
+    try:
+        return treefiles.kind(root, path)
+    except treefiles.TreeFileError:
+        return "outside"
+
+
+def verify_plan(plan: Plan, root: Path, blocked: tuple[str, ...] = DEFAULT_BLOCKED) -> list[str]:
+    """Problems that make a plan unusable on this work tree; empty when it is fine."""
+    problems: list[str] = []
+    for change in plan.files:
+        path = change.path.strip()
+        pure = PurePosixPath(path)
+        if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
+            problems.append(f"{path!r} is not a relative path inside the repository")
+            continue
+        if is_blocked(path, blocked):
+            problems.append(f"{path} is a blocked path and may not be changed")
+        kind = _kind(root, path)
+        if kind == "outside":
+            problems.append(f"{path!r} is not a plain relative path (hidden or unusual characters?)")
+            continue
+        if kind == "link":
+            problems.append(f"{path} is a link, or inside a linked folder: issuesmith neither edits nor follows links")
+            continue
+        exists = kind == "file"
+        if change.action in ("modify", "delete") and not exists:
+            done = "modified" if change.action == "modify" else "deleted"
+            problems.append(f"{path} does not exist, so it cannot be {done} (create it instead?)")
+        if change.action == "create" and exists:
+            problems.append(f"{path} already exists; use action 'modify'")
+    return problems
 
 
 def read_only_tools(root: Path, git: Git | None = None) -> list[Tool]:

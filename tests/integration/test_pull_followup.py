@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from bot.pipeline import RedisJournal
+from bot.journal import RedisJournal
 from bot.queueing import enqueue_step
 from bot.repoconfig import RepoConfig
 from bot.revise import RoundJournal

@@ -12,7 +12,8 @@ import pytest
 
 from bot.agents.planner import search_code
 from bot.errors import GitError
-from bot.gate import Action, Gate, GateRefused, Policy
+from bot.gate import Action, Gate, GateRefused
+from bot.policy import Policy
 from bot.sandbox import unchanged
 from bot.tree import Tree, scrub, tracked_paths
 from bot.treegit import Git, hardened_env

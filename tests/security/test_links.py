@@ -308,7 +308,8 @@ def test_a_junit_path_that_is_not_a_regular_file_is_not_read(tmp_path: Path, mak
 
 def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_path: Path) -> None:
     """Whether a host file exists is not told through a committed link: a link is no file to plan."""
-    from bot.plan import Plan, verify_plan
+    from bot.agents.planner import verify_plan
+    from bot.plan import Plan
 
     (tmp_path / "hosts").symlink_to("/etc/hosts")
     (tmp_path / "missing").symlink_to("/nonexistent-issuesmith")

@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from bot.commands import Command, parse_command
-from bot.webhooks import Intent, decide, sign, verify_signature
+from bot.intents import Intent
+from bot.webhooks import decide, sign, verify_signature
 
 SECRET = b"a-test-webhook-secret"
 

@@ -10,7 +10,7 @@ from bot.agents.planner import PlannerInput, read_file, render_messages, search_
 from bot.agents.prompting import fenced, untrusted
 from bot.context import build_context, rank_files, split_identifier, terms
 from bot.detect import detect_test_command
-from bot.github import IssueInfo
+from bot.issue import IssueInfo
 from bot.localize.parsing import parse_file
 from bot.plan import Plan
 from tests.gitrepos import make_repo

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bot.localize.index import load_index
+from bot.localize.cache import load_index
 from bot.localize.store import IndexStore
 
 

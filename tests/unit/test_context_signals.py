@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.context import build_context, explain, rank_files
-from bot.localize.index import load_index
+from bot.localize.cache import load_index
 from bot.localize.issue import extract
 from bot.localize.parsing import parse_file
 from bot.localize.scoring import (

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bot.errors import is_retryable
-from bot.gate import Action, Decision, Gate, GateRefused, Policy
+from bot.gate import Action, Decision, Gate, GateRefused
+from bot.policy import Policy
 
 POLICY = Policy(default_branch="main")
 

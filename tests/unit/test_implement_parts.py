@@ -9,12 +9,12 @@ import pytest
 
 from bot.agents import coder, reviewer, tester
 from bot.agents.brief import Brief
-from bot.agents.reviewer import Finding, Review
-from bot.github import IssueInfo
 from bot.implement import branch_name
+from bot.issue import IssueInfo
 from bot.plan import Plan
 from bot.redact import Redactor
 from bot.report import PullBody, TestSummary
+from bot.review import Finding, Review
 from bot.tree import Identity, Tree
 from bot.treegit import Git
 from tests.world import SAMPLE_PLAN

@@ -12,16 +12,8 @@ import pytest
 import redis
 
 from bot.errors import TransientError, describe
-from bot.pipeline import (
-    Cancelled,
-    Pipeline,
-    RedisJournal,
-    Step,
-    StepContext,
-    StepFailed,
-    StepTimeout,
-    step_usage,
-)
+from bot.journal import RedisJournal
+from bot.pipeline import Cancelled, Pipeline, Step, StepContext, StepFailed, StepTimeout, step_usage
 from bot.runstore import RunStore
 
 

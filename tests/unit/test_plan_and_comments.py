@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot import comments
-from bot.plan import Plan, is_blocked, plan_hash, verify_plan
+from bot.agents.planner import verify_plan
+from bot.plan import Plan, plan_hash
+from bot.policy import is_blocked
 from tests.world import SAMPLE_PLAN, SAMPLE_REPO, plan_with
 
 
