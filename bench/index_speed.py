@@ -29,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.context import build_context
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.localize.context import build_context
 
 QUERIES = (
     "QuerySet.bulk_create() crashes on mixed case columns in unique_fields/update_fields",

@@ -4,7 +4,7 @@ For every SWE-bench-format instance (JSONL: `instance_id`, `repo`, `base_commit`
 `problem_statement`, `patch`), the harness checks out `base_commit` of the repository found in
 `--repos` (`owner__name` or `owner/name`; a commit that is not in the repository resolves through
 the tag `swebench/<base_commit>` that `bench/materialize.py` writes) in a scratch work tree, runs
-the context builder exactly as the Planner's job does (`bot.context.build_context` on the
+the context builder exactly as the Planner's job does (`bot.localize.context.build_context` on the
 problem statement, default budget), and compares with the files the gold `patch` touches.
 
 Per instance: each gold file's rank, whether its excerpt is in the context at the default budget
@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.context import fit_context, rank_files
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.localize.context import fit_context, rank_files
 
 DEFAULT_BUDGET = int(Settings.model_fields["context_tokens"].default)
 BUDGETS = (4_000, 8_000, 16_000)

@@ -1,16 +1,16 @@
 """Implement job: queued by `/approve` for the exact plan version (and hash) a human approved.
 
-Drives `bot.implement` (Coder ⇄ Reviewer → Tester → pull request). A re-run of this job,
+Drives `bot.flow.implement` (Coder ⇄ Reviewer → Tester → pull request). A re-run of this job,
 or `/retry` after a failure, resumes after the last verified step.
 """
 
 from __future__ import annotations
 
-from bot.errors import InvalidTransition
-from bot.implement import implement_run
-from bot.runs import Run, State
-from bot.services import Services, current
-from bot.steps import run_step
+from bot.core.errors import InvalidTransition
+from bot.flow.implement import implement_run
+from bot.flow.services import Services, current
+from bot.flow.steps import run_step
+from bot.runs.model import Run, State
 
 IMPLEMENTABLE = (State.APPROVED, State.IMPLEMENTING, State.TESTING)
 

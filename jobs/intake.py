@@ -11,19 +11,20 @@ import logging
 import time
 from typing import Any
 
-from bot import comments, repoconfig, status
-from bot.commands import Command
-from bot.errors import InvalidTransition
-from bot.github import RepoGateway
-from bot.intents import Intent
-from bot.limits import DeploymentLimits
-from bot.logs import bound
-from bot.queueing import enqueue_step
-from bot.repoconfig import RepoConfig
-from bot.runs import ACTIVE, STEP_OF_STATE, Run, State
-from bot.runstore import PlanRecord, run_id_for
-from bot.services import Services, current
-from bot.steps import refresh_status, status_snapshot
+from bot.config import repo as repoconfig
+from bot.config.limits import DeploymentLimits
+from bot.config.repo import RepoConfig
+from bot.core.errors import InvalidTransition
+from bot.core.logs import bound
+from bot.flow.services import Services, current
+from bot.flow.steps import refresh_status, status_snapshot
+from bot.github import comments, status
+from bot.github.client import RepoGateway
+from bot.github.commands import Command
+from bot.runs.intents import Intent
+from bot.runs.model import ACTIVE, STEP_OF_STATE, Run, State
+from bot.runs.queueing import enqueue_step
+from bot.runs.store import PlanRecord, run_id_for
 
 log = logging.getLogger("issuesmith.intake")
 RUNNING = {State.PLANNING, State.APPROVED, State.IMPLEMENTING, State.TESTING}
@@ -74,7 +75,7 @@ def on_label(services: Services, gateway: RepoGateway, intent: Intent) -> str:
     """A label was added: the repository's trigger label starts a run, its auto-approve label approves.
 
     The repository's `.github/issuesmith.yml` says which labels those are; a file that does not
-    validate, or asks for more than the deployment allows (`bot.limits`: a higher budget, an
+    validate, or asks for more than the deployment allows (`bot.config.limits`: a higher budget, an
     unpriced model, a setup command where repositories may not set one), is reported to a writer
     who used the trigger label, and no run starts.
     """

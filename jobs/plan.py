@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import time
 
-from bot import comments
 from bot.agents import planner
-from bot.context import build_context
-from bot.detect import detect_test_command
-from bot.errors import InvalidTransition
-from bot.plan import Plan, plan_hash
-from bot.repoconfig import RepoConfig
-from bot.runs import Run, State
-from bot.services import Services, current
-from bot.steps import call_context, notify, post, refresh_status, run_step
+from bot.config.repo import RepoConfig
+from bot.core.errors import InvalidTransition
+from bot.flow.services import Services, current
+from bot.flow.steps import call_context, notify, post, refresh_status, run_step
+from bot.github import comments
+from bot.localize.context import build_context
+from bot.runs.model import Run, State
+from bot.runs.plan import Plan, plan_hash
+from bot.workspace.detect import detect_test_command
 from jobs.intake import grant_approval, may_act
 
 log = logging.getLogger("issuesmith.plan")

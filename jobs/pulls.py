@@ -13,18 +13,18 @@ import logging
 import time
 from typing import Any
 
-from bot import comments, prnotes
-from bot.errors import InvalidTransition
-from bot.gate import Action
-from bot.github import RepoGateway
-from bot.intents import Intent
-from bot.logs import bound
-from bot.queueing import enqueue_step
-from bot.repoconfig import RepoConfig
-from bot.revise import STEP, revision_limit
-from bot.runs import PULL_ENDABLE, Run, State
-from bot.services import Services, current
-from bot.steps import notify, refresh_status, run_gate
+from bot.config.repo import RepoConfig
+from bot.core.errors import InvalidTransition
+from bot.core.logs import bound
+from bot.flow.gate import Action
+from bot.flow.revise import STEP, revision_limit
+from bot.flow.services import Services, current
+from bot.flow.steps import notify, refresh_status, run_gate
+from bot.github import comments, prnotes
+from bot.github.client import RepoGateway
+from bot.runs.intents import Intent
+from bot.runs.model import PULL_ENDABLE, Run, State
+from bot.runs.queueing import enqueue_step
 from jobs.intake import may_act, reply
 
 log = logging.getLogger("issuesmith.pulls")

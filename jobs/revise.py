@@ -1,17 +1,17 @@
 """Revise job: one revision round on the bot's pull request (queued by `jobs.pulls` or `/retry`).
 
-Drives `bot.revise`. A failure takes the usual failed-run path, with the step named
+Drives `bot.flow.revise`. A failure takes the usual failed-run path, with the step named
 `revise-<inner step>` so that `/retry` runs the round again (resuming after its verified
 steps) rather than the implement pipeline.
 """
 
 from __future__ import annotations
 
-from bot.pipeline import Cancelled, StepFailed
-from bot.revise import STEP, revise_run
-from bot.runs import Run, State
-from bot.services import Services, current
-from bot.steps import run_step
+from bot.flow.pipeline import Cancelled, StepFailed
+from bot.flow.revise import STEP, revise_run
+from bot.flow.services import Services, current
+from bot.flow.steps import run_step
+from bot.runs.model import Run, State
 
 REVISABLE = (State.IMPLEMENTING, State.TESTING)
 

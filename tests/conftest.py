@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.standins.github import generate_app_key
+from standins.github import generate_app_key
 from tests.world import World, make_world
 
 REDIS_URL = os.environ.get("ISSUESMITH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -13,5 +13,5 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
         (root / rel).write_text(text)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    root.chmod(0o755)  # as our work trees are: git reads them as an unprivileged user (bot.treegit)
+    root.chmod(0o755)  # as our work trees are: git reads them as an unprivileged user (bot.workspace.git)
     return root

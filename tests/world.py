@@ -18,14 +18,14 @@ from typing import Any
 
 from rq import SimpleWorker
 
-from bot.demo import SAMPLE_REPO as DEMO_REPO
-from bot.runs import Run
-from bot.services import Services, build_services, install
-from bot.settings import Settings
-from bot.standins.github import Comment, FakeGitHub
-from bot.standins.openai import FakeOpenAI, Reply
-from bot.standins.server import ServerThread
-from bot.web import create_app
+from bot.cli.demo import SAMPLE_REPO as DEMO_REPO
+from bot.config.settings import Settings
+from bot.flow.services import Services, build_services, install
+from bot.runs.model import Run
+from bot.web.app import create_app
+from standins.github import Comment, FakeGitHub
+from standins.openai import FakeOpenAI, Reply
+from standins.server import ServerThread
 from tests.contracts.openapi import github_contract, openai_contract
 
 SAMPLE_REPO = DEMO_REPO

@@ -43,7 +43,7 @@ class Variant:
 
 def build_variants(secret: str) -> list[Variant]:
     """The relevant delivery first, then the irrelevant ones, all from one ~10 KB real payload."""
-    from bot.webhooks import sign
+    from bot.web.webhooks import sign
 
     base = _base_payload()
     relevant = _variant(base, "labeled", TRIGGER_LABEL)

@@ -26,7 +26,7 @@ from .load import Variant
 from .options import BENCH_DIR, HOST, REQUEST_TIMEOUT_SECONDS, RESULTS_DIR, SETTLE_SECONDS, Options
 
 VENV_BIN = Path(sys.executable).parent
-QUEUE_KEY = "rq:queue:issuesmith"  # bot.queueing.QUEUE_NAME, as RQ stores it
+QUEUE_KEY = "rq:queue:issuesmith"  # bot.runs.queueing.QUEUE_NAME, as RQ stores it
 BURST_DELIVERIES = 256
 
 

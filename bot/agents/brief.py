@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.agents.prompting import untrusted
-from bot.issue import IssueInfo
-from bot.plan import Plan
+from bot.runs.issue import IssueInfo
+from bot.runs.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced, load_template, with_guidance
 from bot.agents.tools import EditSession
-from bot.llm import CallContext, ModelClient
+from bot.models.client import CallContext, ModelClient
 
 PHASES = {
     "implement": "Implement the approved plan below.",

@@ -14,16 +14,16 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
-from bot import treefiles
 from bot.agents.prompting import fenced, load_template, untrusted, with_guidance
-from bot.context import RepoContext
-from bot.errors import ModelOutputInvalid
-from bot.issue import IssueInfo
-from bot.llm import CallContext, ModelClient, Tool
-from bot.plan import Plan
-from bot.policy import DEFAULT_BLOCKED, is_blocked
-from bot.sandbox import unchanged
-from bot.treegit import Git
+from bot.config.policy import DEFAULT_BLOCKED, is_blocked
+from bot.core import treefiles
+from bot.core.errors import ModelOutputInvalid
+from bot.localize.context import RepoContext
+from bot.models.client import CallContext, ModelClient, Tool
+from bot.runs.issue import IssueInfo
+from bot.runs.plan import Plan
+from bot.sandboxes.base import unchanged
+from bot.workspace.git import Git
 
 VERIFY_ATTEMPTS = 2
 READ_LIMIT_LINES = 400
@@ -131,7 +131,7 @@ def read_only_tools(root: Path, git: Git | None = None) -> list[Tool]:
 def read_file(root: Path, rel: str, start: int = 1, end: int = READ_LIMIT_LINES) -> str:
     """Numbered lines `start`..`end` of a file in the tree (at most READ_LIMIT_LINES).
 
-    The file is opened through `bot.treefiles`: a symlink, or a path through a linked folder,
+    The file is opened through `bot.core.treefiles`: a symlink, or a path through a linked folder,
     is refused with the reason, never followed.
     """
     if ".git" in PurePosixPath(rel).parts:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from bot.agents.brief import Brief
 from bot.agents.prompting import load_template, untrusted, with_guidance
-from bot.llm import CallContext, ModelClient
-from bot.review import Review
+from bot.models.client import CallContext, ModelClient
+from bot.runs.review import Review
 
 MAX_DIFF_CHARS = 60_000
 

@@ -1,7 +1,7 @@
 """The Tester: adds tests for the acceptance criteria (test files only); code runs them.
 
 The model only writes tests, through the same verified tools limited to test paths;
-whether the suite passes is decided by `bot.testresults` from what the runner produced.
+whether the suite passes is decided by `bot.sandboxes.testresults` from what the runner produced.
 Prompts: `tester_prompt.md`, `tester_task.md`.
 """
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from bot.agents.brief import Brief
 from bot.agents.prompting import load_template, untrusted, with_guidance
 from bot.agents.tools import EditSession
-from bot.llm import CallContext, ModelClient
+from bot.models.client import CallContext, ModelClient
 
 TEST_GLOBS = ("tests/**", "test/**", "**/tests/**", "**/test_*.py", "**/*_test.py", "**/*_test.go",
               "**/*.test.js", "**/*.test.ts", "**/*.spec.js", "**/*.spec.ts", "test_*.py")

@@ -1,6 +1,6 @@
 """The editing tools the Coder and the Tester get: view, search, replace, create, delete.
 
-Every edit goes through `bot.edits`, which verifies it at once (applies exactly once, the
+Every edit goes through `bot.workspace.edits`, which verifies it at once (applies exactly once, the
 file still parses, the path is in scope and not blocked); a refused edit is returned to
 the model as text with what failed and the closest match. The session remembers which
 paths were changed, so the patch of a phase is exactly what the tools did.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from bot import edits
 from bot.agents.planner import SearchArgs, search_code
-from bot.llm import Tool
-from bot.treegit import Git
+from bot.models.client import Tool
+from bot.workspace import edits
+from bot.workspace.git import Git
 
 
 class ViewArgs(BaseModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.localize.index import BuildStats, RepoIndex, assemble, parse_many, record_key
 from bot.localize.snapshot import TreeSnapshot, snapshot
 from bot.localize.store import IndexStore
-from bot.treegit import Git
+from bot.workspace.git import Git
 
 
 def load_index(root: Path, store: IndexStore | None, git: Git | None = None) -> RepoIndex:

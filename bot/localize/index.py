@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot import treefiles
+from bot.core import treefiles
 from bot.localize.parsing import parse_file
 from bot.localize.snapshot import MAX_FILE_BYTES
 from bot.localize.text import path_terms, term_counts
@@ -263,7 +263,7 @@ def record_key(path: str, blob: str) -> str:
 def _record_of(root: Path, path: str) -> Record | None:
     """The record of a tracked file as it is on disk, or None when it is not a regular file of the tree.
 
-    Read through `bot.treefiles`: a file that became a symlink, or sits in a folder that did
+    Read through `bot.core.treefiles`: a file that became a symlink, or sits in a folder that did
     (the tests may swap one), is left out of the index, never followed.
     """
     try:

@@ -16,7 +16,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import treefiles
+from bot.core import treefiles
 from bot.localize.index import RepoIndex
 from bot.localize.issue import IssueMentions
 from bot.localize.scoring import RankedFile
@@ -80,7 +80,7 @@ def excerpts(root: Path, index: RepoIndex, ranked: list[RankedFile], mentions: I
         share = min(plan.longest, max(MIN_EXCERPT_TOKENS, budget // 3), budget)
         if budget < MIN_EXCERPT_TOKENS:
             break
-        try:  # never through a link (see bot.treefiles)
+        try:  # never through a link (see bot.core.treefiles)
             text = treefiles.read_text(root, entry.path, EXCERPT_FILE_BYTES)
         except (treefiles.TreeFileError, OSError):
             continue

@@ -30,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import treefiles
+from bot.core import treefiles
 from bot.localize.index import KIND_CODES, RepoIndex, kind_of
 from bot.localize.issue import IssueMentions
 from bot.localize.snapshot import MAX_FILE_BYTES
@@ -218,7 +218,7 @@ def _callees(index: RepoIndex, seed: int, mentions: IssueMentions, root: Path | 
     spans = [(d[2], d[3]) for d in index.definitions(seed) if mentions.identifiers.get(d[0], 0) >= 1.0]
     if not spans:
         return set()
-    try:  # never through a link (see bot.treefiles)
+    try:  # never through a link (see bot.core.treefiles)
         lines = treefiles.read_text(root, index.paths[seed], MAX_FILE_BYTES).splitlines()
     except (treefiles.TreeFileError, OSError):
         return set()

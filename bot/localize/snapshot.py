@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from bot import treefiles
-from bot.sandbox import unchanged
-from bot.treegit import Git
+from bot.core import treefiles
+from bot.sandboxes.base import unchanged
+from bot.workspace.git import Git
 
 MAX_FILE_BYTES = 300_000
 SKIP_PARTS = frozenset({"node_modules", "vendor", "third_party", "dist", "build", ".git", "__pycache__",

@@ -2,10 +2,10 @@
 
 `choose_backend(...)` returns a `Backend` (bubblewrap, docker, or, only when allowed,
 unsandboxed) or raises `SandboxUnavailable`; `probe_all()` says why each backend is or is not
-usable here. The shared types and the bounded runner live in `bot.sandbox`.
+usable here. The shared types and the bounded runner live in `bot.sandboxes.base`.
 """
 
-from bot.sandbox import Backend, CommandResult, Limits, Probe, SandboxUnavailable
+from bot.sandboxes.base import Backend, CommandResult, Limits, Probe, SandboxUnavailable
 from bot.sandboxes.bubblewrap import BubblewrapBackend
 from bot.sandboxes.choice import choose_backend, probe_all
 from bot.sandboxes.docker import DockerBackend

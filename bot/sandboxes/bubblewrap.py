@@ -24,7 +24,7 @@ for commands without a network (the test phase: a repository that brings no pyte
 uses the worker's). A command with a network (the setup phase) sees the system and the base
 interpreter only, with the base interpreter's directory first on PATH: the virtualenv holds
 the worker's own code and its Redis and queue clients, which a setup command has no use for.
-The work tree and the run's HOME are held to `Limits.disk_bytes` together (`bot.diskquota`).
+The work tree and the run's HOME are held to `Limits.disk_bytes` together (`bot.sandboxes.diskquota`).
 
 Directories the sandbox user cannot reach are staged first (`staging`), the tree is lent to
 that user (`ownership`), rlimits are set before exec, and a per-run cgroup bounds memory and
@@ -46,7 +46,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from bot.sandbox import (
+from bot.sandboxes import cgroups, egress, outbound, ownership, staging
+from bot.sandboxes.base import (
     FIXED_ENV,
     MARKER,
     CommandResult,
@@ -57,8 +58,7 @@ from bot.sandbox import (
     sandbox_path,
     supervise,
 )
-from bot.sandbox import unchanged as _unchanged
-from bot.sandboxes import cgroups, egress, outbound, ownership, staging
+from bot.sandboxes.base import unchanged as _unchanged
 
 NOBODY = 65534
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -142,7 +142,7 @@ class BubblewrapBackend:
     def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
             redactor: Callable[[str], str] = _unchanged, env: Mapping[str, str] | None = None,
             home: Path | None = None) -> CommandResult:
-        """Run `command` with `/bin/sh -c` in `workdir` inside a fresh sandbox; see `bot.sandbox.Backend`."""
+        """Run `command` with `/bin/sh -c` in `workdir` inside a fresh sandbox; see `bot.sandboxes.base.Backend`."""
         problem = self._problem() or (network and outbound.problem(self.slirp, self.nft))
         if problem:
             raise OSError(f"bubblewrap backend cannot run: {problem}")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from bot.sandbox import Backend, Probe, SandboxUnavailable
+from bot.sandboxes.base import Backend, Probe, SandboxUnavailable
 from bot.sandboxes.bubblewrap import NOBODY, BubblewrapBackend
 from bot.sandboxes.docker import DEFAULT_IMAGE, DockerBackend
 from bot.sandboxes.unsandboxed import UnsandboxedBackend

@@ -9,7 +9,7 @@ the container runs as the sandbox user (`uid`/`gid`, 65534 by default) and the t
 to that user for the command (`ownership`); a worker that is not root runs it as its own
 uid, since it could not take the tree back. On timeout the container is removed with `docker
 rm -f` and the client process is killed; output is captured and capped by
-`bot.sandbox.supervise` like the others, and the work tree and HOME are held to
+`bot.sandboxes.base.supervise` like the others, and the work tree and HOME are held to
 `Limits.disk_bytes` together.
 
 A setup phase (`network`) is refused: the engine's default network reaches whatever the
@@ -31,8 +31,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from bot.sandbox import FIXED_ENV, MARKER, CommandResult, Limits, Probe, disk_watch, supervise, unchanged
 from bot.sandboxes import ownership
+from bot.sandboxes.base import FIXED_ENV, MARKER, CommandResult, Limits, Probe, disk_watch, supervise, unchanged
 
 DEFAULT_IMAGE = "python:3.11-slim"
 NOBODY = 65534
@@ -105,7 +105,7 @@ class DockerBackend:
     def run(self, command: str, workdir: Path, limits: Limits, *, network: bool = False,
             redactor: Callable[[str], str] = unchanged, env: Mapping[str, str] | None = None,
             home: Path | None = None) -> CommandResult:
-        """Run `command` with `sh -c` in a new container with the work tree at /work; see `bot.sandbox.Backend`.
+        """Run `command` with `sh -c` in a new container with the work tree at /work; see `bot.sandboxes.base.Backend`.
 
         Raises OSError for a command with `network` (see the module docstring).
         """

@@ -21,7 +21,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot import walk
+from bot.core import walk
 
 _SETID = stat.S_ISUID | stat.S_ISGID
 

@@ -1,4 +1,4 @@
-"""The unsandboxed backend: `bot.sandbox.run_command`, which isolates nothing, for trusted development machines only.
+"""The unsandboxed backend: `bot.sandboxes.base.run_command`, which isolates nothing; trusted machines only.
 
 It is chosen only when explicitly allowed (ISSUESMITH_ALLOW_UNSANDBOXED); every result it
 returns and every run it logs say so, since the command runs as the worker's user with the
@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bot.sandbox import CommandResult, Limits, Probe, run_command, unchanged
+from bot.sandboxes.base import CommandResult, Limits, Probe, run_command, unchanged
 
 log = logging.getLogger("issuesmith.sandbox")
 

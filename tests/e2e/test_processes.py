@@ -25,11 +25,11 @@ import httpx
 import pytest
 import redis
 
-from bot.runs import Run, State
-from bot.runstore import RunStore
-from bot.standins.github import FakeGitHub
-from bot.standins.openai import FakeOpenAI, Reply
-from bot.webhooks import sign
+from bot.runs.model import Run, State
+from bot.runs.store import RunStore
+from bot.web.webhooks import sign
+from standins.github import FakeGitHub
+from standins.openai import FakeOpenAI, Reply
 from tests.world import (
     BOT,
     CODER,
@@ -101,7 +101,7 @@ def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subpro
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from bot.standins.github import generate_app_key
+    from standins.github import generate_app_key
 
     root = tmp_path_factory.mktemp("e2e")
     private, public = generate_app_key()

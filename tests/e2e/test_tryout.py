@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import localrun
-from bot.demo import SAMPLE_REPO
-from bot.standins.openai import FakeOpenAI, Reply
-from bot.standins.server import ServerThread
-from bot.tryout import free_port
+from bot.cli import localrun
+from bot.cli.demo import SAMPLE_REPO
+from bot.cli.tryout import free_port
+from standins.openai import FakeOpenAI, Reply
+from standins.server import ServerThread
 from tests.world import MODEL_KEY, SAMPLE_PLAN, script_implementation
 
 REDIS_URL = os.environ.get("ISSUESMITH_TEST_TRYOUT_REDIS_URL", "redis://127.0.0.1:6379/8")
@@ -33,7 +33,7 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def demo(tmp_path: Path, env: dict[str, str]) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--dir", str(tmp_path / "demo")], env=env,
+    done = subprocess.run([sys.executable, "-m", "bot.cli.main", "demo", "--dir", str(tmp_path / "demo")], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     return done.returncode, done.stdout + done.stderr
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bot.webhooks import sign
+from bot.web.webhooks import sign
 from tests.contracts.openapi import webhook_examples
 from tests.world import wait_until
 

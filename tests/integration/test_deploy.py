@@ -20,14 +20,14 @@ import redis
 import yaml
 from rq import Queue, Worker
 
-from bot import cli
-from bot.github import GitHubApp
-from bot.health import main as health_main
-from bot.queueing import QUEUE_NAME
-from bot.redact import Redactor
-from bot.settings import Settings
-from bot.standins.github import FakeGitHub, generate_app_key
-from bot.standins.server import ServerThread
+from bot.cli import main as cli
+from bot.cli.health import main as health_main
+from bot.config.settings import Settings
+from bot.core.redact import Redactor
+from bot.github.client import GitHubApp
+from bot.runs.queueing import QUEUE_NAME
+from standins.github import FakeGitHub, generate_app_key
+from standins.server import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

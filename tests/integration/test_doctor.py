@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.doctor import main
+from bot.cli.doctor import main
 from bot.sandboxes.choice import ISOLATING, probe_all
-from bot.standins.github import FakeGitHub, generate_app_key
-from bot.standins.openai import FakeOpenAI
-from bot.standins.server import ServerThread
+from standins.github import FakeGitHub, generate_app_key
+from standins.openai import FakeOpenAI
+from standins.server import ServerThread
 from tests.world import APP_ID, INSTALLATION, MODEL_KEY, WEBHOOK_SECRET, contract_problems
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
@@ -221,7 +221,7 @@ def test_all_good_exits_zero_with_every_check_passed(stage: Stage, isolating_her
 
 def test_python_dash_m_runs_the_same_report(stage: Stage) -> None:
     stage.set(ISSUESMITH_MODEL="gpt-nope")
-    answer = subprocess.run([sys.executable, "-m", "bot.doctor", "--timeout", "3"], capture_output=True,
+    answer = subprocess.run([sys.executable, "-m", "bot.cli.doctor", "--timeout", "3"], capture_output=True,
                             text=True, timeout=120, check=False, cwd=stage.root,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
 
@@ -465,7 +465,7 @@ def test_model_endpoint_down(stage: Stage) -> None:
 
 
 def test_replayed_transcript_instead_of_a_model(stage: Stage) -> None:
-    from bot.demo import TRANSCRIPT
+    from bot.cli.demo import TRANSCRIPT
 
     stage.set(ISSUESMITH_MODEL_PROVIDER="replay", ISSUESMITH_REPLAY_TRANSCRIPT=str(TRANSCRIPT))
     code, out = stage.doctor()

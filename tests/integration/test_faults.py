@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.queueing import enqueue_step
-from bot.runs import State
+from bot.runs.model import State
+from bot.runs.queueing import enqueue_step
 from tests.world import SAMPLE_PLAN, World, make_world
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from bot.queueing import RetryPolicy
-from bot.runs import State
+from bot.runs.model import State
+from bot.runs.queueing import RetryPolicy
 from tests.world import SAMPLE_PLAN, World
 
 

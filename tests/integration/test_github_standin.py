@@ -25,8 +25,8 @@ import jwt
 import pytest
 from github import Auth
 
-from bot.standins.github import FakeGitHub, generate_app_key
-from bot.standins.server import ServerThread
+from standins.github import FakeGitHub, generate_app_key
+from standins.server import ServerThread
 
 APP_ID = 42
 INSTALLATION = 7

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from bot.queueing import enqueue_step
-from bot.runs import State
-from bot.standins.openai import Reply
+from bot.runs.model import State
+from bot.runs.queueing import enqueue_step
+from standins.openai import Reply
 from tests.world import (
     APPROVE,
     BOT,
@@ -219,7 +219,7 @@ def test_rerun_after_pushing_opens_exactly_one_pr(world: World) -> None:
     [pull] = world.github.pulls(REPO)
     comments_before = len(world.bot_comments())
     # the job "died" after the push and the PR: forget the last two verified steps, run it again
-    from bot.journal import RedisJournal
+    from bot.runs.journal import RedisJournal
 
     RedisJournal(world.services.store).forget(run_id, ["publish", "report"])
     enqueue_step(world.services.queue, "implement", run_id, 1, 5, world.services.policy)

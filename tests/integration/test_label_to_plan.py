@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.runs import State
+from bot.runs.model import State
 from tests.world import SAMPLE_PLAN, World
 
 
@@ -211,7 +211,7 @@ def test_retry_after_failure_plans_again(world: World) -> None:
 
 
 def test_model_rate_limit_then_success_posts_the_plan(world: World) -> None:
-    from bot.standins.openai import Reply
+    from standins.openai import Reply
 
     world.new_issue()
     world.openai.script(Reply.error(429, headers={"retry-after-ms": "20"}), match="Planner of issuesmith")
@@ -239,7 +239,7 @@ def test_plan_naming_a_missing_file_is_sent_back_and_corrected(world: World) -> 
 
 
 def test_planner_tools_read_and_search_the_repository(world: World) -> None:
-    from bot.standins.openai import Reply
+    from standins.openai import Reply
 
     world.new_issue()
     world.openai.script(Reply.tool_calls([("search_code", {"query": "def word_count"}),

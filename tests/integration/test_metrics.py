@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.settings import Settings
-from bot.standins.server import ServerThread
-from bot.web import create_app
-from bot.webhooks import sign
+from bot.config.settings import Settings
+from bot.web.app import create_app
+from bot.web.webhooks import sign
+from standins.server import ServerThread
 from tests.world import MODEL_KEY, REPO, SAMPLE_PLAN, WEBHOOK_SECRET, World, script_implementation
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -1,4 +1,4 @@
-"""The OpenAI stand-in (bot.standins.openai) driven by the real ``openai`` SDK over loopback HTTP."""
+"""The OpenAI stand-in (standins.openai) driven by the real ``openai`` SDK over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from bot.standins.openai import FakeOpenAI, Reply
-from bot.standins.server import ServerThread
+from standins.openai import FakeOpenAI, Reply
+from standins.server import ServerThread
 
 MODEL = "gpt-4o-mini"
 

@@ -9,8 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from bot.runs import State
-from bot.webhooks import sign
+from bot.runs.model import State
+from bot.web.webhooks import sign
 from tests.world import SAMPLE_PLAN, WEBHOOK_SECRET, World
 
 

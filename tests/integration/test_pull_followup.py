@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
-from bot.journal import RedisJournal
-from bot.queueing import enqueue_step
-from bot.repoconfig import RepoConfig
-from bot.revise import RoundJournal
-from bot.runs import State
-from bot.standins.openai import Reply
+from bot.config.repo import RepoConfig
+from bot.flow.revise import RoundJournal
+from bot.runs.journal import RedisJournal
+from bot.runs.model import State
+from bot.runs.queueing import enqueue_step
+from standins.openai import Reply
 from tests.integration.test_implement import ADD_TEST, BRANCH, approve, branch_file
 from tests.world import APPROVE, BOT, CODER, REPO, REVIEWER, TESTER, World, script_implementation
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.runs import State
+from bot.runs.model import State
 from tests.world import SAMPLE_PLAN, World, make_world, script_implementation
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")

@@ -6,8 +6,8 @@ import threading
 
 from rq.job import Job
 
-from bot.runs import State
-from bot.standins.openai import Reply
+from bot.runs.model import State
+from standins.openai import Reply
 from tests.world import (
     APPROVE,
     CODER,

@@ -22,7 +22,7 @@ __all__ = ["dash_world"]  # the fixture, imported for this module's tests
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
-GREEN = (0x2D, 0xA4, 0x4E)  # the `ok` bar colour of bot/runpage.py
+GREEN = (0x2D, 0xA4, 0x4E)  # the `ok` bar colour of bot/web/runpage.py
 TRACK = (0xF6, 0xF8, 0xFA)
 
 pytestmark = pytest.mark.skipif(

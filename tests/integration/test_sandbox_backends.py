@@ -26,8 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import is_retryable
-from bot.sandbox import CommandResult, Limits
+from bot.core.errors import is_retryable
 from bot.sandboxes import (
     BubblewrapBackend,
     DockerBackend,
@@ -36,6 +35,7 @@ from bot.sandboxes import (
     choose_backend,
     probe_all,
 )
+from bot.sandboxes.base import CommandResult, Limits
 
 FAST = Limits(timeout=10, kill_grace=0.3)
 SECRETS = {"OPENAI_API_KEY": "sk-sandboxtest-openai-0123456789", "GITHUB_TOKEN": "ghs_sandboxtestgithubtoken0123",

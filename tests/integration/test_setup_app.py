@@ -4,7 +4,7 @@ The command serves its page on a free port; the test GETs it, submits its form e
 browser would (the form's action, method and fields) to the stand-in's "new GitHub App" page,
 follows the redirect back to the local callback, and then checks what was written: `.env` and
 the key file (0600, other lines kept), a key that belongs to the app the stand-in created, and
-credentials that really work (`Settings` from that `.env`, `bot.github.GitHubApp` minting an
+credentials that really work (`Settings` from that `.env`, `bot.github.client.GitHubApp` minting an
 installation token). Also: a forged `state` is refused and writes nothing, a code works once,
 the manifest sent is `app.yml`'s, and a GHES-style `--github-url` yields `{url}/api/v3`.
 """
@@ -29,12 +29,12 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from bot.appsetup import main
-from bot.github import GitHubApp
-from bot.redact import Redactor
-from bot.settings import Settings
-from bot.standins.github import FakeGitHub
-from bot.standins.server import ServerThread
+from bot.cli.appsetup import main
+from bot.config.settings import Settings
+from bot.core.redact import Redactor
+from bot.github.client import GitHubApp
+from standins.github import FakeGitHub
+from standins.server import ServerThread
 from tests.contracts.openapi import github_contract
 
 ROOT = Path(__file__).resolve().parents[2]

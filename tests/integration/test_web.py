@@ -11,10 +11,10 @@ import httpx
 import pytest
 import redis
 
-from bot.settings import Settings
-from bot.standins.server import ServerThread
-from bot.web import create_app
-from bot.webhooks import sign
+from bot.config.settings import Settings
+from bot.web.app import create_app
+from bot.web.webhooks import sign
+from standins.server import ServerThread
 from tests.contracts.openapi import webhook_examples
 
 SECRET = "web-test-secret-0123456789"

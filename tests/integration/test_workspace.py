@@ -9,11 +9,11 @@ from pathlib import Path
 import github
 import pytest
 
-from bot.errors import GitError
-from bot.redact import Redactor
-from bot.standins.github import FakeGitHub, generate_app_key
-from bot.standins.server import ServerThread
-from bot.workspace import Workspace
+from bot.core.errors import GitError
+from bot.core.redact import Redactor
+from bot.workspace.slots import Workspace
+from standins.github import FakeGitHub, generate_app_key
+from standins.server import ServerThread
 
 REPO = "acme/tool"
 

@@ -6,7 +6,7 @@ job looks up who added it (List issue events) and checks that person's permissio
 
 from __future__ import annotations
 
-from bot.runs import State
+from bot.runs.model import State
 from tests.world import REPO, SAMPLE_PLAN, World, script_implementation
 
 

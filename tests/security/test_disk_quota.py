@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.runs import State
-from bot.sandbox import Limits
+from bot.runs.model import State
 from bot.sandboxes import BubblewrapBackend, UnsandboxedBackend
+from bot.sandboxes.base import Limits
 from tests.integration import test_implement as scripted
 from tests.world import APPROVE, FIX, REPO, World
 
@@ -110,7 +110,7 @@ def test_files_deleted_but_held_open_still_count(bwrap: BubblewrapBackend, tree:
 def test_folders_nested_past_any_walk_are_stopped_and_taken_away(bwrap: BubblewrapBackend, tree: Path) -> None:
     """A chain of 1,200 folders broke every recursive walk (RecursionError): the tree stayed the sandbox
     user's and the slot could not even be deleted."""
-    from bot.tree import scrub
+    from bot.workspace.tree import scrub
 
     deep = "python3 -c \"import os, time\nfor _ in range(1200):\n os.mkdir('d'); os.chdir('d')\ntime.sleep(30)\""
     result = bwrap.run(deep, tree, Limits(timeout=60, kill_grace=0.3, disk_bytes=10**9))

@@ -17,10 +17,10 @@ import urllib.parse
 import httpx
 import redis
 
-from bot import comments
-from bot.markdown import ZERO_WIDTH_JOINER
-from bot.runs import State
-from bot.standins.openai import Reply
+from bot.core.markdown import ZERO_WIDTH_JOINER
+from bot.github import comments
+from bot.runs.model import State
+from standins.openai import Reply
 from tests.integration.test_metrics import by_label, scrape, value
 from tests.world import (
     APPROVE,
@@ -165,7 +165,7 @@ def test_a_non_ascii_signature_header_is_a_401_and_writes_nothing(world: World) 
 
 
 def test_a_signed_delivery_with_a_hostile_delivery_id_is_refused(world: World) -> None:
-    from bot.webhooks import sign
+    from bot.web.webhooks import sign
 
     payload = b'{"action": "labeled", "label": {"name": "issuesmith"}}'
     client = redis.Redis.from_url(world.settings.redis_url)
@@ -207,9 +207,9 @@ def test_a_repositorys_model_name_never_becomes_a_metric_label(world: World) -> 
 
 
 def test_the_runs_page_cookie_is_secure_even_when_the_app_sees_plain_http(world: World) -> None:
-    from bot.settings import Settings
-    from bot.standins.server import ServerThread
-    from bot.web import create_app
+    from bot.config.settings import Settings
+    from bot.web.app import create_app
+    from standins.server import ServerThread
 
     token = "runs-page-token-0123456789abcdef"
     for insecure, secure_expected in ((False, True), (True, False)):
@@ -233,7 +233,7 @@ def test_the_runs_page_cookie_is_secure_even_when_the_app_sees_plain_http(world:
 
 def test_untrusted_text_cannot_open_a_block_that_shifts_ours_nor_close_issues() -> None:
     """A `~~~` line before one of our fences would make GitHub close it early and render what follows."""
-    from bot.markdown import fence, inert_outside_fences
+    from bot.core.markdown import fence, inert_outside_fences
 
     untrusted = ".github/workflows/ci.yml\n~~~\n"
     message = f"the plan names {untrusted}{fence('~~~' + chr(10) + '@acme/everyone <b>passed</b>')}\nFixes #12"
@@ -246,7 +246,7 @@ def test_a_plan_path_is_one_line() -> None:
     import pydantic
     import pytest
 
-    from bot.plan import FileChange
+    from bot.runs.plan import FileChange
 
     with pytest.raises(pydantic.ValidationError, match="control characters"):
         FileChange(path="ci.yml\n~~~", action="modify", reason="x")

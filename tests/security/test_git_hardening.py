@@ -1,4 +1,4 @@
-"""The hardened git (`bot.treegit`) and the scrub (`bot.tree`) on their own: each rule, and what breaks without it."""
+"""The hardened git (`bot.workspace.git`) and the scrub (`bot.workspace.tree`): each rule, and what it stops."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.agents.planner import search_code
-from bot.errors import GitError
-from bot.gate import Action, Gate, GateRefused
-from bot.policy import Policy
-from bot.sandbox import unchanged
-from bot.tree import Tree, scrub, tracked_paths
-from bot.treegit import Git, hardened_env
+from bot.config.policy import Policy
+from bot.core.errors import GitError
+from bot.flow.gate import Action, Gate, GateRefused
+from bot.sandboxes.base import unchanged
+from bot.workspace.git import Git, hardened_env
+from bot.workspace.tree import Tree, scrub, tracked_paths
 from tests.gitrepos import make_repo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,12 +30,12 @@ def committed(tmp_path: Path, files: dict[str, str]) -> tuple[Git, Tree]:
     return git, Tree(git, root, git("rev-parse", "HEAD", cwd=root).strip())
 
 
-def test_nothing_but_bot_treegit_starts_git() -> None:
+def test_nothing_but_bot_workspace_git_starts_git() -> None:
     """One module owns running git: any other `subprocess` call of git in the bot is a way around the hardening."""
     pattern = re.compile(r"""\[\s*["']git["']""")
     offenders = [str(path.relative_to(ROOT)) for folder in ("bot", "jobs") for path in (ROOT / folder).rglob("*.py")
-                 if pattern.search(path.read_text()) and path.name != "treegit.py"
-                 and "standins" not in path.parts and "doctor" not in path.parts]
+                 if pattern.search(path.read_text()) and path != ROOT / "bot" / "workspace" / "git.py"
+                 and "doctor" not in path.parts]
     assert offenders == []
 
 
@@ -172,7 +172,7 @@ def test_restore_puts_tracked_paths_back_and_reapplies_the_edits(tmp_path: Path)
 
 
 def _identity():  # type: ignore[no-untyped-def]
-    from bot.tree import Identity
+    from bot.workspace.tree import Identity
     return Identity("issuesmith[bot]", "1+issuesmith[bot]@users.noreply.github.com")
 
 

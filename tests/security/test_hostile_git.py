@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.runs import State
-from bot.standins.openai import Reply
+from bot.runs.model import State
+from standins.openai import Reply
 from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, SAMPLE_PLAN, TESTER, World
 
 PLANNER = "Planner of issuesmith"

@@ -6,7 +6,7 @@ what reached the model stand-in (nothing, when the run must not start).
 
 from __future__ import annotations
 
-from bot.runs import State
+from bot.runs.model import State
 from tests.world import REPO, SAMPLE_PLAN, World, script_implementation
 
 
@@ -112,7 +112,7 @@ def test_an_empty_setup_command_switches_the_deployments_setup_off_for_that_repo
 
 def test_a_model_borrows_no_price_from_a_cheaper_family_by_its_name() -> None:
     """`o3-pro` is not `o3` (ten times the price): only a dated snapshot costs what its family costs."""
-    from bot.pricing import PriceTable
+    from bot.config.pricing import PriceTable
 
     prices = PriceTable({"o3": (2.0, 8.0), "gpt-4": (30.0, 60.0)})
     assert not prices.known("o3-pro") and not prices.known("o3-mini-high") and not prices.known("o3-")
@@ -120,7 +120,7 @@ def test_a_model_borrows_no_price_from_a_cheaper_family_by_its_name() -> None:
 
 
 def test_a_repository_may_lower_its_review_rounds_but_not_raise_them() -> None:
-    from bot.repoconfig import RepoConfig
+    from bot.config.repo import RepoConfig
 
     assert RepoConfig.model_validate({"max_revisions": 10}).revisions(2) == 2
     assert RepoConfig.model_validate({"max_revisions": 1}).revisions(2) == 1

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import treefiles
-from bot.repoconfig import RepoConfig
-from bot.runs import State
-from bot.sandbox import CommandResult
-from bot.standins.openai import Reply
-from bot.testresults import build_report
+from bot.config.repo import RepoConfig
+from bot.core import treefiles
+from bot.runs.model import State
+from bot.sandboxes.base import CommandResult
+from bot.sandboxes.testresults import build_report
+from standins.openai import Reply
 from tests.world import APPROVE, CODER, FIX, MODEL_KEY, REPO, REVIEWER, SAMPLE_PLAN, TESTER, WEBHOOK_SECRET, World
 
 PLANNER = "Planner of issuesmith"
@@ -309,7 +309,7 @@ def test_a_junit_path_that_is_not_a_regular_file_is_not_read(tmp_path: Path, mak
 def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_path: Path) -> None:
     """Whether a host file exists is not told through a committed link: a link is no file to plan."""
     from bot.agents.planner import verify_plan
-    from bot.plan import Plan
+    from bot.runs.plan import Plan
 
     (tmp_path / "hosts").symlink_to("/etc/hosts")
     (tmp_path / "missing").symlink_to("/nonexistent-issuesmith")
@@ -321,7 +321,7 @@ def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_pat
 
 
 def test_a_folder_the_tests_leave_where_the_junit_report_goes_is_removed(tmp_path: Path) -> None:
-    from bot.tree import remove_path
+    from bot.workspace.tree import remove_path
 
     report = tmp_path / ".issuesmith-junit.xml"
     (report / "inner").mkdir(parents=True)

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.doctor.local import check_redis
-from bot.runs import State
-from bot.sandbox import Limits
+from bot.cli.doctor.local import check_redis
+from bot.config.settings import Settings
+from bot.flow.services import build_services
+from bot.runs.model import State
 from bot.sandboxes import choose_backend
-from bot.services import build_services
-from bot.settings import Settings
-from bot.web import _decoding
+from bot.sandboxes.base import Limits
+from bot.web.app import _decoding
 from tests.world import SAMPLE_PLAN, WEBHOOK_SECRET, make_world
 
 ISSUESMITH = Path(sys.executable).parent / "issuesmith"

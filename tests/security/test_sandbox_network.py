@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.runs import State
-from bot.sandbox import Limits
+from bot.runs.model import State
 from bot.sandboxes import BubblewrapBackend
+from bot.sandboxes.base import Limits
 from tests.integration import test_implement as scripted
 from tests.world import APPROVE, FIX, World
 

@@ -1,4 +1,4 @@
-"""`bot.treefiles` never leaves the work tree: no symlink is followed, final or on the way, and
+"""`bot.core.treefiles` never leaves the work tree: no symlink is followed, final or on the way, and
 only regular files are read or written.
 
 Each test builds a tree next to a `secret` folder outside it, makes the tree point at the secret in
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import treefiles
+from bot.core import treefiles
 
 SECRET = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\n-----END PRIVATE KEY-----\n"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.appsetup.envfile import merged, update_env
-from bot.appsetup.manifest import api_url_for, load_manifest, new_app_url
+from bot.cli.appsetup.envfile import merged, update_env
+from bot.cli.appsetup.manifest import api_url_for, load_manifest, new_app_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from bot.commands import Command, parse_command
-from bot.intents import Intent
-from bot.webhooks import decide, sign, verify_signature
+from bot.github.commands import Command, parse_command
+from bot.runs.intents import Intent
+from bot.web.webhooks import decide, sign, verify_signature
 
 SECRET = b"a-test-webhook-secret"
 

@@ -8,11 +8,11 @@ import pytest
 
 from bot.agents.planner import PlannerInput, read_file, render_messages, search_code
 from bot.agents.prompting import fenced, untrusted
-from bot.context import build_context, rank_files, split_identifier, terms
-from bot.detect import detect_test_command
-from bot.issue import IssueInfo
+from bot.localize.context import build_context, rank_files, split_identifier, terms
 from bot.localize.parsing import parse_file
-from bot.plan import Plan
+from bot.runs.issue import IssueInfo
+from bot.runs.plan import Plan
+from bot.workspace.detect import detect_test_command
 from tests.gitrepos import make_repo
 from tests.world import SAMPLE_PLAN
 

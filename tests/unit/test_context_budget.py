@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bot.context import build_context
+from bot.localize.context import build_context
 from bot.localize.render import ExcerptPlan
 
 

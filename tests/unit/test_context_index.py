@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.context import build_context, default_cache_dir
 from bot.localize import index as index_module
 from bot.localize.cache import load_index
+from bot.localize.context import build_context, default_cache_dir
 from bot.localize.snapshot import blob_id, snapshot
 from bot.localize.store import KEEP_TREES, IndexStore
 

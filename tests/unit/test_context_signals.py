@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.context import build_context, explain, rank_files
 from bot.localize.cache import load_index
+from bot.localize.context import build_context, explain, rank_files
 from bot.localize.issue import extract
 from bot.localize.parsing import parse_file
 from bot.localize.scoring import (

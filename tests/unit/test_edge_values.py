@@ -6,10 +6,10 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import figures
-from bot.metrics import OTHER, RedisFigures, deployment_models, model_label, role_label
-from bot.settings import Settings
-from bot.webhooks import sign, valid_delivery, verify_signature
+from bot.config.settings import Settings
+from bot.runs import figures
+from bot.web.metrics import OTHER, RedisFigures, deployment_models, model_label, role_label
+from bot.web.webhooks import sign, valid_delivery, verify_signature
 
 SECRET = b"edge-secret-0123456789"
 BODY = b'{"zen": "hi"}'

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import edits
-from bot.edits import EditError, Scope
+from bot.workspace import edits
+from bot.workspace.edits import EditError, Scope
 
 SOURCE = "def greet(name):\n    return 'hello ' + name\n\n\ndef shout(name):\n    return greet(name).upper()\n"
 

@@ -1,4 +1,4 @@
-"""The setup phase's rule set (bot.sandboxes.egress) and the disk measurement (bot.diskquota), in pieces."""
+"""The setup phase's rule set (bot.sandboxes.egress) and the disk measurement (bot.sandboxes.diskquota), in pieces."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.diskquota import DiskWatch, human, measure
 from bot.sandboxes import egress
+from bot.sandboxes.diskquota import DiskWatch, human, measure
 
 FIB_TRIE = """Main:
   +-- 0.0.0.0/0 3 0 5

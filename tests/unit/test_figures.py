@@ -6,11 +6,11 @@ import pytest
 import redis
 from pydantic import ValidationError
 
-from bot import figures
-from bot.runs import Run, State
-from bot.runstore import RunStore
-from bot.settings import Settings
-from bot.timeline import spans
+from bot.config.settings import Settings
+from bot.runs import figures
+from bot.runs.model import Run, State
+from bot.runs.store import RunStore
+from bot.runs.timeline import spans
 
 
 @pytest.fixture

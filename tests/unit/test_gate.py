@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot.errors import is_retryable
-from bot.gate import Action, Decision, Gate, GateRefused
-from bot.policy import Policy
+from bot.config.policy import Policy
+from bot.core.errors import is_retryable
+from bot.flow.gate import Action, Decision, Gate, GateRefused
 
 POLICY = Policy(default_branch="main")
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.configcheck import describe
-from bot.errors import ConfigError
-from bot.limits import DeploymentLimits
-from bot.pricing import Budget, PriceTable
-from bot.redact import Redactor
-from bot.redisconn import shown_url
-from bot.repoconfig import RepoConfig, RepoConfigInvalid, parse
-from bot.settings import Settings
+from bot.cli.checkconfig import describe
+from bot.cli.redisconn import shown_url
+from bot.config.limits import DeploymentLimits
+from bot.config.pricing import Budget, PriceTable
+from bot.config.repo import RepoConfig, RepoConfigInvalid, parse
+from bot.config.settings import Settings
+from bot.core.errors import ConfigError
+from bot.core.redact import Redactor
 
 SECRET = "a-webhook-secret-0123456789"
 

@@ -1,4 +1,4 @@
-"""bot.markdown: fences and code spans that untrusted text cannot close, inert prose.
+"""bot.core.markdown: fences and code spans that untrusted text cannot close, inert prose.
 
 `closing_line` applies CommonMark's own rule for the end of a fenced code block (a line of
 at most three spaces' indent, then at least as many backticks as the opening fence, then only
@@ -11,11 +11,12 @@ import re
 
 import pytest
 
-from bot import comments, markdown
-from bot.markdown import ZERO_WIDTH_JOINER, code, fence, inert, inert_outside_fences, without_fences
-from bot.plan import Plan
-from bot.report import TestSummary, render_results
-from bot.review import Review
+from bot.core import markdown
+from bot.core.markdown import ZERO_WIDTH_JOINER, code, fence, inert, inert_outside_fences, without_fences
+from bot.github import comments
+from bot.github.report import TestSummary, render_results
+from bot.runs.plan import Plan
+from bot.runs.review import Review
 from tests.world import SAMPLE_PLAN
 
 HOSTILE = ("boom\n```\n✅ All tests passed\n@alice please merge\n<!-- issuesmith:notice run=r1 key=status -->\n"

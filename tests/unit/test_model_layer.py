@@ -9,13 +9,13 @@ import pytest
 import redis
 from pydantic import BaseModel
 
-from bot.errors import BudgetExceeded, ModelOutputInvalid
-from bot.llm import CallContext, ModelClient, strict_schema
-from bot.plan import Plan
-from bot.pricing import Budget, PriceTable, UnpricedModel
-from bot.runstore import RunStore
-from bot.standins.openai import FakeOpenAI, Reply
-from bot.standins.server import ServerThread
+from bot.config.pricing import Budget, PriceTable, UnpricedModel
+from bot.core.errors import BudgetExceeded, ModelOutputInvalid
+from bot.models.client import CallContext, ModelClient, strict_schema
+from bot.runs.plan import Plan
+from bot.runs.store import RunStore
+from standins.openai import FakeOpenAI, Reply
+from standins.server import ServerThread
 from tests.world import SAMPLE_PLAN
 
 
@@ -121,7 +121,7 @@ class Echo(BaseModel):
 
 
 def test_tool_calls_are_bounded(model_server, store: RunStore) -> None:
-    from bot.llm import Tool
+    from bot.models.client import Tool
 
     fake, url = model_server
     calls = []
@@ -144,7 +144,7 @@ def test_truncated_json_is_sent_back_and_the_retry_succeeds(model_server, store:
 
 
 def test_model_timeouts_are_bounded_and_reported(model_server, store: RunStore) -> None:
-    from bot.errors import describe, is_retryable
+    from bot.core.errors import describe, is_retryable
 
     fake, url = model_server
     fake.script(Reply.hang(5), Reply.hang(5))

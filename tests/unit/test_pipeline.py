@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import redis
 
-from bot.errors import TransientError, describe
-from bot.journal import RedisJournal
-from bot.pipeline import Cancelled, Pipeline, Step, StepContext, StepFailed, StepTimeout, step_usage
-from bot.runstore import RunStore
+from bot.core.errors import TransientError, describe
+from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, StepFailed, StepTimeout, step_usage
+from bot.runs.journal import RedisJournal
+from bot.runs.store import RunStore
 
 
 class MemoryJournal:

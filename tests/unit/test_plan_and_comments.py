@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import comments
 from bot.agents.planner import verify_plan
-from bot.plan import Plan, plan_hash
-from bot.policy import is_blocked
+from bot.config.policy import is_blocked
+from bot.github import comments
+from bot.runs.plan import Plan, plan_hash
 from tests.world import SAMPLE_PLAN, SAMPLE_REPO, plan_with
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.gate import Action, Gate
-from bot.intents import Intent
-from bot.policy import Policy
-from bot.webhooks import decide
+from bot.config.policy import Policy
+from bot.flow.gate import Action, Gate
+from bot.runs.intents import Intent
+from bot.web.webhooks import decide
 from tests.contracts.openapi import webhook_examples
 
 BRANCH = "issuesmith/7-count-words"

@@ -8,11 +8,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from bot.demo import TRANSCRIPT
-from bot.errors import ConfigError
-from bot.replay import Recorder, ReplayModel, agent_of, load
-from bot.standins.openai import FakeOpenAI, Reply
-from bot.standins.server import ServerThread
+from bot.cli.demo import TRANSCRIPT
+from bot.core.errors import ConfigError
+from bot.models.replay import Recorder, ReplayModel, agent_of, load
+from standins.openai import FakeOpenAI, Reply
+from standins.server import ServerThread
 
 
 def request(agent: str, text: str = "hi") -> dict:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.repoconfig import MAX_INSTRUCTIONS, RepoConfig, RepoConfigInvalid, load, parse
-from bot.runs import Run, State
-from bot.status import Snapshot, render
+from bot.config.repo import MAX_INSTRUCTIONS, RepoConfig, RepoConfigInvalid, load, parse
+from bot.github.status import Snapshot, render
+from bot.runs.model import Run, State
 
 FULL = """
 trigger_label: please-fix

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from bot.runs import ACTIVE, TRANSITIONS, Run, State, allowed, sources_of
+from bot.runs.model import ACTIVE, TRANSITIONS, Run, State, allowed, sources_of
 
 
 def test_happy_path_is_allowed() -> None:

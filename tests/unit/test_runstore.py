@@ -7,9 +7,9 @@ import threading
 import pytest
 import redis
 
-from bot.errors import InvalidTransition
-from bot.runs import Run, State
-from bot.runstore import RunStore, run_id_for
+from bot.core.errors import InvalidTransition
+from bot.runs.model import Run, State
+from bot.runs.store import RunStore, run_id_for
 
 
 @pytest.fixture

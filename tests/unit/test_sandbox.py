@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.redact import REDACTED, Redactor
-from bot.sandbox import Limits, run_command, scrubbed_env
+from bot.core.redact import REDACTED, Redactor
 from bot.sandboxes import cgroups, ownership, staging
+from bot.sandboxes.base import Limits, run_command, scrubbed_env
 
 FAST = Limits(timeout=1.0, kill_grace=0.2)
 

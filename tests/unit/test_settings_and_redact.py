@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.redact import REDACTED, Redactor
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.core.redact import REDACTED, Redactor
 
 
 def make(**values: object) -> Settings:
@@ -83,7 +83,7 @@ def test_retryable_versus_final_is_decided_in_one_place() -> None:
     from httpx import Request, Response
     from rq.timeouts import JobTimeoutException
 
-    from bot.errors import BudgetExceeded, GitError, TransientError, describe, is_retryable
+    from bot.core.errors import BudgetExceeded, GitError, TransientError, describe, is_retryable
 
     request = Request("POST", "http://model/v1/chat/completions")
     assert is_retryable(github.GithubException(502, {"message": "Bad gateway"}))

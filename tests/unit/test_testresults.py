@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import testresults as tr
-from bot.sandbox import CommandResult, Limits, run_command
+from bot.sandboxes import testresults as tr
+from bot.sandboxes.base import CommandResult, Limits, run_command
 
 SAMPLE = '''
 import pytest

@@ -1,5 +1,0 @@
-"""`issuesmith setup`: register the GitHub App through GitHub's app-manifest flow (see `command`)."""
-
-from bot.appsetup.command import build_parser, main
-
-__all__ = ["build_parser", "main"]

@@ -1,0 +1,5 @@
+"""`python -m bot.cli`: the `issuesmith` command."""
+
+from bot.cli.main import main
+
+main()

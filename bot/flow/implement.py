@@ -1,0 +1,404 @@
+"""The implement run: prepare → code (Coder ⇄ Reviewer) → test (Tester, then code runs the tests,
+Coder fixes) → publish (commit, push, pull request) → report, as pipeline steps.
+
+The workflow is this code; the model only writes and judges text. Each step's output is
+verified and stored, so a re-run job resumes after the last verified step: the tree is
+rebuilt from the base commit plus the stored patch. Every irreversible action (comment,
+push, pull request) passes the gate, which logs its decision.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bot.agents import coder, reviewer, tester
+from bot.agents.brief import Brief
+from bot.agents.prompting import fenced
+from bot.agents.tools import EditSession
+from bot.config.limits import DeploymentLimits
+from bot.config.repo import RepoConfig
+from bot.core.errors import ConfigError, InvalidTransition
+from bot.core.markdown import code, fence
+from bot.flow.gate import Action, Gate
+from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
+from bot.flow.services import Services
+from bot.flow.steps import call_context, notify, refresh_status, run_gate, stop_reason
+from bot.github.client import RepoGateway
+from bot.github.report import PullBody, TestSummary, render_results
+from bot.models.client import CallContext, ModelClient
+from bot.runs.journal import RedisJournal
+from bot.runs.model import Run, State
+from bot.runs.plan import Plan
+from bot.runs.review import Review
+from bot.sandboxes.base import CommandResult, Limits
+from bot.sandboxes.testresults import TestReport, build_report, with_junit
+from bot.workspace import edits
+from bot.workspace.slots import WorkTree
+from bot.workspace.tree import Identity, Tree, remove_path
+
+JUNIT_NAME = ".issuesmith-junit.xml"
+CHAIN = (State.APPROVED, State.IMPLEMENTING, State.TESTING, State.PR_OPEN)
+
+
+def branch_name(issue: int, title: str) -> str:
+    """`issuesmith/<issue>-<slug of the plan title>`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].rstrip("-") or "change"
+    return f"issuesmith/{issue}-{slug}"
+
+
+@dataclass
+class Implementation:
+    """One implement job's state and the steps' code."""
+
+    services: Services
+    run: Run
+    brief: Brief
+    gateway: RepoGateway
+    work: WorkTree
+    gate: Gate
+    planned_base: str
+    clone_url: str
+    started: float
+    config: RepoConfig = field(default_factory=RepoConfig)
+    sandbox_used: dict[str, Any] = field(default_factory=dict)
+    home: Path | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+    def call(self, step: str) -> CallContext:
+        return call_context(self.services, self.run.id, step)
+
+    def model(self) -> ModelClient:
+        """The model client with this repository's models per role and budget."""
+        return self.services.model_for(self.config)
+
+    def edit_scope(self, allowed: tuple[str, ...], extra_globs: tuple[str, ...] = ()) -> edits.Scope:
+        """Where an agent may edit: `allowed` and `extra_globs`, within the repository's path rules."""
+        return edits.Scope(allowed=allowed, extra_globs=extra_globs, blocked=self.config.blocked(),
+                           rule=self.config.allow_problem)
+
+    def edit_session(self, scope: edits.Scope) -> EditSession:
+        """The agents' tools on this job's work tree, within `scope`."""
+        return EditSession(self.work.path, scope, git=self.services.workspace.git)
+
+    def max_revisions(self) -> int:
+        """Reviewer → Coder rounds: the repository's setting, else the deployment's."""
+        return self.config.revisions(self.services.settings.max_revisions)
+
+    def tree(self, ctx: StepContext) -> Tree:
+        return Tree(self.services.workspace.git, self.work.path, ctx.outputs["prepare"]["base"])
+
+    def status(self, step: str, detail: str = "") -> None:
+        """Note what `step` is doing now in the run's log and bring the status comment up to date."""
+        self.services.store.log(self.run.id, step, "progress", detail=detail)
+        refresh_status(self.services, self.run.id)
+
+    def advance(self, target: State) -> None:
+        """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""
+        reason = stop_reason(self.services, self.run.id)
+        if reason:
+            raise Cancelled(reason)
+        current = self.services.store.require(self.run.id).state
+        if current not in CHAIN:
+            raise InvalidTransition(f"a run in state {current} cannot be implemented")
+        for state in CHAIN[CHAIN.index(current) + 1: CHAIN.index(target) + 1]:
+            self.services.store.transition(self.run.id, state, only_from={current})
+            current = state
+
+    def plan_paths(self) -> tuple[str, ...]:
+        return tuple(f.path for f in self.brief.plan.files)
+
+    # -- steps ----------------------------------------------------------------------------------
+    def prepare(self, ctx: StepContext) -> dict[str, Any]:
+        """Fix the base commit of this run (the default branch's head now)."""
+        moved = bool(self.planned_base) and self.planned_base != self.work.sha
+        note = (f"The default branch moved from `{self.planned_base[:12]}` to `{self.work.sha[:12]}` after the plan "
+                "was made; this branch starts from the current head." if moved else "")
+        return {"base": self.work.sha, "base_note": note}
+
+    def code(self, ctx: StepContext) -> dict[str, Any]:
+        """Coder implements the plan; Reviewer judges; Coder revises, at most `max_revisions` times."""
+        self.advance(State.IMPLEMENTING)
+        tree = self.tree(ctx)
+        tree.reset()
+        session = self.edit_session(self.edit_scope(self.plan_paths()))
+        settings, model = self.services.settings, self.model()
+        self.status("code", "implementing the plan")
+        report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
+        return {**self.review_rounds(ctx, tree, session), "summary": report.summary}
+
+    def review_rounds(self, ctx: StepContext, tree: Tree, session: EditSession) -> dict[str, Any]:
+        """Reviewer judges the session's change; Coder revises, at most `max_revisions` times.
+
+        Returns the code step's output but the summary: patch, touched, review, revisions, refused.
+        """
+        settings, model = self.services.settings, self.model()
+        patch = tree.patch(session.touched)
+        revisions: list[str] = []
+        for round_no in range(1, self.max_revisions() + 2):
+            ctx.check()
+            self.status("code", f"review round {round_no}")
+            review = reviewer.review(model, self.call("review"), self.brief, patch, round_no)
+            ctx.log("review", round=round_no, verdict=review.verdict, findings=len(review.findings))
+            if review.verdict == "approve" or round_no > self.max_revisions():
+                break
+            self.status("code", f"revising after review round {round_no}")
+            feedback = fenced("review findings", review.as_feedback())
+            revised = coder.code(model, self.call("code"), self.brief, session, "revise",
+                                 settings.coder_tool_calls, extra=feedback, diff=patch)
+            revisions.append(revised.summary)
+            patch = tree.patch(session.touched)
+        return {"patch": patch, "touched": session.touched, "review": review.model_dump(mode="json"),
+                "revisions": revisions, "refused": session.refused}
+
+    def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
+        """A code step must change something, and only files in the plan."""
+        problems = [] if output["patch"] else ["the Coder made no change"]
+        scope = self.edit_scope(self.plan_paths())
+        problems += [f"{p}: {why}" for p in output["touched"] if (why := scope.permits(p))]
+        return problems
+
+    def test(self, ctx: StepContext) -> dict[str, Any]:
+        """Tester adds tests; the setup and test commands run; the Coder fixes failures, bounded.
+
+        The commands of this step share a HOME of their own (what the setup command installs
+        there, the test runs see), removed when the step ends.
+        """
+        self.advance(State.TESTING)
+        self.home = Path(tempfile.mkdtemp(prefix="issuesmith-home-"))
+        try:
+            return self._test(ctx)
+        finally:
+            remove_path(self.home)  # however deep the command nested it, never following a link
+
+    def _test(self, ctx: StepContext) -> dict[str, Any]:
+        code_out = ctx.outputs["code"]
+        tree = self.tree(ctx)
+        tree.reset(code_out["patch"])
+        touched = list(code_out["touched"])
+        settings, model = self.services.settings, self.model()
+        self.status("test", "writing tests")
+        session = self.edit_session(self.edit_scope((), tester.TEST_GLOBS))
+        added = tester.write_tests(model, self.call("test"), self.brief, session, code_out["patch"],
+                                   settings.tester_tool_calls)
+        added_paths = [p for p in session.touched if p not in touched]
+        touched += added_paths
+        self.run_setup(ctx, touched)
+        report = self.run_tests(ctx, touched)
+        fixes: list[str] = []
+        while not report.ok and len(fixes) < settings.max_test_fixes:
+            ctx.check()
+            self.status("test", f"fixing {report.failed + report.errors} failing tests")
+            fix_scope = self.edit_scope((*self.plan_paths(), *added_paths))
+            fix_session = self.edit_session(fix_scope)
+            fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
+                               extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
+            touched += [p for p in fix_session.touched if p not in touched]
+            fixes.append(fixed.summary)
+            report = self.run_tests(ctx, touched)
+        return {"patch": tree.patch(touched), "touched": touched, "report": _report_dict(report),
+                "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used}
+
+    def sandboxed(self, ctx: StepContext, touched: list[str], command: Callable[[], CommandResult]) -> CommandResult:
+        """Run a sandboxed `command` on the work tree, then restore the tree before anything of ours touches it.
+
+        The slot stays marked as lent (and is deleted, not reused, by the next job) unless the
+        tree is restored to base plus the edits in `touched` (see `Tree.restore`).
+        """
+        tree = self.tree(ctx)
+        patch = tree.patch(touched)
+        with self.services.workspace.lent(self.work):
+            result = command()
+            tree.restore(patch, touched)
+        return result
+
+    def run_setup(self, ctx: StepContext, touched: list[str]) -> None:
+        """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
+        settings = self.services.settings
+        command = DeploymentLimits.from_settings(settings).run_setup_command(self.config)  # the deployment decides
+        if not command:
+            return
+        self.status("test", "running the setup command")
+        result = self.sandboxed(ctx, touched, lambda: self.services.sandbox().run(
+            command, self.work.path, Limits(timeout=settings.setup_timeout, disk_bytes=settings.disk_bytes),
+            network=True, redactor=self.services.redactor, home=self.home))
+        ctx.log("setup", command=command, exit_code=result.exit_code, timed_out=result.timed_out,
+                seconds=round(result.duration, 2), backend=result.backend, isolated=result.isolated)
+        if result.disk_exceeded:
+            raise disk_quota_error("setup", command, result)
+        if result.exit_code != 0:
+            ended = (f"timed out after {settings.setup_timeout:g}s" if result.timed_out
+                     else f"exited with {result.exit_code}")
+            tail = "\n".join(result.output.strip().splitlines()[-15:])
+            raise ConfigError(f"the setup command {code(command)} {ended}; its last lines:\n{fence(tail)}",
+                              hint="fix the setup command (`setup_command` in .github/issuesmith.yml, or "
+                                   "ISSUESMITH_SETUP_COMMAND) or the repository, "
+                                   "then comment `/retry`")
+
+    def run_tests(self, ctx: StepContext, touched: list[str]) -> TestReport:
+        """Run the repository's test command in the sandbox; code decides pass or fail."""
+        command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
+        junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
+        remove_path(junit)
+        backend = self.services.sandbox()
+        limits = Limits(timeout=self.services.settings.test_timeout, disk_bytes=self.services.settings.disk_bytes)
+        result = self.sandboxed(ctx, touched, lambda: backend.run(
+            with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home))
+        if result.disk_exceeded:
+            remove_path(junit)
+            raise disk_quota_error("test", command, result)
+        report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
+        remove_path(junit)
+        self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
+        ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
+                source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),
+                backend=result.backend, isolated=result.isolated)
+        return report
+
+    def publish(self, ctx: StepContext) -> dict[str, Any]:
+        """Commit as the app, push our branch, open (or update) the pull request."""
+        test_out, code_out = ctx.outputs["test"], ctx.outputs["code"]
+        tree = self.tree(ctx)
+        tree.reset(test_out["patch"])
+        branch = branch_name(self.run.issue, self.brief.plan.title)
+        paths = [p for p in test_out["touched"] if p]
+        self.status("publish", "pushing the branch")
+        redact = self.services.redactor
+        sha = tree.commit(paths, redact(self._commit_message(code_out["summary"])), self._identity(),
+                          int(self.run.approved_at or time.time()))
+        self.gate.enforce(Action(kind="push", target=branch, branch=branch, paths=tuple(tree.changed_files(sha))))
+        if self.gateway.branch_head(branch) != sha:
+            tree.push(self.clone_url, self.gateway.token, sha, branch)
+        body = self._pull_body(ctx, tree)
+        title, text, draft = redact(self.brief.plan.title), redact(body.render()), self.draft(body)
+        existing = self.gateway.find_open_pull(branch)
+        if existing:
+            self.gate.enforce(Action(kind="update_pull", target=str(existing.number), branch=branch))
+            pull = self.gateway.update_pull(existing.number, title, text)
+        else:
+            self.gate.enforce(Action(kind="open_pull", target=branch, branch=branch))
+            pull = self.gateway.open_pull(branch, self.brief.branch, title, text, draft)
+        self.services.store.link_pull(self.run.id, self.run.repo, pull.number, branch)
+        self.advance(State.PR_OPEN)
+        return {"number": pull.number, "url": pull.html_url, "draft": pull.draft, "branch": branch, "sha": sha,
+                "draft_reasons": body.draft_reasons()}
+
+    def report(self, ctx: StepContext) -> dict[str, Any]:
+        """Post the review and test results, and close the status comment with the PR link."""
+        code_out, test_out, pull = ctx.outputs["code"], ctx.outputs["test"], ctx.outputs["publish"]
+        body = render_results(Review.model_validate(code_out["review"]), code_out["revisions"],
+                              TestSummary.from_report(test_out["report"]), pull["url"],
+                              unsandboxed_note(test_out.get("sandbox", {})))
+        comment = notify(self.services, self.run, "results", body)
+        refresh_status(self.services, self.run.id)
+        return {"comment": comment}
+
+    def draft(self, body: PullBody) -> bool:
+        """Whether the pull request opens as a draft, by the repository's draft policy."""
+        policy = self.config.draft
+        return policy == "always" or (policy == "when_failing" and bool(body.draft_reasons()))
+
+    # -- publishing details ------------------------------------------------------------------
+    def _identity(self) -> Identity:
+        login = self.gateway.bot_login
+        return Identity(login, f"{self.services.settings.app_id}+{login}@users.noreply.github.com")
+
+    def _commit_message(self, summary: str) -> str:
+        approver = self.run.approved_by
+        return (f"{self.brief.plan.title}\n\n{summary}\n\nCloses #{self.run.issue}\n"
+                f"Plan v{self.brief.version} ({self.brief.plan_hash}), approved by @{approver}.\n\n"
+                f"Co-authored-by: {approver} <{approver}@users.noreply.github.com>")
+
+    def _pull_body(self, ctx: StepContext, tree: Tree) -> PullBody:
+        code_out, test_out = ctx.outputs["code"], ctx.outputs["test"]
+        files = tree.numstat(test_out["patch"])
+        changed = [f[0] for f in files]
+        planned = self.plan_paths()
+        entries = self.services.store.entries(self.run.id)
+        return PullBody(
+            issue=self.run.issue, plan=self.brief.plan, version=self.brief.version, plan_hash=self.brief.plan_hash,
+            approved_by=self.run.approved_by, files=files,
+            unplanned=[p for p in changed if p not in planned], untouched=[p for p in planned if p not in changed],
+            review=Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
+            tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
+            base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})))
+
+
+def disk_quota_error(phase: str, command: str, result: CommandResult) -> ConfigError:
+    """The run's failure when a command of the repository took the work tree and HOME past the disk quota."""
+    return ConfigError(f"the {phase} command {code(command)} was stopped: {result.disk_note}",
+                       hint="make the repository's setup and tests write less (build output, caches, downloads), "
+                            "or ask the operator of this deployment to raise ISSUESMITH_DISK_BYTES, "
+                            "then comment `/retry`")
+
+
+def unsandboxed_note(sandbox: dict[str, Any]) -> str:
+    """A loud warning when the tests ran without isolation (only ever by explicit configuration)."""
+    if not sandbox or sandbox.get("isolated", True):
+        return ""
+    return ("⚠️ The tests ran **without a sandbox** (ISSUESMITH_ALLOW_UNSANDBOXED=1 on this deployment): "
+            "repository code ran with the worker's access.")
+
+
+def redacted(report: TestReport, redact: Callable[[str], str]) -> TestReport:
+    """The report with secrets scrubbed from everything the tests printed (it reaches prompts and GitHub)."""
+    cases = [replace(case, name=redact(case.name), message=redact(case.message)) for case in report.cases]
+    return replace(report, output_tail=redact(report.output_tail), cases=cases)
+
+
+def _failures(report: TestReport) -> str:
+    lines = [f"Command: {report.command}", f"{report.passed} passed, {report.failed} failed, {report.errors} errors"]
+    lines += [f"--- {case.name} ({case.outcome})\n{case.message}" for case in report.cases
+              if case.outcome in ("failed", "error")][:10]
+    if report.source != "junit":
+        lines.append(f"Output (end):\n{report.output_tail}")
+    return "\n".join(lines)
+
+
+def _report_dict(report: TestReport) -> dict[str, Any]:
+    data = asdict(report)
+    data["ok"] = report.ok
+    return data
+
+
+def steps(impl: Implementation) -> list[Step]:
+    """The implement pipeline."""
+    return [
+        Step("prepare", impl.prepare, timeout=60),
+        Step("code", impl.code, deps=("prepare",), timeout=3600, verify=impl.verify_code),
+        Step("test", impl.test, deps=("prepare", "code"), timeout=3600),
+        Step("publish", impl.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
+        Step("report", impl.report, deps=("code", "test", "publish"), timeout=300, retries=2),
+    ]
+
+
+def implement_run(services: Services, run: Run, record_plan: dict[str, Any], plan_hash: str) -> None:
+    """Check out the default branch and drive the pipeline, resuming after verified steps."""
+    gateway = services.github.repo(run.installation_id, run.repo)
+    issue = gateway.issue(run.issue)
+    default = gateway.default_branch()
+    base = record_plan.get("_base", {})
+    plan = Plan.model_validate({k: v for k, v in record_plan.items() if k != "_base"})
+    url = gateway.clone_url()
+    store = services.store
+    config = RepoConfig.from_snapshot(run.config)
+    gate = run_gate(services, run.id, config.policy(default))
+    with services.workspace.checkout(run.repo, url, gateway.token, default) as work:
+        brief = Brief(run.repo, default, work.sha, issue, plan, run.approved_version, plan_hash,
+                      base.get("test_command", ""), config.guidance())
+        impl = Implementation(services, run, brief, gateway, work, gate, base.get("sha", ""), url, time.time(),
+                              config)
+        journal = RedisJournal(store, redact=services.redactor)
+        resumed = journal.outputs(run.id).get("prepare")
+        if resumed:
+            impl.brief = Brief(run.repo, default, resumed["base"], issue, plan, run.approved_version, plan_hash,
+                               base.get("test_command", ""), config.guidance())
+        pipeline = Pipeline(steps(impl), journal, should_stop=lambda: stop_reason(services, run.id),
+                            backoff=tuple(services.settings.step_retry_backoff))
+        pipeline.run(run.id, {}, services)
+

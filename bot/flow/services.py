@@ -1,0 +1,135 @@
+"""The shared services a worker builds once from `Settings` and hands to every job.
+
+`issuesmith worker` builds them at start-up and installs them; a plain `rq worker`
+(without our command) gets them built from the environment on the first job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import redis
+from rq import Queue
+
+from bot.config.limits import DeploymentLimits
+from bot.config.pricing import Budget, PriceTable
+from bot.config.repo import RepoConfig
+from bot.config.settings import Settings
+from bot.core.errors import ConfigError
+from bot.core.redact import Redactor
+from bot.github.client import GitHubApp
+from bot.models.client import ModelClient
+from bot.models.replay import Recorder, ReplayModel
+from bot.runs.queueing import QUEUE_NAME, RetryPolicy
+from bot.runs.store import RunStore
+from bot.sandboxes import choose_backend
+from bot.sandboxes.base import Backend
+from bot.workspace.git import Reader
+from bot.workspace.slots import Workspace
+
+log = logging.getLogger("issuesmith.services")
+
+
+@dataclass
+class Services:
+    """Connections and clients shared by the jobs of one worker process."""
+
+    settings: Settings
+    redis_text: redis.Redis  # decode_responses=True, for the run store
+    redis_bytes: redis.Redis  # bytes, as RQ needs
+    store: RunStore
+    queue: Queue
+    github: GitHubApp
+    workspace: Workspace
+    redactor: Redactor
+    policy: RetryPolicy
+    _model: ModelClient | None = field(default=None, repr=False)
+    _sandbox: Backend | None = field(default=None, repr=False)
+
+    def sandbox(self) -> Backend:
+        """The backend that runs repository code, chosen on first use; fails closed.
+
+        Raises `SandboxUnavailable` (final: the run stops and the issue is told) when no isolating
+        backend works here and unsandboxed runs were not explicitly allowed.
+        """
+        if self._sandbox is None:
+            s = self.settings
+            self._sandbox = choose_backend(s.sandbox, s.allow_unsandboxed, uid=s.sandbox_uid, gid=s.sandbox_gid,
+                                           docker_image=s.docker_image)
+            if not self._sandbox.isolating:
+                log.warning("UNSANDBOXED: repository code runs without isolation (ISSUESMITH_ALLOW_UNSANDBOXED=1)")
+        return self._sandbox
+
+    def model(self) -> ModelClient:
+        """The model client (built on first use: a run that never plans needs no key)."""
+        if self._model is None:
+            s = self.settings
+            self._model = ModelClient(chat_endpoint(s), s.model, self.store, PriceTable(s.prices),
+                                      Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output)
+        return self._model
+
+    def model_for(self, config: RepoConfig) -> ModelClient:
+        """The model client for a run of a repository: its models per role and its budget."""
+        budget = DeploymentLimits.from_settings(self.settings).run_budget(config)  # a repository only lowers it
+        return self.model().for_run(config.model_for, budget)
+
+
+def chat_endpoint(s: Settings) -> Callable[..., Any]:
+    """What answers the model's chat requests: the OpenAI-compatible endpoint, or a replayed transcript.
+
+    With `ISSUESMITH_RECORD_TRANSCRIPT`, every reply of the endpoint is also written there.
+    """
+    if s.model_provider == "replay":
+        if s.replay_transcript is None:
+            raise ConfigError("ISSUESMITH_MODEL_PROVIDER=replay needs ISSUESMITH_REPLAY_TRANSCRIPT (a transcript file)")
+        return ReplayModel.from_file(s.replay_transcript).create
+    key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+    if key is None and s.openai_base_url is None:
+        raise ConfigError("no model configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
+                          "another OpenAI-compatible endpoint)")
+    client = openai.OpenAI(api_key=key or "unused", base_url=s.openai_base_url,
+                           timeout=s.model_timeout, max_retries=s.model_max_retries)
+    if s.record_transcript is not None:
+        return Recorder(client.chat.completions.create, s.record_transcript).create
+    return client.chat.completions.create
+
+
+def build_services(settings: Settings) -> Services:
+    """Create every service from the settings (no network calls yet)."""
+    redactor = Redactor(settings.secrets())
+    decoded = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    raw = redis.Redis.from_url(settings.redis_url)
+    app = GitHubApp(settings.app_id or 0, settings.app_private_key(), settings.github_api_url, redactor,
+                    bot_login=settings.bot_login,
+                    spacing=(settings.github_request_spacing, settings.github_write_spacing))
+    return Services(
+        settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
+        queue=Queue(QUEUE_NAME, connection=raw), github=app,
+        workspace=Workspace(settings.work_dir.resolve(), redactor,
+                            reader=Reader(settings.sandbox_uid, settings.sandbox_gid)), redactor=redactor,
+        policy=RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals)))
+
+
+_installed: Services | None = None
+_lock = threading.Lock()
+
+
+def install(services: Services | None) -> None:
+    """Make `services` the ones jobs in this process use (None to forget them)."""
+    global _installed
+    _installed = services
+
+
+def current() -> Services:
+    """The installed services, or ones built from the environment on first use."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            log.info("no services installed; building them from the environment")
+            _installed = build_services(Settings())  # type: ignore[call-arg]
+        return _installed

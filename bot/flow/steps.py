@@ -1,0 +1,154 @@
+"""Running one step of a run inside an RQ job: logging, timing, and the one failure path.
+
+A retryable error with retries left is re-raised for RQ to run the job again later.
+Anything else stops the run: it moves to FAILED (remembering the step, for `/retry`),
+the issue is told what failed, what was spent and what to do, and the error is
+re-raised so RQ records the job as failed too. Nothing is swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from rq import get_current_job
+
+from bot.config.policy import Policy
+from bot.core.errors import InvalidTransition, IssuesmithError, describe, is_retryable
+from bot.core.logs import bound
+from bot.flow.gate import Action, Gate
+from bot.flow.pipeline import Cancelled
+from bot.flow.services import Services
+from bot.github import comments, status
+from bot.github.client import CommentRef
+from bot.models.client import CallContext
+from bot.runs.journal import RedisJournal
+from bot.runs.model import ACTIVE, ENDED, Run, State
+
+log = logging.getLogger("issuesmith.steps")
+
+
+def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], None]) -> None:
+    """Run `work` for the run's `step` with logging; on failure, retry or fail the run.
+
+    A run cancelled while the step works ends the job quietly (`/cancel` was answered already);
+    the status comment then says where it stopped.
+    """
+    run = services.store.require(run_id)
+    with bound(run=run_id, repo=run.repo, issue=run.issue, step=step):
+        started = time.monotonic()
+        services.store.log(run_id, step, "started", state=run.state.value, attempt=run.attempt)
+        try:
+            work(run)
+        except Cancelled as exc:
+            services.store.log(run_id, exc.step or step, "stopped", reason=exc.reason,
+                               seconds=round(time.monotonic() - started, 3))
+            refresh_status(services, run_id)
+            return
+        except Exception as exc:
+            _handle_failure(services, run_id, step, exc, time.monotonic() - started)
+            raise
+        services.store.log(run_id, step, "finished", seconds=round(time.monotonic() - started, 3))
+
+
+def run_gate(services: Services, run_id: str, policy: Policy) -> Gate:
+    """The gate for a run's irreversible actions; every decision goes to the run's execution log."""
+    return Gate(policy, lambda event, **detail: services.store.log(run_id, "gate", event, **detail))
+
+
+def stop_reason(services: Services, run_id: str) -> str | None:
+    """Why work on the run must stop now (cancelled, or its pull request merged or closed), else None."""
+    state = services.store.require(run_id).state
+    if state not in ENDED:
+        return None
+    return "the run was cancelled" if state == State.CANCELLED else f"the run ended ({state})"
+
+
+def call_context(services: Services, run_id: str, step: str) -> CallContext:
+    """The model-call context of a step: its tool loops stop at once when the run has ended."""
+    def check() -> None:
+        reason = stop_reason(services, run_id)
+        if reason:
+            raise Cancelled(reason, step=step)
+
+    return CallContext(run_id, step, check)
+
+
+def _retries_left() -> int:
+    job = get_current_job()
+    return int(job.retries_left or 0) if job is not None else 0
+
+
+def _stop_rq_retries() -> None:
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+
+
+def _handle_failure(services: Services, run_id: str, step: str, exc: Exception, seconds: float) -> None:
+    step = getattr(exc, "step", None) or step  # a pipeline names the inner step that failed
+    will_retry = is_retryable(exc) and _retries_left() > 0
+    services.store.log(run_id, step, "error", error=services.redactor(describe(exc)), retryable=is_retryable(exc),
+                       will_retry=will_retry, seconds=round(seconds, 3))
+    if will_retry:
+        log.warning("step failed, will retry", extra={"error": describe(exc)})
+        return
+    log.error("step failed, run stopped", exc_info=exc)
+    _stop_rq_retries()
+    fail_run(services, run_id, step, exc)
+
+
+def fail_run(services: Services, run_id: str, step: str, exc: Exception) -> None:
+    """Mark the run FAILED at `step` and tell the issue what failed and what to do."""
+    what = services.redactor(describe(exc))
+    try:
+        services.store.transition(run_id, State.FAILED, only_from=set(ACTIVE), failed_step=step, error=what)
+    except InvalidTransition:
+        log.info("run no longer active; not marking it failed")
+        return
+    run = services.store.require(run_id)
+    hint = exc.hint if isinstance(exc, IssuesmithError) else ""
+    body = comments.failed(step, what, hint, spent(services, run_id))
+    try:
+        notify(services, run, f"failed-{step}-a{run.attempt}", body)
+        refresh_status(services, run_id)
+    except Exception as notify_exc:  # the original error is re-raised by the caller
+        log.error("could not tell the issue that the run failed", exc_info=notify_exc)
+
+
+def status_snapshot(services: Services, run_id: str) -> status.Snapshot:
+    """What the run's status comment shows, read from the store."""
+    usage = services.store.usage(run_id)
+    pull = RedisJournal(services.store).outputs(run_id).get("publish")
+    return status.Snapshot(services.store.require(run_id), services.store.entries(run_id),
+                           int(usage["prompt_tokens"] + usage["completion_tokens"]), usage["cost_usd"], pull)
+
+
+def refresh_status(services: Services, run_id: str) -> None:
+    """Post or edit the run's status comment to match what is stored now."""
+    snap = status_snapshot(services, run_id)
+    notify(services, snap.run, "status", status.render(snap, time.time()))
+
+
+def spent(services: Services, run_id: str) -> str:
+    """The run's usage so far, in words."""
+    usage = services.store.usage(run_id)
+    tokens = int(usage["prompt_tokens"] + usage["completion_tokens"])
+    return f"{tokens:,} tokens in {int(usage['calls'])} model calls, ${usage['cost_usd']:.4f}"
+
+
+def notify(services: Services, run: Run, key: str, body: str) -> int:
+    """Post (or, on a re-run, update) the run's notice `key` on the issue; returns the comment id."""
+    marker = comments.notice_marker(run.id, key)
+    return post(services, run, marker, f"{marker}\n{body}").id
+
+
+def post(services: Services, run: Run, marker: str, body: str) -> CommentRef:
+    """Upsert the run's comment carrying `marker`, through the gate (which logs the decision)."""
+    gate = run_gate(services, run.id, Policy(default_branch=""))
+    gate.enforce(Action(kind="comment", target=str(run.issue), detail=marker.removeprefix("<!-- ")[:60]))
+    gateway = services.github.repo(run.installation_id, run.repo)
+    ref = gateway.upsert_comment(run.issue, marker, services.redactor(body), services.store.comment_id(run.id, marker))
+    services.store.remember_comment(run.id, marker, ref.id)
+    return ref

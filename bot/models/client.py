@@ -1,0 +1,253 @@
+"""One model interface over any OpenAI-compatible endpoint.
+
+`ModelClient.structured()` runs a bounded tool loop and returns a validated pydantic
+object. Output is schema-constrained (`response_format: json_schema`, strict) where the
+server supports it; otherwise JSON is requested and validated, and an invalid reply is
+answered with the validation error, a bounded number of times. Before every call the
+run's budget is checked; after it, usage and cost are added to the run and logged.
+Rate limits and 5xx are retried by the SDK (honouring `Retry-After`); what still fails
+is raised, and `bot.core.errors.is_retryable` decides whether the job runs again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import openai
+from pydantic import BaseModel, ValidationError
+
+from bot.config.pricing import Budget, PriceTable
+from bot.core.errors import ModelOutputInvalid
+from bot.localize.text import estimate_tokens
+
+T = TypeVar("T", bound=BaseModel)
+log = logging.getLogger("issuesmith.llm")
+MAX_OUTPUT_TOKENS = 4096
+OUTPUT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its schema comes from a pydantic model of its arguments."""
+
+    name: str
+    description: str
+    arguments: type[BaseModel]
+    run: Callable[[Any], str]
+
+    def spec(self) -> dict[str, Any]:
+        """The tool as the chat completions API describes it."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description,
+            "parameters": self.arguments.model_json_schema()}}
+
+
+@dataclass
+class CallContext:
+    """Who is calling: the run (for budget and usage), the step (for the log and the model's role).
+
+    `check`, when given, runs before every model call of a tool loop and raises to stop it
+    (the run was cancelled, or the step ran out of time).
+    """
+
+    run_id: str
+    step: str
+    check: Callable[[], None] | None = None
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema in the form strict structured output accepts."""
+    schema = copy.deepcopy(model.model_json_schema())
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node["additionalProperties"] = False
+                node["required"] = list(node["properties"])
+            node.pop("default", None)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(schema)
+    return schema
+
+
+class Ledger(Protocol):
+    """Where the client reports what it did and reads what the run spent (the run store, in the worker).
+
+    The client only reports back through this: it knows nothing of where runs are kept.
+    """
+
+    def log(self, run_id: str, step: str, event: str, **detail: Any) -> None:
+        """Record one event of the run's execution log."""
+
+    def usage(self, run_id: str) -> Mapping[str, float]:
+        """The run's totals so far: prompt_tokens, completion_tokens, calls, cost_usd."""
+        ...
+
+    def add_usage(self, run_id: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+        """Add one call's usage to the run's totals."""
+
+
+class ModelClient:
+    """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
+
+    def __init__(self, create: Callable[..., Any], model: str, store: Ledger, prices: PriceTable,
+                 budget: Budget, structured_output: str = "auto") -> None:
+        """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's."""
+        self._create = create
+        self.model = model
+        self._store = store
+        self._prices = prices
+        self._budget = budget
+        self._mode = structured_output
+        self._models: Callable[[str], str] = lambda step: model
+
+    def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
+        """A client for one run: `models(step, default)` picks each step's model; the run's own budget."""
+        client = copy.copy(self)
+        client._budget = budget
+        client._models = lambda step: models(step, self.model)
+        return client
+
+    def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],
+                   tools: list[Tool] | None = None, max_tool_calls: int = 0) -> T:
+        """Run the conversation until the model returns a valid `output`; tools are bounded."""
+        messages = list(messages)
+        tool_calls_left = max_tool_calls
+        invalid_left = OUTPUT_ATTEMPTS
+        by_name = {tool.name: tool for tool in tools or []}
+        while True:
+            if ctx.check is not None:
+                ctx.check()
+            offered = list(by_name.values()) if tool_calls_left > 0 else []
+            message = self._call(ctx, messages, output, offered)
+            if message.tool_calls and offered:
+                messages.append(_assistant_tool_message(message))
+                for call in message.tool_calls:
+                    messages.append(self._run_tool(ctx, by_name, call, tool_calls_left))
+                    tool_calls_left -= 1
+                continue
+            parsed, problem = _parse(output, message.content)
+            if parsed is not None:
+                return parsed
+            invalid_left -= 1
+            self._store.log(ctx.run_id, ctx.step, "invalid_output", error=problem, attempts_left=invalid_left)
+            if invalid_left <= 0:
+                raise ModelOutputInvalid(
+                    f"the model answered {OUTPUT_ATTEMPTS} times with output that does not validate "
+                    f"as a {output.__name__}; last problem: {problem}",
+                    hint="try a stronger model (ISSUESMITH_MODEL) or reply `/retry`")
+            messages.append({"role": "assistant", "content": message.content or ""})
+            messages.append({"role": "user", "content": (
+                f"Your reply was not a valid {output.__name__}: {problem}\n"
+                "Reply again with only the JSON object, matching the schema exactly.")})
+
+    def _run_tool(self, ctx: CallContext, by_name: dict[str, Tool], call: Any, left: int) -> dict[str, Any]:
+        name = call.function.name
+        if left <= 0:
+            result = "Tool budget used up: answer now with the final JSON."
+        elif name not in by_name:
+            result = f"Unknown tool {name!r}; available: {', '.join(by_name)}."
+        else:
+            result = _invoke(by_name[name], call.function.arguments)
+        self._store.log(ctx.run_id, ctx.step, "tool_call", tool=name, arguments=call.function.arguments[:300],
+                        result_chars=len(result))
+        return {"role": "tool", "tool_call_id": call.id, "content": result}
+
+    def _call(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[BaseModel],
+              tools: list[Tool]) -> Any:
+        model = self._models(ctx.step)
+        self._check_budget(ctx, model, messages, tools)
+        request: dict[str, Any] = {"model": model, "messages": messages,
+                                   "max_completion_tokens": MAX_OUTPUT_TOKENS}
+        if tools:
+            request["tools"] = [tool.spec() for tool in tools]
+        started = time.monotonic()
+        response = self._create_with_format(request, output)
+        self._record(ctx, model, response, time.monotonic() - started)
+        return response.choices[0].message
+
+    def _create_with_format(self, request: dict[str, Any], output: type[BaseModel]) -> Any:
+        if self._mode in ("auto", "json_schema"):
+            request["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": output.__name__, "schema": strict_schema(output), "strict": True}}
+            try:
+                return self._create(**request)
+            except openai.BadRequestError as exc:
+                if self._mode != "auto" or not _refuses_json_schema(exc):
+                    raise
+                log.warning("endpoint refuses json_schema output; falling back to JSON with validation")
+                self._mode = "json"
+        request["response_format"] = {"type": "json_object"}
+        request["messages"] = [*request["messages"], {"role": "system", "content": _schema_instruction(output)}]
+        return self._create(**request)
+
+    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
+        prompt = estimate_tokens(json.dumps(messages)) + sum(estimate_tokens(json.dumps(t.spec())) for t in tools)
+        spent = self._store.usage(ctx.run_id)
+        self._budget.check(
+            spent_usd=spent["cost_usd"],
+            spent_tokens=int(spent["prompt_tokens"] + spent["completion_tokens"]),
+            next_usd=self._prices.cost(model, prompt, MAX_OUTPUT_TOKENS),
+            next_tokens=prompt + MAX_OUTPUT_TOKENS)
+
+    def _record(self, ctx: CallContext, model: str, response: Any, seconds: float) -> None:
+        usage = response.usage
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        cost = self._prices.cost(model, prompt, completion)
+        self._store.add_usage(ctx.run_id, prompt, completion, cost)
+        self._store.log(ctx.run_id, ctx.step, "model_call", model=model, prompt_tokens=prompt,
+                        completion_tokens=completion, cost_usd=round(cost, 6), seconds=round(seconds, 3))
+
+
+def _assistant_tool_message(message: Any) -> dict[str, Any]:
+    return {"role": "assistant", "content": message.content, "tool_calls": [
+        {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+        for c in message.tool_calls]}
+
+
+def _invoke(tool: Tool, raw_arguments: str) -> str:
+    try:
+        arguments = tool.arguments.model_validate_json(raw_arguments or "{}")
+    except ValidationError as exc:
+        return f"Invalid arguments for {tool.name}: {_short(exc)}"
+    return tool.run(arguments)
+
+
+def _parse(output: type[T], content: str | None) -> tuple[T | None, str]:
+    text = (content or "").strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    if not text:
+        return None, "the reply was empty"
+    try:
+        return output.model_validate_json(text), ""
+    except ValidationError as exc:
+        return None, _short(exc)
+
+
+def _short(exc: ValidationError) -> str:
+    problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]]
+    return "; ".join(problems)
+
+
+def _refuses_json_schema(exc: openai.BadRequestError) -> bool:
+    """Whether a 400 says the endpoint does not support json_schema output (not that our schema is bad)."""
+    text = str(exc).lower()
+    return "json_schema" in text and ("not supported" in text or "unsupported" in text)
+
+
+def _schema_instruction(output: type[BaseModel]) -> str:
+    return ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
+            + json.dumps(output.model_json_schema(), indent=None))

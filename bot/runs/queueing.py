@@ -1,0 +1,72 @@
+"""Putting work on the RQ queue: queue name, deterministic job ids, retry policy.
+
+Jobs are referenced by dotted name so the web process never imports the job code.
+Every enqueue uses `unique=True` with a deterministic id: RQ's own atomic Lua script
+refuses a second job with the same id, which makes enqueueing idempotent and, for
+the intake job keyed by the delivery id, de-duplicates redelivered webhooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+from bot.runs.intents import PULL_KINDS, Intent
+
+QUEUE_NAME = "issuesmith"
+INTAKE = "jobs.intake.handle"
+PULL_INTAKE = "jobs.pulls.handle"
+STEP_FUNCTIONS = {"plan": "jobs.plan.make_plan", "implement": "jobs.implement.implement",
+                  "revise": "jobs.revise.revise"}
+STEP_TIMEOUTS = {"plan": 900, "implement": 3600, "revise": 3600}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often, and after how long, a job that failed with a retryable error runs again."""
+
+    max_retries: int = 3
+    intervals: tuple[int, ...] = (5, 30, 120)
+
+    def rq_retry(self) -> Retry | None:
+        """The RQ `Retry` for this policy (None when retries are off)."""
+        if self.max_retries < 1:
+            return None
+        return Retry(max=self.max_retries, interval=list(self.intervals) or 0)
+
+
+def intake_job_id(delivery: str) -> str:
+    """The intake job of a delivery: one per `X-GitHub-Delivery`."""
+    return f"intake-{delivery}"
+
+
+def step_job_id(step: str, run_id: str, version: int, attempt: int) -> str:
+    """The job that runs `step` of a run, for a plan version (a revision round) and a `/retry` attempt."""
+    return f"{step}-{run_id}-v{version}-a{attempt}"
+
+
+def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_seconds: int) -> bool:
+    """Queue the intake job of a delivery; False when this delivery was queued before."""
+    try:
+        function = PULL_INTAKE if intent.kind in PULL_KINDS else INTAKE
+        queue.enqueue_call(function, args=(intent.to_record(),), job_id=intake_job_id(intent.delivery),
+                           unique=True, retry=policy.rq_retry(), result_ttl=keep_seconds,
+                           failure_ttl=keep_seconds, timeout=300, description=f"intake {intent.kind}")
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: int,
+                 policy: RetryPolicy) -> str:
+    """Queue the job for `step` of a run (idempotent); returns the job id."""
+    job_id = step_job_id(step, run_id, version, attempt)
+    with contextlib.suppress(DuplicateJobError):
+        queue.enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,
+                           retry=policy.rq_retry(), timeout=STEP_TIMEOUTS[step],
+                           result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
+                           description=f"{step} run {run_id} v{version}")
+    return job_id
