@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml
 redis:  ## make sure a Redis server answers on 127.0.0.1:6379 (starts one if not)
 	scripts/ensure-redis
 
-lint: setup  ## ruff and mypy
-	$(BIN)/ruff check bot jobs tests bench
+lint: setup  ## ruff, mypy and the architecture's import contracts (pyproject.toml [tool.importlinter])
+	$(BIN)/ruff check bot jobs standins tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup redis lint  ## lint, then the whole test suite (unit, integration, end to end)
 	$(BIN)/pytest -q

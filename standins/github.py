@@ -33,12 +33,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from standins import github_git as gitops
-from standins.github_core import ApiError, Core
+from standins.github_core import Core
+from standins.github_errors import ApiError
 from standins.github_http import GitHubApp
+from standins.github_keys import generate_app_key
 from standins.github_manifest import ManifestApp
 from standins.github_model import (
     REACTIONS,
@@ -68,20 +67,6 @@ __all__ = [
     "ReviewComment",
     "generate_app_key",
 ]
-
-
-def generate_app_key() -> tuple[str, str]:
-    """A fresh RSA 2048 key pair as (private PEM, public PEM), like a GitHub App's."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    return private, public
 
 
 def _comment(rec: CommentRec) -> Comment:

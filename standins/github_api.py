@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from standins import github_git as gitops
-from standins.github_core import DOCS, Actor, ApiError, Core, not_found, validation
+from standins.github_core import Actor, Core
+from standins.github_errors import DOCS, ApiError, not_found, validation
 from standins.github_model import InstallationRec, ReactionRec, RepoRec, iso, role_at_least, utcnow
 from standins.github_render import Json
 

@@ -19,7 +19,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from standins import github_git as gitops
+from standins.github_errors import DOCS, ApiError, check_body_length, not_found, validation
 from standins.github_hooks import WebhookSender
+from standins.github_manifest import Manifests
 from standins.github_model import (
     DEFAULT_APP_EVENTS,
     DEFAULT_APP_PERMISSIONS,
@@ -47,59 +49,8 @@ from standins.github_model import (
 )
 from standins.github_render import Json, Renderer
 
-DOCS = "https://docs.github.com/rest"
-MAX_BODY = 65536
 JWT_DRIFT = 60  # seconds of clock drift GitHub tolerates
 JWT_MAX_LIFETIME = 600  # seconds between iat and exp
-
-
-class ApiError(Exception):
-    """An error answer, shaped like GitHub's `{"message", "documentation_url", "status"}`."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        errors: list[Any] | None = None,
-        doc: str = DOCS,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-        self.doc = doc
-        self.headers = headers or {}
-
-    def body(self) -> Json:
-        data: Json = {"message": self.message}
-        if self.errors is not None:
-            data["errors"] = self.errors
-        data["documentation_url"] = self.doc
-        data["status"] = str(self.status)
-        return data
-
-
-def not_found() -> ApiError:
-    return ApiError(404, "Not Found")
-
-
-def validation(resource: str, *, field: str | None = None, code: str = "invalid", message: str | None = None,
-               doc: str = DOCS) -> ApiError:
-    error: Json = {"resource": resource, "code": code}
-    if field is not None:
-        error["field"] = field
-    if message is not None:
-        error["message"] = message
-    return ApiError(422, "Validation Failed", errors=[error], doc=doc)
-
-
-def check_body_length(resource: str, text: str | None) -> None:
-    if text is not None and len(text) > MAX_BODY:
-        raise validation(
-            resource, field="body", code="custom", message=f"body is too long (maximum is {MAX_BODY} characters)"
-        )
 
 
 @dataclass
@@ -134,8 +85,6 @@ class Core:
         self.pushes: list[Push] = []
         self.exchanges: list[Exchange] = []
         self.faults: list[Fault] = []
-        from standins.github_manifest import Manifests  # it needs this module's errors first
-
         self.manifests = Manifests(self)
 
     @property

@@ -22,7 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from standins import github_git as gitops
 from standins.github_api import Api, Response, request_id
-from standins.github_core import DOCS, Actor, ApiError, Core
+from standins.github_core import Actor, Core
+from standins.github_errors import DOCS, ApiError
 from standins.github_manifest import PAGE as MANIFEST_PAGE
 from standins.github_model import Exchange, Fault
 

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from standins.github_core import ApiError, not_found
+from standins.github_errors import ApiError, not_found
+from standins.github_keys import generate_app_key
 from standins.github_render import Json
 
 if TYPE_CHECKING:
@@ -165,8 +166,6 @@ class Manifests:
         """Create the app a manifest describes; return where GitHub redirects the browser."""
         data = validate(manifest)
         slug = slug_of(data["name"])
-        from standins.github import generate_app_key  # the package's front module imports this one
-
         private_pem, public_pem = generate_app_key()
         hook = data.get("hook_attributes") or {}
         webhook_secret = secrets.token_hex(20) if hook else None
