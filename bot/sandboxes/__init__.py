@@ -2,7 +2,11 @@
 
 `choose_backend(...)` returns a `Backend` (bubblewrap, docker, or, only when allowed,
 unsandboxed) or raises `SandboxUnavailable`; `probe_all()` says why each backend is or is not
-usable here. The shared types and the bounded runner live in `bot.sandboxes.base`.
+usable here. The shared types and the bounded runner live in `bot.sandboxes.base`; the disk
+quota in `diskquota`; reading what a test run reports in `testresults`.
+
+May import: `bot.config`, `bot.runs`, `bot.core`. Must not: import work trees, the model client,
+GitHub, the agents, the flow or the web app.
 """
 
 from bot.sandboxes.base import Backend, CommandResult, Limits, Probe, SandboxUnavailable

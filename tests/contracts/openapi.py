@@ -630,7 +630,7 @@ class Contract:
 
         Useful as a starting point for stand-in responses, but check what you build from them:
         a few hand-written examples are older than their schema (see
-        ``STALE_EXAMPLE_PROBLEMS`` in tests/unit/test_contracts.py). Returns fresh copies, or
+        ``STALE_EXAMPLE_PROBLEMS`` in tests/contracts/test_contracts.py). Returns fresh copies, or
         ``[]`` when there are none.
         """
         route = self._by_id.get(operation_id)

@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+BENCH = Path(__file__).resolve().parents[3] / "bench"
 
 
 def load(name: str) -> ModuleType:

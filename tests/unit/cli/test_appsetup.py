@@ -10,7 +10,7 @@ import pytest
 from bot.cli.appsetup.envfile import merged, update_env
 from bot.cli.appsetup.manifest import api_url_for, load_manifest, new_app_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(("web", "api"), [
