@@ -18,6 +18,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY jobs ./jobs
+COPY standins ./standins
 RUN python -m venv /opt/issuesmith && /opt/issuesmith/bin/pip install --no-cache-dir .
 
 RUN useradd --system --create-home --uid 10001 issuesmith \
