@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean Redis database, the app's key pair, and a whole `World`."""
+"""Shared fixtures: a clean Redis database, the app's key pair, a whole `World`, and the bubblewrap backend."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bot.sandboxes import BubblewrapBackend
 from standins.github import generate_app_key
 from tests.world import World, make_world
 
@@ -33,6 +34,16 @@ def redis_url() -> Iterator[str]:
 def app_keys() -> tuple[str, str]:
     """The GitHub App's (private, public) PEM pair for this test session."""
     return generate_app_key()
+
+
+@pytest.fixture(scope="module")
+def bwrap() -> BubblewrapBackend:
+    """The bubblewrap backend, or the test is skipped with the reason it cannot run here."""
+    backend = BubblewrapBackend()
+    probe = backend.probe()
+    if not probe.available:
+        pytest.skip(f"bubblewrap cannot run here: {probe.reason}")
+    return backend
 
 
 @pytest.fixture

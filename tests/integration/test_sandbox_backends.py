@@ -42,15 +42,6 @@ SECRETS = {"OPENAI_API_KEY": "sk-sandboxtest-openai-0123456789", "GITHUB_TOKEN":
            "ISSUESMITH_WEBHOOK_SECRET": "sandboxtest-webhook-secret-0123"}
 
 
-@pytest.fixture(scope="module")
-def bwrap() -> BubblewrapBackend:
-    backend = BubblewrapBackend()
-    probe = backend.probe()
-    if not probe.available:
-        pytest.skip(f"bubblewrap cannot run here: {probe.reason}")
-    return backend
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A work tree with a .git directory, owned by the worker, below a 0700 directory (as pytest's are)."""

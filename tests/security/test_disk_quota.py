@@ -26,15 +26,6 @@ def write_mib(path: str, mib: int) -> str:
     return f"head -c {mib * 1024 * 1024} /dev/urandom > {path}"
 
 
-@pytest.fixture(scope="module")
-def bwrap() -> BubblewrapBackend:
-    backend = BubblewrapBackend()
-    probe = backend.probe()
-    if not probe.available:
-        pytest.skip(f"bubblewrap cannot run here: {probe.reason}")
-    return backend
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     work = tmp_path / "repo"

@@ -65,15 +65,6 @@ class OwnTestHost:
         return [line.split()[1] for line in self.log.read_text().splitlines() if line.startswith("ACCEPT")]
 
 
-@pytest.fixture(scope="module")
-def bwrap() -> BubblewrapBackend:
-    backend = BubblewrapBackend()
-    probe = backend.probe()
-    if not probe.available:
-        pytest.skip(f"bubblewrap cannot run here: {probe.reason}")
-    return backend
-
-
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
