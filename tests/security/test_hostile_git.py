@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from bot.runs.model import State
+from standins.github import FakeGitHub
 from standins.openai import Reply
 from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, SAMPLE_PLAN, TESTER, World
 
@@ -71,9 +72,9 @@ def markers() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def push_hostile_commit(world: World, files: dict[str, str], gitlink: str | None = None) -> None:
+def push_hostile_commit(github: FakeGitHub, files: dict[str, str], gitlink: str | None = None) -> None:
     """Push a commit on main adding `files` (and a submodule at `gitlink`), as a maintainer would."""
-    bare = world.github.repo_path(REPO)
+    bare = github.repo_path(REPO)
     with tempfile.TemporaryDirectory() as scratch:
         clone = Path(scratch) / "clone"
         git = _git_in(clone)
@@ -104,10 +105,10 @@ def require_bubblewrap(world: World) -> None:
         pytest.skip("needs the bubblewrap sandbox (root and bwrap, as in CI)")
 
 
-def nested_git(root: Path) -> list[str]:
-    """Every `.git` under the work trees but their own."""
+def nested_git(work_dir: Path) -> list[str]:
+    """Every `.git` under the work trees of `work_dir` but their own."""
     found = []
-    for slot in (root / "work" / "slots").glob("*/*/*"):
+    for slot in (work_dir / "slots").glob("*/*/*"):
         if slot.is_dir() and not slot.name.endswith((".lock", ".lent")):
             for dirpath, dirnames, filenames in os.walk(slot):
                 for name in (*dirnames, *filenames):
@@ -117,12 +118,16 @@ def nested_git(root: Path) -> list[str]:
     return found
 
 
+def hostile_files(markers: Path) -> dict[str, str]:
+    """A repository whose test command first plants everything above (payloads write into `markers`)."""
+    plant = PLANT.format(markers=markers, keys=" ".join(EXECUTING_KEYS), hooks=" ".join(HOOKS))
+    return {"tools/plant.sh": plant, "docs/readme.md": "docs\n", "vendor/.keep": "",
+            ".github/issuesmith.yml": "test_command: sh tools/plant.sh && python -m pytest -q\n"}
+
+
 def test_what_a_test_plants_in_the_tree_never_runs_in_the_worker(world: World, markers: Path) -> None:
     require_bubblewrap(world)
-    plant = PLANT.format(markers=markers, keys=" ".join(EXECUTING_KEYS), hooks=" ".join(HOOKS))
-    push_hostile_commit(world, {"tools/plant.sh": plant, "docs/readme.md": "docs\n", "vendor/.keep": "",
-                                ".github/issuesmith.yml": "test_command: sh tools/plant.sh && python -m pytest -q\n"},
-                        gitlink="vendor/lib")
+    push_hostile_commit(world.github, hostile_files(markers), gitlink="vendor/lib")
     world.new_issue()
     world.script_plan(SAMPLE_PLAN)
     world.label()
@@ -158,7 +163,7 @@ def test_what_a_test_plants_in_the_tree_never_runs_in_the_worker(world: World, m
 
     ran = sorted(os.listdir(markers))
     assert ran == [], f"planted commands ran on the worker: {ran}"
-    assert nested_git(world.root) == []
+    assert nested_git(world.root / "work") == []
     assert not any("root-link/" in str(request) for request in world.openai.requests)  # no hit through the link
 
 
