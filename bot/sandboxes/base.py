@@ -114,6 +114,18 @@ class SandboxUnavailable(IssuesmithError):
     """No backend that isolates commands can run here, and running them unisolated is not allowed (final)."""
 
 
+class SandboxStartFailed(IssuesmithError):
+    """A sandbox that works here failed to start for one command (retryable): the worker's machine, not the
+    repository, is at fault, and the message carries the real cause."""
+
+    retryable = True
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"the sandbox could not be started for this command: {cause}",
+                         hint="issuesmith tries the step again by itself; if it keeps failing, the operator should "
+                              "look at the worker (`issuesmith doctor`) — nothing in the repository causes this")
+
+
 @dataclass(frozen=True)
 class Probe:
     """Whether one backend can run on this machine, and why (or why not)."""

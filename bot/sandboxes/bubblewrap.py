@@ -53,6 +53,7 @@ from bot.sandboxes.base import (
     CommandResult,
     Limits,
     Probe,
+    SandboxStartFailed,
     disk_watch,
     rlimits_setter,
     sandbox_path,
@@ -92,8 +93,8 @@ class BubblewrapBackend:
         sweep()
         with tempfile.TemporaryDirectory(prefix="issuesmith-probe-") as work:
             try:
-                trial = self.run("true", Path(work), Limits(timeout=20, kill_grace=0.5))
-            except OSError as exc:
+                trial = self._trial(Path(work))
+            except (OSError, SandboxStartFailed) as exc:
                 return Probe(self.name, False, f"bwrap could not be started: {exc}")
             if trial.exit_code != 0:
                 return Probe(self.name, False,
@@ -102,14 +103,25 @@ class BubblewrapBackend:
         return Probe(self.name, True, "; ".join([f"{_version(self.bwrap)} as uid {self.uid}:{self.gid}",
                                                  *trial.notes, setup, *self._tmpfs_note()]))
 
+    def _trial(self, work: Path, *, network: bool = False, attempts: int = 3) -> CommandResult:
+        """A run of `true`; a sandbox that fails to start once (a race with another run) is tried again."""
+        for attempt in range(attempts):
+            try:
+                return self.run("true", work, Limits(timeout=20, kill_grace=0.5), network=network)
+            except SandboxStartFailed:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def _setup_network(self, work: Path) -> str:
         """Whether a setup phase can have its filtered network here (a trial run with it), for the probe's reason."""
         problem = outbound.problem(self.slirp, self.nft)
         if not problem:
             try:
-                trial = self.run("true", work, Limits(timeout=20, kill_grace=0.5), network=True)
+                trial = self._trial(work, network=True)
                 problem = "" if trial.exit_code == 0 else f"a trial setup sandbox failed: {trial.output[:300]}"
-            except OSError as exc:
+            except (OSError, SandboxStartFailed) as exc:
                 problem = str(exc)
         if problem:
             return f"SETUP PHASE REFUSED HERE: {problem}"
@@ -165,14 +177,17 @@ class BubblewrapBackend:
                                                     home=writable[1] if home else None,
                                                     extra=net.bwrap_args() if net else ()),
                     "/bin/sh", "-c", command]
+            cause = stack.enter_context(_ChildErrors())
             try:
                 done = supervise(argv, cwd=Path("/"), env={"PATH": _LAUNCHER_PATH, "LANG": "C.UTF-8", MARKER: marker},
-                                 limits=limits, marker=marker, preexec=_preexec(group, stage, limits),
+                                 limits=limits, marker=marker, preexec=cause.guard(_preexec(group, stage, limits)),
                                  on_timeout=_killer(group), pass_fds=net.child_fds if net else (),
                                  on_start=net.attach if net else None,
                                  disk=disk_watch(limits, writable, skip=[workdir / ".git"]))
-            except subprocess.SubprocessError as exc:  # the preexec step failed in the child
-                raise OSError(f"the sandbox could not be prepared: {exc}") from exc
+            except subprocess.SubprocessError as exc:  # the preexec step failed in the child: say why
+                raise SandboxStartFailed(cause.read() or str(exc)) from exc
+        if bwrap_failed(done.exit_code, done.output):
+            raise SandboxStartFailed(done.output.strip())
         notes = (f"bubblewrap: uid {self.uid}:{self.gid}, new user/pid/ipc/uts/cgroup namespaces, read-only system",
                  "network: outbound through slirp4netns; private, loopback, link-local and the host's own "
                  "addresses rejected (nftables); no virtualenv" if network else "network: none", group_note)
@@ -249,6 +264,45 @@ def _preexec(group: cgroups.RunCgroup | None, stage: staging.Staging, limits: Li
         set_limits()
 
     return prepare
+
+
+class _ChildErrors:
+    """A pipe through which the child reports why its preparation failed (subprocess only says it did)."""
+
+    def __enter__(self) -> _ChildErrors:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+    def guard(self, prepare: Callable[[], None]) -> Callable[[], None]:
+        """`prepare`, reporting what it raises (in the child) before raising it."""
+        write = self._write
+
+        def guarded() -> None:
+            try:
+                prepare()
+            except BaseException as exc:
+                os.write(write, f"{type(exc).__name__}: {exc}".encode()[:1000])
+                raise
+
+        return guarded
+
+    def read(self) -> str:
+        """What the child reported ("" when nothing)."""
+        try:
+            return os.read(self._read, 1000).decode(errors="replace")
+        except BlockingIOError:
+            return ""
+
+
+def bwrap_failed(exit_code: int | None, output: str) -> bool:
+    """Whether bwrap itself failed before running the command (it exits 1 with one line "bwrap: ...")."""
+    lines = output.strip().splitlines()
+    return exit_code == 1 and len(lines) == 1 and lines[0].startswith("bwrap: ")
 
 
 def _killer(group: cgroups.RunCgroup | None) -> Callable[[], None] | None:

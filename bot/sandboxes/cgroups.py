@@ -30,6 +30,8 @@ from bot.sandboxes.base import Limits
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
 _WANTED = ("memory", "pids")
+MAX_AGE = 24 * 3600
+"""Seconds after which a run cgroup is old enough to be nobody's (far longer than any run)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def run_cgroup(limits: Limits, *, enabled: bool = True, root: Path = CGROUP_ROOT
     if not enabled:
         yield None, "no cgroup: switched off"
         return
-    group, note = create(f"run-{uuid.uuid4().hex[:12]}", limits, root=root, self_cgroup=self_cgroup)
+    group, note = create(run_name(), limits, root=root, self_cgroup=self_cgroup)
     try:
         yield group, note
     finally:
@@ -114,8 +116,39 @@ def create(name: str, limits: Limits, *, root: Path = CGROUP_ROOT,
         return None, f"no cgroup: {exc}"
 
 
-def sweep(*, root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> int:
-    """Remove the empty run cgroups a killed worker left behind (a cgroup with members cannot be removed)."""
+def run_name(pid: int | None = None) -> str:
+    """`run-<pid>-<start>-<random>`: the cgroup's owner (a process and its start time) is in its name."""
+    pid = os.getpid() if pid is None else pid
+    return f"run-{pid}-{process_start(pid)}-{uuid.uuid4().hex[:8]}"
+
+
+def process_start(pid: int) -> int:
+    """The start time of `pid` (clock ticks since boot; it tells a reused pid apart); 0 when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return 0
+    return int(raw[raw.rfind(b")") + 2:].split()[19])
+
+
+def provably_dead(name: str, mtime: float, *, max_age: float = MAX_AGE) -> bool:
+    """Whether the run cgroup `name` (from `run_name`) can have no user: its owner is gone, or it is older than
+    any run; another worker's cgroup, made but not yet joined, is neither."""
+    parts = name.removeprefix("issuesmith-").split("-")
+    if time.time() - mtime > max_age:
+        return True
+    if len(parts) != 4 or parts[0] != "run" or not (parts[1].isdigit() and parts[2].isdigit()):
+        return False  # a name of an older version: left to the age bound
+    pid, start = int(parts[1]), int(parts[2])
+    return process_start(pid) != start
+
+
+def sweep(*, root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP, max_age: float = MAX_AGE) -> int:
+    """Remove the run cgroups a killed worker left behind: only empty ones whose owner is provably dead.
+
+    Every worker sweeps when it checks its sandbox, while other workers' runs are starting: a
+    cgroup made but not yet joined is empty too, and must stay (its owner is alive).
+    """
     removed = 0
     with contextlib.suppress(OSError, ValueError):
         own = _own_paths(self_cgroup)
@@ -124,8 +157,9 @@ def sweep(*, root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> int:
         for parent in parents:
             for leftover in parent.glob("issuesmith-run-*") if parent.is_dir() else []:
                 with contextlib.suppress(OSError):
-                    leftover.rmdir()
-                    removed += 1
+                    if provably_dead(leftover.name, leftover.stat().st_mtime, max_age=max_age):
+                        leftover.rmdir()
+                        removed += 1
     return removed
 
 

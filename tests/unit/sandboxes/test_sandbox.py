@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -176,7 +177,10 @@ def test_lending_a_tree_and_taking_it_back(tmp_path: Path) -> None:
 
 def test_sweeping_what_a_killed_worker_left(tmp_path: Path) -> None:
     fake_cgroupfs(tmp_path, {"self": "4:memory:/worker\n8:pids:/\n"})
-    for leftover in ("memory/worker/issuesmith-run-1", "pids/issuesmith-run-1", "pids/other-run-2"):
+    child = subprocess.Popen(["true"])
+    child.wait()  # the killed worker: its pid is gone
+    name = f"issuesmith-run-{child.pid}-1-abcd1234"
+    for leftover in (f"memory/worker/{name}", f"pids/{name}", "pids/other-run-2"):
         (tmp_path / leftover).mkdir(parents=True)
     assert cgroups.sweep(root=tmp_path, self_cgroup=tmp_path / "self") == 2
     assert [p.name for p in (tmp_path / "pids").iterdir()] == ["other-run-2"]
