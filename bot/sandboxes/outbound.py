@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from bot.sandboxes import egress
 
@@ -99,6 +100,8 @@ class Outbound:
             return
         with _netns(pid) as netns_fd:
             egress.apply(netns_fd, nft=self.nft)
+            if not _loopback_ready(pid, self.start_seconds):
+                return  # bwrap ended before setting up its loopback: its own error is in the command's output
             self._proc = self._start(netns_fd)
         self._close(self._block_w, write=b"1")
 
@@ -163,6 +166,27 @@ class Outbound:
                 if write:
                     os.write(fd, write)
             os.close(fd)
+
+
+def _loopback_ready(pid: int, seconds: float) -> bool:
+    """Wait until bwrap has set up the sandbox's loopback (127.0.0.1 on lo, lo up); False when bwrap ended first.
+
+    bwrap adds 127.0.0.1 to `lo` (RTM_NEWADDR, exclusive) and brings it up after it reports its
+    child and before it waits on `--block-fd`; slirp4netns brings `lo` up too, and a `lo` that
+    goes up gets 127.0.0.1 from the kernel: started any earlier, slirp4netns made bwrap's own
+    address request fail now and then ("bwrap: loopback: Failed RTM_NEWADDR"), more often with
+    several sandboxes starting at once. The local route of 127.0.0.1 appears only when both are done.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            table = Path(f"/proc/{pid}/net/fib_trie").read_text()
+        except OSError:
+            return False
+        if "127.0.0.1" in table:
+            return True
+        time.sleep(0.001)
+    raise OSError(f"bwrap did not set up the sandbox's loopback within {seconds:g}s")
 
 
 @contextlib.contextmanager

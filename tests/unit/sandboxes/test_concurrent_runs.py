@@ -14,6 +14,7 @@ from bot.core.errors import is_retryable
 from bot.sandboxes import cgroups
 from bot.sandboxes.base import Limits, SandboxStartFailed
 from bot.sandboxes.bubblewrap import BubblewrapBackend, bwrap_failed
+from tests.world import wait_until
 
 
 def dead_pid() -> int:
@@ -73,3 +74,24 @@ def test_a_sandbox_that_cannot_be_prepared_says_why_and_is_retried(
     assert "FileNotFoundError" in message and "swept-away" in message  # the real cause, not "preexec_fn"
     assert "install" not in message.lower() and "repository causes" in message
     assert is_retryable(raised.value)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a network namespace of its own needs root here")
+def test_slirp_waits_for_the_loopback_bwrap_sets_up() -> None:
+    """slirp4netns brings `lo` up too; started before bwrap's own loopback set-up, it made that fail."""
+    from bot.sandboxes import outbound
+
+    down = subprocess.Popen(["unshare", "-n", "sleep", "5"])
+    up = subprocess.Popen(["unshare", "-n", "sh", "-c", "ip link set lo up && exec sleep 5"])
+    try:
+        for proc in (down, up):  # as bwrap's child when it reports: in its own namespace already
+            wait_until(lambda proc=proc: os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
+                       what="the namespace of its own")
+        assert outbound._loopback_ready(up.pid, 5.0)
+        with pytest.raises(OSError, match="did not set up the sandbox's loopback"):
+            outbound._loopback_ready(down.pid, 0.3)
+    finally:
+        for proc in (down, up):
+            proc.kill()
+            proc.wait()
+    assert not outbound._loopback_ready(dead_pid(), 1.0)  # bwrap gone: its own error tells
