@@ -82,15 +82,16 @@ def _approved(play: Playground, number: int, yes: bool, out: TextIO, ask: Callab
     """Plan, show, ask; revise as often as asked. True once approved."""
     version = 0
     while True:
-        run = play.follow(number, _new_plan_after(version), PLAN_SECONDS)
-        if run.state != State.AWAITING_APPROVAL:
+        run = play.follow(number, _new_plan_after(play, number, version), PLAN_SECONDS)
+        plan = play.posted_plan(number, run)
+        if run.state != State.AWAITING_APPROVAL or plan is None:
             section(out, f"the run ended {run.state.value}", play.bot_comment(number, "") or "")
             return False
         version = run.plan_version
-        section(out, f"plan v{version}", play.bot_comment(number, f"Plan v{version}") or "")
+        section(out, f"plan v{version}", plan)
         answer = "y" if yes else _answer(ask, QUESTION)
         if answer.startswith("y"):
-            play.comment(number, "/approve")
+            play.comment(number, f"/approve v{version}")  # the version shown, and no other
             return True
         if answer.startswith("r"):
             notes = _answer(ask, "What should the new plan change? ").strip()
@@ -102,9 +103,10 @@ def _approved(play: Playground, number: int, yes: bool, out: TextIO, ask: Callab
         return False
 
 
-def _new_plan_after(version: int) -> Callable[[Run], bool]:
-    """Whether a run awaits approval of a plan newer than `version`."""
-    return lambda run: run.state == State.AWAITING_APPROVAL and run.plan_version > version
+def _new_plan_after(play: Playground, number: int, version: int) -> Callable[[Run], bool]:
+    """Whether a run awaits approval of a plan newer than `version`, and that plan's comment is posted."""
+    return lambda run: (run.state == State.AWAITING_APPROVAL and run.plan_version > version
+                        and play.posted_plan(number, run) is not None)
 
 
 def _finish(play: Playground, number: int, repo: Path, pr_body: Path | None, out: TextIO) -> int:

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import httpx
 import redis
 
+from bot.github.comments import carries_marker, plan_marker
 from bot.runs.model import Run, State
 from bot.runs.store import RunStore
 from standins.github import FakeGitHub, Pull, generate_app_key
@@ -152,6 +153,18 @@ class Playground:
     def bot_comment(self, number: int, text: str) -> str | None:
         """The newest comment of the bot that contains `text`, without hidden markers."""
         found = [c.body for c in self.github.comments(self.repo, number) if c.user == BOT and text in c.body]
+        return _MARKER.sub("", found[-1]).strip() if found else None
+
+    def posted_plan(self, number: int, run: Run) -> str | None:
+        """The comment of the run's current plan as the issue shows it (its marker and content hash), without
+        markers; None until it is posted. The run's state moves on before the comment is up (by design), so
+        what a person is shown and approves is this comment, never the state."""
+        record = self.store.plan(run.id, run.plan_version) if run.plan_version else None
+        if record is None:
+            return None
+        marker = plan_marker(run.id, run.plan_version, record.hash)
+        found = [c.body for c in self.github.comments(self.repo, number) if c.user == BOT
+                 and carries_marker(c.body, marker)]
         return _MARKER.sub("", found[-1]).strip() if found else None
 
     def pull(self, number: int) -> Pull | None:

@@ -12,8 +12,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +169,27 @@ def test_local_mode_explains_what_is_missing(tmp_path: Path, monkeypatch: pytest
     out = io.StringIO()
     assert localrun.main(["--repo", str(tmp_path / "r"), "--issue", "x"], out=out) == 1
     assert "local mode needs a model: set OPENAI_API_KEY" in out.getvalue()
+
+
+def test_local_mode_shows_and_approves_only_the_plan_the_issue_shows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: Path, model: tuple[FakeOpenAI, str]) -> None:
+    """The run awaits approval before its plan comment is up (by design); a busy GitHub posts it late.
+    What is printed, and approved with --yes, is the posted comment, never the state."""
+    from standins.github_core import Core
+
+    post = Core.add_comment
+
+    def slow_plans(self: Core, repo: Any, number: int, body: str, actor: str, via_app: int | None) -> Any:
+        if body.startswith("<!-- issuesmith:plan"):
+            time.sleep(1.5)
+        return post(self, repo, number, body, actor, via_app)
+
+    monkeypatch.setattr(Core, "add_comment", slow_plans)
+    fake, url = model
+    fake.script(Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
+    script_implementation(fake)
+    code, out = local(tmp_path, monkeypatch, url, ["--repo", str(checkout), "--yes", "--issue",
+                                                   "word_count is wrong with double spaces\nIt says 3 for 'a  b'."])
+    assert code == 0, out
+    shown = out.split("plan v1", 1)[1]
+    assert "Plan v1: Count words separated by any whitespace" in shown.split("review and tests", 1)[0]

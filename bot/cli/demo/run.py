@@ -68,12 +68,14 @@ def _story(play: Playground, out: TextIO) -> int:
     number = play.open_issue(ISSUE_TITLE, ISSUE_BODY)
     play.say(f"maintainer opened issue #{number}: {ISSUE_TITLE!r}, and labels it `issuesmith`")
     play.label(number)
-    run = play.follow(number, lambda r: r.state == State.AWAITING_APPROVAL, PLAN_SECONDS)
-    if run.state != State.AWAITING_APPROVAL:
+    run = play.follow(number, lambda r: r.state == State.AWAITING_APPROVAL and bool(play.posted_plan(number, r)),
+                      PLAN_SECONDS)
+    plan = play.posted_plan(number, run)
+    if run.state != State.AWAITING_APPROVAL or plan is None:
         return _failed(play, number, run, out)
-    section(out, f"the plan, as issue #{number} shows it", play.bot_comment(number, "Plan v") or "")
-    play.say("maintainer comments /approve")
-    play.comment(number, "/approve")
+    section(out, f"the plan, as issue #{number} shows it", plan)
+    play.say(f"maintainer comments /approve v{run.plan_version}")
+    play.comment(number, f"/approve v{run.plan_version}")
     run = play.follow(number, lambda r: r.state == State.PR_OPEN and bool(play.bot_comment(number, "Review and t"))
                       and "✅ Pull request" in (play.bot_comment(number, STATUS_HEAD) or ""), IMPLEMENT_SECONDS)
     pull = play.pull(number)
