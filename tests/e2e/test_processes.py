@@ -131,7 +131,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             if proc.poll() is None:
                 proc.terminate()
         for proc in procs:
-            proc.wait(timeout=20)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a busy machine: what an orchestrator does after its grace period
+                for pid in [proc.pid, *_descendants(proc.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                proc.wait(timeout=20)
         for server in servers:
             server.stop()
         github.close()
