@@ -148,7 +148,24 @@ def on_command(services: Services, gateway: RepoGateway, intent: Intent) -> str:
                            delivery=intent.delivery)
         handler = {"approve": approve, "revise": revise, "cancel": cancel, "retry": retry,
                    "status": show_status}[command.name]
-        return handler(services, gateway, intent, run, command)
+        try:
+            return handler(services, gateway, intent, run, command)
+        except InvalidTransition as refused:
+            return lost_race(services, gateway, intent, run, command, refused)
+
+
+def lost_race(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command,
+              refused: InvalidTransition) -> str:
+    """Another command changed the run between our read and our write (the store's compare-and-set said no):
+    answer at once with what the run is now. Anything else that was refused is a bug, and goes up."""
+    now = services.store.require(run.id)
+    if now.state == run.state:
+        raise refused
+    services.store.log(run.id, "intake", "command_lost_race", name=command.name, by=intent.sender,
+                       state=now.state.value)
+    reply(services, gateway, intent, comments.lost_race(intent.sender, command.name, now.state.value,
+                                                        now.plan_version))
+    return f"lost a race: the run is {now.state.value}"
 
 
 def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:

@@ -139,6 +139,14 @@ def not_awaiting(login: str, command: str, state: str) -> str:
     return f"@{login} `/{command}` does not apply now: the run is {_state(state)}."
 
 
+def lost_race(login: str, command: str, state: str, plan_version: int) -> str:
+    """A command that came at the same moment as another one, which changed the run first."""
+    now = (f"plan v{plan_version + 1} is being made (you will be able to approve it once it is posted)"
+           if state == "PLANNING" else f"the run is {_state(state)}")
+    return (f"@{login} `/{command}` was not applied: another command changed the run at the same moment, "
+            f"and now {now}.")
+
+
 def approved(login: str, version: int, plan_hash: str) -> str:
     """Acknowledges an approval."""
     return (f"✅ Plan v{version} (`{plan_hash}`) approved by @{login}. Implementation is queued; "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.runs.model import State
 from tests.world import SAMPLE_PLAN, World
 
@@ -267,3 +269,29 @@ def test_approve_before_the_first_plan_is_posted_is_refused(world: World) -> Non
     run = world.run()
     assert run is not None and run.state == State.AWAITING_APPROVAL and run.approved_version == 0
     assert any("plan v1 is being prepared right now" in c.body for c in world.bot_comments())
+
+
+def test_approve_and_revise_at_the_same_instant_the_loser_is_answered_at_once(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both commands read the run awaiting approval before either writes: /revise wins, /approve loses the
+    compare-and-set. The loser gets its answer in the same job, with the truth (v2 is being made), and no
+    error goes to RQ's retries."""
+    from bot.runs.store import RunStore
+
+    run_id = _planned(world)
+    world.script_plan({**SAMPLE_PLAN, "title": "Plan two"})
+    stale = world.services.store.require(run_id)
+    read = RunStore.for_issue
+    monkeypatch.setattr(RunStore, "for_issue", lambda self, repo, number: stale)  # both read before either writes
+    world.say("/revise split on tabs too", by="carol")
+    world.say("/approve", by="alice")
+    world.step()  # /revise: wins
+    world.step()  # /approve: its write is refused, the run has moved on
+    monkeypatch.setattr(RunStore, "for_issue", read)
+    answer = world.bot_comments()[-1].body
+    assert "@alice `/approve` was not applied" in answer and "plan v2 is being made" in answer
+    assert not world.services.queue.failed_job_registry.get_job_ids() and not world.job_ids()[1:]
+    world.drain()
+    assert any("Plan v2: Plan two" in c.body for c in world.bot_comments())
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL and run.plan_version == 2
