@@ -2,8 +2,9 @@
 
 `ModelClient.structured()` runs a bounded tool loop and returns a validated pydantic
 object. Output is schema-constrained (`response_format: json_schema`, strict) where the
-server supports it; otherwise JSON is requested and validated, and an invalid reply is
-answered with the validation error, a bounded number of times. Before every call the
+server supports it; otherwise JSON is requested and validated. The answer is read
+tolerantly (`bot.models.parsing`: reasoning blocks, fences and prose around it are
+skipped), and an invalid reply is answered with the validation error, a bounded number of times. Before every call the
 run's budget is checked; after it, usage and cost are added to the run and logged.
 Rate limits and 5xx are retried by the SDK (honouring `Retry-After`); what still fails
 is raised, and `bot.core.errors.is_retryable` decides whether the job runs again.
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import ModelOutputInvalid
 from bot.localize.text import estimate_tokens
+from bot.models.parsing import parse_answer, short_problem
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
@@ -137,7 +139,7 @@ class ModelClient:
                     messages.append(self._run_tool(ctx, by_name, call, tool_calls_left))
                     tool_calls_left -= 1
                 continue
-            parsed, problem = _parse(output, message.content)
+            parsed, problem = parse_answer(output, message.content)
             if parsed is not None:
                 return parsed
             invalid_left -= 1
@@ -221,25 +223,8 @@ def _invoke(tool: Tool, raw_arguments: str) -> str:
     try:
         arguments = tool.arguments.model_validate_json(raw_arguments or "{}")
     except ValidationError as exc:
-        return f"Invalid arguments for {tool.name}: {_short(exc)}"
+        return f"Invalid arguments for {tool.name}: {short_problem(exc)}"
     return tool.run(arguments)
-
-
-def _parse(output: type[T], content: str | None) -> tuple[T | None, str]:
-    text = (content or "").strip()
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    if not text:
-        return None, "the reply was empty"
-    try:
-        return output.model_validate_json(text), ""
-    except ValidationError as exc:
-        return None, _short(exc)
-
-
-def _short(exc: ValidationError) -> str:
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]]
-    return "; ".join(problems)
 
 
 def _refuses_json_schema(exc: openai.BadRequestError) -> bool:
