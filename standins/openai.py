@@ -127,13 +127,22 @@ class Reply:
 
     @classmethod
     def tool_calls(
-        cls, calls: list[tuple[str, dict[str, Any]]], usage: tuple[int, int] | None = None
+        cls,
+        calls: list[tuple[str, dict[str, Any] | str]],
+        usage: tuple[int, int] | None = None,
+        finish_reason: str = "tool_calls",
     ) -> Reply:
-        """An assistant message calling functions: ``[(name, arguments), ...]``; ids are ``call_...``."""
+        """An assistant message calling functions: ``[(name, arguments), ...]``; ids are ``call_...``.
+        Arguments given as a string are sent as they are: with ``finish_reason="length"`` that is a call
+        cut off at the output cap (OpenAI's API description: ``length`` "if the maximum number of tokens
+        specified in the request was reached"; the arguments then end mid-JSON)."""
         if not calls:
             raise ValueError("Reply.tool_calls needs at least one call")
-        made = [ToolCall(id=_new_id("call_"), name=name, arguments=json.dumps(args)) for name, args in calls]
-        return cls(kind="tool_calls", calls=made, usage=usage, finish_reason="tool_calls")
+        made = [
+            ToolCall(id=_new_id("call_"), name=name, arguments=args if isinstance(args, str) else json.dumps(args))
+            for name, args in calls
+        ]
+        return cls(kind="tool_calls", calls=made, usage=usage, finish_reason=finish_reason)
 
     @classmethod
     def error(

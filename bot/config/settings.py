@@ -34,6 +34,10 @@ class ModelSettings(BaseSettings):
     model_timeout: float = Field(120.0, validation_alias="ISSUESMITH_MODEL_TIMEOUT")
     model_max_retries: int = Field(3, validation_alias="ISSUESMITH_MODEL_MAX_RETRIES")
     structured_output: str = Field("auto", validation_alias="ISSUESMITH_STRUCTURED_OUTPUT")
+    model_max_output_tokens: int = Field(
+        4096, gt=0, validation_alias="ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS",
+        description="the output cap of every model call (sent as max_completion_tokens, and as max_tokens "
+                    "too unless OPENAI_BASE_URL is OpenAI's)")
     model_provider: Literal["openai", "replay"] = Field(
         "openai", validation_alias="ISSUESMITH_MODEL_PROVIDER",
         description="openai (any OpenAI-compatible endpoint) or replay (answers from a recorded transcript)")
@@ -57,7 +61,7 @@ class ModelSettings(BaseSettings):
         return value
 
 
-MODEL_TUNING = ("model_timeout", "model_max_retries", "structured_output")
+MODEL_TUNING = ("model_timeout", "model_max_retries", "structured_output", "model_max_output_tokens")
 """How the model is asked: `TryoutSettings.model_env` hands these on to the worker whatever the provider."""
 
 

@@ -27,11 +27,12 @@ from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import ModelOutputInvalid
 from bot.localize.text import estimate_tokens
 from bot.models.parsing import parse_answer, short_problem
+from bot.models.sampling import Sampling
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
-MAX_OUTPUT_TOKENS = 4096
 OUTPUT_ATTEMPTS = 3
+CUT_OFF_ATTEMPTS = 2  # replies cut off at the output cap, told to be shorter, before the step fails
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,18 @@ class ModelClient:
     """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
 
     def __init__(self, create: Callable[..., Any], model: str, store: Ledger, prices: PriceTable,
-                 budget: Budget, structured_output: str = "auto") -> None:
-        """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's."""
+                 budget: Budget, structured_output: str = "auto", sampling: Sampling | None = None) -> None:
+        """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's.
+
+        `sampling` is what every request carries besides the messages (the output cap).
+        """
         self._create = create
         self.model = model
         self._store = store
         self._prices = prices
         self._budget = budget
         self._mode = structured_output
+        self._sampling = sampling or Sampling()
         self._models: Callable[[str], str] = lambda step: model
 
     def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
@@ -126,13 +131,18 @@ class ModelClient:
         """Run the conversation until the model returns a valid `output`; tools are bounded."""
         messages = list(messages)
         tool_calls_left = max_tool_calls
-        invalid_left = OUTPUT_ATTEMPTS
+        invalid_left, cut_left = OUTPUT_ATTEMPTS, CUT_OFF_ATTEMPTS
         by_name = {tool.name: tool for tool in tools or []}
         while True:
             if ctx.check is not None:
                 ctx.check()
             offered = list(by_name.values()) if tool_calls_left > 0 else []
-            message = self._call(ctx, messages, output, offered)
+            choice = self._call(ctx, messages, output, offered)
+            message = choice.message
+            if choice.finish_reason == "length" and not _complete_answer(output, message):
+                cut_left -= 1
+                messages += self._cut_off(ctx, message, cut_left)
+                continue
             if message.tool_calls and offered:
                 messages.append(_assistant_tool_message(message))
                 for call in message.tool_calls:
@@ -154,6 +164,24 @@ class ModelClient:
                 f"Your reply was not a valid {output.__name__}: {problem}\n"
                 "Reply again with only the JSON object, matching the schema exactly.")})
 
+    def _cut_off(self, ctx: CallContext, message: Any, left: int) -> list[dict[str, Any]]:
+        """The messages telling the model its reply hit the output cap; raises once that happened too often."""
+        cap = self._sampling.max_output_tokens
+        calls = [c.function.name for c in message.tool_calls or []]
+        self._store.log(ctx.run_id, ctx.step, "output_cut_off", max_output_tokens=cap, tool_calls=calls,
+                        attempts_left=left)
+        if left <= 0:
+            raise ModelOutputInvalid(
+                f"the model's reply was cut off at the output cap of {cap} tokens {CUT_OFF_ATTEMPTS} times",
+                hint="raise ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS (if the model allows more) or try another model")
+        said = message.content or (f"(my reply was cut off while calling {', '.join(calls)})" if calls
+                                   else "(my reply was cut off)")
+        return [{"role": "assistant", "content": said}, {"role": "user", "content": (
+            f"Your reply was cut off: it reached the output limit of {cap} tokens, so it was lost "
+            "(a cut-off tool call was not run). Answer again, shorter: no reasoning or prose around the "
+            "answer, and split big work into several smaller tool calls (one edit of a few lines each) "
+            "instead of one large one; keep summaries to a few sentences.")}]
+
     def _run_tool(self, ctx: CallContext, by_name: dict[str, Tool], call: Any, left: int) -> dict[str, Any]:
         name = call.function.name
         if left <= 0:
@@ -170,14 +198,13 @@ class ModelClient:
               tools: list[Tool]) -> Any:
         model = self._models(ctx.step)
         self._check_budget(ctx, model, messages, tools)
-        request: dict[str, Any] = {"model": model, "messages": messages,
-                                   "max_completion_tokens": MAX_OUTPUT_TOKENS}
+        request: dict[str, Any] = {"model": model, "messages": messages, **self._sampling.params()}
         if tools:
             request["tools"] = [tool.spec() for tool in tools]
         started = time.monotonic()
         response = self._create_with_format(request, output)
         self._record(ctx, model, response, time.monotonic() - started)
-        return response.choices[0].message
+        return response.choices[0]
 
     def _create_with_format(self, request: dict[str, Any], output: type[BaseModel]) -> Any:
         if self._mode in ("auto", "json_schema"):
@@ -200,8 +227,8 @@ class ModelClient:
         self._budget.check(
             spent_usd=spent["cost_usd"],
             spent_tokens=int(spent["prompt_tokens"] + spent["completion_tokens"]),
-            next_usd=self._prices.cost(model, prompt, MAX_OUTPUT_TOKENS),
-            next_tokens=prompt + MAX_OUTPUT_TOKENS)
+            next_usd=self._prices.cost(model, prompt, self._sampling.max_output_tokens),
+            next_tokens=prompt + self._sampling.max_output_tokens)
 
     def _record(self, ctx: CallContext, model: str, response: Any, seconds: float) -> None:
         usage = response.usage
@@ -217,6 +244,11 @@ def _assistant_tool_message(message: Any) -> dict[str, Any]:
     return {"role": "assistant", "content": message.content, "tool_calls": [
         {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
         for c in message.tool_calls]}
+
+
+def _complete_answer(output: type[BaseModel], message: Any) -> bool:
+    """Whether a reply cut off at the output cap still holds a whole, valid answer (and no tool call)."""
+    return not message.tool_calls and parse_answer(output, message.content)[0] is not None
 
 
 def _invoke(tool: Tool, raw_arguments: str) -> str:

@@ -123,7 +123,7 @@ def test_tryouts_hand_every_model_setting_to_the_worker(monkeypatch: pytest.Monk
     from bot.config.settings import TryoutSettings
 
     chosen = {"ISSUESMITH_STRUCTURED_OUTPUT": "json", "ISSUESMITH_MODEL_TIMEOUT": "33.0",
-              "ISSUESMITH_MODEL_MAX_RETRIES": "1", **provider}
+              "ISSUESMITH_MODEL_MAX_RETRIES": "1", "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS": "700", **provider}
     for name, value in chosen.items():
         monkeypatch.setenv(name, value)
     env = TryoutSettings(_env_file=None).model_env(tmp_path / "t.jsonl")  # type: ignore[call-arg]
@@ -132,4 +132,5 @@ def test_tryouts_hand_every_model_setting_to_the_worker(monkeypatch: pytest.Monk
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     worker = make(webhook_secret="0123456789abcdef")
-    assert (worker.structured_output, worker.model_timeout, worker.model_max_retries) == ("json", 33.0, 1)
+    assert (worker.structured_output, worker.model_timeout, worker.model_max_retries,
+            worker.model_max_output_tokens) == ("json", 33.0, 1, 700)
