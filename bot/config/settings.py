@@ -56,8 +56,8 @@ class ModelSettings(BaseSettings):
     @field_validator("structured_output")
     @classmethod
     def _known_mode(cls, value: str) -> str:
-        if value not in {"auto", "json_schema", "json"}:
-            raise ValueError("ISSUESMITH_STRUCTURED_OUTPUT must be auto, json_schema or json")
+        if value not in {"auto", "json_schema", "json", "text"}:
+            raise ValueError("ISSUESMITH_STRUCTURED_OUTPUT must be auto, json_schema, json or text")
         return value
 
 

@@ -1,11 +1,12 @@
 """One model interface over any OpenAI-compatible endpoint.
 
 `ModelClient.structured()` runs a bounded tool loop and returns a validated pydantic
-object. Output is schema-constrained (`response_format: json_schema`, strict) where the
-server supports it; otherwise JSON is requested and validated. The answer is read
-tolerantly (`bot.models.parsing`: reasoning blocks, fences and prose around it are
-skipped), and an invalid reply is answered with the validation error, a bounded number of times. Before every call the
-run's budget is checked; after it, usage and cost are added to the run and logged.
+object. The answer is asked for the strongest way the endpoint accepts (`bot.models.formats`:
+strict `json_schema`, else JSON mode, else the schema in the prompt; a refusal is
+remembered) and read tolerantly (`bot.models.parsing`: reasoning blocks, fences and prose
+around it are skipped); an invalid reply is answered with the validation error, and a reply
+cut off at the output cap with that news, each a bounded number of times. Before every call
+the run's budget is checked; after it, usage and cost are added to the run and logged.
 Rate limits and 5xx are retried by the SDK (honouring `Retry-After`); what still fails
 is raised, and `bot.core.errors.is_retryable` decides whether the job runs again.
 """
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import ModelOutputInvalid
 from bot.localize.text import estimate_tokens
+from bot.models.formats import Formats, refuses_format, request_format
 from bot.models.parsing import parse_answer, short_problem
 from bot.models.sampling import Sampling
 
@@ -64,26 +66,6 @@ class CallContext:
     check: Callable[[], None] | None = None
 
 
-def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema in the form strict structured output accepts."""
-    schema = copy.deepcopy(model.model_json_schema())
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                node["additionalProperties"] = False
-                node["required"] = list(node["properties"])
-            node.pop("default", None)
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(schema)
-    return schema
-
-
 class Ledger(Protocol):
     """Where the client reports what it did and reads what the run spent (the run store, in the worker).
 
@@ -115,7 +97,7 @@ class ModelClient:
         self._store = store
         self._prices = prices
         self._budget = budget
-        self._mode = structured_output
+        self._formats = Formats(structured_output)  # shared by the per-run copies: a refusal is remembered
         self._sampling = sampling or Sampling()
         self._models: Callable[[str], str] = lambda step: model
 
@@ -202,24 +184,24 @@ class ModelClient:
         if tools:
             request["tools"] = [tool.spec() for tool in tools]
         started = time.monotonic()
-        response = self._create_with_format(request, output)
+        response = self._create_with_format(ctx, request, output)
         self._record(ctx, model, response, time.monotonic() - started)
         return response.choices[0]
 
-    def _create_with_format(self, request: dict[str, Any], output: type[BaseModel]) -> Any:
-        if self._mode in ("auto", "json_schema"):
-            request["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": output.__name__, "schema": strict_schema(output), "strict": True}}
+    def _create_with_format(self, ctx: CallContext, request: dict[str, Any], output: type[BaseModel]) -> Any:
+        """Send `request` asking for `output` the endpoint's current way; step down when it refuses that way."""
+        while True:
+            way = self._formats.current
             try:
-                return self._create(**request)
-            except openai.BadRequestError as exc:
-                if self._mode != "auto" or not _refuses_json_schema(exc):
+                return self._create(**request_format(way, request, output))
+            except openai.APIStatusError as exc:
+                weaker = self._formats.step_down(way) if refuses_format(exc) else None
+                if weaker is None:
                     raise
-                log.warning("endpoint refuses json_schema output; falling back to JSON with validation")
-                self._mode = "json"
-        request["response_format"] = {"type": "json_object"}
-        request["messages"] = [*request["messages"], {"role": "system", "content": _schema_instruction(output)}]
-        return self._create(**request)
+                log.warning("the endpoint refused response_format %s (%s); asking with %s from now on",
+                            way, exc.status_code, weaker)
+                self._store.log(ctx.run_id, ctx.step, "format_refused", refused=way, status=exc.status_code,
+                                now=weaker, error=str(exc)[:300])
 
     def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
         prompt = estimate_tokens(json.dumps(messages)) + sum(estimate_tokens(json.dumps(t.spec())) for t in tools)
@@ -257,14 +239,3 @@ def _invoke(tool: Tool, raw_arguments: str) -> str:
     except ValidationError as exc:
         return f"Invalid arguments for {tool.name}: {short_problem(exc)}"
     return tool.run(arguments)
-
-
-def _refuses_json_schema(exc: openai.BadRequestError) -> bool:
-    """Whether a 400 says the endpoint does not support json_schema output (not that our schema is bad)."""
-    text = str(exc).lower()
-    return "json_schema" in text and ("not supported" in text or "unsupported" in text)
-
-
-def _schema_instruction(output: type[BaseModel]) -> str:
-    return ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
-            + json.dumps(output.model_json_schema(), indent=None))

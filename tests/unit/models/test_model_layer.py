@@ -11,8 +11,9 @@ from pydantic import BaseModel
 
 from bot.config.pricing import Budget, PriceTable, UnpricedModel
 from bot.core.errors import BudgetExceeded, ModelOutputInvalid
-from bot.models.client import CallContext, ModelClient, strict_schema
+from bot.models.client import CallContext, ModelClient
 from bot.models.sampling import Sampling, is_openai
+from bot.models.schema import strict_schema
 from bot.runs.plan import Plan
 from bot.runs.store import RunStore
 from standins.openai import FakeOpenAI, Reply
