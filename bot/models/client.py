@@ -27,9 +27,10 @@ from pydantic import BaseModel, ValidationError
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import ModelOutputInvalid
 from bot.localize.text import estimate_tokens
-from bot.models.formats import Formats, refuses_format, request_format
+from bot.models.formats import Formats, finish_note, refuses_format, request_format, with_system_note
 from bot.models.parsing import parse_answer, short_problem
 from bot.models.sampling import Sampling
+from bot.models.schema import FINISH, finish_tool
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
@@ -51,6 +52,15 @@ class Tool:
         return {"type": "function", "function": {
             "name": self.name, "description": self.description,
             "parameters": self.arguments.model_json_schema()}}
+
+
+@dataclass
+class _Turns:
+    """What is left of one conversation's bounds."""
+
+    tool_calls_left: int
+    invalid_left: int = OUTPUT_ATTEMPTS
+    cut_left: int = CUT_OFF_ATTEMPTS
 
 
 @dataclass
@@ -110,41 +120,66 @@ class ModelClient:
 
     def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],
                    tools: list[Tool] | None = None, max_tool_calls: int = 0) -> T:
-        """Run the conversation until the model returns a valid `output`; tools are bounded."""
+        """Run the conversation until the model returns a valid `output`; tools are bounded.
+
+        A turn that offers tools offers `finish` too (its arguments are the answer) and never a
+        `response_format` (servers drop or garble tool calls under a forced format); the answer may
+        also come as plain content. Only a call without tools (none given, or the bound reached)
+        asks for the format.
+        """
         messages = list(messages)
-        tool_calls_left = max_tool_calls
-        invalid_left, cut_left = OUTPUT_ATTEMPTS, CUT_OFF_ATTEMPTS
+        turns = _Turns(tool_calls_left=max_tool_calls)
         by_name = {tool.name: tool for tool in tools or []}
         while True:
             if ctx.check is not None:
                 ctx.check()
-            offered = list(by_name.values()) if tool_calls_left > 0 else []
+            offered = list(by_name.values()) if turns.tool_calls_left > 0 else []
             choice = self._call(ctx, messages, output, offered)
             message = choice.message
             if choice.finish_reason == "length" and not _complete_answer(output, message):
-                cut_left -= 1
-                messages += self._cut_off(ctx, message, cut_left)
+                turns.cut_left -= 1
+                messages += self._cut_off(ctx, message, turns.cut_left)
+            elif message.tool_calls and offered:
+                answer = self._tool_turn(ctx, messages, message, by_name, output, turns)
+                if answer is not None:
+                    return answer
+            else:
+                parsed, problem = parse_answer(output, message.content)
+                if parsed is not None:
+                    return parsed
+                self._invalid(ctx, output, problem, turns)
+                messages.append({"role": "assistant", "content": message.content or ""})
+                messages.append({"role": "user", "content": (
+                    f"Your reply was not a valid {output.__name__}: {problem}\n"
+                    "Reply again with only the JSON object, matching the schema exactly.")})
+
+    def _tool_turn(self, ctx: CallContext, messages: list[dict[str, Any]], message: Any,
+                   by_name: dict[str, Tool], output: type[T], turns: _Turns) -> T | None:
+        """Run one reply's tool calls (appending them and their results); the answer if one is a valid `finish`."""
+        messages.append(_assistant_tool_message(message))
+        answer: T | None = None
+        for call in message.tool_calls:
+            if call.function.name != FINISH:
+                messages.append(self._run_tool(ctx, by_name, call, turns.tool_calls_left))
+                turns.tool_calls_left -= 1
                 continue
-            if message.tool_calls and offered:
-                messages.append(_assistant_tool_message(message))
-                for call in message.tool_calls:
-                    messages.append(self._run_tool(ctx, by_name, call, tool_calls_left))
-                    tool_calls_left -= 1
-                continue
-            parsed, problem = parse_answer(output, message.content)
-            if parsed is not None:
-                return parsed
-            invalid_left -= 1
-            self._store.log(ctx.run_id, ctx.step, "invalid_output", error=problem, attempts_left=invalid_left)
-            if invalid_left <= 0:
-                raise ModelOutputInvalid(
-                    f"the model answered {OUTPUT_ATTEMPTS} times with output that does not validate "
-                    f"as a {output.__name__}; last problem: {problem}",
-                    hint="try a stronger model (ISSUESMITH_MODEL) or reply `/retry`")
-            messages.append({"role": "assistant", "content": message.content or ""})
-            messages.append({"role": "user", "content": (
-                f"Your reply was not a valid {output.__name__}: {problem}\n"
-                "Reply again with only the JSON object, matching the schema exactly.")})
+            answer, problem = parse_answer(output, call.function.arguments)
+            if answer is None:
+                self._invalid(ctx, output, problem, turns)
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": "Accepted." if answer else (
+                f"Not a valid {output.__name__}: {problem}\nCall {FINISH} again with arguments matching "
+                "its schema exactly.")})
+        return answer
+
+    def _invalid(self, ctx: CallContext, output: type[BaseModel], problem: str, turns: _Turns) -> None:
+        """Count and log an answer that does not validate; raise once that happened too often."""
+        turns.invalid_left -= 1
+        self._store.log(ctx.run_id, ctx.step, "invalid_output", error=problem, attempts_left=turns.invalid_left)
+        if turns.invalid_left <= 0:
+            raise ModelOutputInvalid(
+                f"the model answered {OUTPUT_ATTEMPTS} times with output that does not validate "
+                f"as a {output.__name__}; last problem: {problem}",
+                hint="try a stronger model (ISSUESMITH_MODEL) or reply `/retry`")
 
     def _cut_off(self, ctx: CallContext, message: Any, left: int) -> list[dict[str, Any]]:
         """The messages telling the model its reply hit the output cap; raises once that happened too often."""
@@ -178,13 +213,17 @@ class ModelClient:
 
     def _call(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[BaseModel],
               tools: list[Tool]) -> Any:
+        """One chat request: with tools (and `finish`) and no format, or without tools asking for the format."""
         model = self._models(ctx.step)
-        self._check_budget(ctx, model, messages, tools)
+        specs = [tool.spec() for tool in tools] + ([finish_tool(output)] if tools else [])
+        self._check_budget(ctx, model, messages, specs)
         request: dict[str, Any] = {"model": model, "messages": messages, **self._sampling.params()}
-        if tools:
-            request["tools"] = [tool.spec() for tool in tools]
         started = time.monotonic()
-        response = self._create_with_format(ctx, request, output)
+        if specs:
+            response = self._create(**{**request, "tools": specs,
+                                       "messages": with_system_note(messages, finish_note(output))})
+        else:
+            response = self._create_with_format(ctx, request, output)
         self._record(ctx, model, response, time.monotonic() - started)
         return response.choices[0]
 
@@ -203,8 +242,9 @@ class ModelClient:
                 self._store.log(ctx.run_id, ctx.step, "format_refused", refused=way, status=exc.status_code,
                                 now=weaker, error=str(exc)[:300])
 
-    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
-        prompt = estimate_tokens(json.dumps(messages)) + sum(estimate_tokens(json.dumps(t.spec())) for t in tools)
+    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]],
+                      specs: list[dict[str, Any]]) -> None:
+        prompt = estimate_tokens(json.dumps(messages)) + estimate_tokens(json.dumps(specs))
         spent = self._store.usage(ctx.run_id)
         self._budget.check(
             spent_usd=spent["cost_usd"],

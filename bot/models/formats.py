@@ -70,7 +70,7 @@ def request_format(way: str, request: dict[str, Any], output: type[BaseModel]) -
     if way == SCHEMA:
         return {**request, "response_format": {"type": "json_schema", "json_schema": {
             "name": output.__name__, "schema": strict_schema(output), "strict": True}}}
-    asked = {**request, "messages": [*request["messages"], {"role": "system", "content": schema_instruction(output)}]}
+    asked = {**request, "messages": with_system_note(request["messages"], schema_instruction(output))}
     return {**asked, "response_format": {"type": "json_object"}} if way == JSON else asked
 
 
@@ -78,3 +78,20 @@ def schema_instruction(output: type[BaseModel]) -> str:
     """The system message that asks for `output` where no schema is enforced."""
     return ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
             + json.dumps(output.model_json_schema(), indent=None))
+
+
+def finish_note(output: type[BaseModel]) -> str:
+    """What a turn with tools adds to the system message: how to give the final answer."""
+    return (f"When the work is done, give your final answer by calling `finish` with the {output.__name__} as its "
+            "arguments (or reply with only that JSON object, no prose).")
+
+
+def with_system_note(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """`messages` with `note` added to the first system message (a new first one if there is none).
+
+    Not a system message at the end: some chat templates accept a system message only first.
+    """
+    if messages and messages[0].get("role") == "system":
+        first, *rest = messages
+        return [{**first, "content": f"{first['content']}\n\n{note}"}, *rest]
+    return [{"role": "system", "content": note}, *messages]

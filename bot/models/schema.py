@@ -26,3 +26,14 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     visit(schema)
     return schema
+
+
+FINISH = "finish"
+"""The tool a model calls to give its final answer while tools are offered."""
+
+
+def finish_tool(output: type[BaseModel]) -> dict[str, Any]:
+    """The `finish` tool: its arguments are the final answer, `output`'s JSON schema (validated by `output`)."""
+    return {"type": "function", "function": {
+        "name": FINISH, "description": f"Give your final answer (a {output.__name__}) and end the task.",
+        "parameters": output.model_json_schema()}}

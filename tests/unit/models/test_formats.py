@@ -71,7 +71,7 @@ def test_lm_studio_refusing_json_mode_gets_the_schema_in_the_prompt(store: RunSt
     finally:
         server.stop()
     assert plan.title == SAMPLE_PLAN["title"] and formats_sent(fake) == ["json_object", "none"]
-    assert "matching this JSON schema" in fake.requests[1]["messages"][-1]["content"]
+    assert "matching this JSON schema" in fake.requests[1]["messages"][0]["content"]
     assert fake.exchanges[0].response_json == {"error": "'response_format.type' must be 'json_schema' or 'text'"}
 
 
