@@ -38,6 +38,10 @@ class ModelSettings(BaseSettings):
         4096, gt=0, validation_alias="ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS",
         description="the output cap of every model call (sent as max_completion_tokens, and as max_tokens "
                     "too unless OPENAI_BASE_URL is OpenAI's)")
+    model_temperature: float | None = Field(
+        0.0, ge=0.0, le=2.0, validation_alias="ISSUESMITH_MODEL_TEMPERATURE",
+        description="sent with every model call (OpenAI's default is 1); empty: not sent, for models that "
+                    "accept only their default (OpenAI's o-series and gpt-5 answer 400 to any other value)")
     model_provider: Literal["openai", "replay"] = Field(
         "openai", validation_alias="ISSUESMITH_MODEL_PROVIDER",
         description="openai (any OpenAI-compatible endpoint) or replay (answers from a recorded transcript)")
@@ -53,6 +57,11 @@ class ModelSettings(BaseSettings):
     def _strip_base_url_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    @field_validator("model_temperature", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
+
     @field_validator("structured_output")
     @classmethod
     def _known_mode(cls, value: str) -> str:
@@ -61,7 +70,8 @@ class ModelSettings(BaseSettings):
         return value
 
 
-MODEL_TUNING = ("model_timeout", "model_max_retries", "structured_output", "model_max_output_tokens")
+MODEL_TUNING = ("model_timeout", "model_max_retries", "structured_output", "model_max_output_tokens",
+                "model_temperature")
 """How the model is asked: `TryoutSettings.model_env` hands these on to the worker whatever the provider."""
 
 
@@ -182,6 +192,11 @@ class Settings(ModelSettings):
         return found
 
 
+def _env_value(value: object) -> str:
+    """A setting as an environment variable says it (None, unset, is the empty string)."""
+    return "" if value is None else str(value)
+
+
 def checked_redis_url(url: str) -> str:
     """`url` if redis-py can connect with it (redis://, rediss:// for TLS, unix://); else a ValueError saying why."""
     scheme = urlsplit(url).scheme.lower()
@@ -239,7 +254,7 @@ class TryoutSettings(ModelSettings):
         The worker starts with a clean environment, so every setting of how the model is asked
         (`MODEL_TUNING`) is handed on too: a setting left out here is silently its default there.
         """
-        tuning = {self._alias(name): str(getattr(self, name)) for name in MODEL_TUNING}
+        tuning = {self._alias(name): _env_value(getattr(self, name)) for name in MODEL_TUNING}
         return {**tuning, **self._endpoint_env(default_transcript)}
 
     def _alias(self, name: str) -> str:

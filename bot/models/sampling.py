@@ -1,4 +1,9 @@
-"""What every chat request carries besides its messages: the output cap (and, later, sampling).
+"""What every chat request carries besides its messages: the output cap and the temperature.
+
+The temperature is sent on every call (default 0: the agents should be repeatable, and
+OpenAI's default is 1) unless unset: OpenAI's reasoning models (o-series, gpt-5) answer 400
+"Unsupported value: 'temperature' does not support 0 with this model. Only the default (1)
+value is supported." (e.g. OpenHands/OpenHands#4131, tmc/langchaingo#1355).
 
 The output cap has two names. OpenAI's API description marks `max_tokens` deprecated in
 favour of `max_completion_tokens` and "not compatible with o-series models"
@@ -37,15 +42,17 @@ class Sampling:
 
     max_output_tokens: int = DEFAULT_OUTPUT_TOKENS
     legacy_cap: bool = False  # also send `max_tokens` (servers that read only that name)
+    temperature: float | None = 0.0  # None: not sent
 
     @classmethod
-    def for_endpoint(cls, base_url: str | None, max_output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> Sampling:
+    def for_endpoint(cls, base_url: str | None, max_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+                     temperature: float | None = 0.0) -> Sampling:
         """The parameters for the endpoint at `base_url`: both cap names unless it is OpenAI's."""
-        return cls(max_output_tokens, legacy_cap=not is_openai(base_url))
+        return cls(max_output_tokens, legacy_cap=not is_openai(base_url), temperature=temperature)
 
     def params(self) -> dict[str, Any]:
         """The parameters, as keyword arguments of `chat.completions.create`."""
         cap: dict[str, Any] = {"max_completion_tokens": self.max_output_tokens}
         if self.legacy_cap:
             cap["max_tokens"] = self.max_output_tokens
-        return cap
+        return cap if self.temperature is None else {**cap, "temperature": self.temperature}

@@ -123,7 +123,8 @@ def test_tryouts_hand_every_model_setting_to_the_worker(monkeypatch: pytest.Monk
     from bot.config.settings import TryoutSettings
 
     chosen = {"ISSUESMITH_STRUCTURED_OUTPUT": "json", "ISSUESMITH_MODEL_TIMEOUT": "33.0",
-              "ISSUESMITH_MODEL_MAX_RETRIES": "1", "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS": "700", **provider}
+              "ISSUESMITH_MODEL_MAX_RETRIES": "1", "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS": "700",
+              "ISSUESMITH_MODEL_TEMPERATURE": "0.3", **provider}
     for name, value in chosen.items():
         monkeypatch.setenv(name, value)
     env = TryoutSettings(_env_file=None).model_env(tmp_path / "t.jsonl")  # type: ignore[call-arg]
@@ -133,4 +134,17 @@ def test_tryouts_hand_every_model_setting_to_the_worker(monkeypatch: pytest.Monk
         monkeypatch.setenv(name, value)
     worker = make(webhook_secret="0123456789abcdef")
     assert (worker.structured_output, worker.model_timeout, worker.model_max_retries,
-            worker.model_max_output_tokens) == ("json", 33.0, 1, 700)
+            worker.model_max_output_tokens, worker.model_temperature) == ("json", 33.0, 1, 700, 0.3)
+
+
+def test_an_empty_temperature_is_not_sent_and_stays_unset_in_the_worker(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    from bot.config.settings import TryoutSettings
+
+    assert make(webhook_secret="0123456789abcdef").model_temperature == 0.0
+    monkeypatch.setenv("ISSUESMITH_MODEL_TEMPERATURE", "")
+    assert make(webhook_secret="0123456789abcdef").model_temperature is None
+    env = TryoutSettings(_env_file=None).model_env(tmp_path / "t.jsonl")  # type: ignore[call-arg]
+    assert env["ISSUESMITH_MODEL_TEMPERATURE"] == ""
+    with pytest.raises(ValidationError):
+        make(webhook_secret="0123456789abcdef", model_temperature=3)

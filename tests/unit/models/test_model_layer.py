@@ -191,6 +191,14 @@ def test_the_output_cap_goes_under_both_names_except_to_openai(model_server, sto
     assert fake.requests[1]["max_completion_tokens"] == fake.requests[1]["max_tokens"] == 512
 
 
+def test_the_temperature_is_sent_unless_unset(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN), Reply.json(SAMPLE_PLAN), Reply.json(SAMPLE_PLAN))
+    for sampling in (None, Sampling(temperature=0.7), Sampling(temperature=None)):
+        client(url, store, sampling=sampling).structured(CallContext("r13", "plan"), MESSAGES, Plan)
+    assert [r.get("temperature", "unset") for r in fake.requests] == [0.0, 0.7, "unset"]
+
+
 @pytest.mark.parametrize(("base_url", "openai_s"), [
     (None, True), ("https://api.openai.com/v1", True), ("https://acme.openai.azure.com/openai/v1", True),
     ("http://127.0.0.1:11434/v1", False), ("http://localhost:8080/v1", False),
