@@ -45,7 +45,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["Exchange", "FakeOpenAI", "Reply", "ToolCall"]
+__all__ = [
+    "LLAMA_CPP_2024_REFUSAL",
+    "LLAMA_CPP_PYTHON_REFUSAL",
+    "LM_STUDIO_REFUSAL",
+    "Exchange",
+    "FakeOpenAI",
+    "FormatRefusal",
+    "Reply",
+    "ToolCall",
+]
 
 ReplyKind = Literal["content", "tool_calls", "error", "hang"]
 
@@ -127,13 +136,22 @@ class Reply:
 
     @classmethod
     def tool_calls(
-        cls, calls: list[tuple[str, dict[str, Any]]], usage: tuple[int, int] | None = None
+        cls,
+        calls: list[tuple[str, dict[str, Any] | str]],
+        usage: tuple[int, int] | None = None,
+        finish_reason: str = "tool_calls",
     ) -> Reply:
-        """An assistant message calling functions: ``[(name, arguments), ...]``; ids are ``call_...``."""
+        """An assistant message calling functions: ``[(name, arguments), ...]``; ids are ``call_...``.
+        Arguments given as a string are sent as they are: with ``finish_reason="length"`` that is a call
+        cut off at the output cap (OpenAI's API description: ``length`` "if the maximum number of tokens
+        specified in the request was reached"; the arguments then end mid-JSON)."""
         if not calls:
             raise ValueError("Reply.tool_calls needs at least one call")
-        made = [ToolCall(id=_new_id("call_"), name=name, arguments=json.dumps(args)) for name, args in calls]
-        return cls(kind="tool_calls", calls=made, usage=usage, finish_reason="tool_calls")
+        made = [
+            ToolCall(id=_new_id("call_"), name=name, arguments=args if isinstance(args, str) else json.dumps(args))
+            for name, args in calls
+        ]
+        return cls(kind="tool_calls", calls=made, usage=usage, finish_reason=finish_reason)
 
     @classmethod
     def error(
@@ -187,6 +205,29 @@ class Exchange:
     response_headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FormatRefusal:
+    """How a server refuses one ``response_format`` type: its status and its words. ``plain`` bodies are
+    ``{"error": "<message>"}`` (LM Studio's shape) instead of OpenAI's error object."""
+
+    status: int
+    message: str
+    plain: bool = False
+
+
+LLAMA_CPP_PYTHON_REFUSAL = {  # 500 to json_schema: ggml-org/llama.cpp#23463 (llama-cpp-python 0.3.x), seen in issue 15
+    "json_schema": FormatRefusal(
+        500, "Input should be 'text' or 'json_object'")
+}
+LLAMA_CPP_2024_REFUSAL = {  # llama.cpp's server before #9527: ggml-org/llama.cpp#9522
+    "json_schema": FormatRefusal(
+        500, 'response_format type must be one of "text" or "json_object", but got: json_schema')
+}
+LM_STUDIO_REFUSAL = {  # JSON mode refused, 400 with a bare string: lmstudio-ai/lmstudio-bug-tracker#189, #307
+    "json_object": FormatRefusal(400, "'response_format.type' must be 'json_schema' or 'text'", plain=True)
+}
+
+
 class _Rejection(Exception):
     """A request the real service would refuse; becomes an OpenAI-style error response."""
 
@@ -198,8 +239,10 @@ class _Rejection(Exception):
         code: str | None = None,
         type: str = "invalid_request_error",
         headers: Mapping[str, str] | None = None,
+        plain: bool = False,
     ) -> None:
         super().__init__(message)
+        self.plain = plain
         self.status = status
         self.message = message
         self.param = param
@@ -368,10 +411,12 @@ class FakeOpenAI:
         api_key: str = "sk-test-standin",
         models: tuple[str, ...] = ("gpt-4o-mini",),
         supports_json_schema: bool = True,
+        refused_formats: Mapping[str, FormatRefusal] | None = None,
     ) -> None:
         self.api_key = api_key
         self.models = tuple(models)
         self.supports_json_schema = supports_json_schema
+        self.refused_formats = dict(refused_formats or {})  # a server profile: e.g. LM_STUDIO_REFUSAL
         self._lock = threading.Lock()
         self._queue: list[tuple[Reply, str | None]] = []
         self._requests: list[dict[str, Any]] = []
@@ -459,7 +504,11 @@ class FakeOpenAI:
                 raise self._invalid_url(method, full_path)
         except _Rejection as rejection:
             status = rejection.status
-            payload = _error_body(rejection.message, rejection.type, rejection.param, rejection.code)
+            payload = (
+                {"error": rejection.message}
+                if rejection.plain
+                else _error_body(rejection.message, rejection.type, rejection.param, rejection.code)
+            )
             headers = rejection.headers
         headers = {"x-request-id": _new_id("req_", 32), "openai-processing-ms": "1", **headers}
         with self._lock:
@@ -826,6 +875,11 @@ class FakeOpenAI:
                 "invalid_value",
             )
         assert isinstance(response_format, dict)
+        refusal = self.refused_formats.get(str(kind))
+        if refusal is not None:
+            raise _Rejection(refusal.status, refusal.message, "response_format.type",
+                             type="server_error" if refusal.status >= 500 else "invalid_request_error",
+                             plain=refusal.plain)
         if kind == "json_object":
             if "json" not in _messages_text(messages).lower():
                 raise _Rejection(

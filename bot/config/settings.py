@@ -19,7 +19,63 @@ WEAK_SECRETS = {"changeme", "change-me", "secret", "development", "test", "passw
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
-class Settings(BaseSettings):
+class ModelSettings(BaseSettings):
+    """The model endpoint and how it is asked: shared by `Settings` and `TryoutSettings`.
+
+    One definition, so that `issuesmith demo` and `issuesmith run` read every model setting
+    the worker reads, and `TryoutSettings.model_env` hands each one on to the worker they start.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
+    model_timeout: float = Field(120.0, validation_alias="ISSUESMITH_MODEL_TIMEOUT")
+    model_max_retries: int = Field(3, validation_alias="ISSUESMITH_MODEL_MAX_RETRIES")
+    structured_output: str = Field("auto", validation_alias="ISSUESMITH_STRUCTURED_OUTPUT")
+    model_max_output_tokens: int = Field(
+        4096, gt=0, validation_alias="ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS",
+        description="the output cap of every model call (sent as max_completion_tokens, and as max_tokens "
+                    "too unless OPENAI_BASE_URL is OpenAI's)")
+    model_temperature: float | None = Field(
+        0.0, ge=0.0, le=2.0, validation_alias="ISSUESMITH_MODEL_TEMPERATURE",
+        description="sent with every model call (OpenAI's default is 1); empty: not sent, for models that "
+                    "accept only their default (OpenAI's o-series and gpt-5 answer 400 to any other value)")
+    model_provider: Literal["openai", "replay"] = Field(
+        "openai", validation_alias="ISSUESMITH_MODEL_PROVIDER",
+        description="openai (any OpenAI-compatible endpoint) or replay (answers from a recorded transcript)")
+    replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        validation_alias="ISSUESMITH_PRICES",
+        description='Extra or overriding prices, USD per million tokens: {"model": [input, output]}.',
+    )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _strip_base_url_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("model_temperature", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "none") else value
+
+    @field_validator("structured_output")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in {"auto", "json_schema", "json", "text"}:
+            raise ValueError("ISSUESMITH_STRUCTURED_OUTPUT must be auto, json_schema, json or text")
+        return value
+
+
+MODEL_TUNING = ("model_timeout", "model_max_retries", "structured_output", "model_max_output_tokens",
+                "model_temperature")
+"""How the model is asked: `TryoutSettings.model_env` hands these on to the worker whatever the provider."""
+
+
+class Settings(ModelSettings):
     """Configuration of the web app and the workers (environment variables in brackets)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
@@ -39,23 +95,8 @@ class Settings(BaseSettings):
         1.0, validation_alias="ISSUESMITH_GITHUB_WRITE_SPACING",
         description="Seconds between GitHub API writes (avoids secondary rate limits).")
 
-    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
-    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
-    model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
-    model_timeout: float = Field(120.0, validation_alias="ISSUESMITH_MODEL_TIMEOUT")
-    model_max_retries: int = Field(3, validation_alias="ISSUESMITH_MODEL_MAX_RETRIES")
-    structured_output: str = Field("auto", validation_alias="ISSUESMITH_STRUCTURED_OUTPUT")
-    model_provider: Literal["openai", "replay"] = Field(
-        "openai", validation_alias="ISSUESMITH_MODEL_PROVIDER",
-        description="openai (any OpenAI-compatible endpoint) or replay (answers from a recorded transcript)")
-    replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
     record_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_RECORD_TRANSCRIPT",
                                            description="append every model reply here, for replay")
-    prices: dict[str, tuple[float, float]] = Field(
-        default_factory=dict,
-        validation_alias="ISSUESMITH_PRICES",
-        description='Extra or overriding prices, USD per million tokens: {"model": [input, output]}.',
-    )
     run_budget_usd: float = Field(2.0, validation_alias="ISSUESMITH_RUN_BUDGET_USD")
     run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")
 
@@ -122,17 +163,10 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         return checked_redis_url(value)
 
-    @field_validator("github_api_url", "openai_base_url")
+    @field_validator("github_api_url")
     @classmethod
-    def _strip_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
-
-    @field_validator("structured_output")
-    @classmethod
-    def _known_mode(cls, value: str) -> str:
-        if value not in {"auto", "json_schema", "json"}:
-            raise ValueError("ISSUESMITH_STRUCTURED_OUTPUT must be auto, json_schema or json")
-        return value
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:
@@ -156,6 +190,11 @@ class Settings(BaseSettings):
         if self.private_key_path is not None and self.private_key_path.is_file():
             found.append(self.private_key_path.read_text())
         return found
+
+
+def _env_value(value: object) -> str:
+    """A setting as an environment variable says it (None, unset, is the empty string)."""
+    return "" if value is None else str(value)
 
 
 def checked_redis_url(url: str) -> str:
@@ -189,7 +228,7 @@ class LimitSettings(BaseSettings):
     allow_repo_setup_command: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND")
 
 
-class TryoutSettings(BaseSettings):
+class TryoutSettings(ModelSettings):
     """What `issuesmith demo` and `issuesmith run` take from the environment and `.env`.
 
     They bring their own GitHub (the local stand-in), app key and webhook secret; the model,
@@ -199,12 +238,6 @@ class TryoutSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="ISSUESMITH_REDIS_URL")
-    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
-    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
-    model: str = Field("gpt-4o-mini", validation_alias="ISSUESMITH_MODEL")
-    prices: dict[str, tuple[float, float]] = Field(default_factory=dict, validation_alias="ISSUESMITH_PRICES")
-    model_provider: Literal["openai", "replay"] = Field("openai", validation_alias="ISSUESMITH_MODEL_PROVIDER")
-    replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
     sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX")
     allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
@@ -216,7 +249,20 @@ class TryoutSettings(BaseSettings):
                                                     or self.openai_base_url is not None)
 
     def model_env(self, default_transcript: Path | None) -> dict[str, str]:
-        """The model settings for the web app and worker: the endpoint, or a transcript to replay."""
+        """The model settings for the web app and worker: the endpoint, or a transcript to replay.
+
+        The worker starts with a clean environment, so every setting of how the model is asked
+        (`MODEL_TUNING`) is handed on too: a setting left out here is silently its default there.
+        """
+        tuning = {self._alias(name): _env_value(getattr(self, name)) for name in MODEL_TUNING}
+        return {**tuning, **self._endpoint_env(default_transcript)}
+
+    def _alias(self, name: str) -> str:
+        alias = type(self).model_fields[name].validation_alias
+        assert isinstance(alias, str)
+        return alias
+
+    def _endpoint_env(self, default_transcript: Path | None) -> dict[str, str]:
         if self.live_model():
             env = {"ISSUESMITH_MODEL": self.model}
             if self.prices:  # a local model is priced by the person trying it out (else its calls are refused)

@@ -25,6 +25,7 @@ from bot.core.redact import Redactor
 from bot.github.client import GitHubApp
 from bot.models.client import ModelClient
 from bot.models.replay import Recorder, ReplayModel
+from bot.models.sampling import Sampling
 from bot.runs.queueing import QUEUE_NAME, RetryPolicy
 from bot.runs.store import RunStore
 from bot.sandboxes import choose_backend
@@ -70,7 +71,9 @@ class Services:
         if self._model is None:
             s = self.settings
             self._model = ModelClient(chat_endpoint(s), s.model, self.store, PriceTable(s.prices),
-                                      Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output)
+                                      Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output,
+                                      Sampling.for_endpoint(s.openai_base_url, s.model_max_output_tokens,
+                                                            s.model_temperature))
         return self._model
 
     def model_for(self, config: RepoConfig) -> ModelClient:

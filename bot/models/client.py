@@ -1,10 +1,12 @@
 """One model interface over any OpenAI-compatible endpoint.
 
 `ModelClient.structured()` runs a bounded tool loop and returns a validated pydantic
-object. Output is schema-constrained (`response_format: json_schema`, strict) where the
-server supports it; otherwise JSON is requested and validated, and an invalid reply is
-answered with the validation error, a bounded number of times. Before every call the
-run's budget is checked; after it, usage and cost are added to the run and logged.
+object. The answer is asked for the strongest way the endpoint accepts (`bot.models.formats`:
+strict `json_schema`, else JSON mode, else the schema in the prompt; a refusal is
+remembered) and read tolerantly (`bot.models.parsing`: reasoning blocks, fences and prose
+around it are skipped); an invalid reply is answered with the validation error, and a reply
+cut off at the output cap with that news, each a bounded number of times. Before every call
+the run's budget is checked; after it, usage and cost are added to the run and logged.
 Rate limits and 5xx are retried by the SDK (honouring `Retry-After`); what still fails
 is raised, and `bot.core.errors.is_retryable` decides whether the job runs again.
 """
@@ -25,11 +27,15 @@ from pydantic import BaseModel, ValidationError
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import ModelOutputInvalid
 from bot.localize.text import estimate_tokens
+from bot.models.formats import Formats, finish_note, refuses_format, request_format, with_system_note
+from bot.models.parsing import parse_answer, short_problem
+from bot.models.sampling import Sampling
+from bot.models.schema import FINISH, finish_tool
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
-MAX_OUTPUT_TOKENS = 4096
 OUTPUT_ATTEMPTS = 3
+CUT_OFF_ATTEMPTS = 2  # replies cut off at the output cap, told to be shorter, before the step fails
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,15 @@ class Tool:
 
 
 @dataclass
+class _Turns:
+    """What is left of one conversation's bounds."""
+
+    tool_calls_left: int
+    invalid_left: int = OUTPUT_ATTEMPTS
+    cut_left: int = CUT_OFF_ATTEMPTS
+
+
+@dataclass
 class CallContext:
     """Who is calling: the run (for budget and usage), the step (for the log and the model's role).
 
@@ -59,26 +74,6 @@ class CallContext:
     run_id: str
     step: str
     check: Callable[[], None] | None = None
-
-
-def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema in the form strict structured output accepts."""
-    schema = copy.deepcopy(model.model_json_schema())
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object" and "properties" in node:
-                node["additionalProperties"] = False
-                node["required"] = list(node["properties"])
-            node.pop("default", None)
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                visit(item)
-
-    visit(schema)
-    return schema
 
 
 class Ledger(Protocol):
@@ -102,14 +97,18 @@ class ModelClient:
     """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
 
     def __init__(self, create: Callable[..., Any], model: str, store: Ledger, prices: PriceTable,
-                 budget: Budget, structured_output: str = "auto") -> None:
-        """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's."""
+                 budget: Budget, structured_output: str = "auto", sampling: Sampling | None = None) -> None:
+        """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's.
+
+        `sampling` is what every request carries besides the messages (the output cap).
+        """
         self._create = create
         self.model = model
         self._store = store
         self._prices = prices
         self._budget = budget
-        self._mode = structured_output
+        self._formats = Formats(structured_output)  # shared by the per-run copies: a refusal is remembered
+        self._sampling = sampling or Sampling()
         self._models: Callable[[str], str] = lambda step: model
 
     def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
@@ -121,36 +120,84 @@ class ModelClient:
 
     def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],
                    tools: list[Tool] | None = None, max_tool_calls: int = 0) -> T:
-        """Run the conversation until the model returns a valid `output`; tools are bounded."""
+        """Run the conversation until the model returns a valid `output`; tools are bounded.
+
+        A turn that offers tools offers `finish` too (its arguments are the answer) and never a
+        `response_format` (servers drop or garble tool calls under a forced format); the answer may
+        also come as plain content. Only a call without tools (none given, or the bound reached)
+        asks for the format.
+        """
         messages = list(messages)
-        tool_calls_left = max_tool_calls
-        invalid_left = OUTPUT_ATTEMPTS
+        turns = _Turns(tool_calls_left=max_tool_calls)
         by_name = {tool.name: tool for tool in tools or []}
         while True:
             if ctx.check is not None:
                 ctx.check()
-            offered = list(by_name.values()) if tool_calls_left > 0 else []
-            message = self._call(ctx, messages, output, offered)
-            if message.tool_calls and offered:
-                messages.append(_assistant_tool_message(message))
-                for call in message.tool_calls:
-                    messages.append(self._run_tool(ctx, by_name, call, tool_calls_left))
-                    tool_calls_left -= 1
+            offered = list(by_name.values()) if turns.tool_calls_left > 0 else []
+            choice = self._call(ctx, messages, output, offered)
+            message = choice.message
+            if choice.finish_reason == "length" and not _complete_answer(output, message):
+                turns.cut_left -= 1
+                messages += self._cut_off(ctx, message, turns.cut_left)
+            elif message.tool_calls and offered:
+                answer = self._tool_turn(ctx, messages, message, by_name, output, turns)
+                if answer is not None:
+                    return answer
+            else:
+                parsed, problem = parse_answer(output, message.content)
+                if parsed is not None:
+                    return parsed
+                self._invalid(ctx, output, problem, turns)
+                messages.append({"role": "assistant", "content": message.content or ""})
+                messages.append({"role": "user", "content": (
+                    f"Your reply was not a valid {output.__name__}: {problem}\n"
+                    "Reply again with only the JSON object, matching the schema exactly.")})
+
+    def _tool_turn(self, ctx: CallContext, messages: list[dict[str, Any]], message: Any,
+                   by_name: dict[str, Tool], output: type[T], turns: _Turns) -> T | None:
+        """Run one reply's tool calls (appending them and their results); the answer if one is a valid `finish`."""
+        messages.append(_assistant_tool_message(message))
+        answer: T | None = None
+        for call in message.tool_calls:
+            if call.function.name != FINISH:
+                messages.append(self._run_tool(ctx, by_name, call, turns.tool_calls_left))
+                turns.tool_calls_left -= 1
                 continue
-            parsed, problem = _parse(output, message.content)
-            if parsed is not None:
-                return parsed
-            invalid_left -= 1
-            self._store.log(ctx.run_id, ctx.step, "invalid_output", error=problem, attempts_left=invalid_left)
-            if invalid_left <= 0:
-                raise ModelOutputInvalid(
-                    f"the model answered {OUTPUT_ATTEMPTS} times with output that does not validate "
-                    f"as a {output.__name__}; last problem: {problem}",
-                    hint="try a stronger model (ISSUESMITH_MODEL) or reply `/retry`")
-            messages.append({"role": "assistant", "content": message.content or ""})
-            messages.append({"role": "user", "content": (
-                f"Your reply was not a valid {output.__name__}: {problem}\n"
-                "Reply again with only the JSON object, matching the schema exactly.")})
+            answer, problem = parse_answer(output, call.function.arguments)
+            if answer is None:
+                self._invalid(ctx, output, problem, turns)
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": "Accepted." if answer else (
+                f"Not a valid {output.__name__}: {problem}\nCall {FINISH} again with arguments matching "
+                "its schema exactly.")})
+        return answer
+
+    def _invalid(self, ctx: CallContext, output: type[BaseModel], problem: str, turns: _Turns) -> None:
+        """Count and log an answer that does not validate; raise once that happened too often."""
+        turns.invalid_left -= 1
+        self._store.log(ctx.run_id, ctx.step, "invalid_output", error=problem, attempts_left=turns.invalid_left)
+        if turns.invalid_left <= 0:
+            raise ModelOutputInvalid(
+                f"the model answered {OUTPUT_ATTEMPTS} times with output that does not validate "
+                f"as a {output.__name__}; last problem: {problem}",
+                hint="try a stronger model (ISSUESMITH_MODEL) or reply `/retry`")
+
+    def _cut_off(self, ctx: CallContext, message: Any, left: int) -> list[dict[str, Any]]:
+        """The messages telling the model its reply hit the output cap; raises once that happened too often."""
+        cap = self._sampling.max_output_tokens
+        calls = [c.function.name for c in message.tool_calls or []]
+        self._store.log(ctx.run_id, ctx.step, "output_cut_off", max_output_tokens=cap, tool_calls=calls,
+                        attempts_left=left)
+        if left <= 0:
+            raise ModelOutputInvalid(
+                f"the model's reply was cut off at the output cap of {cap} tokens {CUT_OFF_ATTEMPTS} times",
+                hint="raise ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS (if the model allows more) or try another model")
+        said = message.content or (f"(my reply was cut off while calling {', '.join(calls)})" if calls
+                                   else "(my reply was cut off)")
+        return [{"role": "assistant", "content": said}, {"role": "user", "content": (
+            f"Your reply was cut off: it reached the output limit of {cap} tokens, so it was lost "
+            "(a cut-off tool call was not run). Answer again, shorter: no reasoning or prose around the "
+            "answer, and split big work into several smaller tool calls (one edit of a few lines each) "
+            "instead of one large one; keep summaries to a few sentences.")}]
 
     def _run_tool(self, ctx: CallContext, by_name: dict[str, Tool], call: Any, left: int) -> dict[str, Any]:
         name = call.function.name
@@ -166,40 +213,44 @@ class ModelClient:
 
     def _call(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[BaseModel],
               tools: list[Tool]) -> Any:
+        """One chat request: with tools (and `finish`) and no format, or without tools asking for the format."""
         model = self._models(ctx.step)
-        self._check_budget(ctx, model, messages, tools)
-        request: dict[str, Any] = {"model": model, "messages": messages,
-                                   "max_completion_tokens": MAX_OUTPUT_TOKENS}
-        if tools:
-            request["tools"] = [tool.spec() for tool in tools]
+        specs = [tool.spec() for tool in tools] + ([finish_tool(output)] if tools else [])
+        self._check_budget(ctx, model, messages, specs)
+        request: dict[str, Any] = {"model": model, "messages": messages, **self._sampling.params()}
         started = time.monotonic()
-        response = self._create_with_format(request, output)
+        if specs:
+            response = self._create(**{**request, "tools": specs,
+                                       "messages": with_system_note(messages, finish_note(output))})
+        else:
+            response = self._create_with_format(ctx, request, output)
         self._record(ctx, model, response, time.monotonic() - started)
-        return response.choices[0].message
+        return response.choices[0]
 
-    def _create_with_format(self, request: dict[str, Any], output: type[BaseModel]) -> Any:
-        if self._mode in ("auto", "json_schema"):
-            request["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": output.__name__, "schema": strict_schema(output), "strict": True}}
+    def _create_with_format(self, ctx: CallContext, request: dict[str, Any], output: type[BaseModel]) -> Any:
+        """Send `request` asking for `output` the endpoint's current way; step down when it refuses that way."""
+        while True:
+            way = self._formats.current
             try:
-                return self._create(**request)
-            except openai.BadRequestError as exc:
-                if self._mode != "auto" or not _refuses_json_schema(exc):
+                return self._create(**request_format(way, request, output))
+            except openai.APIStatusError as exc:
+                weaker = self._formats.step_down(way) if refuses_format(exc) else None
+                if weaker is None:
                     raise
-                log.warning("endpoint refuses json_schema output; falling back to JSON with validation")
-                self._mode = "json"
-        request["response_format"] = {"type": "json_object"}
-        request["messages"] = [*request["messages"], {"role": "system", "content": _schema_instruction(output)}]
-        return self._create(**request)
+                log.warning("the endpoint refused response_format %s (%s); asking with %s from now on",
+                            way, exc.status_code, weaker)
+                self._store.log(ctx.run_id, ctx.step, "format_refused", refused=way, status=exc.status_code,
+                                now=weaker, error=str(exc)[:300])
 
-    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]], tools: list[Tool]) -> None:
-        prompt = estimate_tokens(json.dumps(messages)) + sum(estimate_tokens(json.dumps(t.spec())) for t in tools)
+    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]],
+                      specs: list[dict[str, Any]]) -> None:
+        prompt = estimate_tokens(json.dumps(messages)) + estimate_tokens(json.dumps(specs))
         spent = self._store.usage(ctx.run_id)
         self._budget.check(
             spent_usd=spent["cost_usd"],
             spent_tokens=int(spent["prompt_tokens"] + spent["completion_tokens"]),
-            next_usd=self._prices.cost(model, prompt, MAX_OUTPUT_TOKENS),
-            next_tokens=prompt + MAX_OUTPUT_TOKENS)
+            next_usd=self._prices.cost(model, prompt, self._sampling.max_output_tokens),
+            next_tokens=prompt + self._sampling.max_output_tokens)
 
     def _record(self, ctx: CallContext, model: str, response: Any, seconds: float) -> None:
         usage = response.usage
@@ -217,37 +268,14 @@ def _assistant_tool_message(message: Any) -> dict[str, Any]:
         for c in message.tool_calls]}
 
 
+def _complete_answer(output: type[BaseModel], message: Any) -> bool:
+    """Whether a reply cut off at the output cap still holds a whole, valid answer (and no tool call)."""
+    return not message.tool_calls and parse_answer(output, message.content)[0] is not None
+
+
 def _invoke(tool: Tool, raw_arguments: str) -> str:
     try:
         arguments = tool.arguments.model_validate_json(raw_arguments or "{}")
     except ValidationError as exc:
-        return f"Invalid arguments for {tool.name}: {_short(exc)}"
+        return f"Invalid arguments for {tool.name}: {short_problem(exc)}"
     return tool.run(arguments)
-
-
-def _parse(output: type[T], content: str | None) -> tuple[T | None, str]:
-    text = (content or "").strip()
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    if not text:
-        return None, "the reply was empty"
-    try:
-        return output.model_validate_json(text), ""
-    except ValidationError as exc:
-        return None, _short(exc)
-
-
-def _short(exc: ValidationError) -> str:
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]]
-    return "; ".join(problems)
-
-
-def _refuses_json_schema(exc: openai.BadRequestError) -> bool:
-    """Whether a 400 says the endpoint does not support json_schema output (not that our schema is bad)."""
-    text = str(exc).lower()
-    return "json_schema" in text and ("not supported" in text or "unsupported" in text)
-
-
-def _schema_instruction(output: type[BaseModel]) -> str:
-    return ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
-            + json.dumps(output.model_json_schema(), indent=None))

@@ -101,6 +101,27 @@ def test_happy_path_opens_a_ready_pull_request(world: World) -> None:
     assert "pull request open" in status and "/cancel" not in status and "tokens · $" in status
 
 
+def test_a_run_answering_by_finish_never_sends_tools_with_a_format(world: World) -> None:
+    """The Coder and Tester answer with the `finish` tool; every request carries the cap and temperature."""
+    world.openai.script(Reply.tool_calls([FIX]),
+                        Reply.tool_calls([("finish", {"summary": "Split on any whitespace."})]), match=CODER)
+    reviewer(world, APPROVE)
+    world.openai.script(Reply.tool_calls([ADD_TEST, ("finish", {
+        "summary": "Covered tabs and newlines.", "tests_added": ["test_word_count_tabs_and_newlines"]})]),
+        match=TESTER)
+    approve(world)
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN
+    requests = world.openai.requests
+    with_tools = [r for r in requests if r.get("tools")]
+    assert with_tools and all("response_format" not in r for r in with_tools)
+    assert all(r["tools"][-1]["function"]["name"] == "finish" for r in with_tools)
+    assert all(r.get("response_format") for r in requests if not r.get("tools"))  # the Reviewer's call
+    assert all((r["temperature"], r["max_completion_tokens"], r["max_tokens"]) == (0.0, 4096, 4096)
+               for r in requests)  # the stand-in is not OpenAI's host: both cap names
+
+
 def test_pr_usage_equals_what_the_model_reported(world: World) -> None:
     coder(world, FIX)
     reviewer(world, APPROVE)

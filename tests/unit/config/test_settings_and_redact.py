@@ -113,3 +113,38 @@ def test_the_key_file_content_is_a_secret(tmp_path: Path) -> None:
     key.write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIEabcdefghijklmnop\n-----END RSA PRIVATE KEY-----\n")
     s = make(webhook_secret="0123456789abcdef", private_key_path=key)
     assert key.read_text() in s.secrets()
+
+
+@pytest.mark.parametrize("provider", [{"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"},
+                                      {"ISSUESMITH_MODEL_PROVIDER": "replay"}])
+def test_tryouts_hand_every_model_setting_to_the_worker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                        provider: dict[str, str]) -> None:
+    """`issuesmith demo`/`run` start the worker with a clean environment: what they read, it must get."""
+    from bot.config.settings import TryoutSettings
+
+    chosen = {"ISSUESMITH_STRUCTURED_OUTPUT": "json", "ISSUESMITH_MODEL_TIMEOUT": "33.0",
+              "ISSUESMITH_MODEL_MAX_RETRIES": "1", "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS": "700",
+              "ISSUESMITH_MODEL_TEMPERATURE": "0.3", **provider}
+    for name, value in chosen.items():
+        monkeypatch.setenv(name, value)
+    env = TryoutSettings(_env_file=None).model_env(tmp_path / "t.jsonl")  # type: ignore[call-arg]
+    for name in chosen:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    worker = make(webhook_secret="0123456789abcdef")
+    assert (worker.structured_output, worker.model_timeout, worker.model_max_retries,
+            worker.model_max_output_tokens, worker.model_temperature) == ("json", 33.0, 1, 700, 0.3)
+
+
+def test_an_empty_temperature_is_not_sent_and_stays_unset_in_the_worker(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    from bot.config.settings import TryoutSettings
+
+    assert make(webhook_secret="0123456789abcdef").model_temperature == 0.0
+    monkeypatch.setenv("ISSUESMITH_MODEL_TEMPERATURE", "")
+    assert make(webhook_secret="0123456789abcdef").model_temperature is None
+    env = TryoutSettings(_env_file=None).model_env(tmp_path / "t.jsonl")  # type: ignore[call-arg]
+    assert env["ISSUESMITH_MODEL_TEMPERATURE"] == ""
+    with pytest.raises(ValidationError):
+        make(webhook_secret="0123456789abcdef", model_temperature=3)

@@ -11,7 +11,9 @@ from pydantic import BaseModel
 
 from bot.config.pricing import Budget, PriceTable, UnpricedModel
 from bot.core.errors import BudgetExceeded, ModelOutputInvalid
-from bot.models.client import CallContext, ModelClient, strict_schema
+from bot.models.client import CallContext, ModelClient
+from bot.models.sampling import Sampling, is_openai
+from bot.models.schema import strict_schema
 from bot.runs.plan import Plan
 from bot.runs.store import RunStore
 from standins.openai import FakeOpenAI, Reply
@@ -58,10 +60,11 @@ def store(redis_url: str) -> RunStore:
     return RunStore(redis.Redis.from_url(redis_url, decode_responses=True))
 
 
-def client(base_url: str, store: RunStore, mode: str = "auto", budget: Budget | None = None) -> ModelClient:
+def client(base_url: str, store: RunStore, mode: str = "auto", budget: Budget | None = None,
+           sampling: Sampling | None = None) -> ModelClient:
     sdk = openai.OpenAI(api_key="sk-unit-test-key-000000", base_url=base_url, max_retries=1, timeout=5)
     return ModelClient(sdk.chat.completions.create, "gpt-4o-mini", store, PriceTable(),
-                       budget or Budget(5.0, 1_000_000), mode)
+                       budget or Budget(5.0, 1_000_000), mode, sampling)
 
 
 MESSAGES = [{"role": "system", "content": "Planner"}, {"role": "user", "content": "plan it"}]
@@ -135,12 +138,73 @@ def test_tool_calls_are_bounded(model_server, store: RunStore) -> None:
     assert "tools" not in fake.requests[1]
 
 
-def test_truncated_json_is_sent_back_and_the_retry_succeeds(model_server, store: RunStore) -> None:
+def test_a_reply_cut_off_at_the_cap_is_told_so_not_re_asked_blindly(model_server, store: RunStore) -> None:
     fake, url = model_server
     truncated = '{"title": "Count words", "summary": "word_count spl'
     fake.script(Reply.text(truncated, finish_reason="length"), Reply.json(SAMPLE_PLAN))
     plan = client(url, store).structured(CallContext("r7", "plan"), MESSAGES, Plan)
-    assert plan.title == SAMPLE_PLAN["title"] and "was not a valid Plan" in fake.requests[1]["messages"][-1]["content"]
+    told = fake.requests[1]["messages"][-1]["content"]
+    assert plan.title == SAMPLE_PLAN["title"]
+    assert "cut off" in told and "output limit of 4096 tokens" in told and "smaller tool calls" in told
+    assert fake.requests[1]["messages"][-2] == {"role": "assistant", "content": truncated}
+    [event] = [e for e in store.entries("r7") if e["event"] == "output_cut_off"]
+    assert event["max_output_tokens"] == 4096
+
+
+def test_a_tool_call_cut_off_at_the_cap_is_not_run(model_server, store: RunStore) -> None:
+    from bot.models.client import Tool
+
+    fake, url = model_server
+    calls: list[str] = []
+    tool = Tool("echo", "echo text", Echo, lambda a: calls.append(a.text) or a.text)
+    fake.script(Reply.tool_calls([("echo", '{"text": "a very long te')], finish_reason="length"),
+                Reply.json(SAMPLE_PLAN))
+    client(url, store).structured(CallContext("r9", "plan"), MESSAGES, Plan, tools=[tool], max_tool_calls=3)
+    assert calls == []
+    assistant, note = fake.requests[1]["messages"][-2:]
+    assert assistant == {"role": "assistant", "content": "(my reply was cut off while calling echo)"}
+    assert "a cut-off tool call was not run" in note["content"]
+
+
+def test_cut_offs_are_bounded(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(*(Reply.text('{"title": "', finish_reason="length") for _ in range(2)))
+    with pytest.raises(ModelOutputInvalid, match="cut off at the output cap of 4096 tokens 2 times") as caught:
+        client(url, store).structured(CallContext("r10", "plan"), MESSAGES, Plan)
+    assert "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS" in caught.value.hint and fake.pending() == 0
+
+
+def test_a_whole_answer_that_reached_the_cap_is_taken(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN, finish_reason="length"))
+    assert client(url, store).structured(CallContext("r11", "plan"), MESSAGES, Plan).title == SAMPLE_PLAN["title"]
+    assert len(fake.requests) == 1
+
+
+def test_the_output_cap_goes_under_both_names_except_to_openai(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN), Reply.json(SAMPLE_PLAN))
+    client(url, store).structured(CallContext("r12", "plan"), MESSAGES, Plan)
+    local = client(url, store, sampling=Sampling.for_endpoint(url, max_output_tokens=512))
+    local.structured(CallContext("r12", "plan"), MESSAGES, Plan)
+    assert fake.requests[0]["max_completion_tokens"] == 4096 and "max_tokens" not in fake.requests[0]
+    assert fake.requests[1]["max_completion_tokens"] == fake.requests[1]["max_tokens"] == 512
+
+
+def test_the_temperature_is_sent_unless_unset(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN), Reply.json(SAMPLE_PLAN), Reply.json(SAMPLE_PLAN))
+    for sampling in (None, Sampling(temperature=0.7), Sampling(temperature=None)):
+        client(url, store, sampling=sampling).structured(CallContext("r13", "plan"), MESSAGES, Plan)
+    assert [r.get("temperature", "unset") for r in fake.requests] == [0.0, 0.7, "unset"]
+
+
+@pytest.mark.parametrize(("base_url", "openai_s"), [
+    (None, True), ("https://api.openai.com/v1", True), ("https://acme.openai.azure.com/openai/v1", True),
+    ("http://127.0.0.1:11434/v1", False), ("http://localhost:8080/v1", False),
+    ("https://api.openai.com.example.net/v1", False)])
+def test_which_endpoints_are_openais(base_url: str | None, openai_s: bool) -> None:
+    assert is_openai(base_url) is openai_s
 
 
 def test_model_timeouts_are_bounded_and_reported(model_server, store: RunStore) -> None:
