@@ -69,7 +69,8 @@ def _local(settings: TryoutSettings, root: Path, repo: Path, title: str, body: s
             env["ISSUESMITH_SETUP_COMMAND"] = settings.setup_command
         with Playground.start(root, name, _placeholder(root), redis_url, env, out) as play:
             bare = play.github.repo_path(play.repo)
-            _git(bare, "fetch", "--quiet", "--no-tags", str(repo), "+HEAD:refs/heads/main", discover=False)
+            _git(bare, "fetch", "--quiet", str(repo), "+HEAD:refs/heads/main", "+refs/tags/*:refs/tags/*",
+                 discover=False)  # tags too: setuptools-scm and versioneer projects read their version there
             number = play.open_issue(title, body)
             play.say(f"issue #{number}: {title!r}; planning")
             play.label(number)

@@ -147,7 +147,7 @@ class Workspace:
             slot.parent.mkdir(parents=True, exist_ok=True)
             self.git("clone", "--local", "--no-checkout", "--quiet", str(mirror), str(slot), local=True)
             _config_mark(slot).write_text(_config_digest(slot))
-            self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot, local=True)
+            self.git("fetch", "--prune", "--tags", "--force", "--quiet", "origin", cwd=slot, local=True)
             self._reset(slot, sha)
 
     def _proven(self, slot: Path, mirror: Path, sha: str) -> bool:
@@ -158,7 +158,7 @@ class Workspace:
         if not mark.is_file() or mark.read_text() != _config_digest(slot):
             return False
         try:
-            self.git("fetch", "--prune", "--no-tags", "--quiet", "origin", cwd=slot, local=True)
+            self.git("fetch", "--prune", "--tags", "--force", "--quiet", "origin", cwd=slot, local=True)
             self._reset(slot, sha)
         except Exception:  # whatever stops the proof leaves the slot unproven: it is deleted
             return False

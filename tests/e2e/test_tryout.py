@@ -125,10 +125,13 @@ def test_local_mode_leaves_a_branch_and_the_pr_body_and_touches_nothing_else(
     fake, url = model
     fake.script(Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
     script_implementation(fake)
+    subprocess.run(["git", "-C", str(checkout), "tag", "v0.3.0", "main"], check=True)
     code, out = local(tmp_path, monkeypatch, url, ["--repo", str(checkout), "--yes", "--issue",
                                                    "word_count is wrong with double spaces\nIt says 3 for 'a  b'."])
     assert code == 0, out
     assert "plan v1" in out and "tests: 3 passed" in out and f"✓ branch {BRANCH} is in {checkout}" in out
+    [bare] = (tmp_path / "var" / "run").glob("*/github/repos/*/textstats.git")
+    assert "v0.3.0" in git_out(bare, "tag", "--list")  # setuptools-scm projects need their tags
     assert git_out(checkout, "branch", "--show-current").strip() == "my-work"
     assert (checkout / "README.md").read_text() == "uncommitted notes\n"
     assert git_out(checkout, "status", "--porcelain").strip() == "M README.md"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +96,18 @@ def test_missing_branch_is_reported(tmp_path: Path, remote) -> None:
     workspace = Workspace(tmp_path / "work", Redactor())
     with pytest.raises(GitError, match="rev-parse"), workspace.checkout(REPO, url, token, "nope"):
         pass
+
+
+def test_work_trees_carry_the_repositorys_tags_old_and_new(tmp_path: Path, remote) -> None:
+    """setuptools-scm and versioneer projects take their version from tags: without them their tests refuse to run."""
+    fake, url, token = remote
+    bare = fake.repo_path(REPO)
+    subprocess.run(["git", "-C", str(bare), "tag", "v1.0", "main"], check=True)
+    ws = Workspace(tmp_path / "work", Redactor())
+    with ws.checkout(REPO, url, token, "main") as first:
+        assert "v1.0" in ws.git("tag", "--list", cwd=first.path).split()
+    fake.push_commit(REPO, "main", {"src/new.py": "x = 1\n"}, by="acme")
+    subprocess.run(["git", "-C", str(bare), "tag", "v1.1", "main"], check=True)
+    with ws.checkout(REPO, url, token, "main") as second:
+        assert second.path == first.path  # a reused slot learns the new tag too
+        assert ws.git("describe", "--tags", "HEAD", cwd=second.path).strip() == "v1.1"
