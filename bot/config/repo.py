@@ -44,6 +44,10 @@ from bot.core import treefiles
 from bot.core.errors import ConfigError
 
 CONFIG_PATHS = (".github/issuesmith.yml", ".github/issuesmith.yaml")
+MAX_COMMAND = 16_000
+"""Characters of `setup_command` / `test_command`: real test selections (SWE-bench's) take 3-10k; far under
+what one shell argument may hold (128 KiB).
+"""
 AGENTS_FILE = "AGENTS.md"
 MAX_INSTRUCTIONS = 8_000
 """Characters of `instructions` plus AGENTS.md that reach the prompts (the rest is cut, and says so)."""
@@ -97,8 +101,8 @@ class RepoConfig(_Strict):
 
     trigger_label: str | None = Field(default=None, min_length=1, max_length=50)
     auto_approve_label: str | None = Field(default=None, max_length=50)
-    setup_command: str | None = Field(default=None, max_length=2000)
-    test_command: str | None = Field(default=None, max_length=2000)
+    setup_command: str | None = Field(default=None, max_length=MAX_COMMAND)
+    test_command: str | None = Field(default=None, max_length=MAX_COMMAND)
     paths: PathRules = Field(default_factory=PathRules)
     max_revisions: int | None = Field(default=None, ge=0, le=10)
     budget: RunBudget = Field(default_factory=RunBudget)

@@ -116,3 +116,14 @@ def test_the_redis_password_is_a_secret_for_the_redactor_and_never_shown() -> No
     redact = Redactor(settings.secrets())
     assert "s3cr" not in redact(f"connecting to {url} failed; password s3cr/t-redis-pw")
     assert shown_url(url) == "rediss://:***@redis.example:6380/0"
+
+
+def test_a_long_test_selection_fits_and_a_runaway_one_is_refused() -> None:
+    """Real test selections (SWE-bench's) take 3-10k characters; the old 2,000 cap refused them."""
+    from bot.config.repo import MAX_COMMAND, RepoConfig
+
+    selection = "python -m pytest -q " + " ".join(f"tests/test_mod.py::test_case_{n}" for n in range(300))
+    assert 9_000 < len(selection) < MAX_COMMAND
+    assert RepoConfig.model_validate({"test_command": selection}).test_command == selection
+    with pytest.raises(ValueError, match="at most 16000 characters"):
+        RepoConfig.model_validate({"test_command": "x" * (MAX_COMMAND + 1)})
