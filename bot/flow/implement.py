@@ -25,6 +25,7 @@ from bot.config.limits import DeploymentLimits
 from bot.config.repo import RepoConfig
 from bot.core.errors import ConfigError, InvalidTransition
 from bot.core.markdown import code, fence
+from bot.core.walk import remove_tree
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
 from bot.flow.services import Services
@@ -40,7 +41,7 @@ from bot.sandboxes.base import CommandResult, Limits
 from bot.sandboxes.testresults import TestReport, build_report, with_junit
 from bot.workspace import edits
 from bot.workspace.slots import WorkTree
-from bot.workspace.tree import Identity, Tree, remove_path
+from bot.workspace.tree import Identity, Tree
 
 JUNIT_NAME = ".issuesmith-junit.xml"
 CHAIN = (State.APPROVED, State.IMPLEMENTING, State.TESTING, State.PR_OPEN)
@@ -174,7 +175,7 @@ class Implementation:
         try:
             return self._test(ctx)
         finally:
-            remove_path(self.home)  # however deep the command nested it, never following a link
+            remove_tree(self.home)  # however deep the command nested it, never following a link
 
     def _test(self, ctx: StepContext) -> dict[str, Any]:
         code_out = ctx.outputs["code"]
@@ -244,16 +245,16 @@ class Implementation:
         """Run the repository's test command in the sandbox; code decides pass or fail."""
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
-        remove_path(junit)
+        remove_tree(junit)
         backend = self.services.sandbox()
         limits = Limits(timeout=self.services.settings.test_timeout, disk_bytes=self.services.settings.disk_bytes)
         result = self.sandboxed(ctx, touched, lambda: backend.run(
             with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home))
         if result.disk_exceeded:
-            remove_path(junit)
+            remove_tree(junit)
             raise disk_quota_error("test", command, result)
         report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
-        remove_path(junit)
+        remove_tree(junit)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
         ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
                 source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),

@@ -133,11 +133,6 @@ def _normalise_mode(name: str, dirfd: int | None, mode: int) -> None:
         os.chmod(name, wanted, dir_fd=dirfd)
 
 
-def remove_path(target: Path) -> None:
-    """Remove whatever is at `target`, if anything: a file, link or folder (links inside are removed, not followed)."""
-    walk.remove_tree(target)
-
-
 def _empty(folder: Path) -> None:
     """Remove everything inside a submodule's folder (never following links)."""
     for entry in os.scandir(folder):
@@ -175,7 +170,7 @@ class Tree:
         for path in paths:
             target = self.root / path
             if tracked.mode(path) is None:
-                remove_path(target)
+                walk.remove_tree(target)
         if patch:
             self.git("apply", "--whitespace=nowarn", "--binary", "-", cwd=self.root, stdin=patch)
 

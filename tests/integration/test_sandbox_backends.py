@@ -8,17 +8,14 @@ plays a container by running the command locally.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +33,7 @@ from bot.sandboxes import (
     probe_all,
 )
 from bot.sandboxes.base import CommandResult, Limits
+from tests.greeting import greeting_service
 
 FAST = Limits(timeout=10, kill_grace=0.3)
 SECRETS = {"OPENAI_API_KEY": "sk-sandboxtest-openai-0123456789", "GITHUB_TOKEN": "ghs_sandboxtestgithubtoken0123",
@@ -49,32 +47,6 @@ def tree(tmp_path: Path) -> Path:
     (work / ".git" / "hooks").mkdir(parents=True)
     (work / "README.md").write_text("hello\n")
     return work
-
-
-@contextlib.contextmanager
-def greeting_service(host: str) -> Iterator[int]:
-    """A TCP service on `host` that greets whoever connects; yields its port."""
-    server = socket.create_server((host, 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.sendall(b"host-service-greeting\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        server.close()
 
 
 @pytest.fixture

@@ -189,3 +189,38 @@ def test_restore_never_deletes_through_a_link_on_the_way_to_an_edit(tmp_path: Pa
     tree.restore(patch, ["newpkg/mod.py"])
     assert (outside / "mod.py").read_text() == "the host's file\n"
     assert not (tree.root / "newpkg").is_symlink() and (tree.root / "newpkg" / "mod.py").read_text() == "M = 1\n"
+
+
+def test_a_tag_named_like_the_branch_does_not_change_what_is_checked_out(tmp_path: Path) -> None:
+    """Tags now reach the work trees (setuptools-scm needs them); a repository's tag `main` pointing elsewhere
+    must not be taken for the branch when a job picks its commit."""
+    import github
+
+    from bot.core.redact import Redactor
+    from bot.workspace.slots import Workspace
+    from standins.github import FakeGitHub, generate_app_key
+    from standins.server import ServerThread
+
+    fake = FakeGitHub(tmp_path / "gh")
+    with ServerThread(fake.app) as server:
+        fake.bind(server.url)
+        private, public = generate_app_key()
+        fake.add_app(1, public)
+        fake.add_installation(9, "acme")
+        fake.add_repo("acme/tool", 9, {"app.py": "SAFE = True\n"})
+        bare = fake.repo_path("acme/tool")
+        head = subprocess.run(["git", "-C", str(bare), "rev-parse", "main"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        evil = subprocess.run(["git", "-C", str(bare), "commit-tree", "-m", "evil", f"{head}^{{tree}}"],
+                              capture_output=True, text=True, check=True, env={**os.environ,
+                              "GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m",
+                              "GIT_COMMITTER_EMAIL": "m@x"}).stdout.strip()
+        subprocess.run(["git", "-C", str(bare), "tag", "main", evil], check=True)
+        token = github.GithubIntegration(auth=github.Auth.AppAuth(1, private),
+                                         base_url=fake.api_url).get_access_token(9).token
+        ws = Workspace(tmp_path / "work", Redactor())
+        for _ in range(2):  # a fresh slot, then the reused one (which fetches tags)
+            with ws.checkout("acme/tool", f"{server.url}/acme/tool.git", token, "main") as tree:
+                assert tree.sha == head
+                assert ws.git("rev-parse", "HEAD", cwd=tree.path).strip() == head
+        fake.close()

@@ -321,10 +321,10 @@ def test_a_plan_naming_a_link_out_of_the_tree_learns_nothing_of_the_host(tmp_pat
 
 
 def test_a_folder_the_tests_leave_where_the_junit_report_goes_is_removed(tmp_path: Path) -> None:
-    from bot.workspace.tree import remove_path
+    from bot.core.walk import remove_tree
 
     report = tmp_path / ".issuesmith-junit.xml"
     (report / "inner").mkdir(parents=True)
     (report / "inner" / "escape").symlink_to("/etc")
-    remove_path(report)
+    remove_tree(report)
     assert not os.path.lexists(report) and Path("/etc/hosts").exists()

@@ -12,7 +12,6 @@ No packet goes anywhere but 127.0.0.0/8 and this test host.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import shutil
@@ -20,7 +19,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +30,7 @@ import pytest
 from bot.runs.model import State
 from bot.sandboxes import BubblewrapBackend
 from bot.sandboxes.base import Limits
+from tests.greeting import greeting_service
 from tests.integration import test_implement as scripted
 from tests.world import APPROVE, FIX, World
 
@@ -110,30 +109,6 @@ def test_host(tmp_path: Path) -> Iterator[OwnTestHost]:
         subprocess.run(["ip", "netns", "del", netns], capture_output=True)
 
 
-@contextlib.contextmanager
-def host_service() -> Iterator[int]:
-    """A service of the host itself on all its addresses; yields its port."""
-    server = socket.create_server(("0.0.0.0", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                conn, _ = server.accept()
-                with conn:
-                    conn.sendall(b"host-service-greeting\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        server.close()
-
-
 def connect(host: str, port: int) -> str:
     """CONNECTED and the greeting, or FAILED and why: from the host itself."""
     try:
@@ -184,7 +159,7 @@ def test_setup_phase_reaches_the_internet_but_no_private_metadata_or_host_addres
         bwrap: BubblewrapBackend, test_host: OwnTestHost, tmp_path: Path) -> None:
     tree = tmp_path / "repo"
     tree.mkdir()
-    with host_service() as host_port:
+    with greeting_service("0.0.0.0") as host_port:  # the host itself, on all its addresses
         denied = [(test_host.private, PORT), (METADATA, PORT), (test_host.host_side, host_port),
                   (HOST_PUBLIC, host_port), ("10.0.2.2", 6379), ("127.0.0.1", 6379)]
         # control: from the host, every one of them answers (Redis on 127.0.0.1 included)
