@@ -20,7 +20,7 @@ from bot.flow.services import Services, current
 from bot.flow.steps import refresh_status, status_snapshot
 from bot.github import comments, status
 from bot.github.client import RepoGateway
-from bot.github.commands import Command
+from bot.github.commands import EDITED_COMMAND, Command
 from bot.runs.intents import Intent
 from bot.runs.model import ACTIVE, STEP_OF_STATE, Run, State
 from bot.runs.queueing import enqueue_step
@@ -62,10 +62,15 @@ def refuse(services: Services, gateway: RepoGateway, intent: Intent) -> str:
     return "refused"
 
 
-def reply(services: Services, gateway: RepoGateway, intent: Intent, body: str) -> None:
-    """Answer a delivery on its issue, once (a re-run intake edits the same comment)."""
-    marker = f"<!-- issuesmith:reply delivery={intent.delivery} -->"
-    scope = f"delivery:{intent.delivery}"
+def reply(services: Services, gateway: RepoGateway, intent: Intent, body: str, per_comment: bool = False) -> None:
+    """Answer a delivery on its issue, once (a re-run intake edits the same comment).
+
+    `per_comment`: one answer per commented comment instead, whatever the delivery (every edit of a
+    comment is a delivery of its own; the answer to the edits is edited in place, not repeated).
+    """
+    key = f"comment={intent.comment_id}" if per_comment else f"delivery={intent.delivery}"
+    marker = f"<!-- issuesmith:reply {key} -->"
+    scope = key.replace("=", ":")
     ref = gateway.upsert_comment(intent.issue_number, marker, f"{marker}\n{services.redactor(body)}",
                                  services.store.comment_id(scope, marker))
     services.store.remember_comment(scope, marker, ref.id)
@@ -147,7 +152,7 @@ def on_command(services: Services, gateway: RepoGateway, intent: Intent) -> str:
         services.store.log(run.id, "intake", "command", name=command.name, by=intent.sender,
                            delivery=intent.delivery)
         handler = {"approve": approve, "revise": revise, "cancel": cancel, "retry": retry,
-                   "status": show_status}[command.name]
+                   "status": show_status, EDITED_COMMAND: edited_command}[command.name]
         try:
             return handler(services, gateway, intent, run, command)
         except InvalidTransition as refused:
@@ -166,6 +171,13 @@ def lost_race(services: Services, gateway: RepoGateway, intent: Intent, run: Run
     reply(services, gateway, intent, comments.lost_race(intent.sender, command.name, now.state.value,
                                                         now.plan_version))
     return f"lost a race: the run is {now.state.value}"
+
+
+def edited_command(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:
+    """A comment that was a command was edited: that is not a new command; say so, once per comment."""
+    reply(services, gateway, intent, comments.edit_is_not_a_command(intent.sender, command.args), per_comment=True)
+    services.store.log(run.id, "intake", "edit_ignored", by=intent.sender, comment=intent.comment_id)
+    return "an edited command is not run again"
 
 
 def approve(services: Services, gateway: RepoGateway, intent: Intent, run: Run, command: Command) -> str:

@@ -22,6 +22,7 @@ from bot.flow.services import Services, current
 from bot.flow.steps import notify, refresh_status, run_gate
 from bot.github import comments, prnotes
 from bot.github.client import RepoGateway
+from bot.github.commands import EDITED_COMMAND
 from bot.runs.intents import Intent
 from bot.runs.model import PULL_ENDABLE, Run, State
 from bot.runs.queueing import enqueue_step
@@ -51,6 +52,10 @@ def handle(record: dict[str, Any]) -> str:
                 services.store.log(run.id, STEP, "refused", by=intent.sender, reason="no write access",
                                    delivery=intent.delivery)
                 return "refused"
+            if intent.command == EDITED_COMMAND:
+                reply(services, gateway, intent, comments.edit_is_not_a_command(intent.sender, intent.args),
+                      per_comment=True)
+                return "an edited command is not run again"
             return request_round(services, gateway, intent, run)
 
 

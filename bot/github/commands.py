@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+EDITED_COMMAND = "edited"
+"""What intake gets for a command comment edited into a command again (not run; its args: the new command)."""
 KNOWN = ("approve", "revise", "cancel", "retry", "status")
 _COMMAND = re.compile(r"^/(?P<name>[a-z]+)(?:\s+(?P<rest>.*))?$", re.S)
 _VERSION = re.compile(r"^v?(?P<version>\d+)$")

@@ -147,6 +147,13 @@ def lost_race(login: str, command: str, state: str, plan_version: int) -> str:
             f"and now {now}.")
 
 
+def edit_is_not_a_command(login: str, command: str) -> str:
+    """A comment that already was a command was edited (into `/command`): the edit is not run."""
+    return (f"@{login} edits of a comment that already holds a command do not run it again, so your edit "
+            f"(`/{command}`) changed nothing. Post the command as a new comment. (Editing a comment that "
+            "was not a command into one does count, as if it were posted at the time of the edit.)")
+
+
 def approved(login: str, version: int, plan_hash: str) -> str:
     """Acknowledges an approval."""
     return (f"✅ Plan v{version} (`{plan_hash}`) approved by @{login}. Implementation is queued; "

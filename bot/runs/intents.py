@@ -21,12 +21,13 @@ class Intent:
     command: str = ""
     args: str = ""
     comment_id: int = 0
-    comment_created_at: str = ""
+    comment_created_at: str = ""  # when the command was written: created, or edited into a command
     issue_title: str = ""
     label: str = ""
     review_id: int = 0  # "review": the review that requested changes
     head_branch: str = ""  # "review", "pull_closed": the pull request's head branch
     merged: bool = False  # "pull_closed": merged, or closed without merging
+    edited: bool = False  # the command comes from an edit of an existing comment
 
     def to_record(self) -> dict[str, Any]:
         """The intent as a plain dict (an RQ job argument)."""

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from bot.config.policy import Policy
-from bot.github.commands import Command, parse_command
+from bot.github.commands import EDITED_COMMAND, Command, parse_command
 from bot.runs.intents import Intent
 
 SIGNATURE_PREFIX = "sha256="
@@ -95,24 +95,49 @@ def _from_issues(delivery: str, payload: dict[str, Any]) -> Intent | str:
     return _intent("label", delivery, payload, payload["sender"]["login"], label=label)
 
 
-def _comment_command(payload: dict[str, Any]) -> tuple[Command, dict[str, Any]] | str:
-    """The command a newly created comment by a person starts with, and the comment; or why there is none."""
-    if payload.get("action") != "created":
-        return f"issue_comment.{payload.get('action')} is not handled"
+def _comment_command(payload: dict[str, Any]) -> tuple[Command, dict[str, Any], str] | str:
+    """The command a person's comment starts with, the comment and who wrote the command; or why there is none.
+
+    A comment *edited* into a command counts as that command written at the time of the edit, by the
+    person who edited it (GitHub lets writers edit others' comments, so the editor is the sender, and
+    the editor's permission is what is checked). An edit of a comment that already was a command is
+    not a second command: intake answers it, once per comment, with what to do instead.
+    """
+    action = payload.get("action")
+    if action not in ("created", "edited"):
+        return f"issue_comment.{action} is not handled"
     comment = payload.get("comment") or {}
     if is_bot(payload.get("sender")) or is_bot(comment.get("user")):
         return "sender is a bot"
     command = parse_command(comment.get("body"))
     if command is None:
         return "comment is not a command"
-    return command, comment
+    if action == "created":
+        return command, comment, str(comment["user"]["login"])
+    return _edited_command(payload, command, comment)
+
+
+def _edited_command(payload: dict[str, Any], command: Command,
+                    comment: dict[str, Any]) -> tuple[Command, dict[str, Any], str] | str:
+    """An edit that changed the body into a command, or into another command (to be answered, not run)."""
+    before = ((payload.get("changes") or {}).get("body") or {})
+    if "from" not in before:
+        return "the edit did not change the comment's text"
+    editor = str((payload.get("sender") or {}).get("login", ""))
+    if not editor:
+        return "no sender in the payload"
+    written = {**comment, "created_at": comment.get("updated_at") or comment.get("created_at", "")}
+    if parse_command(before["from"]) is not None:
+        return Command(EDITED_COMMAND, command.name), written, editor
+    return command, written, editor
 
 
 def _command_intent(kind: str, delivery: str, payload: dict[str, Any], command: Command,
-                    comment: dict[str, Any]) -> Intent | str:
-    return _intent(kind, delivery, payload, comment["user"]["login"], command=command.name,
+                    comment: dict[str, Any], sender: str) -> Intent | str:
+    return _intent(kind, delivery, payload, sender, command=command.name,
                    args=command.args, comment_id=int(comment.get("id", 0)),
-                   comment_created_at=str(comment.get("created_at", "")))
+                   comment_created_at=str(comment.get("created_at", "")),
+                   edited=payload.get("action") == "edited")
 
 
 def _from_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
@@ -171,6 +196,8 @@ def _from_pull_comment(delivery: str, payload: dict[str, Any]) -> Intent | str:
     found = _comment_command(payload)
     if isinstance(found, str):
         return found
-    if found[0].name != "revise":
-        return f"/{found[0].name} acts on the issue, not on a pull request"
+    command = found[0]
+    name = command.args if command.name == EDITED_COMMAND else command.name
+    if name != "revise":
+        return f"/{name} acts on the issue, not on a pull request"
     return _command_intent("pull_revise", delivery, payload, *found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.runs.model import State
-from tests.world import SAMPLE_PLAN, World
+from tests.world import REPO, SAMPLE_PLAN, World
 
 
 def test_label_by_writer_posts_one_plan_comment(world: World) -> None:
@@ -295,3 +295,53 @@ def test_approve_and_revise_at_the_same_instant_the_loser_is_answered_at_once(
     assert any("Plan v2: Plan two" in c.body for c in world.bot_comments())
     run = world.run()
     assert run is not None and run.state == State.AWAITING_APPROVAL and run.plan_version == 2
+
+
+def test_a_comment_edited_into_approve_approves_as_the_editor(world: World) -> None:
+    """`/aprove` fixed by an edit is the approval, in the name of who edited it (GitHub sends
+    `issue_comment.edited`), with the same version binding as a new comment."""
+    run_id = _planned(world)
+    typo = world.say("/aprove", by="carol")
+    world.drain()
+    assert world.run().state == State.AWAITING_APPROVAL  # type: ignore[union-attr]
+    world.github.edit_comment(REPO, typo, "/approve v1", by="carol")
+    world.step()  # the intake job only
+
+    run = world.run()
+    assert run is not None and run.state == State.APPROVED and (run.approved_version, run.approved_by) == (1, "carol")
+    assert ("issuesmith[bot]", "+1") in world.reactions(typo)
+    assert "approved by @carol" in world.bot_comments()[-1].body
+    assert world.job_ids() == [f"implement-{run_id}-v1-a0"]
+
+
+def test_a_stale_version_edited_in_is_refused_like_a_new_comment(world: World) -> None:
+    _planned(world)
+    world.script_plan({**SAMPLE_PLAN, "title": "Second version"})
+    typo = world.say("/aprove", by="alice")
+    world.say("/revise smaller", by="alice")
+    world.drain()
+    world.github.edit_comment(REPO, typo, "/approve v1", by="alice")
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL and run.approved_version == 0
+    assert "answered plan v1, but plan v2 has been posted" in world.bot_comments()[-1].body
+
+
+def test_editing_a_command_runs_nothing_and_is_answered_once_per_comment(world: World) -> None:
+    _planned(world)
+    world.script_plan({**SAMPLE_PLAN, "title": "Second version"})
+    asked = world.say("/revise smaller", by="alice")
+    world.drain()
+    before = len(world.bot_comments())
+    world.github.edit_comment(REPO, asked, "/approve", by="alice")
+    world.drain()
+    world.github.edit_comment(REPO, asked, "/cancel", by="alice")
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL and run.plan_version == 2
+    answers = world.bot_comments()[before:]
+    assert len(answers) == 1  # the second edit's answer replaced the first
+    assert "edits of a comment that already holds a command do not run it again" in answers[0].body
+    assert "(`/cancel`)" in answers[0].body

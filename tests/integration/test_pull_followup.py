@@ -208,3 +208,22 @@ def test_a_failed_round_is_retried_with_retry(world: World) -> None:
     assert len(world.openai.requests) == calls  # code and test were not redone
     assert "**Round 1**" in world.github.pulls(REPO)[0].body
     assert git(world, "rev-parse", f"{world.github.branches(REPO)[branch]}^") == head
+
+
+def test_a_pull_request_comment_edited_into_revise_starts_a_round_and_a_second_edit_does_not(world: World) -> None:
+    _run_id, number, branch, head = open_pull(world)
+    script_round(world, [], STRIP)
+    typo = world.github.comment(REPO, number, "/revse ignore leading and trailing spaces", "carol")
+    world.drain()
+    assert world.run().pr_round == 0  # type: ignore[union-attr]
+    world.github.edit_comment(REPO, typo, "/revise ignore leading and trailing spaces", by="carol")
+    world.drain()
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN and run.pr_round == 1
+    assert world.github.branches(REPO)[branch] != head
+
+    calls = len(world.openai.requests)
+    world.github.edit_comment(REPO, typo, "/revise and tabs too", by="carol")
+    world.drain()
+    assert world.run().pr_round == 1 and len(world.openai.requests) == calls  # type: ignore[union-attr]
+    assert any("do not run it again" in b for b in pr_comments(world, number))

@@ -112,8 +112,40 @@ def test_non_commands_and_bots_are_ignored(body: str, user_type: str, login: str
     assert isinstance(decide("issue_comment", "d3", _comment(body, user_type, login)), str)
 
 
-def test_edited_comments_and_other_events_are_ignored() -> None:
-    edited = _comment("/approve")
-    edited["action"] = "edited"
-    assert isinstance(decide("issue_comment", "d4", edited), str)
-    assert isinstance(decide("push", "d5", {}), str)
+def _edited(before: str, after: str, editor: str = "bob") -> dict:
+    """An `issue_comment.edited` delivery shaped like GitHub's example (octokit/webhooks): `changes.body.from`."""
+    payload = _comment(after)
+    payload["action"] = "edited"
+    payload["changes"] = {"body": {"from": before}}
+    payload["comment"]["updated_at"] = "2026-01-01T00:05:00Z"
+    payload["sender"] = {"login": editor, "type": "User"}
+    return payload
+
+
+def test_a_comment_edited_into_a_command_is_that_command_by_the_editor_at_the_time_of_the_edit() -> None:
+    intent = decide("issue_comment", "d4", _edited("/aprove", "/approve v2"))
+    assert isinstance(intent, Intent)
+    assert (intent.command, intent.args, intent.sender, intent.edited) == ("approve", "v2", "bob", True)
+    assert intent.comment_created_at == "2026-01-01T00:05:00Z"  # binds to the plan on screen at the edit
+
+
+def test_an_edited_command_is_passed_on_to_be_answered_not_run() -> None:
+    intent = decide("issue_comment", "d5", _edited("/revise a", "/approve"))
+    assert isinstance(intent, Intent)
+    assert (intent.command, intent.args) == ("edited", "approve")
+
+
+@pytest.mark.parametrize("payload", [
+    _edited("/aprove", "thanks"),  # not a command after the edit
+    {**_edited("x", "/approve"), "changes": {"title": {"from": "old"}}},  # the text did not change
+    _edited("x", "/approve", editor="dependabot[bot]"),
+])
+def test_edits_that_make_no_command_are_ignored(payload: dict) -> None:
+    assert isinstance(decide("issue_comment", "d6", payload), str)
+
+
+def test_other_events_are_ignored() -> None:
+    deleted = _comment("/approve")
+    deleted["action"] = "deleted"
+    assert isinstance(decide("issue_comment", "d7", deleted), str)
+    assert isinstance(decide("push", "d8", {}), str)
