@@ -257,6 +257,8 @@ def cancel(services: Services, gateway: RepoGateway, intent: Intent, run: Run, c
         reply(services, gateway, intent, comments.not_awaiting(intent.sender, "cancel", run.state))
         return "nothing to cancel"
     services.store.transition(run.id, State.CANCELLED, only_from={*ACTIVE, State.FAILED})
+    services.store.log(run.id, "intake", "cancel_requested", by=intent.sender, was=run.state.value,
+                       job_running=run.state in RUNNING)
     reply(services, gateway, intent, comments.cancelled(intent.sender, run.state in RUNNING))
     refresh_status(services, run.id)
     return "cancelled"

@@ -13,8 +13,9 @@ import time
 from bot.agents import planner
 from bot.config.repo import RepoConfig
 from bot.core.errors import InvalidTransition
+from bot.flow.pipeline import Cancelled
 from bot.flow.services import Services, current
-from bot.flow.steps import call_context, notify, post, refresh_status, run_step
+from bot.flow.steps import call_context, notify, post, refresh_status, run_step, stop_reason
 from bot.github import comments
 from bot.localize.context import build_context
 from bot.runs.model import Run, State
@@ -103,6 +104,9 @@ def draft_plan(services: Services, run: Run) -> int | None:
                                   plan_version=version)
     except InvalidTransition:
         services.store.log(run.id, "plan", "discarded", reason="run left PLANNING while planning", version=version)
+        reason = stop_reason(services, run.id)
+        if reason is not None:
+            raise Cancelled(reason, step="plan") from None
         return None
     services.store.log(run.id, "plan", "planned", version=version, hash=digest, files=len(result.files))
     return version

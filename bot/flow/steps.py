@@ -32,8 +32,10 @@ log = logging.getLogger("issuesmith.steps")
 def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], None]) -> None:
     """Run `work` for the run's `step` with logging; on failure, retry or fail the run.
 
-    A run cancelled while the step works ends the job quietly (`/cancel` was answered already);
-    the status comment then says where it stopped.
+    A run cancelled while the step works ends the job quietly (`/cancel` was answered already):
+    however the work ended (it saw the cancel at a check, finished, or failed on a run that was no
+    longer active), the log says when the job stopped and the status comment is brought up to date,
+    with what the step spent.
     """
     run = services.store.require(run_id)
     with bound(run=run_id, repo=run.repo, issue=run.issue, step=step):
@@ -42,14 +44,28 @@ def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], N
         try:
             work(run)
         except Cancelled as exc:
-            services.store.log(run_id, exc.step or step, "stopped", reason=exc.reason,
-                               seconds=round(time.monotonic() - started, 3))
-            refresh_status(services, run_id)
+            _stopped(services, run_id, exc.step or step, exc.reason, started)
             return
         except Exception as exc:
+            reason = stop_reason(services, run_id)
+            if reason is not None:  # the run ended under the step: not the step's failure, nothing to retry
+                log.warning("step failed after the run ended", exc_info=exc)
+                _stop_rq_retries()
+                _stopped(services, run_id, step, reason, started)
+                return
             _handle_failure(services, run_id, step, exc, time.monotonic() - started)
             raise
+        reason = stop_reason(services, run_id)
+        if reason is not None and services.store.require(run_id).state == State.CANCELLED:
+            _stopped(services, run_id, step, reason, started)
+            return
         services.store.log(run_id, step, "finished", seconds=round(time.monotonic() - started, 3))
+
+
+def _stopped(services: Services, run_id: str, step: str, reason: str, started: float) -> None:
+    """Log that the step's job stopped because the run ended, and show it (and what was spent) on the issue."""
+    services.store.log(run_id, step, "stopped", reason=reason, seconds=round(time.monotonic() - started, 3))
+    refresh_status(services, run_id)
 
 
 def run_gate(services: Services, run_id: str, policy: Policy) -> Gate:

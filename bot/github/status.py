@@ -7,6 +7,7 @@ the same text for the same stored state, so the comment never needs its own book
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,10 +158,24 @@ def ending_items(snap: Snapshot) -> list[Item]:
         return [Item(DONE if run.state == State.MERGED else STOPPED,
                      f"{what}{by}" + (" · branch deleted" if deleted else ""))]
     if run.state == State.CANCELLED:
-        by = next((e.get("by") for e in reversed(snap.entries)
-                   if e.get("event") == "command" and e.get("name") == "cancel"), "")
-        return [Item(STOPPED, f"Cancelled by @{by}" if by else "Cancelled")]
+        return [Item(STOPPED, cancelled_text(snap.entries))]
     return []
+
+
+def cancelled_text(entries: list[dict[str, Any]]) -> str:
+    """Who cancelled and, when a job was at work, whether and when it stopped (the cancel reply promised it)."""
+    at = max((i for i, e in enumerate(entries) if e.get("event") == "cancel_requested"), default=-1)
+    by = next((e.get("by") for e in reversed(entries)
+               if e.get("event") == "command" and e.get("name") == "cancel"), "")
+    text = f"Cancelled by @{by}" if by else "Cancelled"
+    if at < 0 or not entries[at].get("job_running"):
+        return text
+    stop = next((e for e in entries[at + 1:] if e.get("event") == "stopped"), None)
+    if stop is None:
+        return text + " · the job at work stops at its next check…"
+    after = max(0.0, float(stop.get("ts", 0)) - float(entries[at].get("ts", 0)))
+    clock = time.strftime("%H:%M:%S UTC", time.gmtime(float(stop.get("ts", 0))))
+    return text + f" · the {stop.get('step', '?')} job stopped at {clock}, {duration(after)} after the cancel"
 
 
 def commands_line(run: Run) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import threading
+
 import pytest
 
 from bot.runs.model import State
-from tests.world import REPO, SAMPLE_PLAN, World
+from standins.openai import Reply
+from tests.world import REPO, SAMPLE_PLAN, World, wait_until
 
 
 def test_label_by_writer_posts_one_plan_comment(world: World) -> None:
@@ -345,3 +349,37 @@ def test_editing_a_command_runs_nothing_and_is_answered_once_per_comment(world: 
     assert len(answers) == 1  # the second edit's answer replaced the first
     assert "edits of a comment that already holds a command do not run it again" in answers[0].body
     assert "(`/cancel`)" in answers[0].body
+
+
+def test_cancel_while_the_planner_works_shows_what_was_spent_and_when_the_job_stopped(world: World) -> None:
+    """`/cancel` lands while the Planner's (paid) call is in flight: the job stops when the call returns,
+    and the status comment then shows that call's tokens and when the job stopped, as the reply promised."""
+    world.new_issue()
+    world.openai.script(Reply.json(SAMPLE_PLAN, usage=(1200, 300)).slowly(1.5), match="Planner of issuesmith")
+    world.label()
+    world.step()  # intake: the run starts, planning is queued
+
+    def cancel_during_the_call() -> None:
+        wait_until(lambda: world.openai.requests, what="the Planner's call")
+        world.say("/cancel", by="carol")
+        world.github.wait_for_deliveries()
+        [job_id] = [j for j in world.services.queue.get_job_ids() if j.startswith("intake")]
+        job = world.services.queue.fetch_job(job_id)
+        assert job is not None
+        world.services.queue.remove(job)
+        job.perform()  # the intake job, beside the busy plan job (as a second worker would)
+
+    canceller = threading.Thread(target=cancel_during_the_call)
+    canceller.start()
+    world.step()  # the plan job, in its model call when the cancel lands
+    canceller.join(timeout=30)
+
+    run = world.run()
+    assert run is not None and run.state == State.CANCELLED
+    assert any("Run cancelled by @carol" in c.body and "stops at its next check" in c.body
+               for c in world.bot_comments())
+    status = world.status()
+    assert "1,500 tokens" in status, status
+    assert re.search(r"Cancelled by @carol · the plan job stopped at \d\d:\d\d:\d\d UTC, \d+s after the cancel",
+                     status), status
+    assert not [c for c in world.bot_comments() if "issuesmith:plan" in c.body]  # the discarded plan is not posted
