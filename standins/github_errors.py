@@ -8,6 +8,14 @@ from standins.github_render import Json
 
 DOCS = "https://docs.github.com/rest"
 MAX_BODY = 65536
+"""GitHub refuses an issue, comment, pull request, review or review comment body longer than this with
+422 `{"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "custom", "field":
+"body", "message": "body is too long (maximum is 65536 characters)"}]}`: the REST reference does not state
+the limit; the error is quoted in https://github.com/peter-evans/create-issue-from-file/issues/1049 and
+https://github.com/github/issue-metrics/issues/258. The stand-in counts code points, as the message says
+and as measured for pull request bodies (https://github.com/dead-claudia/github-limits/pull/13, which also
+found issue comments allowed up to 262,144 UTF-8 bytes): the stricter reading, so a body our client sends
+is tested against the limit it would meet first."""
 
 
 class ApiError(Exception):
@@ -53,6 +61,7 @@ def validation(resource: str, *, field: str | None = None, code: str = "invalid"
 
 
 def check_body_length(resource: str, text: str | None) -> None:
+    """GitHub's 422 for a body over `MAX_BODY` characters (`resource`: IssueComment, PullRequest...)."""
     if text is not None and len(text) > MAX_BODY:
         raise validation(
             resource, field="body", code="custom", message=f"body is too long (maximum is {MAX_BODY} characters)"

@@ -2,7 +2,9 @@
 
 `GitHubApp` holds the app's identity (JWT → installation tokens, cached until shortly
 before they expire); `RepoGateway` acts on one repository with an installation token.
-Comments we may post twice (a re-run job) are *upserted* through a hidden marker.
+Comments we may post twice (a re-run job) are *upserted* through a hidden marker. Every body sent
+passes `fitting.guard`: our renderers build bodies that fit GitHub's limit, and one that does not is
+cut (its marker line kept) with a warning rather than refused by GitHub with a 422.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib3.util import Retry
 
 from bot.core.redact import Redactor
 from bot.github.comments import carries_marker
+from bot.github.fitting import guard
 from bot.runs.issue import IssueInfo
 
 TOKEN_MARGIN_SECONDS = 300
@@ -188,13 +191,13 @@ class RepoGateway:
 
     def post_comment(self, number: int, body: str) -> CommentRef:
         """Post a new comment on an issue."""
-        comment = self._repo.get_issue(number).create_comment(body)
+        comment = self._repo.get_issue(number).create_comment(guard(body, "comment"))
         return _ref(comment)
 
     def edit_comment(self, number: int, comment_id: int, body: str) -> CommentRef:
         """Replace the body of one of our comments."""
         comment = self._repo.get_issue(number).get_comment(comment_id)
-        comment.edit(body)
+        comment.edit(guard(body, "comment"))
         return _ref(comment)
 
     def comment_body(self, number: int, comment_id: int) -> str:
@@ -236,12 +239,13 @@ class RepoGateway:
 
     def open_pull(self, head: str, base: str, title: str, body: str, draft: bool) -> PullRef:
         """Open a pull request from our branch `head` into `base`."""
-        return _pull(self._repo.create_pull(base=base, head=head, title=title, body=body, draft=draft))
+        return _pull(self._repo.create_pull(base=base, head=head, title=title, body=guard(body, "pull request body"),
+                                            draft=draft))
 
     def update_pull(self, number: int, title: str, body: str) -> PullRef:
         """Replace the title and body of one of our pull requests."""
         pull = self._repo.get_pull(number)
-        pull.edit(title=title, body=body)
+        pull.edit(title=title, body=guard(body, "pull request body"))
         return _pull(pull)
 
 
@@ -269,7 +273,7 @@ class RepoGateway:
 
     def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> int:
         """Answer an inline review comment in its thread; returns the reply's id."""
-        return int(self._repo.get_pull(number).create_review_comment_reply(comment_id, body).id)
+        return int(self._repo.get_pull(number).create_review_comment_reply(comment_id, guard(body, "review reply")).id)
 
     def delete_branch(self, branch: str) -> bool:
         """Delete a branch; False when it was already gone (a re-run deletes nothing twice)."""

@@ -9,6 +9,7 @@ marker inside that text is not ours. Such text is made inert or fenced (`bot.cor
 from __future__ import annotations
 
 from bot.core.markdown import code, inert, inert_outside_fences, one_line
+from bot.github import fitting
 from bot.runs.plan import Plan
 
 APPROVE_HELP = ("Reply `/approve` to implement this plan, `/revise <what to change>` to get a new plan, "
@@ -43,47 +44,40 @@ def notice_marker(run_id: str, key: str) -> str:
 
 
 def render_plan(plan: Plan, run_id: str, version: int, plan_hash: str, test_command: str = "") -> str:
-    """The plan comment: summary, steps, files, acceptance criteria, testing, risks, what to reply."""
-    files = "\n".join(f"| {_cell(code(f.path))} | {_cell(f.action)} | {_cell(inert(f.reason))} |"
-                      for f in plan.files)
-    steps = "\n".join(f"{i}. {_line(step)}" for i, step in enumerate(plan.steps, 1))
-    criteria = "\n".join(f"- [ ] {_line(c)}" for c in plan.acceptance_criteria)
-    risks = "\n".join(f"- {_line(r)}" for r in plan.risks) or "- none identified"
+    """The plan comment: summary, steps, files, acceptance criteria, testing, risks, what to reply.
+
+    Within `fitting.BUDGET`: a longer plan is shortened, in this order, in its risks, how it will be
+    tested, acceptance criteria, files, steps, summary and last its title (lists keep their head and
+    say how many more there are); the marker line and what to reply are always there.
+    """
+    files = [f"| {_cell(code(f.path))} | {_cell(f.action)} | {_cell(inert(f.reason))} |" for f in plan.files]
+    steps = [f"{i}. {_line(step)}" for i, step in enumerate(plan.steps, 1)]
+    criteria = [f"- [ ] {_line(c)}" for c in plan.acceptance_criteria]
+    risks = [f"- {_line(r)}" for r in plan.risks] or ["- none identified"]
     testing = inert(plan.test_strategy) + (f"\n\nTest command: {code(test_command)}" if test_command else "")
-    return f"""{plan_marker(run_id, version, plan_hash)}
-## 🛠️ Plan v{version}: {_line(plan.title)}
-
-{inert(plan.summary)}
-
-### Steps
-{steps}
-
-### Files
-| file | action | why |
-|---|---|---|
-{files}
-
-### Acceptance criteria
-{criteria}
-
-### How it will be tested
-{testing}
-
-### Risks and out of scope
-{risks}
-
----
-{APPROVE_HELP}
-
-<sub>issuesmith run `{run_id}` · plan v{version} · hash `{plan_hash}`</sub>"""
+    return fitting.fit([
+        fitting.prose(_line(plan.title), 7, prefix=f"{plan_marker(run_id, version, plan_hash)}\n"
+                                                   f"## 🛠️ Plan v{version}: "),
+        fitting.prose(inert(plan.summary), 6, prefix="\n\n"),
+        fitting.listing(steps, 5, fitting.more("- … {n:,} more steps not shown {why}"), prefix="\n\n### Steps\n"),
+        fitting.listing(files, 4, fitting.more("| … | {n:,} more files not shown {why} | |"),
+                        prefix="\n\n### Files\n| file | action | why |\n|---|---|---|\n"),
+        fitting.listing(criteria, 3, fitting.more("- … {n:,} more criteria not shown {why}"),
+                        prefix="\n\n### Acceptance criteria\n"),
+        fitting.prose(testing, 2, prefix="\n\n### How it will be tested\n"),
+        fitting.listing(risks, 1, fitting.more("- … {n:,} more risks not shown {why}"),
+                        prefix="\n\n### Risks and out of scope\n"),
+        fitting.fixed(f"\n\n---\n{APPROVE_HELP}\n\n"
+                      f"<sub>issuesmith run `{run_id}` · plan v{version} · hash `{plan_hash}`</sub>")])
 
 
 def render_superseded(old_body: str, version: int, new_version: int) -> str:
     """An old plan comment, folded away under a note that a newer version replaced it."""
     marker, _, rest = old_body.partition("\n")
-    return (f"{marker}\n> [!NOTE]\n> Plan v{version} was superseded by plan v{new_version} (see below); "
-            f"`/approve` now approves v{new_version}.\n\n<details><summary>Plan v{version}</summary>\n\n"
-            f"{rest}\n\n</details>")
+    return fitting.fit([fitting.prose(
+        rest, 1, prefix=f"{marker}\n> [!NOTE]\n> Plan v{version} was superseded by plan v{new_version} (see below); "
+                        f"`/approve` now approves v{new_version}.\n\n<details><summary>Plan v{version}</summary>\n\n",
+        suffix="\n\n</details>")])
 
 
 def _cell(text: str) -> str:
@@ -168,10 +162,12 @@ def cancelled(login: str, job_running: bool = False) -> str:
 
 def invalid_config(login: str, path: str, problems: list[tuple[str, str]]) -> str:
     """The repository's configuration does not validate, so no run starts."""
-    rows = "\n".join(f"| {_cell(code(key))} | {_cell(inert(reason))} |" for key, reason in problems)
-    return (f"@{login} issuesmith did not start: {code(path)} on the default branch is not valid.\n\n"
-            f"| key | problem |\n|---|---|\n{rows}\n\n"
-            "Fix the file (the README lists every key and its default), then add the label again.")
+    rows = [f"| {_cell(code(key))} | {_cell(inert(reason))} |" for key, reason in problems]
+    return fitting.fit([
+        fitting.listing(rows, 1, fitting.more("| … | {n:,} more problems not shown {why} |"),
+                        prefix=f"@{login} issuesmith did not start: {code(path)} on the default branch is not "
+                               "valid.\n\n| key | problem |\n|---|---|\n"),
+        fitting.fixed("\n\nFix the file (the README lists every key and its default), then add the label again.")])
 
 
 def revising(login: str, version: int) -> str:
@@ -185,8 +181,9 @@ def failed(step: str, what: str, hint: str, spent: str) -> str:
     todo = hint or "Reply `/retry` to run the step again, or `/cancel`."
     if "`/retry`" not in todo:
         todo = todo.rstrip(".") + ". Then reply `/retry` to run the step again."
-    return (f"❌ issuesmith stopped at the **{step}** step: {what}\n\n"
-            f"Spent so far: {spent}.\n\n**What to do:** {todo}")
+    return fitting.fit([
+        fitting.prose(what, 1, prefix=f"❌ issuesmith stopped at the **{step}** step: "),
+        fitting.prose(todo, 2, prefix=f"\n\nSpent so far: {spent}.\n\n**What to do:** ")])
 
 
 def retrying(login: str, step: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.markdown import code, inert
+from bot.github import fitting
 
 REVISIONS_MARKER = "<!-- issuesmith:revisions -->"
 MAX_ASKED = 300
@@ -42,7 +43,8 @@ def asked(record: dict[str, Any]) -> str:
 
 def thread_reply(note: str, sha: str) -> str:
     """Our answer in a review comment's thread."""
-    return f"{inert(note.strip())}\n\n(issuesmith, in commit {sha[:12]})"
+    return fitting.fit([fitting.prose(inert(note.strip()), 1),
+                        fitting.fixed(f"\n\n(issuesmith, in commit {sha[:12]})")])
 
 
 def round_results(round_no: int, limit: int, record: dict[str, Any], summary: str, verdict: str, tests: str,
@@ -52,20 +54,29 @@ def round_results(round_no: int, limit: int, record: dict[str, Any], summary: st
     more = (f"{left} more revision round{'s' if left != 1 else ''} possible: request changes in a review, or "
             "comment `/revise <notes>`." if left else
             "That was the last revision round issuesmith does for this run; a person takes it from here.")
-    return (f"### Revision round {round_no} of {limit}\n\n"
-            f"**Asked:** {asked(record)}\n\n**Changed:** {' '.join(inert(summary).split())}\n\n"
-            f"**Commit:** `{str(record.get('sha', ''))[:12]}` · **Review:** {verdict} · "
-            f"**Answered threads:** {replied}\n\n**Tests:** {tests}\n\n{more}")
+    return fitting.fit([
+        fitting.fixed(f"### Revision round {round_no} of {limit}\n\n**Asked:** {asked(record)}"),
+        fitting.prose(" ".join(inert(summary).split()), 1, prefix="\n\n**Changed:** "),
+        fitting.prose(tests, 2, prefix=f"\n\n**Commit:** `{str(record.get('sha', ''))[:12]}` · **Review:** "
+                                       f"{verdict} · **Answered threads:** {replied}\n\n**Tests:** "),
+        fitting.fixed(f"\n\n{more}")])
 
 
 def with_revisions(body: str, rounds: list[dict[str, Any]]) -> str:
-    """The pull request body with its "Revisions" part (replaced, never duplicated) listing `rounds`."""
+    """The pull request body with its "Revisions" part (replaced, never duplicated) listing `rounds`.
+
+    Within `fitting.BUDGET`: the body above is cut at its end first (the execution log, usage and tests
+    are there), then the rounds keep the latest and say how many earlier ones are left out.
+    """
     head = body.split(REVISIONS_MARKER, 1)[0].rstrip()
     if not rounds:
-        return head
+        return fitting.fit([fitting.prose(head, 1)])
     lines = [f"- **Round {r['round']}**: {asked(r)}\n  Changed: {' '.join(inert(str(r['summary'])).split())} "
              f"(commit `{str(r['sha'])[:12]}`)" for r in rounds]
-    return f"{head}\n\n{REVISIONS_MARKER}\n### Revisions\n\n" + "\n".join(lines) + "\n"
+    return fitting.fit([
+        fitting.prose(head, 1),
+        fitting.listing(lines, 2, fitting.more("- … {n:,} earlier rounds not shown {why}"), from_end=True,
+                        prefix=f"\n\n{REVISIONS_MARKER}\n### Revisions\n\n", suffix="\n")])
 
 
 def take_over(login: str, limit: int, branch: str) -> str:

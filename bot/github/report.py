@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.markdown import code, fence, inert, one_line
+from bot.github import fitting
 from bot.runs.plan import Plan
 from bot.runs.review import Review
 
@@ -55,20 +56,33 @@ class TestSummary:
 
 def render_review(review: Review, revisions: list[str]) -> str:
     """The review: verdict, summary, findings with severity and place, what was revised."""
+    return fitting.fit(_review_parts(review, revisions, 1))
+
+
+def _review_parts(review: Review, revisions: list[str], rank: int) -> list[fitting.Part]:
+    """The review as parts: its findings and revision rounds are shortened at `rank`, its summary after."""
     verdict = "✅ approved" if review.verdict == "approve" else "🔁 changes requested"
-    rows = "\n".join(f"| {_cell(f.severity)} | {_cell(code(f.file))}{f':{f.line}' if f.line else ''} | "
-                     f"{_cell(inert(f.message))} |" for f in review.findings)
-    table = f"\n\n| severity | where | finding |\n|---|---|---|\n{rows}" if rows else ""
-    revised = "".join(f"\n- round {i}: {_cell(inert(text))}" for i, text in enumerate(revisions, 1))
-    revised_text = f"\n\nRevised because of review:{revised}" if revised else ""
-    return f"**Review: {verdict}.** {_cell(inert(review.summary))}{table}{revised_text}"
+    rows = [f"| {_cell(f.severity)} | {_cell(code(f.file))}{f':{f.line}' if f.line else ''} | "
+            f"{_cell(inert(f.message))} |" for f in review.findings]
+    parts = [fitting.prose(_cell(inert(review.summary)), rank + 1, prefix=f"**Review: {verdict}.** ")]
+    if rows:
+        parts.append(fitting.listing(rows, rank, fitting.more("| … | | {n:,} more findings not shown {why} |"),
+                                     prefix="\n\n| severity | where | finding |\n|---|---|---|\n"))
+    if revisions:
+        revised = [f"\n- round {i}: {_cell(inert(text))}" for i, text in enumerate(revisions, 1)]
+        parts.append(fitting.listing(revised, rank, fitting.more("\n- … {n:,} more rounds not shown {why}"),
+                                     prefix="\n\nRevised because of review:", joiner=""))
+    return parts
 
 
 def render_results(review: Review, revisions: list[str], tests: TestSummary, pr_url: str, warning: str = "") -> str:
-    """The comment with the review and the test results."""
+    """The comment with the review and the test results, within `fitting.BUDGET`: shortened first in the
+    test failures' details, then the review's findings and revision rounds, then its summary."""
     head = f"> {warning}\n\n" if warning else ""
-    return (f"{head}### Review and tests\n\n{render_review(review, revisions)}\n\n"
-            f"**Tests:** {tests.markdown()}\n\nPull request: {pr_url}")
+    return fitting.fit([
+        fitting.fixed(f"{head}### Review and tests\n\n"), *_review_parts(review, revisions, 2),
+        fitting.prose(tests.markdown(), 1, prefix="\n\n**Tests:** "),
+        fitting.fixed(f"\n\nPull request: {pr_url}")])
 
 
 @dataclass(frozen=True)
@@ -102,41 +116,51 @@ class PullBody:
         return reasons
 
     def render(self) -> str:
-        """The Markdown body."""
+        """The Markdown body, within `fitting.BUDGET`: shortened first in the execution log (its latest
+        entries kept), then the plan versus diff lists, the table of changed files, the test failures'
+        details, the review's findings, revision rounds and summary, the approved plan, and last the pull
+        request's summary."""
         reasons = self.draft_reasons()
         head = f"> [!WARNING]\n> Draft: {'; '.join(reasons)}.\n\n" if reasons else ""
         base = f"> [!NOTE]\n> {self.base_note}\n\n" if self.base_note else ""
         base += f"> [!CAUTION]\n> {self.sandbox_note}\n\n" if self.sandbox_note else ""
-        return "\n\n".join([
-            f"{head}{base}{inert(self.plan.summary)}", f"Closes #{self.issue}",
-            f"<details><summary>Approved plan v{self.version} (<code>{self.plan_hash}</code>) by @"
-            f"{self.approved_by}</summary>\n\n" + _plan_text(self.plan) + "\n</details>",
-            "### Changes\n" + _files_table(self.files), "### Plan versus diff\n" + self._plan_vs_diff(),
-            "### Review\n" + render_review(self.review, self.revisions), "### Tests\n" + self.tests.markdown(),
-            "### Usage\n" + _usage_table(self.usage),
-            "<details><summary>Execution log</summary>\n\n" + _log_table(self.log) + "\n</details>",
-            "<sub>Opened by issuesmith. It never merges: review and merge are yours.</sub>"])
+        files = [f"| {_cell(code(path))} | +{added} | −{removed} |" for path, added, removed in self.files]
+        return fitting.fit([
+            fitting.prose(inert(self.plan.summary), 8, prefix=head + base),
+            fitting.fixed(f"\n\nCloses #{self.issue}"),
+            fitting.prose(_plan_text(self.plan), 7, suffix="\n</details>",
+                          prefix=f"\n\n<details><summary>Approved plan v{self.version} (<code>{self.plan_hash}"
+                                 f"</code>) by @{self.approved_by}</summary>\n\n"),
+            fitting.listing(files, 3, fitting.more("| … {n:,} more files not shown {why} | | |"),
+                            prefix="\n\n### Changes\n| file | added | removed |\n|---|---|---|\n"),
+            *self._plan_vs_diff(), fitting.fixed("\n\n### Review\n"), *_review_parts(self.review, self.revisions, 5),
+            fitting.prose(self.tests.markdown(), 4, prefix="\n\n### Tests\n"),
+            fitting.fixed("\n\n### Usage\n" + _usage_table(self.usage)),
+            fitting.listing(_log_rows(self.log), 1, from_end=True, suffix="\n</details>",
+                            more=fitting.more("| … | {n:,} earlier entries not shown {why} | the runs page has "
+                                              "the whole log |"),
+                            prefix="\n\n<details><summary>Execution log</summary>\n\n"
+                                   "| step | event | detail |\n|---|---|---|\n"),
+            fitting.fixed("\n\n<sub>Opened by issuesmith. It never merges: review and merge are yours.</sub>")])
 
-    def _plan_vs_diff(self) -> str:
+    def _plan_vs_diff(self) -> list[fitting.Part]:
+        heading = "\n\n### Plan versus diff\n"
         if not self.unplanned and not self.untouched:
-            return "Every changed file was in the plan, and every planned file changed."
-        parts = []
-        if self.unplanned:
-            parts.append("Changed but not named by the plan: " + ", ".join(code(p) for p in self.unplanned))
-        if self.untouched:
-            parts.append("Named by the plan but left unchanged: " + ", ".join(code(p) for p in self.untouched))
-        return "\n".join(f"- {p}" for p in parts)
+            return [fitting.fixed(heading + "Every changed file was in the plan, and every planned file changed.")]
+        parts, prefix = [], heading
+        for label, paths in (("Changed but not named by the plan", self.unplanned),
+                             ("Named by the plan but left unchanged", self.untouched)):
+            if paths:
+                parts.append(fitting.listing([code(p) for p in paths], 2, fitting.more("… {n:,} more not shown {why}"),
+                                             prefix=f"{prefix}- {label}: ", joiner=", "))
+                prefix = "\n"
+        return parts
 
 
 def _plan_text(plan: Plan) -> str:
     steps = "\n".join(f"{i}. {_line(s)}" for i, s in enumerate(plan.steps, 1))
     criteria = "\n".join(f"- {_line(c)}" for c in plan.acceptance_criteria)
     return f"**{_line(plan.title)}**\n\n{steps}\n\nAcceptance criteria:\n{criteria}"
-
-
-def _files_table(files: list[tuple[str, int, int]]) -> str:
-    rows = "\n".join(f"| {_cell(code(path))} | +{added} | −{removed} |" for path, added, removed in files)
-    return f"| file | added | removed |\n|---|---|---|\n{rows}"
 
 
 def _usage_table(usage: dict[str, dict[str, float]]) -> str:
@@ -149,13 +173,13 @@ def _usage_table(usage: dict[str, dict[str, float]]) -> str:
     return header + "\n".join(rows)
 
 
-def _log_table(entries: list[dict[str, Any]]) -> str:
+def _log_rows(entries: list[dict[str, Any]]) -> list[str]:
     rows = []
     for e in entries[-200:]:
         detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("ts", "step", "event"))
         rows.append(f"| {_cell(inert(str(e.get('step', ''))))} | {_cell(inert(str(e.get('event', ''))))} | "
                     f"{_cell(code(detail[:200]))} |")
-    return "| step | event | detail |\n|---|---|---|\n" + "\n".join(rows)
+    return rows
 
 
 def _cell(text: str) -> str:

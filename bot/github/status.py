@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.markdown import inert, without_fences
+from bot.github import fitting
 from bot.runs.model import Run, State
 
 DONE, ACTIVE_MARK, WAITING, FAILED, STOPPED, WARN = "✅", "⏳", "⏸️", "❌", "🛑", "⚠️"
@@ -55,16 +56,20 @@ class Snapshot:
 
 
 def render(snap: Snapshot, now: float) -> str:
-    """The status comment's Markdown (without its marker)."""
+    """The status comment's Markdown (without its marker), within `fitting.BUDGET` (the checklist keeps its
+    head and says how many lines more there are)."""
     run = snap.run
     items = planning_items(run, snap.entries) + implement_items(snap) + round_items(snap) + ending_items(snap)
     elapsed = run.elapsed(now)
-    return "\n".join([
-        f"### issuesmith · {_state(run)}", "",
-        *(item.line() for item in items), "",
-        f"Elapsed {duration(elapsed)} · {snap.tokens:,} tokens · ${snap.cost_usd:.4f}", "",
+    lines = [item.line() for item in items]
+    tail = "\n".join([
+        "", f"Elapsed {duration(elapsed)} · {snap.tokens:,} tokens · ${snap.cost_usd:.4f}", "",
         commands_line(run), "",
         f"<sub>run `{run.id}` · this comment is updated as the run goes; reply `/status` to see it again</sub>"])
+    return fitting.fit([
+        fitting.listing(lines, 1, fitting.more("- … {n:,} more not shown {why}"),
+                        prefix=f"### issuesmith · {_state(run)}\n\n"),
+        fitting.fixed(("\n" if lines else "") + tail)])
 
 
 def planning_items(run: Run, entries: list[dict[str, Any]] | None = None) -> list[Item]:
