@@ -7,12 +7,15 @@ Nothing in issuesmith reads the environment anywhere else: entry points build a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PUBLIC_GITHUB_API = "https://api.github.com"
 WEAK_SECRETS = {"changeme", "change-me", "secret", "development", "test", "password"}
@@ -107,7 +110,13 @@ class Settings(ModelSettings):
     max_test_fixes: int = Field(2, validation_alias="ISSUESMITH_MAX_TEST_FIXES")
     coder_tool_calls: int = Field(40, validation_alias="ISSUESMITH_CODER_TOOL_CALLS")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
-    test_timeout: float = Field(600.0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
+    test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT",
+                                description="seconds a test run may take, unless the repository's `test_timeout` "
+                                            "says otherwise")
+    max_test_timeout: float = Field(
+        3600.0, gt=0, validation_alias="ISSUESMITH_MAX_TEST_TIMEOUT",
+        description="the most a repository's `test_timeout` may ask for (seconds); a larger value is a config "
+                    "problem and the run does not start")
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND",
                                description="run before the tests, with an outbound network (dependency installs)")
     setup_timeout: float = Field(900.0, validation_alias="ISSUESMITH_SETUP_TIMEOUT")
@@ -169,6 +178,11 @@ class Settings(ModelSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _timeout_within_maximum(self) -> Settings:
+        check_test_timeouts(self.test_timeout, self.max_test_timeout)
+        return self
+
+    @model_validator(mode="after")
     def _one_key_source(self) -> Settings:
         if self.private_key is not None and self.private_key_path is not None:
             raise ValueError("set ISSUESMITH_PRIVATE_KEY or ISSUESMITH_PRIVATE_KEY_PATH, not both")
@@ -190,6 +204,13 @@ class Settings(ModelSettings):
         if self.private_key_path is not None and self.private_key_path.is_file():
             found.append(self.private_key_path.read_text())
         return found
+
+
+def check_test_timeouts(default: float, maximum: float) -> None:
+    """A ValueError when the deployment's test timeout is above its own maximum for repositories."""
+    if default > maximum:
+        raise ValueError(f"ISSUESMITH_TEST_TIMEOUT ({default:g}s) is above ISSUESMITH_MAX_TEST_TIMEOUT "
+                         f"({maximum:g}s): raise the maximum or lower the timeout")
 
 
 def _env_value(value: object) -> str:
@@ -226,6 +247,44 @@ class LimitSettings(BaseSettings):
     run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
     allow_repo_setup_command: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND")
+    test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
+    max_test_timeout: float = Field(3600.0, gt=0, validation_alias="ISSUESMITH_MAX_TEST_TIMEOUT")
+
+    @model_validator(mode="after")
+    def _timeout_within_maximum(self) -> LimitSettings:
+        check_test_timeouts(self.test_timeout, self.max_test_timeout)
+        return self
+
+
+def worker_variables() -> tuple[str, ...]:
+    """Every variable `Settings` reads (its aliases: the ISSUESMITH_* settings and OPENAI_*)."""
+    aliases = (info.validation_alias for info in Settings.model_fields.values())
+    return tuple(alias for alias in aliases if isinstance(alias, str))
+
+
+class _WorkerEnvironment(PydanticBaseSettingsSource):
+    """`TryoutSettings.worker_env`: the variables of `worker_variables()` that `.env` and the environment set.
+
+    Read like every other setting (case-insensitively, the environment over `.env`), and
+    nothing else: the rest of the environment never reaches the processes local mode starts.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env_files: object) -> None:
+        super().__init__(settings_cls)
+        listed = env_files if isinstance(env_files, (list, tuple)) else [env_files]
+        self.env_files = [Path(name) for name in listed if isinstance(name, (str, Path))]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        wanted = {name.lower(): name for name in worker_variables()}
+        found: dict[str, str] = {}
+        sources = [dotenv_values(path) for path in self.env_files if path.is_file()] + [dict(os.environ)]
+        for source in sources:
+            found |= {wanted[key.lower()]: value for key, value in source.items()
+                      if key.lower() in wanted and value is not None}
+        return {"worker_env": found}
 
 
 class TryoutSettings(ModelSettings):
@@ -240,8 +299,21 @@ class TryoutSettings(ModelSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="ISSUESMITH_REDIS_URL")
     sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX")
     allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")
-    setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
     work_dir: Path = Field(Path("var"), validation_alias="ISSUESMITH_WORK_DIR")
+    worker_env: dict[str, str] = Field(
+        default_factory=dict, repr=False,
+        description="every setting of the web app and worker that is set here, handed on to the processes "
+                    "local mode and the demo start (which the playground's own settings then override)")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, after `_WorkerEnvironment`, the only one that says `worker_env`."""
+        worker = _WorkerEnvironment(settings_cls, getattr(dotenv_settings, "env_file", None))
+        return worker, init_settings, env_settings, dotenv_settings, file_secret_settings
 
     def live_model(self) -> bool:
         """Whether a model endpoint is configured (else a transcript is replayed)."""
