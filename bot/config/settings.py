@@ -133,6 +133,16 @@ class Settings(ModelSettings):
     sandbox_uid: int = Field(65534, validation_alias="ISSUESMITH_SANDBOX_UID")
     sandbox_gid: int = Field(65534, validation_alias="ISSUESMITH_SANDBOX_GID")
     docker_image: str = Field("python:3.11-slim", validation_alias="ISSUESMITH_DOCKER_IMAGE")
+    sandbox_ca_bundle: Path | None = Field(
+        None, validation_alias="ISSUESMITH_SANDBOX_CA_BUNDLE",
+        description="a PEM file of CAs the setup phase trusts besides the system's (a TLS-intercepting proxy's)")
+    sandbox_pip_index_url: SecretStr | None = Field(
+        None, validation_alias="ISSUESMITH_SANDBOX_PIP_INDEX_URL",
+        description="the package index of the setup phase (PIP_INDEX_URL, UV_DEFAULT_INDEX); may carry "
+                    "credentials, which the setup command sees and issuesmith redacts")
+    sandbox_pip_extra_index_url: SecretStr | None = Field(
+        None, validation_alias="ISSUESMITH_SANDBOX_PIP_EXTRA_INDEX_URL",
+        description="an extra package index of the setup phase (PIP_EXTRA_INDEX_URL, UV_INDEX)")
     step_retry_backoff: list[float] = Field([2.0, 8.0], validation_alias="ISSUESMITH_STEP_RETRY_BACKOFF")
     job_retries: int = Field(3, validation_alias="ISSUESMITH_JOB_RETRIES")
     job_retry_intervals: list[int] = Field([5, 30, 120], validation_alias="ISSUESMITH_JOB_RETRY_INTERVALS")
@@ -172,6 +182,20 @@ class Settings(ModelSettings):
     def _redis_url(cls, value: str) -> str:
         return checked_redis_url(value)
 
+    @field_validator("sandbox_ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        return None if value is None or not str(value).strip() else checked_bundle(value)
+
+    @field_validator("sandbox_pip_index_url", "sandbox_pip_extra_index_url")
+    @classmethod
+    def _index_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if urlsplit(value.get_secret_value()).scheme not in ("https", "http"):
+            raise ValueError("a package index URL must be https://[USER:TOKEN@]HOST/PATH")
+        return value
+
     @field_validator("github_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -201,6 +225,8 @@ class Settings(ModelSettings):
         values = [self.webhook_secret, self.openai_api_key, self.private_key, self.dashboard_token]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         found += redis_password(self.redis_url)
+        for index in (self.sandbox_pip_index_url, self.sandbox_pip_extra_index_url):
+            found += [index.get_secret_value(), *redis_password(index.get_secret_value())] if index else []
         if self.private_key_path is not None and self.private_key_path.is_file():
             found.append(self.private_key_path.read_text())
         return found
@@ -211,6 +237,18 @@ def check_test_timeouts(default: float, maximum: float) -> None:
     if default > maximum:
         raise ValueError(f"ISSUESMITH_TEST_TIMEOUT ({default:g}s) is above ISSUESMITH_MAX_TEST_TIMEOUT "
                          f"({maximum:g}s): raise the maximum or lower the timeout")
+
+
+def checked_bundle(path: Path) -> Path:
+    """`path` if it is a readable file holding a PEM certificate; else a ValueError saying what to fix."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"ISSUESMITH_SANDBOX_CA_BUNDLE cannot be read: {exc}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValueError(f"ISSUESMITH_SANDBOX_CA_BUNDLE ({path}) holds no PEM certificate "
+                         "(no -----BEGIN CERTIFICATE----- line)")
+    return path.resolve()
 
 
 def _env_value(value: object) -> str:
@@ -228,7 +266,7 @@ def checked_redis_url(url: str) -> str:
 
 
 def redis_password(url: str) -> list[str]:
-    """The password in a Redis URL, as written and decoded (both are redacted), or nothing."""
+    """The password in a URL (Redis's, a package index's), as written and decoded (both are redacted), or nothing."""
     password = urlsplit(url).password
     return [] if not password else list(dict.fromkeys([password, unquote(password)]))
 

@@ -30,6 +30,7 @@ from bot.runs.queueing import QUEUE_NAME, STEP_TIMEOUTS, RetryPolicy
 from bot.runs.store import RunStore
 from bot.sandboxes import choose_backend
 from bot.sandboxes.base import Backend
+from bot.sandboxes.trust import SetupTrust
 from bot.workspace.git import Reader
 from bot.workspace.slots import Workspace
 
@@ -61,7 +62,7 @@ class Services:
         if self._sandbox is None:
             s = self.settings
             self._sandbox = choose_backend(s.sandbox, s.allow_unsandboxed, uid=s.sandbox_uid, gid=s.sandbox_gid,
-                                           docker_image=s.docker_image)
+                                           docker_image=s.docker_image, trust=setup_trust(s))
             if not self._sandbox.isolating:
                 log.warning("UNSANDBOXED: repository code runs without isolation (ISSUESMITH_ALLOW_UNSANDBOXED=1)")
         return self._sandbox
@@ -80,6 +81,13 @@ class Services:
         """The model client for a run of a repository: its models per role and its budget."""
         budget = DeploymentLimits.from_settings(self.settings).run_budget(config)  # a repository only lowers it
         return self.model().for_run(config.model_for, budget)
+
+
+def setup_trust(s: Settings) -> SetupTrust:
+    """The operator's CA bundle and package index for the setup phase."""
+    index, extra = s.sandbox_pip_index_url, s.sandbox_pip_extra_index_url
+    return SetupTrust(s.sandbox_ca_bundle, index.get_secret_value() if index else "",
+                      extra.get_secret_value() if extra else "")
 
 
 def chat_endpoint(s: Settings) -> Callable[..., Any]:
