@@ -24,6 +24,8 @@ for commands without a network (the test phase: a repository that brings no pyte
 uses the worker's). A command with a network (the setup phase) sees the system and the base
 interpreter only, with the base interpreter's directory first on PATH: the virtualenv holds
 the worker's own code and its Redis and queue clients, which a setup command has no use for.
+In both, `$HOME/.local/bin` comes first on PATH (`HOME_BIN`), for the interpreter or tools a
+setup command installs there.
 It also gets the deployment's CA bundle, read-only, and package index (`bot.sandboxes.trust`).
 The work tree and the run's HOME are held to `Limits.disk_bytes` together (`bot.sandboxes.diskquota`).
 
@@ -69,6 +71,9 @@ SYSTEM_FILES = ("/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/p
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
                 "/etc/resolv.conf", "/etc/localtime")
 SANDBOX_HOME = "/tmp/home"
+HOME_BIN = ".local/bin"
+"""First on PATH, in HOME: what the setup phase installs there (`uv python install`, `pip install --user`) the
+test phase runs by name (HOME is the run's, kept between its phases)."""
 SHM_BYTES = 64 * 1024**2
 _LAUNCHER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -167,7 +172,8 @@ class BubblewrapBackend:
             raise NotADirectoryError(str(workdir))
         marker = uuid.uuid4().hex
         bundle = self.trust.bundle() if network else b""
-        sandbox_env = {"PATH": sandbox_path(virtualenv=not network), "HOME": SANDBOX_HOME, "TMPDIR": "/tmp",
+        sandbox_env = {"PATH": f"{SANDBOX_HOME}/{HOME_BIN}:{sandbox_path(virtualenv=not network)}",
+                       "HOME": SANDBOX_HOME, "TMPDIR": "/tmp",
                        **FIXED_ENV, **(env or {}), **(self.trust.env(bundle=bool(bundle)) if network else {}),
                        MARKER: marker}
         read_only = self._read_only_dirs(virtualenv=not network)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bot.sandboxes.base import CommandResult, Limits, Probe, run_command, unchanged
+from bot.sandboxes.base import CommandResult, Limits, Probe, run_command, sandbox_path, unchanged
 from bot.sandboxes.trust import NO_TRUST, SetupTrust
 
 log = logging.getLogger("issuesmith.sandbox")
@@ -45,6 +45,7 @@ class UnsandboxedBackend:
         """Run `command` with `run_command` (the network stays); the result says it was not isolated."""
         log.warning("running a command unsandboxed: nothing is isolated", extra={"command": command[:200]})
         index = self.trust.env(bundle=False) if network else {}  # the host's own CA configuration applies here
-        extra = {**(env or {}), **index, **({"HOME": str(home)} if home is not None else {})}
+        homes = {"HOME": str(home), "PATH": f"{home}/.local/bin:{sandbox_path()}"} if home is not None else {}
+        extra = {**(env or {}), **index, **homes}
         result = run_command(command, workdir, limits, redactor, extra)
         return dataclasses.replace(result, backend=self.name, isolated=False, notes=(warning(),))
