@@ -64,9 +64,7 @@ def _local(settings: TryoutSettings, root: Path, repo: Path, title: str, body: s
     print(f"issuesmith run on {repo} (HEAD {_git(repo, 'rev-parse', '--short', 'HEAD')})\n  {sandbox_line}",
           file=out)
     with redis_for_tryout(settings.redis_url, root / "redis") as (redis_url, _):
-        env = {**settings.model_env(None), **sandbox}
-        if settings.setup_command:
-            env["ISSUESMITH_SETUP_COMMAND"] = settings.setup_command
+        env = {**settings.worker_env, **settings.model_env(None), **sandbox}  # every setting, as the service's
         with Playground.start(root, name, _placeholder(root), redis_url, env, out) as play:
             bare = play.github.repo_path(play.repo)
             _git(bare, "fetch", "--quiet", str(repo), "+HEAD:refs/heads/main", "+refs/tags/*:refs/tags/*",

@@ -42,6 +42,11 @@ MAINTAINER = "maintainer"
 BOT = "issuesmith[bot]"
 START_SECONDS = 30.0
 FINAL = (State.FAILED, State.CANCELLED)
+OWNED = frozenset({"ISSUESMITH_WEBHOOK_SECRET", "ISSUESMITH_APP_ID", "ISSUESMITH_PRIVATE_KEY_PATH",
+                   "ISSUESMITH_PRIVATE_KEY", "ISSUESMITH_REDIS_URL", "ISSUESMITH_GITHUB_API_URL",
+                   "ISSUESMITH_WORK_DIR", "ISSUESMITH_GITHUB_REQUEST_SPACING", "ISSUESMITH_GITHUB_WRITE_SPACING",
+                   "ISSUESMITH_BOT_LOGIN"})
+"""The settings the playground sets itself: the user's values (meant for their real GitHub App) never reach it."""
 _MARKER = re.compile(r"<!--.*?-->", re.S)
 
 
@@ -70,8 +75,9 @@ class Playground:
               out: TextIO) -> Iterator[Playground]:
         """Run everything for `repo` (seeded from the directory `source`) until the block ends.
 
-        `env` adds settings for the web app and worker (the model, the sandbox); Redis,
-        GitHub, the app's key and the webhook secret are the playground's own.
+        `env` holds the settings of the web app and worker (every one the user set, the model,
+        the sandbox); Redis, GitHub, the app's key, the webhook secret and the work directory are
+        the playground's own (`OWNED`), whatever `env` says.
         """
         root.mkdir(parents=True, exist_ok=True)
         github = FakeGitHub(root / "github")
@@ -103,11 +109,13 @@ class Playground:
     def _processes(self, redis_url: str, secret: str, extra: Mapping[str, str]) -> None:
         """Start `issuesmith serve` and `issuesmith worker`, and point the stand-in's webhooks at the web app."""
         port = free_port()
-        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(self.root), "LANG": "C.UTF-8",
-               "ISSUESMITH_WEBHOOK_SECRET": secret, "ISSUESMITH_APP_ID": str(APP_ID),
+        own = {"ISSUESMITH_WEBHOOK_SECRET": secret, "ISSUESMITH_APP_ID": str(APP_ID),
                "ISSUESMITH_PRIVATE_KEY_PATH": str(self.root / "app-key.pem"), "ISSUESMITH_REDIS_URL": redis_url,
                "ISSUESMITH_GITHUB_API_URL": self.github.api_url, "ISSUESMITH_WORK_DIR": str(self.root / "work"),
-               "ISSUESMITH_GITHUB_REQUEST_SPACING": "0", "ISSUESMITH_GITHUB_WRITE_SPACING": "0", **extra}
+               "ISSUESMITH_GITHUB_REQUEST_SPACING": "0", "ISSUESMITH_GITHUB_WRITE_SPACING": "0"}
+        assert set(own) <= OWNED
+        env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(self.root), "LANG": "C.UTF-8",
+               **{name: value for name, value in extra.items() if name not in OWNED}, **own}
         self.log_path = self.root / "processes.log"
         for args in (["serve", "--port", str(port)], ["worker", "--name", f"tryout-{secrets.token_hex(4)}"]):
             with self.log_path.open("ab") as log:

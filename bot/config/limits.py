@@ -10,6 +10,9 @@ Limits are the deployment's: a repository may tighten them, never loosen them.
 * `setup_command` (run with an outbound network) may replace the deployment's only when
   `ISSUESMITH_ALLOW_REPO_SETUP_COMMAND` is on; an empty value, which switches the setup phase
   off for that repository, is always accepted.
+* `test_timeout` may set a repository's test timeout up to `ISSUESMITH_MAX_TEST_TIMEOUT` (a
+  suite longer than the deployment's default `ISSUESMITH_TEST_TIMEOUT` can then run); a larger
+  value is a config problem, and the effective timeout never exceeds the maximum.
 
 A configuration with problems does not start a run: intake shows them in the same key → problem
 table as a file that does not validate (`RepoConfigInvalid`).
@@ -34,6 +37,8 @@ class LimitSource(Protocol):
     run_budget_tokens: int
     setup_command: str
     allow_repo_setup_command: bool
+    test_timeout: float
+    max_test_timeout: float
 
 
 @dataclass(frozen=True)
@@ -45,16 +50,20 @@ class DeploymentLimits:
     model: str
     setup_command: str
     allow_repo_setup_command: bool
+    test_timeout: float = 600.0
+    max_test_timeout: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: LimitSource) -> DeploymentLimits:
         """The limits the deployment's settings set."""
         return cls(Budget(settings.run_budget_usd, settings.run_budget_tokens), PriceTable(settings.prices),
-                   settings.model, settings.setup_command, settings.allow_repo_setup_command)
+                   settings.model, settings.setup_command, settings.allow_repo_setup_command,
+                   settings.test_timeout, settings.max_test_timeout)
 
     def problems(self, config: RepoConfig) -> list[tuple[str, str]]:
         """(key, problem) for each value of `config` that goes beyond what the deployment allows."""
-        return self._budget_problems(config) + self._model_problems(config) + self._setup_problems(config)
+        return (self._budget_problems(config) + self._model_problems(config) + self._setup_problems(config)
+                + self._timeout_problems(config))
 
     def check(self, config: RepoConfig, path: str) -> RepoConfig:
         """`config` if it stays within the limits; else `RepoConfigInvalid` listing every problem."""
@@ -77,6 +86,11 @@ class DeploymentLimits:
         if not self.allow_repo_setup_command:
             raise ConfigError(SETUP_NOT_ALLOWED, hint=SETUP_HINT)
         return repo.strip()
+
+    def run_test_timeout(self, config: RepoConfig) -> float:
+        """Seconds a test run may take: the repository's `test_timeout` or the deployment's, never above the maximum."""
+        wanted = self.test_timeout if config.test_timeout is None else config.test_timeout
+        return min(wanted, self.max_test_timeout)
 
     def _budget_problems(self, config: RepoConfig) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -110,6 +124,15 @@ class DeploymentLimits:
         if repo is None or not repo.strip() or self.allow_repo_setup_command:
             return []
         return [("setup_command", f"{SETUP_NOT_ALLOWED}; {SETUP_HINT}")]
+
+
+    def _timeout_problems(self, config: RepoConfig) -> list[tuple[str, str]]:
+        wanted = config.test_timeout
+        if wanted is None or wanted <= self.max_test_timeout:
+            return []
+        return [("test_timeout", f"{wanted:g}s is above this deployment's limit of {self.max_test_timeout:g}s per "
+                                 "test run (ISSUESMITH_MAX_TEST_TIMEOUT): set at most "
+                                 f"{self.max_test_timeout:g}, remove the key, or ask the operator to raise it")]
 
 
 SETUP_NOT_ALLOWED = ("this deployment does not let a repository choose its setup command "

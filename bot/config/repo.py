@@ -13,6 +13,8 @@ auto_approve_label: ""           # an issue with this label skips the /approve g
 setup_command: pip install -e .  # run before the tests, with an outbound network; only where the
                                  # deployment allows it (ISSUESMITH_ALLOW_REPO_SETUP_COMMAND); "" = none
 test_command: pytest -q          # default: detected from the repository
+test_timeout: 1800               # seconds per test run (default: ISSUESMITH_TEST_TIMEOUT), at most
+                                 # ISSUESMITH_MAX_TEST_TIMEOUT
 paths:
   allow: ["src/**", "tests/**"]  # the only paths the bot may change (default: everything)
   block: ["docs/legal/**"]       # never changed; .github/workflows/** is always blocked ...
@@ -48,6 +50,8 @@ MAX_COMMAND = 16_000
 """Characters of `setup_command` / `test_command`: real test selections (SWE-bench's) take 3-10k; far under
 what one shell argument may hold (128 KiB).
 """
+MAX_TEST_TIMEOUT = 7 * 24 * 3600
+"""The most `test_timeout` may say whatever the deployment allows (the deployment's maximum binds first)."""
 AGENTS_FILE = "AGENTS.md"
 MAX_INSTRUCTIONS = 8_000
 """Characters of `instructions` plus AGENTS.md that reach the prompts (the rest is cut, and says so)."""
@@ -103,6 +107,7 @@ class RepoConfig(_Strict):
     auto_approve_label: str | None = Field(default=None, max_length=50)
     setup_command: str | None = Field(default=None, max_length=MAX_COMMAND)
     test_command: str | None = Field(default=None, max_length=MAX_COMMAND)
+    test_timeout: float | None = Field(default=None, gt=0, le=MAX_TEST_TIMEOUT)
     paths: PathRules = Field(default_factory=PathRules)
     max_revisions: int | None = Field(default=None, ge=0, le=10)
     budget: RunBudget = Field(default_factory=RunBudget)

@@ -7,12 +7,15 @@ Nothing in issuesmith reads the environment anywhere else: entry points build a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PUBLIC_GITHUB_API = "https://api.github.com"
 WEAK_SECRETS = {"changeme", "change-me", "secret", "development", "test", "password"}
@@ -107,7 +110,13 @@ class Settings(ModelSettings):
     max_test_fixes: int = Field(2, validation_alias="ISSUESMITH_MAX_TEST_FIXES")
     coder_tool_calls: int = Field(40, validation_alias="ISSUESMITH_CODER_TOOL_CALLS")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
-    test_timeout: float = Field(600.0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
+    test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT",
+                                description="seconds a test run may take, unless the repository's `test_timeout` "
+                                            "says otherwise")
+    max_test_timeout: float = Field(
+        3600.0, gt=0, validation_alias="ISSUESMITH_MAX_TEST_TIMEOUT",
+        description="the most a repository's `test_timeout` may ask for (seconds); a larger value is a config "
+                    "problem and the run does not start")
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND",
                                description="run before the tests, with an outbound network (dependency installs)")
     setup_timeout: float = Field(900.0, validation_alias="ISSUESMITH_SETUP_TIMEOUT")
@@ -124,6 +133,16 @@ class Settings(ModelSettings):
     sandbox_uid: int = Field(65534, validation_alias="ISSUESMITH_SANDBOX_UID")
     sandbox_gid: int = Field(65534, validation_alias="ISSUESMITH_SANDBOX_GID")
     docker_image: str = Field("python:3.11-slim", validation_alias="ISSUESMITH_DOCKER_IMAGE")
+    sandbox_ca_bundle: Path | None = Field(
+        None, validation_alias="ISSUESMITH_SANDBOX_CA_BUNDLE",
+        description="a PEM file of CAs the setup phase trusts besides the system's (a TLS-intercepting proxy's)")
+    sandbox_pip_index_url: SecretStr | None = Field(
+        None, validation_alias="ISSUESMITH_SANDBOX_PIP_INDEX_URL",
+        description="the package index of the setup phase (PIP_INDEX_URL, UV_DEFAULT_INDEX); may carry "
+                    "credentials, which the setup command sees and issuesmith redacts")
+    sandbox_pip_extra_index_url: SecretStr | None = Field(
+        None, validation_alias="ISSUESMITH_SANDBOX_PIP_EXTRA_INDEX_URL",
+        description="an extra package index of the setup phase (PIP_EXTRA_INDEX_URL, UV_INDEX)")
     step_retry_backoff: list[float] = Field([2.0, 8.0], validation_alias="ISSUESMITH_STEP_RETRY_BACKOFF")
     job_retries: int = Field(3, validation_alias="ISSUESMITH_JOB_RETRIES")
     job_retry_intervals: list[int] = Field([5, 30, 120], validation_alias="ISSUESMITH_JOB_RETRY_INTERVALS")
@@ -163,10 +182,29 @@ class Settings(ModelSettings):
     def _redis_url(cls, value: str) -> str:
         return checked_redis_url(value)
 
+    @field_validator("sandbox_ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        return None if value is None or not str(value).strip() else checked_bundle(value)
+
+    @field_validator("sandbox_pip_index_url", "sandbox_pip_extra_index_url")
+    @classmethod
+    def _index_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if urlsplit(value.get_secret_value()).scheme not in ("https", "http"):
+            raise ValueError("a package index URL must be https://[USER:TOKEN@]HOST/PATH")
+        return value
+
     @field_validator("github_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _timeout_within_maximum(self) -> Settings:
+        check_test_timeouts(self.test_timeout, self.max_test_timeout)
+        return self
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Settings:
@@ -187,9 +225,30 @@ class Settings(ModelSettings):
         values = [self.webhook_secret, self.openai_api_key, self.private_key, self.dashboard_token]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         found += redis_password(self.redis_url)
+        for index in (self.sandbox_pip_index_url, self.sandbox_pip_extra_index_url):
+            found += [index.get_secret_value(), *redis_password(index.get_secret_value())] if index else []
         if self.private_key_path is not None and self.private_key_path.is_file():
             found.append(self.private_key_path.read_text())
         return found
+
+
+def check_test_timeouts(default: float, maximum: float) -> None:
+    """A ValueError when the deployment's test timeout is above its own maximum for repositories."""
+    if default > maximum:
+        raise ValueError(f"ISSUESMITH_TEST_TIMEOUT ({default:g}s) is above ISSUESMITH_MAX_TEST_TIMEOUT "
+                         f"({maximum:g}s): raise the maximum or lower the timeout")
+
+
+def checked_bundle(path: Path) -> Path:
+    """`path` if it is a readable file holding a PEM certificate; else a ValueError saying what to fix."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"ISSUESMITH_SANDBOX_CA_BUNDLE cannot be read: {exc}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValueError(f"ISSUESMITH_SANDBOX_CA_BUNDLE ({path}) holds no PEM certificate "
+                         "(no -----BEGIN CERTIFICATE----- line)")
+    return path.resolve()
 
 
 def _env_value(value: object) -> str:
@@ -207,7 +266,7 @@ def checked_redis_url(url: str) -> str:
 
 
 def redis_password(url: str) -> list[str]:
-    """The password in a Redis URL, as written and decoded (both are redacted), or nothing."""
+    """The password in a URL (Redis's, a package index's), as written and decoded (both are redacted), or nothing."""
     password = urlsplit(url).password
     return [] if not password else list(dict.fromkeys([password, unquote(password)]))
 
@@ -226,6 +285,44 @@ class LimitSettings(BaseSettings):
     run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")
     setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
     allow_repo_setup_command: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND")
+    test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
+    max_test_timeout: float = Field(3600.0, gt=0, validation_alias="ISSUESMITH_MAX_TEST_TIMEOUT")
+
+    @model_validator(mode="after")
+    def _timeout_within_maximum(self) -> LimitSettings:
+        check_test_timeouts(self.test_timeout, self.max_test_timeout)
+        return self
+
+
+def worker_variables() -> tuple[str, ...]:
+    """Every variable `Settings` reads (its aliases: the ISSUESMITH_* settings and OPENAI_*)."""
+    aliases = (info.validation_alias for info in Settings.model_fields.values())
+    return tuple(alias for alias in aliases if isinstance(alias, str))
+
+
+class _WorkerEnvironment(PydanticBaseSettingsSource):
+    """`TryoutSettings.worker_env`: the variables of `worker_variables()` that `.env` and the environment set.
+
+    Read like every other setting (case-insensitively, the environment over `.env`), and
+    nothing else: the rest of the environment never reaches the processes local mode starts.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env_files: object) -> None:
+        super().__init__(settings_cls)
+        listed = env_files if isinstance(env_files, (list, tuple)) else [env_files]
+        self.env_files = [Path(name) for name in listed if isinstance(name, (str, Path))]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        wanted = {name.lower(): name for name in worker_variables()}
+        found: dict[str, str] = {}
+        sources = [dotenv_values(path) for path in self.env_files if path.is_file()] + [dict(os.environ)]
+        for source in sources:
+            found |= {wanted[key.lower()]: value for key, value in source.items()
+                      if key.lower() in wanted and value is not None}
+        return {"worker_env": found}
 
 
 class TryoutSettings(ModelSettings):
@@ -240,8 +337,21 @@ class TryoutSettings(ModelSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="ISSUESMITH_REDIS_URL")
     sandbox: str = Field("auto", validation_alias="ISSUESMITH_SANDBOX")
     allow_unsandboxed: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_UNSANDBOXED")
-    setup_command: str = Field("", validation_alias="ISSUESMITH_SETUP_COMMAND")
     work_dir: Path = Field(Path("var"), validation_alias="ISSUESMITH_WORK_DIR")
+    worker_env: dict[str, str] = Field(
+        default_factory=dict, repr=False,
+        description="every setting of the web app and worker that is set here, handed on to the processes "
+                    "local mode and the demo start (which the playground's own settings then override)")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, after `_WorkerEnvironment`, the only one that says `worker_env`."""
+        worker = _WorkerEnvironment(settings_cls, getattr(dotenv_settings, "env_file", None))
+        return worker, init_settings, env_settings, dotenv_settings, file_secret_settings
 
     def live_model(self) -> bool:
         """Whether a model endpoint is configured (else a transcript is replayed)."""

@@ -28,7 +28,7 @@ from bot.core.markdown import code, fence
 from bot.core.walk import remove_tree
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
-from bot.flow.services import Services
+from bot.flow.services import CODE_SECONDS, Services, seconds_for_test_step
 from bot.flow.steps import call_context, notify, refresh_status, run_gate, stop_reason
 from bot.github.client import RepoGateway
 from bot.github.report import PullBody, TestSummary, render_results
@@ -218,6 +218,11 @@ class Implementation:
             tree.restore(patch, touched)
         return result
 
+    def test_step_seconds(self) -> int:
+        """The test step's timeout for this run (its repository's test timeout, bounded by the deployment)."""
+        settings = self.services.settings
+        return seconds_for_test_step(settings, DeploymentLimits.from_settings(settings).run_test_timeout(self.config))
+
     def run_setup(self, ctx: StepContext, touched: list[str]) -> None:
         """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
         settings = self.services.settings
@@ -247,7 +252,9 @@ class Implementation:
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
         remove_tree(junit)
         backend = self.services.sandbox()
-        limits = Limits(timeout=self.services.settings.test_timeout, disk_bytes=self.services.settings.disk_bytes)
+        settings = self.services.settings
+        timeout = DeploymentLimits.from_settings(settings).run_test_timeout(self.config)  # the repository's, bounded
+        limits = Limits(timeout=timeout, disk_bytes=settings.disk_bytes)
         result = self.sandboxed(ctx, touched, lambda: backend.run(
             with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home))
         if result.disk_exceeded:
@@ -371,8 +378,8 @@ def steps(impl: Implementation) -> list[Step]:
     """The implement pipeline."""
     return [
         Step("prepare", impl.prepare, timeout=60),
-        Step("code", impl.code, deps=("prepare",), timeout=3600, verify=impl.verify_code),
-        Step("test", impl.test, deps=("prepare", "code"), timeout=3600),
+        Step("code", impl.code, deps=("prepare",), timeout=CODE_SECONDS, verify=impl.verify_code),
+        Step("test", impl.test, deps=("prepare", "code"), timeout=impl.test_step_seconds()),
         Step("publish", impl.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
         Step("report", impl.report, deps=("code", "test", "publish"), timeout=300, retries=2),
     ]

@@ -27,7 +27,7 @@ from bot.core.errors import GitError, InvalidTransition
 from bot.flow.gate import Action
 from bot.flow.implement import Implementation, unsandboxed_note
 from bot.flow.pipeline import Pipeline, Step, StepContext
-from bot.flow.services import Services
+from bot.flow.services import CODE_SECONDS, Services
 from bot.flow.steps import refresh_status, run_gate, stop_reason
 from bot.github import prnotes
 from bot.github.comments import carries_marker
@@ -222,8 +222,8 @@ def steps(rev: Revision) -> list[Step]:
     """The revision pipeline (the implement pipeline's shape and names, its own step outputs)."""
     return [
         Step("prepare", rev.prepare, timeout=120, retries=2),
-        Step("code", rev.code, deps=("prepare",), timeout=3600, verify=rev.verify_code),
-        Step("test", rev.test, deps=("prepare", "code"), timeout=3600),
+        Step("code", rev.code, deps=("prepare",), timeout=CODE_SECONDS, verify=rev.verify_code),
+        Step("test", rev.test, deps=("prepare", "code"), timeout=rev.test_step_seconds()),
         Step("publish", rev.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
         Step("report", rev.report, deps=("prepare", "code", "test", "publish"), timeout=300, retries=2),
     ]

@@ -26,10 +26,11 @@ from bot.github.client import GitHubApp
 from bot.models.client import ModelClient
 from bot.models.replay import Recorder, ReplayModel
 from bot.models.sampling import Sampling
-from bot.runs.queueing import QUEUE_NAME, RetryPolicy
+from bot.runs.queueing import QUEUE_NAME, STEP_TIMEOUTS, RetryPolicy
 from bot.runs.store import RunStore
 from bot.sandboxes import choose_backend
 from bot.sandboxes.base import Backend
+from bot.sandboxes.trust import SetupTrust
 from bot.workspace.git import Reader
 from bot.workspace.slots import Workspace
 
@@ -61,7 +62,7 @@ class Services:
         if self._sandbox is None:
             s = self.settings
             self._sandbox = choose_backend(s.sandbox, s.allow_unsandboxed, uid=s.sandbox_uid, gid=s.sandbox_gid,
-                                           docker_image=s.docker_image)
+                                           docker_image=s.docker_image, trust=setup_trust(s))
             if not self._sandbox.isolating:
                 log.warning("UNSANDBOXED: repository code runs without isolation (ISSUESMITH_ALLOW_UNSANDBOXED=1)")
         return self._sandbox
@@ -80,6 +81,13 @@ class Services:
         """The model client for a run of a repository: its models per role and its budget."""
         budget = DeploymentLimits.from_settings(self.settings).run_budget(config)  # a repository only lowers it
         return self.model().for_run(config.model_for, budget)
+
+
+def setup_trust(s: Settings) -> SetupTrust:
+    """The operator's CA bundle and package index for the setup phase."""
+    index, extra = s.sandbox_pip_index_url, s.sandbox_pip_extra_index_url
+    return SetupTrust(s.sandbox_ca_bundle, index.get_secret_value() if index else "",
+                      extra.get_secret_value() if extra else "")
 
 
 def chat_endpoint(s: Settings) -> Callable[..., Any]:
@@ -102,6 +110,26 @@ def chat_endpoint(s: Settings) -> Callable[..., Any]:
     return client.chat.completions.create
 
 
+CODE_SECONDS = 3600
+"""The code step's timeout, and the least the test step gets."""
+MODEL_ROUND_SECONDS = 600
+"""What the test step allows for each round of model work (writing tests, each fix) on top of its commands."""
+
+
+def seconds_for_test_step(settings: Settings, test_timeout: float) -> int:
+    """Seconds the test step may take: the setup command, every test run of `test_timeout` and the model rounds."""
+    rounds = settings.max_test_fixes + 1
+    needed = settings.setup_timeout + rounds * (test_timeout + MODEL_ROUND_SECONDS)
+    return int(max(CODE_SECONDS, needed))
+
+
+def job_timeouts(settings: Settings) -> dict[str, int]:
+    """Seconds RQ gives each step's job: enough for the longest test step a repository may ask for."""
+    longest = seconds_for_test_step(settings, settings.max_test_timeout)
+    return {step: seconds + max(0, longest - CODE_SECONDS) if step in ("implement", "revise") else seconds
+            for step, seconds in STEP_TIMEOUTS.items()}
+
+
 def build_services(settings: Settings) -> Services:
     """Create every service from the settings (no network calls yet)."""
     redactor = Redactor(settings.secrets())
@@ -115,7 +143,7 @@ def build_services(settings: Settings) -> Services:
         queue=Queue(QUEUE_NAME, connection=raw), github=app,
         workspace=Workspace(settings.work_dir.resolve(), redactor,
                             reader=Reader(settings.sandbox_uid, settings.sandbox_gid)), redactor=redactor,
-        policy=RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals)))
+        policy=RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals), job_timeouts(settings)))
 
 
 _installed: Services | None = None

@@ -9,7 +9,8 @@ the intake job keyed by the delivery id, de-duplicates redelivered webhooks.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
@@ -26,10 +27,15 @@ STEP_TIMEOUTS = {"plan": 900, "implement": 3600, "revise": 3600}
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often, and after how long, a job that failed with a retryable error runs again."""
+    """How often, and after how long, a job that failed with a retryable error runs again; how long each may take.
+
+    `timeouts` are the seconds RQ gives a step's job (`STEP_TIMEOUTS` unless the deployment's
+    settings need longer: a long test run, see `bot.flow.implement.job_timeouts`).
+    """
 
     max_retries: int = 3
     intervals: tuple[int, ...] = (5, 30, 120)
+    timeouts: Mapping[str, int] = field(default_factory=lambda: dict(STEP_TIMEOUTS))
 
     def rq_retry(self) -> Retry | None:
         """The RQ `Retry` for this policy (None when retries are off)."""
@@ -66,7 +72,7 @@ def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: in
     job_id = step_job_id(step, run_id, version, attempt)
     with contextlib.suppress(DuplicateJobError):
         queue.enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,
-                           retry=policy.rq_retry(), timeout=STEP_TIMEOUTS[step],
+                           retry=policy.rq_retry(), timeout=policy.timeouts.get(step, STEP_TIMEOUTS[step]),
                            result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
                            description=f"{step} run {run_id} v{version}")
     return job_id

@@ -24,6 +24,9 @@ for commands without a network (the test phase: a repository that brings no pyte
 uses the worker's). A command with a network (the setup phase) sees the system and the base
 interpreter only, with the base interpreter's directory first on PATH: the virtualenv holds
 the worker's own code and its Redis and queue clients, which a setup command has no use for.
+In both, `$HOME/.local/bin` comes first on PATH (`HOME_BIN`), for the interpreter or tools a
+setup command installs there.
+It also gets the deployment's CA bundle, read-only, and package index (`bot.sandboxes.trust`).
 The work tree and the run's HOME are held to `Limits.disk_bytes` together (`bot.sandboxes.diskquota`).
 
 Directories the sandbox user cannot reach are staged first (`staging`), the tree is lent to
@@ -60,13 +63,17 @@ from bot.sandboxes.base import (
     supervise,
 )
 from bot.sandboxes.base import unchanged as _unchanged
+from bot.sandboxes.trust import CA_PATH, NO_TRUST, SetupTrust
 
 NOBODY = 65534
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-SYSTEM_FILES = ("/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/ld.so.cache", "/etc/ld.so.conf",
-                "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+SYSTEM_FILES = ("/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/ld.so.cache",
+                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
                 "/etc/resolv.conf", "/etc/localtime")
 SANDBOX_HOME = "/tmp/home"
+HOME_BIN = ".local/bin"
+"""First on PATH, in HOME: what the setup phase installs there (`uv python install`, `pip install --user`) the
+test phase runs by name (HOME is the run's, kept between its phases)."""
 SHM_BYTES = 64 * 1024**2
 _LAUNCHER_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -79,8 +86,9 @@ class BubblewrapBackend:
 
     def __init__(self, *, uid: int = NOBODY, gid: int = NOBODY, bwrap: str = "bwrap", setpriv: str = "setpriv",
                  read_only: Sequence[Path] = (), use_cgroups: bool = True, slirp: str = outbound.SLIRP,
-                 nft: str = egress.NFT) -> None:
+                 nft: str = egress.NFT, trust: SetupTrust = NO_TRUST) -> None:
         self.uid, self.gid = uid, gid
+        self.trust = trust
         self.bwrap, self.setpriv, self.slirp, self.nft = bwrap, setpriv, slirp, nft
         self.read_only = tuple(read_only)
         self.use_cgroups = use_cgroups
@@ -163,18 +171,22 @@ class BubblewrapBackend:
         if not workdir.is_dir():
             raise NotADirectoryError(str(workdir))
         marker = uuid.uuid4().hex
-        sandbox_env = {"PATH": sandbox_path(virtualenv=not network), "HOME": SANDBOX_HOME, "TMPDIR": "/tmp",
-                       **FIXED_ENV, **(env or {}), MARKER: marker}
+        bundle = self.trust.bundle() if network else b""
+        sandbox_env = {"PATH": f"{SANDBOX_HOME}/{HOME_BIN}:{sandbox_path(virtualenv=not network)}",
+                       "HOME": SANDBOX_HOME, "TMPDIR": "/tmp",
+                       **FIXED_ENV, **(env or {}), **(self.trust.env(bundle=bool(bundle)) if network else {}),
+                       MARKER: marker}
         read_only = self._read_only_dirs(virtualenv=not network)
         writable = [workdir] if home is None else [workdir, home.resolve(strict=True)]
         with contextlib.ExitStack() as stack:
             for tree in writable:
                 stack.enter_context(ownership.lent(tree, self.uid, self.gid))
             stage = stack.enter_context(staging.staged([*read_only, *writable]))
+            files = {CA_PATH: stage.file("ca-bundle.pem", bundle)} if bundle else {}
             group, group_note = stack.enter_context(cgroups.run_cgroup(limits, enabled=self.use_cgroups))
             net = stack.enter_context(outbound.Outbound(self.slirp, nft=self.nft)) if network else None
             argv = [*self._drop(), *self.bwrap_args(workdir, stage, limits, network, sandbox_env, read_only,
-                                                    home=writable[1] if home else None,
+                                                    home=writable[1] if home else None, files=files,
                                                     extra=net.bwrap_args() if net else ()),
                     "/bin/sh", "-c", command]
             cause = stack.enter_context(_ChildErrors())
@@ -214,8 +226,10 @@ class BubblewrapBackend:
 
     def bwrap_args(self, workdir: Path, stage: staging.Staging, limits: Limits, network: bool,
                    env: Mapping[str, str], read_only: Sequence[Path], *, home: Path | None = None,
-                   extra: Sequence[str] = ()) -> list[str]:
+                   files: Mapping[str, Path] | None = None, extra: Sequence[str] = ()) -> list[str]:
         """The bwrap command line up to (and including) `--`, for the work tree, `read_only` and `home` in `stage`.
+
+        `files` are bound read-only at the paths they are keyed by (the setup phase's CA bundle).
 
         The network namespace is always new: with `network`, `extra` carries `outbound`'s
         options, which give it an outbound-only network and its own /etc/resolv.conf.
@@ -240,6 +254,8 @@ class BubblewrapBackend:
             args += ["--size", str(size), "--tmpfs", tmpfs] if "--size" in features else ["--tmpfs", tmpfs]
         for path in read_only:  # after the tmpfs: an interpreter or venv under /tmp must stay visible
             args += ["--ro-bind", str(stage[path]), str(path)]
+        for target, source in (files or {}).items():
+            args += ["--ro-bind", str(source), target]
         args += ["--dir", SANDBOX_HOME] if home is None else ["--bind", str(stage[home]), SANDBOX_HOME]
         args += ["--bind", str(stage[workdir]), str(workdir)]
         git = workdir / ".git"

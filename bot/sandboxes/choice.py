@@ -18,6 +18,7 @@ from typing import Protocol
 from bot.sandboxes.base import Backend, Probe, SandboxUnavailable
 from bot.sandboxes.bubblewrap import NOBODY, BubblewrapBackend
 from bot.sandboxes.docker import DEFAULT_IMAGE, DockerBackend
+from bot.sandboxes.trust import NO_TRUST, SetupTrust
 from bot.sandboxes.unsandboxed import UnsandboxedBackend
 
 log = logging.getLogger("issuesmith.sandbox")
@@ -38,11 +39,11 @@ class ProbedBackend(Backend, Protocol):
 
 
 def backends(*, uid: int = NOBODY, gid: int = NOBODY, docker_image: str = DEFAULT_IMAGE,
-             read_only: Sequence[Path] = ()) -> dict[str, ProbedBackend]:
-    """Every backend, configured, by name (in the order `auto` tries them)."""
-    return {"bubblewrap": BubblewrapBackend(uid=uid, gid=gid, read_only=read_only),
+             read_only: Sequence[Path] = (), trust: SetupTrust = NO_TRUST) -> dict[str, ProbedBackend]:
+    """Every backend, configured, by name (in the order `auto` tries them); `trust` is for their setup phase."""
+    return {"bubblewrap": BubblewrapBackend(uid=uid, gid=gid, read_only=read_only, trust=trust),
             "docker": DockerBackend(image=docker_image, uid=uid, gid=gid),
-            "unsandboxed": UnsandboxedBackend()}
+            "unsandboxed": UnsandboxedBackend(trust=trust)}
 
 
 def probe_all(*, uid: int = NOBODY, gid: int = NOBODY, docker_image: str = DEFAULT_IMAGE,
@@ -53,7 +54,8 @@ def probe_all(*, uid: int = NOBODY, gid: int = NOBODY, docker_image: str = DEFAU
 
 
 def choose_backend(preference: str = "auto", allow_unsandboxed: bool = False, *, uid: int = NOBODY,
-                   gid: int = NOBODY, docker_image: str = DEFAULT_IMAGE, read_only: Sequence[Path] = ()) -> Backend:
+                   gid: int = NOBODY, docker_image: str = DEFAULT_IMAGE, read_only: Sequence[Path] = (),
+                   trust: SetupTrust = NO_TRUST) -> Backend:
     """The backend to run commands with; raises SandboxUnavailable (final) rather than run them unisolated unasked."""
     preference = (preference or "auto").strip().lower()
     if preference not in (*NAMES, "auto"):
@@ -62,7 +64,7 @@ def choose_backend(preference: str = "auto", allow_unsandboxed: bool = False, *,
     if preference == "unsandboxed" and not allow_unsandboxed:
         raise SandboxUnavailable("ISSUESMITH_SANDBOX=unsandboxed needs ISSUESMITH_ALLOW_UNSANDBOXED=1: "
                                  "commands would run with no isolation", hint=HINT)
-    candidates = backends(uid=uid, gid=gid, docker_image=docker_image, read_only=read_only)
+    candidates = backends(uid=uid, gid=gid, docker_image=docker_image, read_only=read_only, trust=trust)
     wanted = ISOLATING if preference == "auto" else (preference,)
     probes: list[Probe] = []
     for name in wanted:

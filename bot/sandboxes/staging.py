@@ -43,6 +43,13 @@ class Staging:
     def __getitem__(self, source: Path) -> Path:
         return self.places[source]
 
+    def file(self, name: str, data: bytes) -> Path:
+        """A file of the worker's, readable by anyone, in the staging directory (removed with it), for a bind."""
+        path = self.root / name
+        path.write_bytes(data)
+        path.chmod(0o644)
+        return path
+
     def enter(self) -> None:
         """In the child, as root: a private mount namespace, each source bound on its staging directory."""
         libc = self._libc

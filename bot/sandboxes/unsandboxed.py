@@ -13,7 +13,8 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bot.sandboxes.base import CommandResult, Limits, Probe, run_command, unchanged
+from bot.sandboxes.base import CommandResult, Limits, Probe, run_command, sandbox_path, unchanged
+from bot.sandboxes.trust import NO_TRUST, SetupTrust
 
 log = logging.getLogger("issuesmith.sandbox")
 
@@ -30,6 +31,9 @@ class UnsandboxedBackend:
     name = "unsandboxed"
     isolating = False
 
+    def __init__(self, *, trust: SetupTrust = NO_TRUST) -> None:
+        self.trust = trust
+
     def probe(self) -> Probe:
         """Always runs; the reason says that it isolates nothing."""
         return Probe(self.name, True, "runs anywhere but ISOLATES NOTHING (the worker's uid, files and network); "
@@ -40,6 +44,8 @@ class UnsandboxedBackend:
             home: Path | None = None) -> CommandResult:
         """Run `command` with `run_command` (the network stays); the result says it was not isolated."""
         log.warning("running a command unsandboxed: nothing is isolated", extra={"command": command[:200]})
-        extra = {**(env or {}), **({"HOME": str(home)} if home is not None else {})}
+        index = self.trust.env(bundle=False) if network else {}  # the host's own CA configuration applies here
+        homes = {"HOME": str(home), "PATH": f"{home}/.local/bin:{sandbox_path()}"} if home is not None else {}
+        extra = {**(env or {}), **index, **homes}
         result = run_command(command, workdir, limits, redactor, extra)
         return dataclasses.replace(result, backend=self.name, isolated=False, notes=(warning(),))

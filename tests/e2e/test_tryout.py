@@ -196,3 +196,24 @@ def test_local_mode_shows_and_approves_only_the_plan_the_issue_shows(
     assert code == 0, out
     shown = out.split("plan v1", 1)[1]
     assert "Plan v1: Count words separated by any whitespace" in shown.split("review and tests", 1)[0]
+
+
+def test_local_mode_hands_every_setting_to_the_worker_and_keeps_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: Path, model: tuple[FakeOpenAI, str]) -> None:
+    """A setting of the service (here the transcript recording, from `.env`, and the test timeout) takes effect
+    in local mode; the playground's own settings win over the user's (meant for their real GitHub App)."""
+    fake, url = model
+    fake.script(Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
+    script_implementation(fake)
+    recorded = tmp_path / "recorded.jsonl"
+    (tmp_path / ".env").write_text(f"ISSUESMITH_RECORD_TRANSCRIPT={recorded}\n")
+    monkeypatch.setenv("ISSUESMITH_TEST_TIMEOUT", "0.001")  # no test run finishes in a millisecond
+    monkeypatch.setenv("ISSUESMITH_MAX_TEST_FIXES", "0")
+    monkeypatch.setenv("ISSUESMITH_GITHUB_API_URL", "https://github.example.invalid/api/v3")
+    monkeypatch.setenv("ISSUESMITH_PRIVATE_KEY", "not the playground's key")
+    monkeypatch.setenv("ISSUESMITH_WEBHOOK_SECRET", "the user's real webhook secret")
+    code, out = local(tmp_path, monkeypatch, url, ["--repo", str(checkout), "--yes", "--issue",
+                                                   "word_count is wrong with double spaces\nIt says 3 for 'a  b'."])
+    assert code == 0, out
+    assert "tests: 3 passed" not in out and "tests: 0 passed" in out  # the timeout stopped the run of the tests
+    assert len(recorded.read_text().splitlines()) == len(fake.requests)  # every reply was recorded

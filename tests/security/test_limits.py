@@ -125,3 +125,29 @@ def test_a_repository_may_lower_its_review_rounds_but_not_raise_them() -> None:
     assert RepoConfig.model_validate({"max_revisions": 10}).revisions(2) == 2
     assert RepoConfig.model_validate({"max_revisions": 1}).revisions(2) == 1
     assert RepoConfig().revisions(2) == 2
+
+
+def test_a_test_timeout_above_the_deployments_maximum_is_refused_before_any_run(world: World) -> None:
+    configure(world, "test_timeout: 86400\n")  # a day of the worker's time per test run
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+
+    assert world.run() is None and world.openai.requests == []
+    notice = refusal(world)
+    assert ("| `test_timeout` | 86400s is above this deployment's limit of 3600s per test run "
+            "(ISSUESMITH_MAX_TEST_TIMEOUT)") in notice
+
+
+def test_a_repository_test_timeout_within_the_maximum_replaces_the_deployments_default(world: World) -> None:
+    world.services.settings.test_timeout = 0.001  # no test run finishes this fast: the default would fail it
+    world.services.settings.max_test_fixes = 0
+    configure(world, "test_timeout: 300\n")
+    script_implementation(world.openai)
+    world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run.id)[-3:]
+    [tests] = [e for e in world.services.store.entries(run.id) if e["event"] == "tests"]
+    assert tests["ok"] and tests["passed"] > 0

@@ -54,7 +54,7 @@ def _demo(settings: TryoutSettings, root: Path, out: TextIO) -> int:
           file=out)
     with redis_for_tryout(settings.redis_url, root / "redis") as (redis_url, redis_line):
         print(f"  Redis: {redis_line}", file=out)
-        env = {**settings.model_env(TRANSCRIPT), **sandbox}
+        env = {**settings.worker_env, **settings.model_env(TRANSCRIPT), **sandbox}
         with Playground.start(root, repo, SAMPLE_REPO, redis_url, env, out) as play:
             play.say("web app and worker are up")
             return _story(play, out)

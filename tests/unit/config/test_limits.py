@@ -127,3 +127,24 @@ def test_a_long_test_selection_fits_and_a_runaway_one_is_refused() -> None:
     assert RepoConfig.model_validate({"test_command": selection}).test_command == selection
     with pytest.raises(ValueError, match="at most 16000 characters"):
         RepoConfig.model_validate({"test_command": "x" * (MAX_COMMAND + 1)})
+
+
+def test_the_test_timeout_is_the_repositorys_within_the_deployments_maximum() -> None:
+    deployment = DeploymentLimits(Budget(2.0, 600_000), PriceTable({}), "gpt-4o-mini", "", False, 600, 3600)
+    assert deployment.run_test_timeout(RepoConfig()) == 600
+    assert deployment.run_test_timeout(parse("test_timeout: 1800")) == 1800
+    assert deployment.run_test_timeout(parse("test_timeout: 10")) == 10
+    # a stored configuration from before the operator lowered the maximum gets the maximum
+    assert deployment.run_test_timeout(parse("test_timeout: 7200")) == 3600
+    assert dict(deployment.problems(parse("test_timeout: 7200")))["test_timeout"].startswith(
+        "7200s is above this deployment's limit of 3600s per test run (ISSUESMITH_MAX_TEST_TIMEOUT)")
+    with pytest.raises(RepoConfigInvalid, match="test_timeout"):
+        parse("test_timeout: 0")
+
+
+def test_a_deployment_timeout_above_its_own_maximum_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ISSUESMITH_TEST_TIMEOUT", "5000")
+    with pytest.raises(ValueError, match=r"ISSUESMITH_TEST_TIMEOUT \(5000s\) is above ISSUESMITH_MAX_TEST_TIMEOUT"):
+        Settings(webhook_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("ISSUESMITH_MAX_TEST_TIMEOUT", "7200")
+    assert Settings(webhook_secret=SECRET, _env_file=None).test_timeout == 5000  # type: ignore[call-arg]

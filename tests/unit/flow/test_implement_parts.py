@@ -9,11 +9,14 @@ import pytest
 
 from bot.agents import coder, reviewer, tester
 from bot.agents.brief import Brief
+from bot.config.settings import Settings
 from bot.core.redact import Redactor
 from bot.flow.implement import branch_name
+from bot.flow.services import job_timeouts, seconds_for_test_step
 from bot.github.report import PullBody, TestSummary
 from bot.runs.issue import IssueInfo
 from bot.runs.plan import Plan
+from bot.runs.queueing import STEP_TIMEOUTS
 from bot.runs.review import Finding, Review
 from bot.workspace.git import Git
 from bot.workspace.tree import Identity, Tree
@@ -115,3 +118,14 @@ def test_draft_reasons() -> None:
     assert text.startswith("> [!WARNING]\n> Draft: tests failing: 2; review still requests changes after 2 revisions.")
     assert "Changed but not named by the plan: `a.py`" in text and "left unchanged" in text
     assert "<code>t::a</code>" in text and "Closes #7" in text
+
+
+def test_the_test_step_and_its_job_last_long_enough_for_the_longest_test_runs_allowed() -> None:
+    settings = Settings(webhook_secret="a-webhook-secret-0123456789", _env_file=None,  # type: ignore[call-arg]
+                        max_test_fixes=2, setup_timeout=900, max_test_timeout=3600)
+    # the setup command, the first run and two fixes' runs of an hour each, and their model rounds
+    assert seconds_for_test_step(settings, 3600) >= 900 + 3 * 3600
+    assert seconds_for_test_step(settings, 1) == 3600  # never below the code step's
+    jobs = job_timeouts(settings)
+    assert jobs["implement"] >= STEP_TIMEOUTS["implement"] + 900 + 3 * 3600 - 3600
+    assert jobs["revise"] == jobs["implement"] and jobs["plan"] == STEP_TIMEOUTS["plan"]
