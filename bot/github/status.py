@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.markdown import inert, without_fences
+from bot.core.markdown import inert, one_line, without_fences
 from bot.runs.model import Run, State
 
 DONE, ACTIVE_MARK, WAITING, FAILED, STOPPED, WARN = "✅", "⏳", "⏸️", "❌", "🛑", "⚠️"
@@ -228,6 +228,9 @@ def _step_item(state: str, done: str, doing: str, note: str, running: bool) -> l
 
 
 def _tests_text(tests: dict[str, Any]) -> str:
+    """The last test run's line: what happened as the run recorded it (older entries: the counts)."""
+    if tests.get("what"):
+        return f"Tests: {one_line(inert(str(tests['what'])))}"
     text = f"Tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed"
     return text + (f", {tests['errors']} errors" if tests.get("errors") else "")
 
