@@ -242,7 +242,8 @@ class FakeGitHub:
             gitops.run_git(repo.path, "read-tree", parent, env=index)
             for path, content in files.items():
                 if content is None:
-                    gitops.run_git(repo.path, "update-index", "--force-remove", path, env=index)
+                    gitops.run_git(repo.path, "update-index", "--index-info", env=index,  # mode 0 removes;
+                                   input=f"0 {gitops.ZERO_SHA}\t{path}\n".encode())  # --force-remove needs a work tree
                     continue
                 blob = gitops.run_git(repo.path, "hash-object", "-w", "--stdin", input=content.encode()).stdout
                 gitops.run_git(repo.path, "update-index", "--add", "--cacheinfo",

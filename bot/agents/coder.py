@@ -22,8 +22,9 @@ PHASES = {
     "address": "A person reviewed the pull request and asked for changes (below). The branch already holds "
                "the change so far; make the changes asked for, then answer. In `answers`, say for each "
                "inline comment (by its id) what you changed for it, in one or two sentences.",
-    "fix": "The repository's tests fail with your change. Fix the code (not the tests, unless a test you "
-           "added is wrong) so that they pass, then answer.",
+    "fix": "The repository's test command does not pass with your change: what happened, the failing tests "
+           "and the end of its output are below (the command may have failed before any test ran). Fix the "
+           "code (not the tests, unless a test you added is wrong) so that they pass, then answer.",
 }
 
 

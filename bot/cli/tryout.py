@@ -236,8 +236,9 @@ def describe_entry(entry: dict[str, Any]) -> str:
     if event == "setup":
         return f"{step:<9} setup command exited {entry.get('exit_code')} ({entry.get('backend')})"
     if event == "tests":
-        return (f"{step:<9} tests: {entry.get('passed')} passed, {entry.get('failed')} failed, "
-                f"{entry.get('errors')} errors in {entry.get('seconds')}s ({entry.get('backend')})")
+        what = entry.get("what") or (f"{entry.get('passed')} passed, {entry.get('failed')} failed, "
+                                     f"{entry.get('errors')} errors")
+        return f"{step:<9} tests: {what} in {entry.get('seconds')}s ({entry.get('backend')})"
     if event == "error":
         return f"{step:<9} ERROR: {entry.get('error')}"
     if event in ("started", "finished", "planned", "posted", "run_created", "approval_verified", "command",

@@ -38,7 +38,7 @@ from bot.runs.model import Run, State
 from bot.runs.plan import Plan
 from bot.runs.review import Review
 from bot.sandboxes.base import CommandResult, Limits
-from bot.sandboxes.testresults import TestReport, build_report, with_junit
+from bot.sandboxes.testresults import TestReport, build_report, clear_surefire_reports, with_junit
 from bot.workspace import edits
 from bot.workspace.slots import WorkTree
 from bot.workspace.tree import Identity, Tree
@@ -194,7 +194,7 @@ class Implementation:
         fixes: list[str] = []
         while not report.ok and len(fixes) < settings.max_test_fixes:
             ctx.check()
-            self.status("test", f"fixing {report.failed + report.errors} failing tests")
+            self.status("test", f"fixing the tests ({report.what})")
             fix_scope = self.edit_scope((*self.plan_paths(), *added_paths))
             fix_session = self.edit_session(fix_scope)
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
@@ -251,6 +251,7 @@ class Implementation:
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
         remove_tree(junit)
+        clear_surefire_reports(self.work.path, command)
         backend = self.services.sandbox()
         settings = self.services.settings
         timeout = DeploymentLimits.from_settings(settings).run_test_timeout(self.config)  # the repository's, bounded
@@ -260,11 +261,12 @@ class Implementation:
         if result.disk_exceeded:
             remove_tree(junit)
             raise disk_quota_error("test", command, result)
-        report = redacted(build_report(command, result, junit if junit.exists() else None), self.services.redactor)
+        report = redacted(build_report(command, result, junit if junit.exists() else None, self.work.path),
+                          self.services.redactor)
         remove_tree(junit)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
         ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
-                source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),
+                what=report.what, source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),
                 backend=result.backend, isolated=result.isolated)
         return report
 
@@ -360,17 +362,18 @@ def redacted(report: TestReport, redact: Callable[[str], str]) -> TestReport:
 
 
 def _failures(report: TestReport) -> str:
-    lines = [f"Command: {report.command}", f"{report.passed} passed, {report.failed} failed, {report.errors} errors"]
-    lines += [f"--- {case.name} ({case.outcome})\n{case.message}" for case in report.cases
-              if case.outcome in ("failed", "error")][:10]
-    if report.source != "junit":
+    """What the Coder is told of a failed run: what happened, the failing tests, and the output's end."""
+    failing = [case for case in report.cases if case.outcome in ("failed", "error")]
+    lines = [f"Command: {report.command}", f"Result: {report.what}"]
+    lines += [f"--- {case.name} ({case.outcome})\n{case.message}" for case in failing[:10]]
+    if report.source != "junit" or not failing:
         lines.append(f"Output (end):\n{report.output_tail}")
     return "\n".join(lines)
 
 
 def _report_dict(report: TestReport) -> dict[str, Any]:
     data = asdict(report)
-    data["ok"] = report.ok
+    data["ok"], data["what"] = report.ok, report.what
     return data
 
 

@@ -8,7 +8,7 @@ no raw HTML, so no hidden markers).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from bot.core.markdown import code, fence, inert, one_line
 from bot.github import fitting
@@ -18,9 +18,14 @@ from bot.runs.review import Review
 
 @dataclass(frozen=True)
 class TestSummary:
-    """The test results as shown to people (from a `bot.sandboxes.testresults.TestReport` dict)."""
+    """The test results as shown to people (from a `bot.sandboxes.testresults.TestReport` dict).
+
+    `before_tests` came later than the rest: a dict stored before it loads with "" there.
+    """
 
     __test__ = False  # not a pytest class
+    TAIL_LINES: ClassVar[int] = 60  # of the output shown when nothing else says what failed
+    TAIL_CHARS: ClassVar[int] = 4000
 
     command: str
     passed: int
@@ -30,6 +35,10 @@ class TestSummary:
     ok: bool
     timed_out: bool
     failures: list[tuple[str, str]]
+    source: str = "summary"  # "junit", "summary", or "exit_code" (counts unknown)
+    exit_code: int | None = None
+    output_tail: str = ""
+    before_tests: str = ""  # why the command failed before any test ran
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> TestSummary:
@@ -37,21 +46,73 @@ class TestSummary:
         failing = [(c["name"], c.get("message", "")) for c in report.get("cases", [])
                    if c.get("outcome") in ("failed", "error")]
         return cls(report["command"], report["passed"], report["failed"], report["errors"], report["skipped"],
-                   bool(report.get("ok")), bool(report.get("timed_out")), failing)
+                   bool(report.get("ok")), bool(report.get("timed_out")), failing,
+                   str(report.get("source", "summary")), report.get("exit_code"), str(report.get("output_tail", "")),
+                   str(report.get("before_tests", "")))
+
+    @property
+    def counted(self) -> bool:
+        """Whether the runner's counts are known (a report or a summary line was read)."""
+        return self.source != "exit_code"
+
+    @property
+    def total(self) -> int:
+        """All tests counted."""
+        return self.passed + self.failed + self.errors + self.skipped
+
+    def what(self) -> str:
+        """What happened: the counts, or in words why there are none."""
+        if self.timed_out and not (self.counted and self.total):
+            return "stopped before it finished"
+        if self.before_tests:
+            why = inert(one_line(self.before_tests))
+            return f"the command failed before any test ran (exit {self.exit_code}: {why})"
+        if not self.counted:
+            return f"counts unknown (exit {self.exit_code})"
+        if self.total == 0:
+            return "no tests ran" + (f" (exit {self.exit_code})" if self.exit_code else "")
+        return f"{self.passed} passed, {self.failed} failed, {self.errors} errors, {self.skipped} skipped"
 
     def line(self) -> str:
-        """One line: counts and verdict."""
+        """One line: what happened and the verdict."""
         verdict = "✅ passed" if self.ok else ("⏱️ timed out" if self.timed_out else "❌ failing")
-        return (f"{code(self.command)}: {self.passed} passed, {self.failed} failed, {self.errors} errors, "
-                f"{self.skipped} skipped — {verdict}")
+        return f"{code(self.command)}: {self.what()} — {verdict}"
+
+    def shows_output(self) -> bool:
+        """Whether the output's end is shown: when nothing names what failed (no counts, none, no failing test)."""
+        return (not self.counted or self.total == 0 or bool(self.before_tests)
+                or (not self.ok and not self.failures))
 
     def markdown(self) -> str:
-        """The counts plus each failing test with its short output."""
+        """What happened, each failing test with its short output, and the output's end when nothing else says."""
         parts = [self.line()]
         for name, message in self.failures[:10]:
             parts.append(f"<details><summary><code>{inert(_html(name))}</code></summary>\n\n"
                          f"{fence(message[:1500])}\n\n</details>")
+        if self.shows_output():
+            parts.append(f"The end of the output:\n\n{fence(self.tail() or '(no output)')}")
         return "\n\n".join(parts)
+
+    def draft_reason(self) -> str:
+        """Why these results keep the pull request a draft ("" when they do not)."""
+        if self.ok:
+            return ""
+        if self.timed_out:
+            return "tests timed out"
+        if self.before_tests:
+            return "the test command failed before any test ran"
+        if not self.counted:
+            return f"tests failing (counts unknown, exit {self.exit_code})"
+        if self.total == 0:
+            return "no tests ran"
+        if self.failed + self.errors == 0:
+            return f"the test command exited {self.exit_code} though no test failed"
+        return f"tests failing: {self.failed + self.errors}"
+
+    def tail(self) -> str:
+        """The last 60 lines of the output, within 4000 characters."""
+        text = "\n".join(self.output_tail.rstrip().splitlines()[-self.TAIL_LINES:])
+        return text if len(text) <= self.TAIL_CHARS else "…" + text[-(self.TAIL_CHARS - 1):]
 
 
 def render_review(review: Review, revisions: list[str]) -> str:
@@ -107,10 +168,7 @@ class PullBody:
 
     def draft_reasons(self) -> list[str]:
         """Why the PR must stay a draft (empty when it is ready for review)."""
-        reasons = []
-        if not self.tests.ok:
-            count = self.tests.failed + self.tests.errors
-            reasons.append("tests timed out" if self.tests.timed_out else f"tests failing: {count}")
+        reasons = [self.tests.draft_reason()] if self.tests.draft_reason() else []
         if self.review.verdict != "approve":
             reasons.append(f"review still requests changes after {len(self.revisions)} revisions")
         return reasons

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.markdown import inert, without_fences
+from bot.core.markdown import inert, one_line, without_fences
 from bot.github import fitting
 from bot.runs.model import Run, State
 
@@ -248,6 +248,9 @@ def _step_item(state: str, done: str, doing: str, note: str, running: bool) -> l
 
 
 def _tests_text(tests: dict[str, Any]) -> str:
+    """The last test run's line: what happened as the run recorded it (older entries: the counts)."""
+    if tests.get("what"):
+        return f"Tests: {one_line(inert(str(tests['what'])))}"
     text = f"Tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed"
     return text + (f", {tests['errors']} errors" if tests.get("errors") else "")
 

@@ -3,7 +3,8 @@
 `choose_backend(...)` returns a `Backend` (bubblewrap, docker, or, only when allowed,
 unsandboxed) or raises `SandboxUnavailable`; `probe_all()` says why each backend is or is not
 usable here. The shared types and the bounded runner live in `bot.sandboxes.base`; the disk
-quota in `diskquota`; reading what a test run reports in `testresults`.
+quota in `diskquota`; reading what a test run reports in `testresults` (the verdict) and
+`runneroutput` (each runner's printed summary, TAP's failing tests).
 
 May import: `bot.config`, `bot.runs`, `bot.core`. Must not: import work trees, the model client,
 GitHub, the agents, the flow or the web app.

@@ -1,8 +1,10 @@
 """Deciding whether the tests passed, from what the runner produced: code decides, not the model.
 
-In order of trust: the JUnit XML report (pytest `--junitxml`, which `with_junit` adds to
-pytest commands), else the runner's summary line in the output (pytest, unittest, Jest,
-Mocha, cargo, go test), else the exit code alone.
+In order of trust: a JUnit XML report (pytest's `--junitxml`, which `with_junit` adds to
+pytest commands; Maven surefire's `target/surefire-reports/TEST-*.xml`), else the runner's
+summary in the output (see `bot.sandboxes.runneroutput` for the runners read), else the exit
+code alone. A report also says when no test ran, and when the command failed before any test
+ran (not found, an import error, a build error): `TestReport.what` says which, in words.
 """
 
 from __future__ import annotations
@@ -11,52 +13,34 @@ import logging
 import re
 import shlex
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from bot.core import treefiles
+from bot.core.walk import remove_tree
 from bot.sandboxes.base import CommandResult
+from bot.sandboxes.runneroutput import (
+    MAX_CASES,
+    MESSAGE_CHARS,
+    Counts,
+    Outcome,
+    TestCase,
+    failed_before_tests,
+    parse_summary,
+    tap_failures,
+)
 
-Outcome = Literal["passed", "failed", "error", "skipped"]
 Source = Literal["junit", "summary", "exit_code"]
 
-MESSAGE_CHARS = 2000
 TAIL_CHARS = 4000
-MAX_CASES = 100
 MAX_JUNIT_BYTES = 64_000_000  # a larger report is not read (the summary line decides)
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SUREFIRE_REPORTS = "target/surefire-reports"
+MAX_SUREFIRE_FILES = 2000  # report files read at most, together within MAX_JUNIT_BYTES
 log = logging.getLogger("issuesmith.testresults")
 
-
-@dataclass(frozen=True)
-class Counts:
-    """How many tests passed, failed, errored and were skipped."""
-
-    passed: int = 0
-    failed: int = 0
-    errors: int = 0
-    skipped: int = 0
-
-    @property
-    def total(self) -> int:
-        """All tests counted."""
-        return self.passed + self.failed + self.errors + self.skipped
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(self.passed + other.passed, self.failed + other.failed, self.errors + other.errors,
-                      self.skipped + other.skipped)
-
-
-@dataclass(frozen=True)
-class TestCase:
-    """One test that did not pass, with a short message (the end of its report)."""
-
-    __test__ = False  # not a pytest test class
-
-    name: str
-    outcome: Outcome
-    message: str
+__all__ = ["MAX_CASES", "MESSAGE_CHARS", "Counts", "Outcome", "TestCase", "TestReport", "build_report",
+           "clear_surefire_reports", "parse_junit", "parse_summary", "surefire_reports", "with_junit"]
 
 
 @dataclass(frozen=True)
@@ -75,12 +59,39 @@ class TestReport:
     timed_out: bool
     output_tail: str
     cases: list[TestCase] = field(default_factory=list)
+    before_tests: str = ""  # why the command failed before any test ran ("" when it did not)
 
     @property
     def ok(self) -> bool:
         """Exit code 0, no failures or errors, not timed out, and (when counted) at least one test passed."""
         clean = self.exit_code == 0 and not self.timed_out and self.failed == 0 and self.errors == 0
         return clean and (self.source == "exit_code" or self.passed > 0)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the counts come from the runner (a report or its summary), not from the exit code alone."""
+        return self.source != "exit_code"
+
+    @property
+    def total(self) -> int:
+        """All tests counted."""
+        return self.passed + self.failed + self.errors + self.skipped
+
+    @property
+    def what(self) -> str:
+        """What happened, in a few words: the counts, or why there are none."""
+        if self.timed_out:
+            return "timed out" + (f" after {self._counts()}" if self.counted and self.total else "")
+        if self.before_tests:
+            return f"the command failed before any test ran (exit {self.exit_code}: {self.before_tests})"
+        if not self.counted:
+            return f"counts unknown (exit {self.exit_code})"
+        if self.total == 0:
+            return "no tests ran" + (f" (exit {self.exit_code})" if self.exit_code else "")
+        return self._counts()
+
+    def _counts(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.errors} errors, {self.skipped} skipped"
 
 
 # -- JUnit XML ------------------------------------------------------------------------------------
@@ -144,129 +155,80 @@ def _one(outcome: Outcome) -> Counts:
                   skipped=int(outcome == "skipped"))
 
 
-# -- summary lines --------------------------------------------------------------------------------
+def _read_surefire(tree: Path, folder: str) -> tuple[Counts, list[TestCase]] | None:
+    """The `TEST-*.xml` reports in `folder` of the tree, together; None when there are none or none parses.
 
-_WORDS = {"passed": "passed", "xpassed": "passed", "failed": "failed", "error": "errors", "errors": "errors",
-          "skipped": "skipped", "xfailed": "skipped", "ignored": "skipped", "pending": "skipped",
-          "todo": "skipped"}
-_PYTEST_WORDS = frozenset({"passed", "xpassed", "failed", "error", "errors", "skipped", "xfailed"})
-_COUNT = re.compile(r"(\d+) ([a-z]+)")
-_PYTEST = re.compile(r"^[=\s]*(\d+ [a-z]+(?:, \d+ [a-z]+)*)(?: in [\d.]+s\b.*)?[=\s]*$")
-_NO_TESTS = re.compile(r"^[=\s]*no tests ran\b")
-_CARGO = re.compile(r"^test result: \w+\. (.*)$")
-_JEST = re.compile(r"^Tests:\s+(.*)$")
-_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in ")
-_UNITTEST_END = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$")
-_MOCHA = re.compile(r"^\s*(\d+) (passing|failing|pending)\b")
-_GO_CASE = re.compile(r"^--- (PASS|FAIL|SKIP): ")
-_GO_PACKAGE = re.compile(r"^(ok|FAIL)\s+\S+\s+(?:[\d.]+s|\(cached\))")
-
-
-def parse_summary(output: str) -> Counts | None:
-    """Counts from a runner's summary in the output (pytest, unittest, Jest, Mocha, cargo, go), or None."""
-    lines = [line.rstrip() for line in _ANSI.sub("", output).splitlines()]
-    for parser in (_cargo, _jest, _pytest, _unittest, _mocha, _go):
-        counts = parser(lines)
-        if counts is not None:
-            return counts
-    return None
-
-
-def _tally(text: str) -> Counts:
-    found = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    for number, word in _COUNT.findall(text):
-        if word in _WORDS:
-            found[_WORDS[word]] += int(number)
-    return Counts(**found)
-
-
-def _has_pytest_words(text: str) -> bool:
-    return any(word in _PYTEST_WORDS for _, word in _COUNT.findall(text))
-
-
-def _pytest(lines: list[str]) -> Counts | None:
-    """The last `== 2 failed, 10 passed in 0.5s ==` (or plain `N passed, N failed`) line."""
-    for line in reversed(lines):
-        if _NO_TESTS.match(line):
-            return Counts()
-        match = _PYTEST.match(line)
-        if match and _has_pytest_words(match.group(1)):
-            return _tally(match.group(1))
-    return None
-
-
-def _cargo(lines: list[str]) -> Counts | None:
-    """`test result: FAILED. 3 passed; 1 failed; 0 ignored; ...`, summed over the test binaries."""
-    results = [m.group(1) for line in lines if (m := _CARGO.match(line))]
-    return sum((_tally(r) for r in results), Counts()) if results else None
-
-
-def _jest(lines: list[str]) -> Counts | None:
-    """`Tests:       1 failed, 2 skipped, 5 passed, 8 total`."""
-    for line in reversed(lines):
-        match = _JEST.match(line)
-        if match:
-            return _tally(match.group(1))
-    return None
-
-
-def _unittest(lines: list[str]) -> Counts | None:
-    """`Ran 5 tests in 0.01s` followed by `OK`, `OK (skipped=1)` or `FAILED (failures=1, errors=2)`."""
-    for i in range(len(lines) - 1, -1, -1):
-        ran = _UNITTEST_RAN.match(lines[i])
-        if not ran:
-            continue
-        end = next((m for line in lines[i + 1:] if (m := _UNITTEST_END.match(line))), None)
-        if end is None:
-            return None
-        detail = {key.strip(): int(value) for key, _, value in
-                  (part.partition("=") for part in (end.group(2) or "").split(",")) if value.strip().isdigit()}
-        failed = detail.get("failures", 0) + detail.get("unexpected successes", 0)
-        errors = detail.get("errors", 0)
-        skipped = detail.get("skipped", 0) + detail.get("expected failures", 0)
-        return Counts(max(int(ran.group(1)) - failed - errors - skipped, 0), failed, errors, skipped)
-    return None
-
-
-def _mocha(lines: list[str]) -> Counts | None:
-    """`  5 passing (10ms)`, `  2 failing`, `  1 pending`."""
-    found = {m.group(2): int(m.group(1)) for line in lines if (m := _MOCHA.match(line))}
-    if not found:
+    The tree is the repository's: the folder is listed and each report read through
+    `bot.core.treefiles` (no link followed, regular files only), at most 2000 files and 64 MB.
+    """
+    try:
+        names = sorted(name for name, kind in treefiles.list_folder(tree, folder)
+                       if kind == "file" and name.startswith("TEST-") and name.endswith(".xml"))
+    except (treefiles.TreeFileError, OSError):
         return None
-    return Counts(found.get("passing", 0), found.get("failing", 0), 0, found.get("pending", 0))
+    counts, cases, budget, read = Counts(), list[TestCase](), MAX_JUNIT_BYTES, 0
+    for name in names[:MAX_SUREFIRE_FILES]:
+        try:
+            text = treefiles.read_text(tree, f"{folder}/{name}", budget)
+            found, more = parse_junit(text)
+        except (treefiles.TreeFileError, OSError, ValueError) as exc:
+            log.warning(f"a surefire report was not read: {exc}")
+            continue
+        budget -= len(text)
+        counts, cases, read = counts + found, (cases + more)[:MAX_CASES], read + 1
+    return (counts, cases) if read else None
 
 
-def _go(lines: list[str]) -> Counts | None:
-    """`--- PASS: TestX` lines of `go test -v` (top level only), else `ok`/`FAIL` lines per package."""
-    cases = [m.group(1) for line in lines if (m := _GO_CASE.match(line))]
-    if cases:
-        return Counts(cases.count("PASS"), cases.count("FAIL"), 0, cases.count("SKIP"))
-    packages = [m.group(1) for line in lines if (m := _GO_PACKAGE.match(line))]
-    return Counts(packages.count("ok"), packages.count("FAIL")) if packages else None
+def surefire_reports(command: str) -> str:
+    """Where Maven's surefire writes its reports in the tree when `command` runs Maven (`mvn`, `mvnw`), else ""."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    return SUREFIRE_REPORTS if any(PurePosixPath(w).name in ("mvn", "mvnw") for w in words) else ""
+
+
+def clear_surefire_reports(tree: Path, command: str) -> None:
+    """Before a Maven run: remove the reports a previous run left in the tree, so they are not read as this run's.
+
+    Nothing is removed when a link is on the way (`target` may point anywhere); the reports
+    are then not read either (`_read_surefire` follows no link).
+    """
+    folder = surefire_reports(command)
+    if folder and treefiles.kind(tree, folder) == "folder":
+        remove_tree(tree / folder)
 
 
 # -- the report -----------------------------------------------------------------------------------
 
 
-def build_report(command: str, result: CommandResult, junit_path: Path | None) -> TestReport:
-    """The verdict: JUnit XML if `junit_path` exists and parses, else the summary line, else the exit code.
+def build_report(command: str, result: CommandResult, junit_path: Path | None,
+                 tree: Path | None = None) -> TestReport:
+    """The verdict: JUnit XML (at `junit_path`, or surefire's in `tree`), else the summary, else the exit code.
 
-    Pass a path that did not exist before the run (a stale report would be read as this one).
+    Pass a `junit_path` that did not exist before the run, and a `tree` whose surefire reports
+    were removed before it (a stale report would be read as this run's).
     """
     junit = _read_junit(junit_path)
+    if junit is None and tree is not None and surefire_reports(command):
+        junit = _read_surefire(tree, surefire_reports(command))
     if junit is not None:
         return _report(command, result, junit[0], "junit", junit[1])
     summary = parse_summary(result.output)
     if summary is not None:
-        return _report(command, result, summary, "summary")
+        return _report(command, result, summary, "summary", tap_failures(result.output))
     return _report(command, result, Counts(), "exit_code")
 
 
 def _report(command: str, result: CommandResult, counts: Counts, source: Source,
             cases: list[TestCase] | None = None) -> TestReport:
-    return TestReport(command=command, passed=counts.passed, failed=counts.failed, errors=counts.errors,
-                      skipped=counts.skipped, source=source, exit_code=result.exit_code, timed_out=result.timed_out,
-                      output_tail=result.output[-TAIL_CHARS:], cases=cases or [])
+    report = TestReport(command=command, passed=counts.passed, failed=counts.failed, errors=counts.errors,
+                        skipped=counts.skipped, source=source, exit_code=result.exit_code,
+                        timed_out=result.timed_out, output_tail=result.output[-TAIL_CHARS:], cases=cases or [])
+    ran = report.passed + report.failed + report.skipped
+    if report.timed_out or report.exit_code in (0, None) or ran:
+        return report
+    return replace(report, before_tests=failed_before_tests(result.output, report.exit_code))
 
 
 def _read_junit(path: Path | None) -> tuple[Counts, list[TestCase]] | None:

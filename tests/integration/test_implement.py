@@ -96,7 +96,7 @@ def test_happy_path_opens_a_ready_pull_request(world: World) -> None:
     status = world.status()
     pull_url = f"{world.github.base_url}/{REPO}/pull/{pull.number}"
     checklist = ["✅ Planned: plan v1", "✅ Approved by @carol: plan v1", "✅ Coded", "✅ Review round 1: approved",
-                 "✅ Tests: 4 passed, 0 failed", f"✅ Pull request [#{pull.number}]({pull_url})"]
+                 "✅ Tests: 4 passed, 0 failed, 0 errors, 0 skipped", f"✅ Pull request [#{pull.number}]({pull_url})"]
     assert world.checklist() == checklist
     assert "pull request open" in status and "/cancel" not in status and "tokens · $" in status
 

@@ -1,4 +1,7 @@
-"""Pass or fail is decided from the runner's report: JUnit XML, else the summary line, else the exit code."""
+"""Pass or fail is decided from the runner's report: JUnit XML, else the summary line, else the exit code.
+
+The runner outputs in fixtures/ are real (see fixtures/README.md for how each was made).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import pytest
 
 from bot.sandboxes import testresults as tr
 from bot.sandboxes.base import CommandResult, Limits, run_command
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 SAMPLE = '''
 import pytest
@@ -35,6 +40,14 @@ def test_skipped():
 
 def result(output: str, exit_code: int | None = 0, timed_out: bool = False) -> CommandResult:
     return CommandResult("cmd", exit_code, output, False, timed_out, 0.1)
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def counts(report: tr.TestReport) -> tuple[int, int, int, int]:
+    return report.passed, report.failed, report.errors, report.skipped
 
 
 def pytest_in(tmp_path: Path, source: str, junit: Path) -> tuple[str, CommandResult]:
@@ -147,3 +160,165 @@ def test_with_junit_only_touches_plain_pytest_commands(command: str, changed: bo
         assert out == f"{command} --junitxml='/tmp/run dir/junit.xml' -o junit_family=xunit2"
     else:
         assert out == command
+
+
+# -- real runner output ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "exit_code", "expected"), [
+    ("node20_tap_failing.txt", 1, (3, 1, 0, 2)),  # node counts subtests too: 6 tests, 1 skipped, 1 todo
+    ("node20_spec_failing.txt", 1, (3, 1, 0, 2)),
+    ("node20_tap_import_error.txt", 1, (0, 1, 0, 0)),  # node counts the file that died as a failed test
+    ("cargo_no_fail_fast.txt", 101, (3, 1, 0, 1)),  # unit tests + integration test + doc-test
+    ("maven_surefire_failing.txt", 1, (2, 1, 1, 1)),  # the aggregate line, not the per-class lines
+    ("maven_quiet_failing.txt", 1, (2, 1, 1, 1)),
+    ("prove_failing.txt", 1, (3, 1, 0, 0)),
+    ("perl_tap_raw_failing.txt", 1, (1, 1, 0, 1)),
+])
+def test_real_runner_output_is_counted(name: str, exit_code: int, expected: tuple[int, int, int, int]) -> None:
+    report = tr.build_report("run", result(fixture(name), exit_code), None)
+    assert report.source == "summary" and counts(report) == expected and not report.ok
+    assert report.what == "{} passed, {} failed, {} errors, {} skipped".format(*expected)
+
+
+def test_failing_node_tests_are_named_with_their_assertion() -> None:
+    report = tr.build_report("node --test", result(fixture("node20_tap_failing.txt"), 1), None)
+    [case] = report.cases
+    assert (case.name, case.outcome) == ("subtracts wrongly", "failed")
+    assert "Expected values to be strictly equal" in case.message and "2 !== 1" in case.message
+    assert "duration_ms" not in case.message and "later" not in case.message
+
+
+def test_a_node_test_file_that_died_carries_what_it_printed() -> None:
+    report = tr.build_report("node --test", result(fixture("node20_tap_import_error.txt"), 1), None)
+    [case] = report.cases
+    assert case.name.endswith("a.test.mjs")
+    assert "Cannot find package 'missing-pkg'" in case.message and "ERR_TEST_FAILURE" in case.message
+
+
+def test_perl_tap_failures_carry_their_diagnostics() -> None:
+    [case] = tr.build_report("perl t/basic.t", result(fixture("perl_tap_raw_failing.txt"), 1), None).cases
+    assert case.name == "two and two" and "expected: '5'" in case.message
+
+
+def test_node_with_no_test_files_ran_no_tests() -> None:
+    report = tr.build_report("node --test", result(fixture("node20_tap_no_tests.txt"), 0), None)
+    assert report.counted and report.total == 0 and not report.ok
+    assert report.what == "no tests ran" and report.before_tests == ""
+
+
+def test_a_failing_make_target_without_a_summary_has_unknown_counts() -> None:
+    report = tr.build_report("make test", result(fixture("make_test_failing.txt"), 2), None)
+    assert (report.source, report.counted, report.before_tests) == ("exit_code", False, "")
+    assert report.what == "counts unknown (exit 2)" and not report.ok
+
+
+@pytest.mark.parametrize(("name", "exit_code", "why"), [
+    ("sh_command_not_found.txt", 127, "command not found"),
+    ("make_no_rule.txt", 2, "make has no such target"),
+    ("node20_cannot_find_module.txt", 1, "a module could not be imported"),
+    ("pytest_collection_error.txt", 2, "the tests could not be collected"),
+    ("unittest_import_error.txt", 1, "a module could not be imported"),
+    ("cargo_compile_error.txt", 101, "the build failed"),
+])
+def test_a_command_that_failed_before_any_test_ran_says_so(name: str, exit_code: int, why: str) -> None:
+    report = tr.build_report("run", result(fixture(name), exit_code), None)
+    assert report.before_tests == why and not report.ok
+    assert report.what == f"the command failed before any test ran (exit {exit_code}: {why})"
+
+
+def test_exit_codes_126_and_127_say_so_without_a_recognised_message() -> None:
+    assert tr.build_report("run", result("", 127), None).before_tests == "command not found"
+    assert tr.build_report("run", result("", 126), None).before_tests == "the command could not be executed"
+    assert tr.build_report("run", result("", 1), None).before_tests == ""
+
+
+def test_a_failure_after_tests_ran_is_not_called_a_failure_before_them() -> None:
+    output = fixture("cargo_no_fail_fast.txt") + "\nerror: could not compile `other` due to 1 previous error\n"
+    assert tr.build_report("cargo test", result(output, 101), None).before_tests == ""
+    assert tr.build_report("run", result("ImportError: nope\n", 0), None).before_tests == ""
+
+
+def test_exit_code_zero_with_unknown_counts_passes_and_says_counts_are_unknown() -> None:
+    report = tr.build_report("make test", result("all good\n", 0), None)
+    assert report.ok and report.what == "counts unknown (exit 0)"
+
+
+def test_a_timed_out_run_says_so() -> None:
+    report = tr.build_report("pytest", result("== 3 passed in 0.1s ==\n", None, timed_out=True), None)
+    assert report.what == "timed out after 3 passed, 0 failed, 0 errors, 0 skipped"
+    assert tr.build_report("make test", result("", None, timed_out=True), None).what == "timed out"
+
+
+# -- Maven's surefire reports ------------------------------------------------------------------------------------
+
+def maven_tree(tmp_path: Path) -> Path:
+    reports = tmp_path / "target" / "surefire-reports"
+    reports.mkdir(parents=True)
+    for report in (FIXTURES / "surefire-reports").iterdir():
+        (reports / report.name).write_text(report.read_text())
+    (reports / "demo.CalcTest.txt").write_text("not a report")
+    return tmp_path
+
+
+def test_surefire_reports_are_read_for_maven_commands(tmp_path: Path) -> None:
+    tree = maven_tree(tmp_path)
+    report = tr.build_report("mvn -q test", result(fixture("maven_quiet_failing.txt"), 1), None, tree)
+    assert report.source == "junit" and counts(report) == (2, 1, 1, 1)
+    by_name = {case.name: case for case in report.cases}
+    assert set(by_name) == {"demo.CalcTest::addsWrongly", "demo.OtherTest::two"}
+    assert "expected: <5> but was: <4>" in by_name["demo.CalcTest::addsWrongly"].message
+    assert tr.build_report("make test", result("", 0), None, tree).source == "exit_code"  # not Maven: not read
+
+
+def test_surefire_reports_behind_a_link_are_not_read(tmp_path: Path) -> None:
+    elsewhere = maven_tree(tmp_path / "elsewhere")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "target").symlink_to(elsewhere / "target")
+    report = tr.build_report("./mvnw test", result(fixture("maven_quiet_failing.txt"), 1), None, tree)
+    assert report.source == "summary" and counts(report) == (2, 1, 1, 1)
+    linked = maven_tree(tmp_path / "linked") / "target" / "surefire-reports"
+    for xml in linked.glob("TEST-*.xml"):
+        xml.unlink()
+        xml.symlink_to(elsewhere / "target" / "surefire-reports" / xml.name)
+    assert tr.build_report("mvn test", result("", 1), None, tmp_path / "linked").source == "exit_code"
+
+
+@pytest.mark.parametrize(("command", "reports"), [
+    ("mvn -q test", "target/surefire-reports"), ("./mvnw -B verify", "target/surefire-reports"),
+    ("cd core && mvn test", "target/surefire-reports"), ("make test", ""), ("npm test", ""),
+])
+def test_which_commands_are_maven(command: str, reports: str) -> None:
+    assert tr.surefire_reports(command) == reports
+
+
+# -- documented formats of runners not installed here -------------------------------------------------------------
+
+@pytest.mark.parametrize(("output", "expected"), [
+    # Vitest's default reporter (vitest.dev, "Reporters")
+    (" Test Files  1 failed | 1 passed (2)\n      Tests  1 failed | 2 passed | 1 skipped (4)\n"
+     "   Start at  12:34:32\n   Duration  1.26s\n", (2, 1, 0, 1)),
+    # RSpec (rspec.info feature pages)
+    ("Finished in 0.0123 seconds\n3 examples, 1 failure, 1 pending\n", (1, 1, 0, 1)),
+    ("1 example, 0 failures\n", (1, 0, 0, 0)),
+    ("0 examples, 0 failures, 1 error occurred outside of examples\n", (0, 0, 1, 0)),
+    # PHPUnit's text result printer
+    ("Time: 00:00.010, Memory: 4.00 MB\n\nOK (5 tests, 9 assertions)\n", (5, 0, 0, 0)),
+    ("FAILURES!\nTests: 5, Assertions: 9, Errors: 1, Failures: 1, Skipped: 1.\n", (2, 1, 1, 1)),
+    ("OK, but incomplete, skipped, or risky tests!\nTests: 4, Assertions: 3, Incomplete: 1.\n", (3, 0, 0, 1)),
+    ("No tests executed!\n", (0, 0, 0, 0)),
+    # go test with no test file anywhere
+    ("?   \texample.com/x\t[no test files]\n", (0, 0, 0, 0)),
+    # TAP whose producer died after two of four planned tests
+    ("TAP version 13\n1..4\nok 1 - a\nnot ok 2 - b\n", (1, 1, 2, 0)),
+])
+def test_documented_runner_summaries(output: str, expected: tuple[int, int, int, int]) -> None:
+    found = tr.parse_summary(output)
+    assert found is not None
+    assert (found.passed, found.failed, found.errors, found.skipped) == expected
+
+
+def test_tap_needs_a_plan_or_a_version_line() -> None:
+    assert tr.parse_summary("building\nok\nok done\n") is None
+    found = tr.parse_summary("ok 1 - a\nok 2 - b # SKIP no network\n1..2\n")
+    assert found is not None and (found.passed, found.skipped) == (1, 1)

@@ -1,0 +1,120 @@
+"""What people see of a test run whose counts are unknown, zero, or never started: never "0 passed, 0 failed".
+
+The reports are built from real runner output (tests/unit/sandboxes/fixtures) the way the worker
+builds and stores them, then rendered by the results comment, the PR body, the status checklist,
+the local progress lines and the Coder's fix prompt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot.cli.tryout import describe_entry
+from bot.flow.implement import _failures, _report_dict
+from bot.github.report import TestSummary
+from bot.github.status import Snapshot, render
+from bot.runs.model import Run, State
+from bot.sandboxes.base import CommandResult
+from bot.sandboxes.testresults import TestReport, build_report
+
+FIXTURES = Path(__file__).parents[1] / "sandboxes" / "fixtures"
+
+
+def report_of(command: str, fixture: str, exit_code: int) -> TestReport:
+    output = (FIXTURES / fixture).read_text() if fixture else ""
+    return build_report(command, CommandResult(command, exit_code, output, False, False, 0.2), None)
+
+
+def summary_of(command: str, fixture: str, exit_code: int) -> TestSummary:
+    return TestSummary.from_report(_report_dict(report_of(command, fixture, exit_code)))
+
+
+def test_a_failing_make_target_says_counts_unknown_and_shows_the_output() -> None:
+    tests = summary_of("make test", "make_test_failing.txt", 2)
+    assert tests.line() == "`make test`: counts unknown (exit 2) — ❌ failing"
+    text = tests.markdown()
+    assert "0 passed" not in text and "add(2, 2) gave 5, expected 4" in text
+    assert "make: *** [Makefile:2: test] Error 1" in text
+    assert tests.draft_reason() == "tests failing (counts unknown, exit 2)"
+
+
+def test_a_missing_command_says_it_failed_before_any_test_ran() -> None:
+    tests = summary_of("nosuchrunner --all", "sh_command_not_found.txt", 127)
+    assert tests.line() == ("`nosuchrunner --all`: the command failed before any test ran "
+                            "(exit 127: command not found) — ❌ failing")
+    assert "nosuchrunner: not found" in tests.markdown()
+    assert tests.draft_reason() == "the test command failed before any test ran"
+
+
+def test_a_collection_error_is_not_called_failing_tests() -> None:
+    tests = summary_of("python -m pytest -q", "pytest_collection_error.txt", 2)
+    assert tests.draft_reason() == "the test command failed before any test ran"
+    assert "No module named 'nosuchmod'" in tests.markdown()
+
+
+def test_no_tests_ran_is_said_and_keeps_the_pull_request_a_draft() -> None:
+    tests = summary_of("node --test", "node20_tap_no_tests.txt", 0)
+    assert tests.line() == "`node --test`: no tests ran — ❌ failing"
+    assert tests.draft_reason() == "no tests ran" and "# tests 0" in tests.markdown()
+
+
+def test_failing_node_tests_are_counted_and_named() -> None:
+    tests = summary_of("node --test", "node20_tap_failing.txt", 1)
+    assert tests.line() == "`node --test`: 3 passed, 1 failed, 0 errors, 2 skipped — ❌ failing"
+    assert tests.draft_reason() == "tests failing: 1"
+    assert "<code>subtracts wrongly</code>" in tests.markdown() and "2 !== 1" in tests.markdown()
+    assert "The end of the output" not in tests.markdown()  # the failing test says what failed
+
+
+def test_a_passing_run_with_unknown_counts_passes_and_shows_its_output() -> None:
+    tests = summary_of("make test", "", 0)
+    assert tests.line() == "`make test`: counts unknown (exit 0) — ✅ passed" and tests.draft_reason() == ""
+    assert "(no output)" in tests.markdown()
+
+
+def test_a_nonzero_exit_with_no_failing_test_says_so() -> None:
+    report = build_report("pytest", CommandResult("pytest", 1, "== 4 passed in 0.1s ==\ncoverage too low\n",
+                                                  False, False, 0.1), None)
+    tests = TestSummary.from_report(_report_dict(report))
+    assert tests.draft_reason() == "the test command exited 1 though no test failed"
+    assert "coverage too low" in tests.markdown()
+
+
+def test_the_output_shown_is_the_end_and_bounded_and_cannot_break_out() -> None:
+    output = "".join(f"line {i}\n" for i in range(500)) + "y" * 6000 + "\n```\n@alice <!-- x -->\nlast\n"
+    tests = TestSummary("make test", 0, 0, 0, 0, False, False, [], "exit_code", 2, output)
+    shown = tests.tail()
+    assert shown.endswith("last") and "line 0\n" not in shown and len(shown) <= TestSummary.TAIL_CHARS
+    assert len(tests.tail().splitlines()) <= TestSummary.TAIL_LINES
+    text = tests.markdown()
+    fence = text.split("The end of the output:\n\n", 1)[1]
+    assert fence.startswith("````") and fence.rstrip().endswith("````")  # longer than any run of backticks inside
+
+
+def test_a_report_stored_before_these_fields_still_loads() -> None:
+    stored: dict[str, Any] = {"command": "pytest", "passed": 3, "failed": 1, "errors": 0, "skipped": 0,
+                              "source": "summary", "exit_code": 1, "timed_out": False, "output_tail": "x",
+                              "cases": [], "ok": False}
+    tests = TestSummary.from_report(stored)
+    assert tests.before_tests == "" and tests.draft_reason() == "tests failing: 1"
+
+
+def test_the_status_checklist_and_local_progress_say_what_happened() -> None:
+    report = report_of("make test", "make_test_failing.txt", 2)
+    entry = {"step": "test", "event": "tests", "passed": 0, "failed": 0, "errors": 0, "ok": False,
+             "what": report.what, "seconds": 0.2, "backend": "bubblewrap"}
+    run = Run(id="r1", repo="o/r", issue=3, installation_id=1, created_at=1000.0, updated_at=1000.0,
+              state=State.TESTING, plan_version=1, approved_by="carol", approved_version=1)
+    log = [{"step": "test", "event": "started"}, entry, {"step": "test", "event": "verified"}]
+    text = render(Snapshot(run, log, 10, 0.0), now=1010.0)
+    assert "Tests: counts unknown (exit 2)" in text and "0 passed" not in text
+    assert describe_entry(entry) == "test      tests: counts unknown (exit 2) in 0.2s (bubblewrap)"
+
+
+def test_the_coder_is_given_what_happened_and_the_output_when_no_test_is_named() -> None:
+    text = _failures(report_of("make test", "make_test_failing.txt", 2))
+    assert "Result: counts unknown (exit 2)" in text and "add(2, 2) gave 5, expected 4" in text
+    text = _failures(report_of("python -m pytest -q", "pytest_collection_error.txt", 2))
+    assert "Result: the command failed before any test ran (exit 2: the tests could not be collected)" in text
+    assert "No module named 'nosuchmod'" in text
