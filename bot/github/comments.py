@@ -8,7 +8,7 @@ marker inside that text is not ours. Such text is made inert or fenced (`bot.cor
 
 from __future__ import annotations
 
-from bot.core.markdown import code, inert, inert_outside_fences, one_line
+from bot.core.markdown import code, fence, inert, inert_outside_fences, one_line
 from bot.runs.plan import Plan
 
 APPROVE_HELP = ("Reply `/approve` to implement this plan, `/revise <what to change>` to get a new plan, "
@@ -172,14 +172,16 @@ def revising(login: str, version: int) -> str:
     return f"🔁 @{login} asked for changes; preparing plan v{version}."
 
 
-def failed(step: str, what: str, hint: str, spent: str) -> str:
-    """A run stopped at a step: what failed, what was spent, and what to do."""
+def failed(step: str, what: str, hint: str, spent: str, partial: str = "") -> str:
+    """A run stopped at a step: what failed, what was spent, what to do, and the change made so far (`partial`)."""
     what, hint = inert_outside_fences(what), inert_outside_fences(hint)
     todo = hint or "Reply `/retry` to run the step again, or `/cancel`."
     if "`/retry`" not in todo:
         todo = todo.rstrip(".") + ". Then reply `/retry` to run the step again."
+    kept = (f"\n\n<details><summary>The change made before it stopped (not pushed; `/retry` starts the step "
+            f"afresh)</summary>\n\n{fence(partial, 'diff')}\n\n</details>" if partial else "")
     return (f"❌ issuesmith stopped at the **{step}** step: {what}\n\n"
-            f"Spent so far: {spent}.\n\n**What to do:** {todo}")
+            f"Spent so far: {spent}.\n\n**What to do:** {todo}{kept}")
 
 
 def retrying(login: str, step: str) -> str:
