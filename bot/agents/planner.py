@@ -3,7 +3,8 @@
 Its prompt is `planner_prompt.md` (system) and `planner_task.md` (user) beside this file.
 It may read and search the work tree with read-only tools, a bounded number of times.
 A plan that names files wrongly (missing, existing, blocked, outside the tree) is sent
-back with the problems, at most `VERIFY_ATTEMPTS` times.
+back with the problems, at most `VERIFY_ATTEMPTS` times; a file that does not exist is
+answered with the closest existing paths ("did you mean …?"), there and in `read_file`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.runs.issue import IssueInfo
 from bot.runs.plan import Plan
 from bot.sandboxes.base import unchanged
 from bot.workspace.git import Git
+from bot.workspace.nearby import did_you_mean
 
 VERIFY_ATTEMPTS = 2
 READ_LIMIT_LINES = 400
@@ -112,7 +114,8 @@ def verify_plan(plan: Plan, root: Path, blocked: tuple[str, ...] = DEFAULT_BLOCK
         exists = kind == "file"
         if change.action in ("modify", "delete") and not exists:
             done = "modified" if change.action == "modify" else "deleted"
-            problems.append(f"{path} does not exist, so it cannot be {done} (create it instead?)")
+            problems.append(f"{path} does not exist, so it cannot be {done} (create it instead?)."
+                            + did_you_mean(root, path))
         if change.action == "create" and exists:
             problems.append(f"{path} already exists; use action 'modify'")
     return problems
@@ -141,7 +144,7 @@ def read_file(root: Path, rel: str, start: int = 1, end: int = READ_LIMIT_LINES)
     except treefiles.OutsideTree:
         return f"{rel}: outside the repository"
     except treefiles.Missing:
-        return f"{rel}: no such file"
+        return f"{rel}: no such file.{did_you_mean(root, rel)}"
     except treefiles.TreeFileError as exc:
         return f"{rel}: not read: {exc}"
     lines = text.splitlines()

@@ -1,4 +1,4 @@
-"""The editing tools the Coder and the Tester get: view, search, replace, create, delete.
+"""The editing tools the Coder and the Tester get: view, search, replace, write (small files), create, delete.
 
 Every edit goes through `bot.workspace.edits`, which verifies it at once (applies exactly once, the
 file still parses, the path is in scope and not blocked); a refused edit is returned to
@@ -43,6 +43,13 @@ class CreateArgs(BaseModel):
     content: str
 
 
+class WriteArgs(BaseModel):
+    """Arguments of `write_file`."""
+
+    path: str
+    content: str = Field(description="The whole new content of the file")
+
+
 class DeleteArgs(BaseModel):
     """Arguments of `delete_file`."""
 
@@ -70,6 +77,9 @@ class EditSession:
             Tool("replace_text", "Replace an exact, unique piece of text in a file.", ReplaceArgs,
                  lambda a: self._apply(lambda: edits.replace(self.root, self.scope, a.path, a.old_text,
                                                              a.new_text))),
+            Tool("write_file", f"Replace the whole content of a small file (up to {edits.WRITE_MAX_LINES} lines "
+                 f"and {edits.WRITE_MAX_BYTES:,} bytes; larger files: replace_text).", WriteArgs,
+                 lambda a: self._apply(lambda: edits.write(self.root, self.scope, a.path, a.content))),
             Tool("create_file", "Create a new file with the given content.", CreateArgs,
                  lambda a: self._apply(lambda: edits.create(self.root, self.scope, a.path, a.content))),
             Tool("delete_file", "Delete a file the plan says to delete.", DeleteArgs,
@@ -85,4 +95,5 @@ class EditSession:
         if result.path not in self.touched:
             self.touched.append(result.path)
         self.on_edit(result.path, result.action)
-        return f"Applied {result.action} to {result.path}:\n{result.diff[:4000]}"
+        note = f" ({result.note})" if result.note else ""
+        return f"Applied {result.action} to {result.path}{note}:\n{result.diff[:4000]}"

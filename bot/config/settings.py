@@ -41,6 +41,10 @@ class ModelSettings(BaseSettings):
         4096, gt=0, validation_alias="ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS",
         description="the output cap of every model call (sent as max_completion_tokens, and as max_tokens "
                     "too unless OPENAI_BASE_URL is OpenAI's)")
+    model_max_input_tokens: int = Field(
+        32_000, ge=1_000, validation_alias="ISSUESMITH_MODEL_MAX_INPUT_TOKENS",
+        description="the model's input window in prompt tokens (estimated at four characters a token): before "
+                    "every call the conversation is trimmed to fit it, and a step whose conversation cannot fit fails")
     model_temperature: float | None = Field(
         0.0, ge=0.0, le=2.0, validation_alias="ISSUESMITH_MODEL_TEMPERATURE",
         description="sent with every model call (OpenAI's default is 1); empty: not sent, for models that "
@@ -74,7 +78,7 @@ class ModelSettings(BaseSettings):
 
 
 MODEL_TUNING = ("model_timeout", "model_max_retries", "structured_output", "model_max_output_tokens",
-                "model_temperature")
+                "model_max_input_tokens", "model_temperature")
 """How the model is asked: `TryoutSettings.model_env` hands these on to the worker whatever the provider."""
 
 

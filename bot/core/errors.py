@@ -51,6 +51,31 @@ class ModelOutputInvalid(IssuesmithError):
     """The model kept answering with output that does not validate."""
 
 
+class AgentGaveUp(IssuesmithError):
+    """An agent called `give_up`: it says it cannot do the task, and why (its reason is untrusted text).
+
+    Final: the same conversation would end the same way; a person reads the reason and decides.
+    """
+
+    def __init__(self, agent: str, reason: str) -> None:
+        super().__init__(f"the {agent} gave up: “{reason}”",
+                         hint="read the reason; clarify the issue or `/revise` the plan, or reply `/retry`")
+        self.agent = agent
+        self.reason = reason
+
+
+class AgentStuck(IssuesmithError):
+    """An agent kept repeating the same tool call after being told that it did."""
+
+
+class ContextOverflow(IssuesmithError):
+    """A conversation does not fit the model's input window even after trimming what may be trimmed."""
+
+
+class PromptTruncated(IssuesmithError):
+    """The model server read far fewer prompt tokens than were sent: it cut the prompt without saying so."""
+
+
 class GitError(IssuesmithError):
     """A git command failed; `retryable` when the failure looks like the network."""
 

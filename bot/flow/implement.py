@@ -5,14 +5,21 @@ The workflow is this code; the model only writes and judges text. Each step's ou
 verified and stored, so a re-run job resumes after the last verified step: the tree is
 rebuilt from the base commit plus the stored patch. Every irreversible action (comment,
 push, pull request) passes the gate, which logs its decision.
+
+A code step whose agents fail (an error, `give_up`, a repeated call, a cancel) throws its work
+tree away, but not the change made so far: `keeping_partial` records it in the run's log first
+(`partial_patch`), and the failure comment shows it; `/retry` starts the step afresh. (The test
+step does not: its tree has run repository code, and its code-step patch is stored anyway.)
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +51,8 @@ from bot.workspace.slots import WorkTree
 from bot.workspace.tree import Identity, Tree
 
 JUNIT_NAME = ".issuesmith-junit.xml"
+MAX_PARTIAL_CHARS = 60_000
+log = logging.getLogger("issuesmith.implement")
 CHAIN = (State.APPROVED, State.IMPLEMENTING, State.TESTING, State.PR_OPEN)
 
 
@@ -114,6 +123,22 @@ class Implementation:
     def plan_paths(self) -> tuple[str, ...]:
         return tuple(f.path for f in self.brief.plan.files)
 
+    @contextmanager
+    def keeping_partial(self, ctx: StepContext, tree: Tree, touched: Callable[[], list[str]]) -> Iterator[None]:
+        """On any failure inside, log the change made so far to `touched()` (`partial_patch`), then re-raise."""
+        try:
+            yield
+        except Exception:
+            try:
+                paths = list(dict.fromkeys(touched()))
+                patch = tree.patch(paths)
+            except Exception as exc:  # the step's own error matters more; this one is only logged
+                log.warning("could not record the partial change", exc_info=exc)
+                raise
+            if patch:
+                ctx.log("partial_patch", files=paths, chars=len(patch), patch=patch[:MAX_PARTIAL_CHARS])
+            raise
+
     # -- steps ----------------------------------------------------------------------------------
     def prepare(self, ctx: StepContext) -> dict[str, Any]:
         """Fix the base commit of this run (the default branch's head now)."""
@@ -130,8 +155,10 @@ class Implementation:
         session = self.edit_session(self.edit_scope(self.plan_paths()))
         settings, model = self.services.settings, self.model()
         self.status("code", "implementing the plan")
-        report = coder.code(model, self.call("code"), self.brief, session, "implement", settings.coder_tool_calls)
-        return {**self.review_rounds(ctx, tree, session), "summary": report.summary}
+        with self.keeping_partial(ctx, tree, lambda: session.touched):
+            report = coder.code(model, self.call("code"), self.brief, session, "implement",
+                                settings.coder_tool_calls)
+            return {**self.review_rounds(ctx, tree, session), "summary": report.summary}
 
     def review_rounds(self, ctx: StepContext, tree: Tree, session: EditSession) -> dict[str, Any]:
         """Reviewer judges the session's change; Coder revises, at most `max_revisions` times.

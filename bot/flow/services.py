@@ -74,7 +74,7 @@ class Services:
             self._model = ModelClient(chat_endpoint(s), s.model, self.store, PriceTable(s.prices),
                                       Budget(s.run_budget_usd, s.run_budget_tokens), s.structured_output,
                                       Sampling.for_endpoint(s.openai_base_url, s.model_max_output_tokens,
-                                                            s.model_temperature))
+                                                            s.model_temperature), s.model_max_input_tokens)
         return self._model
 
     def model_for(self, config: RepoConfig) -> ModelClient:

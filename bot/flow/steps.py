@@ -125,12 +125,24 @@ def fail_run(services: Services, run_id: str, step: str, exc: Exception) -> None
         return
     run = services.store.require(run_id)
     hint = exc.hint if isinstance(exc, IssuesmithError) else ""
-    body = comments.failed(step, what, hint, spent(services, run_id))
+    body = comments.failed(step, what, hint, spent(services, run_id), partial_patch(services, run_id, step))
     try:
         notify(services, run, f"failed-{step}-a{run.attempt}", body)
         refresh_status(services, run_id)
     except Exception as notify_exc:  # the original error is re-raised by the caller
         log.error("could not tell the issue that the run failed", exc_info=notify_exc)
+
+
+def partial_patch(services: Services, run_id: str, step: str, limit: int = 20_000) -> str:
+    """The change the failed `step` made before it stopped (its last `partial_patch` log entry), bounded."""
+    entries = services.store.entries(run_id)
+    starts = [i for i, e in enumerate(entries) if e.get("step") == step and e.get("event") == "started"]
+    since = entries[starts[-1]:] if starts else entries
+    kept = [e for e in since if e.get("step") == step and e.get("event") == "partial_patch"]
+    patch = str(kept[-1].get("patch") or "") if kept else ""
+    if len(patch) <= limit:
+        return patch
+    return patch[:limit] + f"\n[... {len(patch) - limit:,} more characters in the run's log]"
 
 
 def status_snapshot(services: Services, run_id: str) -> status.Snapshot:

@@ -8,7 +8,7 @@ marker inside that text is not ours. Such text is made inert or fenced (`bot.cor
 
 from __future__ import annotations
 
-from bot.core.markdown import code, inert, inert_outside_fences, one_line
+from bot.core.markdown import code, fence, inert, inert_outside_fences, one_line
 from bot.github import fitting
 from bot.runs.plan import Plan
 
@@ -175,15 +175,19 @@ def revising(login: str, version: int) -> str:
     return f"🔁 @{login} asked for changes; preparing plan v{version}."
 
 
-def failed(step: str, what: str, hint: str, spent: str) -> str:
-    """A run stopped at a step: what failed, what was spent, and what to do."""
+def failed(step: str, what: str, hint: str, spent: str, partial: str = "") -> str:
+    """A run stopped at a step: what failed, what was spent, what to do, and the change made so far (`partial`)."""
     what, hint = inert_outside_fences(what), inert_outside_fences(hint)
     todo = hint or "Reply `/retry` to run the step again, or `/cancel`."
     if "`/retry`" not in todo:
         todo = todo.rstrip(".") + ". Then reply `/retry` to run the step again."
+    kept = ([fitting.prose(fence(partial, "diff"), 0,
+                           prefix="\n\n<details><summary>The change made before it stopped (not pushed; `/retry` "
+                                  "starts the step afresh)</summary>\n\n", suffix="\n\n</details>")]
+            if partial else [])
     return fitting.fit([
         fitting.prose(what, 1, prefix=f"❌ issuesmith stopped at the **{step}** step: "),
-        fitting.prose(todo, 2, prefix=f"\n\nSpent so far: {spent}.\n\n**What to do:** ")])
+        fitting.prose(todo, 2, prefix=f"\n\nSpent so far: {spent}.\n\n**What to do:** "), *kept])
 
 
 def retrying(login: str, step: str) -> str:

@@ -6,7 +6,14 @@ strict `json_schema`, else JSON mode, else the schema in the prompt; a refusal i
 remembered) and read tolerantly (`bot.models.parsing`: reasoning blocks, fences and prose
 around it are skipped); an invalid reply is answered with the validation error, and a reply
 cut off at the output cap with that news, each a bounded number of times. Before every call
-the run's budget is checked; after it, usage and cost are added to the run and logged.
+the history is fitted to the model's input window (`bot.models.context`) and the run's budget is
+checked; after it, usage and cost are added to the run and logged, and a server that read far
+fewer prompt tokens than were sent (it cut the prompt silently) stops the step.
+
+Every tool turn also offers `give_up`: the agent stops, saying why, and the step fails with
+`AgentGaveUp`. Every tool result ends with how many tool calls are left; the same call (tool and
+arguments) made `REPEAT_LIMIT` times in a row is answered with a warning, and once more ends the
+step (`AgentStuck`).
 Rate limits and 5xx are retried by the SDK (honouring `Retry-After`); what still fails
 is raised, and `bot.core.errors.is_retryable` decides whether the job runs again.
 """
@@ -25,17 +32,21 @@ import openai
 from pydantic import BaseModel, ValidationError
 
 from bot.config.pricing import Budget, PriceTable
-from bot.core.errors import ModelOutputInvalid
-from bot.localize.text import estimate_tokens
+from bot.core.errors import AgentGaveUp, AgentStuck, ModelOutputInvalid, PromptTruncated
+from bot.models.context import cap_output, cut_by_server, estimate, fit, text_estimate, usage_counts
 from bot.models.formats import Formats, finish_note, refuses_format, request_format, with_system_note
 from bot.models.parsing import parse_answer, short_problem
 from bot.models.sampling import Sampling
-from bot.models.schema import FINISH, finish_tool
+from bot.models.schema import FINISH, GIVE_UP, finish_tool, give_up_tool
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
 OUTPUT_ATTEMPTS = 3
 CUT_OFF_ATTEMPTS = 2  # replies cut off at the output cap, told to be shorter, before the step fails
+REPEAT_LIMIT = 3  # the same tool call this many times in a row is warned about; once more ends the step
+DEFAULT_INPUT_TOKENS = 32_000
+AGENTS = {"plan": "Planner", "code": "Coder", "fix": "Coder", "review": "Reviewer", "test": "Tester"}
+"""The agent that speaks in each step (for messages people read)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,15 @@ class _Turns:
     tool_calls_left: int
     invalid_left: int = OUTPUT_ATTEMPTS
     cut_left: int = CUT_OFF_ATTEMPTS
+    last_call: tuple[str, str] | None = None
+    repeats: int = 0
+
+    def repeated(self, name: str, arguments: str) -> int:
+        """Count one tool call; how many times in a row this same call (tool, arguments) has now been made."""
+        signature = (name, _canonical(arguments))
+        self.repeats = self.repeats + 1 if signature == self.last_call else 1
+        self.last_call = signature
+        return self.repeats
 
 
 @dataclass
@@ -74,6 +94,11 @@ class CallContext:
     run_id: str
     step: str
     check: Callable[[], None] | None = None
+
+    @property
+    def agent(self) -> str:
+        """The agent speaking in this step: Planner, Coder, Reviewer or Tester."""
+        return AGENTS.get(self.step, self.step)
 
 
 class Ledger(Protocol):
@@ -97,10 +122,12 @@ class ModelClient:
     """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
 
     def __init__(self, create: Callable[..., Any], model: str, store: Ledger, prices: PriceTable,
-                 budget: Budget, structured_output: str = "auto", sampling: Sampling | None = None) -> None:
+                 budget: Budget, structured_output: str = "auto", sampling: Sampling | None = None,
+                 max_input_tokens: int = DEFAULT_INPUT_TOKENS) -> None:
         """`create` sends one chat request: the SDK's `client.chat.completions.create`, or a replay's.
 
-        `sampling` is what every request carries besides the messages (the output cap).
+        `sampling` is what every request carries besides the messages (the output cap);
+        `max_input_tokens` is the model's input window the history is fitted to.
         """
         self._create = create
         self.model = model
@@ -109,6 +136,7 @@ class ModelClient:
         self._budget = budget
         self._formats = Formats(structured_output)  # shared by the per-run copies: a refusal is remembered
         self._sampling = sampling or Sampling()
+        self.max_input_tokens = max_input_tokens
         self._models: Callable[[str], str] = lambda step: model
 
     def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
@@ -122,10 +150,10 @@ class ModelClient:
                    tools: list[Tool] | None = None, max_tool_calls: int = 0) -> T:
         """Run the conversation until the model returns a valid `output`; tools are bounded.
 
-        A turn that offers tools offers `finish` too (its arguments are the answer) and never a
-        `response_format` (servers drop or garble tool calls under a forced format); the answer may
-        also come as plain content. Only a call without tools (none given, or the bound reached)
-        asks for the format.
+        A turn that offers tools offers `finish` (its arguments are the answer) and `give_up` too,
+        and never a `response_format` (servers drop or garble tool calls under a forced format); the
+        answer may also come as plain content. Only a call without tools (none given, or the bound
+        reached: the last tool result said so) asks for the format.
         """
         messages = list(messages)
         turns = _Turns(tool_calls_left=max_tool_calls)
@@ -159,9 +187,11 @@ class ModelClient:
         messages.append(_assistant_tool_message(message))
         answer: T | None = None
         for call in message.tool_calls:
+            if call.function.name == GIVE_UP:
+                self._store.log(ctx.run_id, ctx.step, "gave_up", reason=call.function.arguments[:2000])
+                raise AgentGaveUp(ctx.agent, _reason(call.function.arguments))
             if call.function.name != FINISH:
-                messages.append(self._run_tool(ctx, by_name, call, turns.tool_calls_left))
-                turns.tool_calls_left -= 1
+                messages.append(self._run_tool(ctx, by_name, call, turns))
                 continue
             answer, problem = parse_answer(output, call.function.arguments)
             if answer is None:
@@ -199,32 +229,48 @@ class ModelClient:
             "answer, and split big work into several smaller tool calls (one edit of a few lines each) "
             "instead of one large one; keep summaries to a few sentences.")}]
 
-    def _run_tool(self, ctx: CallContext, by_name: dict[str, Tool], call: Any, left: int) -> dict[str, Any]:
-        name = call.function.name
-        if left <= 0:
-            result = "Tool budget used up: answer now with the final JSON."
+    def _run_tool(self, ctx: CallContext, by_name: dict[str, Tool], call: Any, turns: _Turns) -> dict[str, Any]:
+        """Run one tool call (bounded, repeats counted); its result, capped, ending with the calls left."""
+        name, arguments = call.function.name, call.function.arguments
+        repeats = turns.repeated(name, arguments)
+        if repeats > REPEAT_LIMIT:
+            self._store.log(ctx.run_id, ctx.step, "repeated_call", tool=name, arguments=arguments[:300], times=repeats)
+            raise AgentStuck(f"the {ctx.agent} made the same call ({name} with the same arguments) {repeats} times in "
+                             "a row, and once more after being told that it repeated itself",
+                             hint="try a stronger model (ISSUESMITH_MODEL), or make the issue or plan more "
+                                  "specific, then reply `/retry`")
+        if turns.tool_calls_left <= 0:
+            result = "Tool budget used up: this call was not run. Answer now with the final JSON."
         elif name not in by_name:
             result = f"Unknown tool {name!r}; available: {', '.join(by_name)}."
         else:
-            result = _invoke(by_name[name], call.function.arguments)
-        self._store.log(ctx.run_id, ctx.step, "tool_call", tool=name, arguments=call.function.arguments[:300],
+            result = cap_output(_invoke(by_name[name], arguments))
+        turns.tool_calls_left -= 1
+        self._store.log(ctx.run_id, ctx.step, "tool_call", tool=name, arguments=arguments[:300],
                         result_chars=len(result))
-        return {"role": "tool", "tool_call_id": call.id, "content": result}
+        if repeats == REPEAT_LIMIT:
+            result += (f"\n\nYou made this same call ({name} with the same arguments) {repeats} times in a row; "
+                       "its result will not change. Do something else, or call finish (or give_up). Making it "
+                       "once more ends the task as failed.")
+        return {"role": "tool", "tool_call_id": call.id, "content": result + _calls_left(turns.tool_calls_left)}
 
     def _call(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[BaseModel],
               tools: list[Tool]) -> Any:
         """One chat request: with tools (and `finish`) and no format, or without tools asking for the format."""
         model = self._models(ctx.step)
-        specs = [tool.spec() for tool in tools] + ([finish_tool(output)] if tools else [])
-        self._check_budget(ctx, model, messages, specs)
-        request: dict[str, Any] = {"model": model, "messages": messages, **self._sampling.params()}
+        specs = [tool.spec() for tool in tools] + ([finish_tool(output), give_up_tool()] if tools else [])
+        sent = with_system_note(messages, finish_note(output)) if specs else messages
+        fitted, tokens = fit(sent, specs, self.max_input_tokens)
+        self._check_budget(ctx, model, tokens)
+        request: dict[str, Any] = {"model": model, "messages": fitted, **self._sampling.params()}
         started = time.monotonic()
         if specs:
-            response = self._create(**{**request, "tools": specs,
-                                       "messages": with_system_note(messages, finish_note(output))})
+            response = self._create(**{**request, "tools": specs})
         else:
             response = self._create_with_format(ctx, request, output)
-        self._record(ctx, model, response, time.monotonic() - started)
+        self._record(ctx, model, response, time.monotonic() - started,
+                     {"prompt_estimate": tokens, "untrimmed_estimate": estimate(sent, specs),
+                      "text_estimate": text_estimate(fitted)})
         return response.choices[0]
 
     def _create_with_format(self, ctx: CallContext, request: dict[str, Any], output: type[BaseModel]) -> Any:
@@ -242,9 +288,7 @@ class ModelClient:
                 self._store.log(ctx.run_id, ctx.step, "format_refused", refused=way, status=exc.status_code,
                                 now=weaker, error=str(exc)[:300])
 
-    def _check_budget(self, ctx: CallContext, model: str, messages: list[dict[str, Any]],
-                      specs: list[dict[str, Any]]) -> None:
-        prompt = estimate_tokens(json.dumps(messages)) + estimate_tokens(json.dumps(specs))
+    def _check_budget(self, ctx: CallContext, model: str, prompt: int) -> None:
         spent = self._store.usage(ctx.run_id)
         self._budget.check(
             spent_usd=spent["cost_usd"],
@@ -252,14 +296,29 @@ class ModelClient:
             next_usd=self._prices.cost(model, prompt, self._sampling.max_output_tokens),
             next_tokens=prompt + self._sampling.max_output_tokens)
 
-    def _record(self, ctx: CallContext, model: str, response: Any, seconds: float) -> None:
-        usage = response.usage
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    def _record(self, ctx: CallContext, model: str, response: Any, seconds: float, sizes: dict[str, int]) -> None:
+        """Add the call's usage and cost to the run and log it; stop if the server cut the prompt.
+
+        `sizes` are our estimates: `prompt_estimate` (what was sent, with its JSON and tool schemas),
+        `untrimmed_estimate` (the same before trimming) and `text_estimate` (only the text sent: the
+        floor silent truncation is judged by).
+        """
+        counts = usage_counts(getattr(response, "usage", None))
+        prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
         cost = self._prices.cost(model, prompt, completion)
         self._store.add_usage(ctx.run_id, prompt, completion, cost)
         self._store.log(ctx.run_id, ctx.step, "model_call", model=model, prompt_tokens=prompt,
-                        completion_tokens=completion, cost_usd=round(cost, 6), seconds=round(seconds, 3))
+                        completion_tokens=completion, cost_usd=round(cost, 6), seconds=round(seconds, 3), **sizes)
+        if cut_by_server(prompt, sizes["text_estimate"]):
+            raise PromptTruncated(
+                f"the model server read only {prompt:,} prompt tokens of a prompt whose text alone is about "
+                f"{sizes['text_estimate']:,}: "
+                "it cut the prompt to fit its context window without saying so, and an answer to a cut prompt "
+                "cannot be trusted",
+                hint="raise the server's context window to at least ISSUESMITH_MODEL_MAX_INPUT_TOKENS + "
+                     "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS (Ollama: `num_ctx`, e.g. OLLAMA_CONTEXT_LENGTH or "
+                     "`PARAMETER num_ctx` in a Modelfile; llama.cpp: `--ctx-size`; vLLM: `--max-model-len`), or "
+                     "lower ISSUESMITH_MODEL_MAX_INPUT_TOKENS to what it holds, then reply `/retry`")
 
 
 def _assistant_tool_message(message: Any) -> dict[str, Any]:
@@ -271,6 +330,31 @@ def _assistant_tool_message(message: Any) -> dict[str, Any]:
 def _complete_answer(output: type[BaseModel], message: Any) -> bool:
     """Whether a reply cut off at the output cap still holds a whole, valid answer (and no tool call)."""
     return not message.tool_calls and parse_answer(output, message.content)[0] is not None
+
+
+def _canonical(arguments: str) -> str:
+    """Tool arguments in one spelling (keys sorted, no spaces), so equal calls compare equal."""
+    try:
+        return json.dumps(json.loads(arguments or "{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return arguments
+
+
+def _calls_left(left: int) -> str:
+    if left > 0:
+        return f"\n({left} tool call{'s' if left != 1 else ''} left)"
+    return "\n(no tool calls left: answer now with your final answer, the JSON object)"
+
+
+def _reason(arguments: str, limit: int = 1000) -> str:
+    """The reason a `give_up` call gives, on one line and bounded (its raw arguments when they are not JSON)."""
+    try:
+        value = json.loads(arguments or "{}")
+    except ValueError:
+        value = arguments
+    said = value.get("reason") if isinstance(value, dict) else value
+    text = " ".join(str(said if said is not None else "").split()) or "(no reason given)"
+    return text if len(text) <= limit else text[:limit] + " […]"
 
 
 def _invoke(tool: Tool, raw_arguments: str) -> str:

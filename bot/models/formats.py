@@ -83,7 +83,8 @@ def schema_instruction(output: type[BaseModel]) -> str:
 def finish_note(output: type[BaseModel]) -> str:
     """What a turn with tools adds to the system message: how to give the final answer."""
     return (f"When the work is done, give your final answer by calling `finish` with the {output.__name__} as its "
-            "arguments (or reply with only that JSON object, no prose).")
+            "arguments (or reply with only that JSON object, no prose). If the task cannot be done as asked, call "
+            "`give_up` with the reason instead of guessing.")
 
 
 def with_system_note(messages: list[dict[str, Any]], note: str) -> list[dict[str, Any]]:

@@ -37,3 +37,18 @@ def finish_tool(output: type[BaseModel]) -> dict[str, Any]:
     return {"type": "function", "function": {
         "name": FINISH, "description": f"Give your final answer (a {output.__name__}) and end the task.",
         "parameters": output.model_json_schema()}}
+
+
+GIVE_UP = "give_up"
+"""The tool a model calls to stop without an answer, saying why (the run then fails, quoting it)."""
+
+
+def give_up_tool() -> dict[str, Any]:
+    """The `give_up` tool: one `reason`, shown to the people on the issue."""
+    return {"type": "function", "function": {
+        "name": GIVE_UP,
+        "description": "Stop without finishing, when the task cannot be done as asked (say why in `reason`: "
+                       "what is missing, contradictory or impossible). The run stops and people read the reason.",
+        "parameters": {"type": "object", "properties": {"reason": {
+            "type": "string", "description": "Why the task cannot be done, in a few sentences"}},
+            "required": ["reason"]}}}

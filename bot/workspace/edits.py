@@ -13,9 +13,24 @@ leaves the tree exactly as it was. It is refused when:
   its line numbers and similarity; several matches give their line numbers;
 * the result no longer parses (`.py`, `.pyi`, `.json`, `.toml`; see `check_syntax`).
 
-Matching is exact first. Only when there is no exact match, a match that differs solely in
-spaces and tabs at line ends is accepted if it is unique (models often drop or add trailing
-whitespace); `EditResult.note` then says so and the diff shows what changed.
+Matching is exact first. Only when there is no exact match, these repairs are tried in turn,
+each accepted only when it gives exactly one match (`EditResult.note` then says which, and the
+diff shows what changed):
+
+* a match that differs solely in spaces and tabs at line ends (models drop or add them);
+* a match of whole lines whose indentation is uniformly shifted (the model re-indented what it
+  copied): `new` is re-based onto the file's indentation, line by line (refused when a line of
+  `new` is indented less than `old`'s common indentation, which cannot be re-based);
+* `old` with line-number prefixes stripped, when every line carries one and the numbers count up
+  by one (`view_file` shows `    12\t`, `read_file` `   12  `; also `12: ` and `12 | `); `new` is
+  stripped too when every one of its lines carries such a prefix;
+* `old` with diff markers stripped, when every line starts with `+`, `-` or a space and at least
+  one with `+` or `-` (a pasted hunk); `new` likewise.
+
+`write` replaces a whole file, only a small one (`WRITE_MAX_LINES` lines and `WRITE_MAX_BYTES`
+bytes): weak models rewrite small files more reliably than they quote them, and a large file
+rewritten whole is where parts silently go missing. A path that does not exist is answered with
+the closest existing paths (`bot.workspace.nearby`).
 
 Files keep their newline convention: in a file that uses CRLF throughout, `old` and `new`
 are matched and written with CRLF whatever the model sent; in an LF file, CRLF in `old`
@@ -38,8 +53,9 @@ from typing import Literal, TypeVar
 
 from bot.config.policy import DEFAULT_BLOCKED, is_blocked
 from bot.core import treefiles
+from bot.workspace.nearby import did_you_mean
 
-Action = Literal["replace", "create", "delete"]
+Action = Literal["replace", "create", "delete", "write"]
 
 MAX_LINE_CHARS = 2000
 MAX_FILE_BYTES = 8_000_000  # larger files are neither shown nor edited
@@ -47,6 +63,9 @@ MIN_SIMILARITY = 0.3  # below this the closest text is not worth showing
 _SCAN_BUDGET = 2_000_000  # characters compared with quick_ratio before switching to shared-line ranking
 _JSONC = ("tsconfig*.json", "jsconfig*.json", ".devcontainer*.json")  # JSON with comments, not checked
 _NUMBERED = re.compile(r"^\s*\d+\t")
+_LINE_NUMBER = re.compile(r"^[ \t]*(\d+)(?:\t| ?[|:] ?| {2})")
+WRITE_MAX_LINES = 200
+WRITE_MAX_BYTES = 8_000
 _T = TypeVar("_T")
 
 
@@ -138,6 +157,8 @@ def view(root: Path, path: str, start: int = 1, end: int | None = None, max_line
         if treefiles.kind(root, rel) == "folder":
             return _listing(root, rel, max_lines)
         data = treefiles.read_bytes(root, rel, MAX_FILE_BYTES)
+    except treefiles.Missing as exc:
+        return f"error: {exc}.{did_you_mean(root, rel)}"
     except treefiles.TreeFileError as exc:
         return f"error: {exc}"
     if b"\0" in data[:8192]:
@@ -194,7 +215,7 @@ def replace(root: Path, scope: Scope, path: str, old: str, new: str) -> EditResu
     text = before.replace("\r\n", "\n") if crlf == "crlf" else before
     if crlf != "mixed":
         old, new = old.replace("\r\n", "\n"), new.replace("\r\n", "\n")
-    begin, stop, note = _locate(text, old, rel)
+    begin, stop, new, note = _locate(text, old, new, rel)
     after = text[:begin] + new + text[stop:]
     if crlf == "crlf":
         after = after.replace("\n", "\r\n")
@@ -215,10 +236,30 @@ def create(root: Path, scope: Scope, path: str, content: str) -> EditResult:
     return EditResult(rel, "create", unified_diff(rel, None, content))
 
 
+def write(root: Path, scope: Scope, path: str, content: str) -> EditResult:
+    """Replace the whole content of a small file (or create it); refused for files over the write limits."""
+    rel = _checked(scope, path)
+    if _tree_call(lambda: treefiles.kind(root, rel), rel) == "missing":
+        return create(root, scope, rel, content)
+    before = _read_text(root, rel)
+    lines = len(_lines(before))
+    if lines > WRITE_MAX_LINES or len(before.encode("utf-8")) > WRITE_MAX_BYTES:
+        raise EditError(f"{rel} has {lines} lines ({len(before.encode('utf-8')):,} bytes); write_file rewrites only "
+                        f"files up to {WRITE_MAX_LINES} lines and {WRITE_MAX_BYTES:,} bytes",
+                        hint="Change it with replace_text (a few lines at a time).")
+    crlf = _newline_style(before)
+    after = content.replace("\r\n", "\n").replace("\n", "\r\n") if crlf == "crlf" else content
+    if after == before:
+        raise EditError(f"the content is the same as {rel} has now; nothing would change")
+    _refuse_broken(rel, before, after)
+    _tree_call(lambda: treefiles.overwrite_file(root, rel, after.encode("utf-8")), rel)
+    return EditResult(rel, "write", unified_diff(rel, before, after))
+
+
 def delete(root: Path, scope: Scope, path: str) -> EditResult:
     """Delete a file (not a folder, not a symlink)."""
     rel = _checked(scope, path)
-    data = _tree_call(lambda: treefiles.read_bytes(root, rel, MAX_FILE_BYTES), rel)
+    data = _tree_call(lambda: treefiles.read_bytes(root, rel, MAX_FILE_BYTES), rel, root)
     try:
         diff = unified_diff(rel, data.decode("utf-8"), None)
     except UnicodeDecodeError:
@@ -236,12 +277,16 @@ def _checked(scope: Scope, path: str) -> str:
     return rel
 
 
-def _tree_call(action: Callable[[], _T], rel: str) -> _T:
-    """Run a `bot.core.treefiles` call, turning its refusals into `EditError`s the model can act on."""
+def _tree_call(action: Callable[[], _T], rel: str, root: Path | None = None) -> _T:
+    """Run a `bot.core.treefiles` call, turning its refusals into `EditError`s the model can act on.
+
+    With `root`, a missing file is answered with the closest existing paths.
+    """
     try:
         return action()
     except treefiles.Missing as exc:
-        raise EditError(str(exc), hint="Use create for a new file; view the folder to see what exists.") from exc
+        near = did_you_mean(root, rel).strip() + " " if root is not None else ""
+        raise EditError(str(exc), hint=f"{near}Use create for a new file; view the folder to see what exists.") from exc
     except treefiles.Exists as exc:
         raise EditError(str(exc), hint="Use replace to change an existing file.") from exc
     except treefiles.TreeFileError as exc:
@@ -251,7 +296,7 @@ def _tree_call(action: Callable[[], _T], rel: str) -> _T:
 
 
 def _read_text(root: Path, rel: str) -> str:
-    data = _tree_call(lambda: treefiles.read_bytes(root, rel, MAX_FILE_BYTES), rel)
+    data = _tree_call(lambda: treefiles.read_bytes(root, rel, MAX_FILE_BYTES), rel, root)
     if b"\0" in data:
         raise EditError(f"{rel} is a binary file and cannot be edited as text")
     try:
@@ -270,19 +315,128 @@ def _newline_style(text: str) -> Literal["lf", "crlf", "mixed"]:
 # -- matching ------------------------------------------------------------------------------------
 
 
-def _locate(text: str, old: str, rel: str) -> tuple[int, int, str]:
-    """The span of the single match of `old`: exact, else ignoring trailing whitespace per line."""
+def _locate(text: str, old: str, new: str, rel: str) -> tuple[int, int, str, str]:
+    """The span of the single match of `old`, the text to put there, and a note on any repair.
+
+    Exact first; else ignoring trailing whitespace per line; else the repairs of the module
+    docstring, each only when it gives exactly one match.
+    """
     exact = _find_all(text, old)
     if len(exact) == 1:
-        return exact[0], exact[0] + len(old), ""
+        return exact[0], exact[0] + len(old), new, ""
     if len(exact) > 1:
         raise _ambiguous(text, exact, rel)
     loose = [(m.start(), m.end()) for m in _loose_pattern(old).finditer(text)]
     if len(loose) == 1:
-        return loose[0][0], loose[0][1], "matched ignoring whitespace at line ends"
+        return loose[0][0], loose[0][1], new, "matched ignoring whitespace at line ends"
     if len(loose) > 1:
         raise _ambiguous(text, [start for start, _ in loose], rel)
+    for repaired_old, repaired_new, note in _repairs(old, new):
+        found = _unique_match(text, repaired_old, repaired_new)
+        if found is not None:
+            begin, stop, placed, how = found
+            return begin, stop, placed, "; ".join(part for part in (note, how) if part)
     raise _not_found(text, old, rel)
+
+
+def _repairs(old: str, new: str) -> list[tuple[str, str, str]]:
+    """`old` and `new` as the model may have meant them: as sent (for re-indenting), then without
+    line numbers, then without diff markers; each with a note saying what was changed."""
+    found = [(old, new, "")]
+    numbered = _strip_line_numbers(old, consecutive=True)
+    if numbered is not None:
+        found.append((numbered, _strip_line_numbers(new, consecutive=False) or new,
+                      "line numbers (as view_file shows them) left out of old_text"))
+    marked = _strip_diff_markers(old)
+    if marked is not None:
+        found.append((marked, _strip_diff_markers(new, need_change=False) or new,
+                      "diff markers (+, -, space) left out of old_text"))
+    return found
+
+
+def _unique_match(text: str, old: str, new: str) -> tuple[int, int, str, str] | None:
+    """The one match of `old` (exact, loose, or with its indentation shifted) and what replaces it; None unless one."""
+    if not old.strip():
+        return None
+    exact = _find_all(text, old)
+    if exact:
+        return (exact[0], exact[0] + len(old), new, "") if len(exact) == 1 else None
+    loose = list(_loose_pattern(old).finditer(text))
+    if loose:
+        return (loose[0].start(), loose[0].end(), new, "matched ignoring whitespace at line ends") \
+            if len(loose) == 1 else None
+    return _reindented(text, old, new)
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _reindented(text: str, old: str, new: str) -> tuple[int, int, str, str] | None:
+    """The one match of `old`'s whole lines under a uniformly different indentation, and `new` re-based onto it."""
+    lines = old.split("\n")
+    filled = [line for line in lines if line.strip()]
+    base = min((_indent_of(line) for line in filled), key=len)
+    if not all(line.startswith(base) for line in filled):
+        return None  # tabs and spaces mixed differently: no single shift
+    parts, defined = [], False
+    for line in lines:
+        if not line.strip():
+            parts.append(r"[ \t]*")
+            continue
+        parts.append((r"(?P=indent)" if defined else r"(?P<indent>[ \t]*)")
+                     + re.escape(line[len(base):].rstrip(" \t")) + r"[ \t]*")
+        defined = True
+    matches = list(re.finditer(r"(?m)^" + "\n".join(parts), text))
+    if len(matches) != 1:
+        return None
+    actual = matches[0].group("indent")
+    placed = _rebased(new, base, actual)
+    if placed is None:
+        return None
+    return matches[0].start(), matches[0].end(), placed, f"matched with its indentation shifted ({len(base)} → " \
+        f"{len(actual)} characters); new_text re-indented to match"
+
+
+def _rebased(new: str, base: str, actual: str) -> str | None:
+    """`new` with the indentation `base` at the start of each line replaced by `actual`; None if a line has less."""
+    out = []
+    for line in new.split("\n"):
+        if not line.strip():
+            out.append("")
+        elif line.startswith(base):
+            out.append(actual + line[len(base):])
+        else:
+            return None
+    return "\n".join(out)
+
+
+def _strip_line_numbers(text: str, consecutive: bool) -> str | None:
+    """`text` without a line-number prefix on each line, or None unless every line has one (counting up by
+    one, when `consecutive`)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    matches = [_LINE_NUMBER.match(line) for line in lines]
+    if not lines or any(m is None for m in matches):
+        return None
+    numbers = [int(m.group(1)) for m in matches if m is not None]
+    if consecutive and numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        return None
+    return "\n".join(line[m.end():] for line, m in zip(lines, matches, strict=True) if m is not None)
+
+
+def _strip_diff_markers(text: str, need_change: bool = True) -> str | None:
+    """`text` without the `+`, `-` or space starting each line, or None unless every line starts with one
+    (and, when `need_change`, at least one with `+` or `-`: a space alone is indentation)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    if not lines or any(not line or line[0] not in "+- " for line in lines):
+        return None
+    if need_change and not any(line[0] in "+-" for line in lines):
+        return None
+    return "\n".join(line[1:] for line in lines)
 
 
 def _find_all(text: str, old: str, limit: int = 50) -> list[int]:

@@ -116,7 +116,7 @@ def test_a_run_answering_by_finish_never_sends_tools_with_a_format(world: World)
     requests = world.openai.requests
     with_tools = [r for r in requests if r.get("tools")]
     assert with_tools and all("response_format" not in r for r in with_tools)
-    assert all(r["tools"][-1]["function"]["name"] == "finish" for r in with_tools)
+    assert all([t["function"]["name"] for t in r["tools"][-2:]] == ["finish", "give_up"] for r in with_tools)
     assert all(r.get("response_format") for r in requests if not r.get("tools"))  # the Reviewer's call
     assert all((r["temperature"], r["max_completion_tokens"], r["max_tokens"]) == (0.0, 4096, 4096)
                for r in requests)  # the stand-in is not OpenAI's host: both cap names

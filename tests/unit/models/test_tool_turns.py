@@ -53,7 +53,7 @@ def test_tool_turns_offer_finish_and_no_response_format(setup: Setup) -> None:
     fake.script(Reply.tool_calls([("echo", {"text": "one"})]), Reply.tool_calls([("finish", SAMPLE_PLAN)]))
     plan = model.structured(CallContext("t1", "plan"), MESSAGES, Plan, tools=[tool], max_tool_calls=5)
     assert plan.title == SAMPLE_PLAN["title"] and echoed == ["one"]
-    assert [tool_names(r) for r in fake.requests] == [["echo", "finish"], ["echo", "finish"]]
+    assert [tool_names(r) for r in fake.requests] == [["echo", "finish", "give_up"]] * 2
     assert all("response_format" not in r for r in fake.requests)
     finish = fake.requests[0]["tools"][1]["function"]
     assert finish["parameters"] == Plan.model_json_schema()
@@ -95,4 +95,4 @@ def test_only_calls_without_tools_ask_for_the_format(setup: Setup) -> None:
     model.structured(CallContext("t6", "plan"), MESSAGES, Plan)  # an agent without tools
     model.structured(CallContext("t6", "plan"), MESSAGES, Plan, tools=[tool], max_tool_calls=1)  # then the bound
     assert [(tool_names(r), (r.get("response_format") or {}).get("type")) for r in fake.requests] == [
-        ([], "json_schema"), (["echo", "finish"], None), ([], "json_schema")]
+        ([], "json_schema"), (["echo", "finish", "give_up"], None), ([], "json_schema")]

@@ -67,9 +67,9 @@ def test_nothing_alike_says_so(tree: Path) -> None:
         edits.replace(tree, SCOPE, "pkg/greet.py", "zzzzqqqq", "x")
 
 
-def test_line_numbers_copied_from_view_are_pointed_out(tree: Path) -> None:
+def test_line_numbers_that_do_not_count_up_are_pointed_out_not_stripped(tree: Path) -> None:
     with pytest.raises(EditError, match="line numbers"):
-        edits.replace(tree, SCOPE, "pkg/greet.py", "     5\tdef shout(name):", "def yell(name):")
+        edits.replace(tree, SCOPE, "pkg/greet.py", "     5\tdef shout(name):\n     9\t    return 1", "def yell(name):")
 
 
 def test_ambiguous_match_names_the_lines(tree: Path) -> None:
@@ -201,3 +201,85 @@ def test_view_numbers_lines_and_pages(tree: Path) -> None:
     assert text.splitlines()[1:] == ["     5\tdef shout(name):", "[1 more lines; view with start=6]"]
     assert edits.view(tree, "missing.py").startswith("error:")
     assert "greet.py" in edits.view(tree, "pkg")
+
+
+# -- weak-model guardrails ---------------------------------------------------------------------------
+
+NESTED = ("class Greeter:\n    def greet(self, name):\n        return 'hello ' + name\n\n"
+          "    def bye(self):\n        return 'bye'\n")
+NESTED_SCOPE = Scope(allowed=("pkg/nested.py", "pkg/small.py", "pkg/big.py", "pkg/new.py"))
+
+
+@pytest.fixture
+def nested(tree: Path) -> Path:
+    (tree / "pkg" / "nested.py").write_text(NESTED)
+    return tree
+
+
+def test_old_text_with_shifted_indentation_is_matched_and_new_text_rebased(nested: Path) -> None:
+    old = "def greet(self, name):\n    return 'hello ' + name"
+    result = edits.replace(nested, NESTED_SCOPE, "pkg/nested.py", old,
+                           old.replace("    return", "    if not name:\n        return 'hello'\n    return"))
+    assert (nested / "pkg/nested.py").read_text() == NESTED.replace(
+        "        return 'hello ' + name", "        if not name:\n            return 'hello'\n"
+        "        return 'hello ' + name")
+    assert "indentation shifted" in result.note
+
+
+def test_a_shifted_match_that_is_not_unique_is_refused(nested: Path) -> None:
+    (nested / "pkg/nested.py").write_text("def a():\n    x = 1\n\n\nclass B:\n    def a():\n        x = 1\n")
+    before = snapshot(nested)
+    with pytest.raises(EditError, match="not found"):
+        edits.replace(nested, NESTED_SCOPE, "pkg/nested.py", "  def a():\n      x = 1", "  def a():\n      x = 2")
+    assert snapshot(nested) == before
+
+
+def test_line_number_prefixes_as_view_shows_them_are_stripped_from_old_and_new(nested: Path) -> None:
+    shown = edits.view(nested, "pkg/nested.py", 5, 6).split("\n", 1)[1]
+    assert shown == "     5\t    def bye(self):\n     6\t        return 'bye'"
+    result = edits.replace(nested, NESTED_SCOPE, "pkg/nested.py", shown, shown.replace("'bye'", "'goodbye'"))
+    assert (nested / "pkg/nested.py").read_text() == NESTED.replace("'bye'", "'goodbye'")
+    assert "line numbers" in result.note
+    edits.replace(nested, NESTED_SCOPE, "pkg/nested.py", "2: def greet(self, name):\n3:     return 'hello ' + name",
+                  "2: def greet(self, who):\n3:     return 'hello ' + who")
+    assert "def greet(self, who):\n        return 'hello ' + who" in (nested / "pkg/nested.py").read_text()
+
+
+def test_diff_markers_are_stripped_when_that_makes_a_unique_match(nested: Path) -> None:
+    result = edits.replace(nested, NESTED_SCOPE, "pkg/nested.py", "     def bye(self):\n-        return 'bye'",
+                           "     def bye(self):\n+        return 'see you'")
+    assert (nested / "pkg/nested.py").read_text() == NESTED.replace("'bye'", "'see you'")
+    assert "diff markers" in result.note
+
+
+def test_write_file_rewrites_a_small_file_and_refuses_a_large_one(nested: Path) -> None:
+    result = edits.write(nested, NESTED_SCOPE, "pkg/nested.py", "X = 1\n")
+    assert (nested / "pkg/nested.py").read_text() == "X = 1\n" and result.action == "write"
+    (nested / "pkg/big.py").write_text("x = 1\n" * (edits.WRITE_MAX_LINES + 1))
+    with pytest.raises(EditError, match=r"201 lines (?s:.)*replace_text"):
+        edits.write(nested, NESTED_SCOPE, "pkg/big.py", "x = 2\n")
+    with pytest.raises(EditError, match="would not parse"):
+        edits.write(nested, NESTED_SCOPE, "pkg/nested.py", "def (:\n")
+    assert (nested / "pkg/nested.py").read_text() == "X = 1\n"
+    with pytest.raises(EditError, match="blocked"):
+        edits.write(nested, SCOPE, ".github/workflows/ci.yml", "on: pull_request\n")
+    with pytest.raises(EditError, match="outside the plan"):
+        edits.write(nested, NESTED_SCOPE, "pkg/greet.py", "X = 1\n")
+    edits.write(nested, NESTED_SCOPE, "pkg/new.py", "Y = 2\n")
+    assert (nested / "pkg/new.py").read_text() == "Y = 2\n"
+
+
+def test_write_file_never_writes_through_a_link(nested: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.py"
+    outside.write_text("SECRET = 1\n")
+    os.symlink(outside, nested / "pkg" / "small.py")
+    with pytest.raises(EditError, match="refused"):
+        edits.write(nested, NESTED_SCOPE, "pkg/small.py", "X = 1\n")
+    assert outside.read_text() == "SECRET = 1\n"
+
+
+def test_a_missing_path_is_answered_with_the_closest_existing_ones(nested: Path) -> None:
+    assert "Did you mean: pkg/nested.py," in edits.view(nested, "pkg/nestd.py")
+    with pytest.raises(EditError, match=r"Did you mean: pkg/greet\.py"):
+        edits.replace(nested, Scope(allowed=("pkg/greeter.py",)), "pkg/greeter.py", "a", "b")
+    assert "Did you mean" not in edits.view(nested, "zzzzzz/qqqq.txt")
