@@ -219,7 +219,7 @@ class Implementation:
         self.run_setup(ctx, touched)
         report = self.run_tests(ctx, touched)
         fixes: list[str] = []
-        while not report.ok and len(fixes) < settings.max_test_fixes:
+        while not report.ok and self.brief.test_command and len(fixes) < settings.max_test_fixes:  # none: no fix
             ctx.check()
             self.status("test", f"fixing the tests ({report.what})")
             fix_scope = self.edit_scope((*self.plan_paths(), *added_paths))

@@ -54,7 +54,10 @@ def render_plan(plan: Plan, run_id: str, version: int, plan_hash: str, test_comm
     steps = [f"{i}. {_line(step)}" for i, step in enumerate(plan.steps, 1)]
     criteria = [f"- [ ] {_line(c)}" for c in plan.acceptance_criteria]
     risks = [f"- {_line(r)}" for r in plan.risks] or ["- none identified"]
-    testing = inert(plan.test_strategy) + (f"\n\nTest command: {code(test_command)}" if test_command else "")
+    testing = inert(plan.test_strategy) + (
+        f"\n\nTest command: {code(test_command)}" if test_command else
+        "\n\nTest command: none detected or configured, so the tests cannot run and the pull request will be a "
+        "draft. Set `test_command` in `.github/issuesmith.yml`.")
     return fitting.fit([
         fitting.prose(_line(plan.title), 7, prefix=f"{plan_marker(run_id, version, plan_hash)}\n"
                                                    f"## 🛠️ Plan v{version}: "),

@@ -100,3 +100,19 @@ def test_a_test_command_that_is_not_there_failed_before_any_test_ran(world: Worl
     results = results_comment(world)
     assert ("`nosuchrunner --all`: the command failed before any test ran (exit 127: command not found)"
             in results) and "nosuchrunner" in results.split("The end of the output", 1)[1]
+
+
+def test_without_a_test_command_the_plan_says_so_and_no_fix_round_is_spent(world: World) -> None:
+    world.github.push_commit(REPO, "main", dict(NOT_PYTHON), by="alice")
+    world.openai.script(Reply.tool_calls([FIX]), Reply.json({"summary": "Split on any whitespace.", "notes": ""}),
+                        match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.openai.script(Reply.json({"summary": "Nothing to add.", "tests_added": []}), match=TESTER)
+    plan_and_approve(world)
+
+    plan = next(c.body for c in world.bot_comments() if "Plan v1" in c.body)
+    assert "Test command: none detected or configured" in plan and "`test_command`" in plan
+    [pull] = world.github.pulls(REPO)
+    assert pull.draft
+    assert "no test command was detected or configured" in results_comment(world)
+    assert fix_prompts(world) == []  # the Coder is not sent to fix tests that do not exist
