@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup redis test lint unit run demo doctor env bench clean setup-app
+.PHONY: setup redis test test-busy lint unit run demo doctor env bench clean setup-app
 
 setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
 	scripts/ensure-sandbox
@@ -25,6 +25,9 @@ lint: setup  ## ruff, mypy and the architecture's import contracts (pyproject.to
 
 test: setup redis lint  ## lint, then the whole test suite (unit, integration, end to end)
 	$(BIN)/pytest -q
+
+test-busy: setup redis  ## the end-to-end suite again, with one CPU hog per core (waits must hold on a busy machine)
+	ISSUESMITH_TEST_BUSY=1 $(BIN)/pytest -q tests/e2e
 
 unit: setup  ## only the fast unit tests
 	$(BIN)/pytest -q tests/unit
