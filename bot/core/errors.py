@@ -51,6 +51,10 @@ class ModelOutputInvalid(IssuesmithError):
     """The model kept answering with output that does not validate."""
 
 
+class ModelContextExceeded(IssuesmithError):
+    """The model server refused a request that does not fit its context window (`bot.models.overflow`)."""
+
+
 class GitError(IssuesmithError):
     """A git command failed; `retryable` when the failure looks like the network."""
 
