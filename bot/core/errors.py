@@ -76,6 +76,10 @@ class PromptTruncated(IssuesmithError):
     """The model server read far fewer prompt tokens than were sent: it cut the prompt without saying so."""
 
 
+class ModelContextExceeded(IssuesmithError):
+    """The model server refused a request that does not fit its context window (`bot.models.overflow`)."""
+
+
 class GitError(IssuesmithError):
     """A git command failed; `retryable` when the failure looks like the network."""
 

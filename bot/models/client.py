@@ -35,6 +35,7 @@ from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import AgentGaveUp, AgentStuck, ModelOutputInvalid, PromptTruncated
 from bot.models.context import cap_output, cut_by_server, estimate, fit, text_estimate, usage_counts
 from bot.models.formats import Formats, finish_note, refuses_format, request_format, with_system_note
+from bot.models.overflow import context_overflow
 from bot.models.parsing import parse_answer, short_problem
 from bot.models.sampling import Sampling
 from bot.models.schema import FINISH, GIVE_UP, finish_tool, give_up_tool
@@ -72,6 +73,7 @@ class _Turns:
     tool_calls_left: int
     invalid_left: int = OUTPUT_ATTEMPTS
     cut_left: int = CUT_OFF_ATTEMPTS
+    force_finish: bool = False  # the last tool turn was answered with nothing: the next one requires `finish`
     last_call: tuple[str, str] | None = None
     repeats: int = 0
 
@@ -162,8 +164,8 @@ class ModelClient:
             if ctx.check is not None:
                 ctx.check()
             offered = list(by_name.values()) if turns.tool_calls_left > 0 else []
-            choice = self._call(ctx, messages, output, offered)
-            message = choice.message
+            choice = self._call(ctx, messages, output, offered, turns.force_finish)
+            message, turns.force_finish = choice.message, False
             if choice.finish_reason == "length" and not _complete_answer(output, message):
                 turns.cut_left -= 1
                 messages += self._cut_off(ctx, message, turns.cut_left)
@@ -176,6 +178,7 @@ class ModelClient:
                 if parsed is not None:
                     return parsed
                 self._invalid(ctx, output, problem, turns)
+                turns.force_finish = bool(offered) and not (message.content or "").strip()
                 messages.append({"role": "assistant", "content": message.content or ""})
                 messages.append({"role": "user", "content": (
                     f"Your reply was not a valid {output.__name__}: {problem}\n"
@@ -255,8 +258,14 @@ class ModelClient:
         return {"role": "tool", "tool_call_id": call.id, "content": result + _calls_left(turns.tool_calls_left)}
 
     def _call(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[BaseModel],
-              tools: list[Tool]) -> Any:
-        """One chat request: with tools (and `finish`) and no format, or without tools asking for the format."""
+              tools: list[Tool], force_finish: bool = False) -> Any:
+        """One chat request: with tools (and `finish`) and no format, or without tools asking for the format.
+
+        `tool_choice: auto` is sent with the tools: it is OpenAI's default, but llama-cpp-python's server
+        leaves the tools out of the prompt without it (its `chatml-function-calling` format, seen in issue 15).
+        After a tool turn answered with nothing at all, `force_finish` names `finish` as the call to make:
+        that format returns an empty message whenever its model chooses text over a tool (issue 15).
+        """
         model = self._models(ctx.step)
         specs = [tool.spec() for tool in tools] + ([finish_tool(output), give_up_tool()] if tools else [])
         sent = with_system_note(messages, finish_note(output)) if specs else messages
@@ -264,10 +273,17 @@ class ModelClient:
         self._check_budget(ctx, model, tokens)
         request: dict[str, Any] = {"model": model, "messages": fitted, **self._sampling.params()}
         started = time.monotonic()
-        if specs:
-            response = self._create(**{**request, "tools": specs})
-        else:
-            response = self._create_with_format(ctx, request, output)
+        try:
+            if specs:
+                choice = {"type": "function", "function": {"name": FINISH}} if force_finish else "auto"
+                response = self._create(**{**request, "tools": specs, "tool_choice": choice})
+            else:
+                response = self._create_with_format(ctx, request, output)
+        except openai.APIStatusError as exc:
+            overflow = context_overflow(exc)
+            if overflow is None:
+                raise
+            raise overflow from exc
         self._record(ctx, model, response, time.monotonic() - started,
                      {"prompt_estimate": tokens, "untrimmed_estimate": estimate(sent, specs),
                       "text_estimate": text_estimate(fitted)})
@@ -322,7 +338,9 @@ class ModelClient:
 
 
 def _assistant_tool_message(message: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": message.content, "tool_calls": [
+    """The reply with tool calls as the next request repeats it: content "" for none, not null (llama-cpp-python's
+    server answers 500 to an assistant message whose content is null, issue 15)."""
+    return {"role": "assistant", "content": message.content or "", "tool_calls": [
         {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
         for c in message.tool_calls]}
 

@@ -5,7 +5,9 @@ block first (DeepSeek-R1 and its distills, Qwen3, QwQ); when the chat template o
 block in the prompt, the reply holds only its end (`…</think>`); small models wrap the object
 in a ``` fence, put prose before or after it, or show an example object first. `parse_answer`
 drops the reasoning, then tries every `{` in order with `json.JSONDecoder.raw_decode` and
-returns the first complete object that validates as the expected pydantic model.
+returns the first complete object that validates as the expected pydantic model. When none does
+and the reply is itself a JSON object that does not decode (cut off by a stop word or the output
+cap), the problem given back is that, not the errors of some object nested inside it.
 """
 
 from __future__ import annotations
@@ -58,10 +60,28 @@ def parse_answer(output: type[T], content: str | None) -> tuple[T | None, str]:
             return output.model_validate_json(text[start:end]), ""
         except ValidationError as exc:
             first_problem = first_problem or short_problem(exc)
+    broken = _broken_object(text)
+    if broken:  # not the errors of an object nested in it, which say nothing of what went wrong
+        return None, broken
     if first_problem:
         return None, first_problem
     return None, "the reply holds no complete JSON object" + (
         " (it looks cut off)" if "{" in text else "")
+
+
+def _broken_object(text: str) -> str:
+    """Why `text`, which is a JSON object from its first character, does not decode as one ("" when it does,
+    or when it does not start with `{`). A small model's tool arguments stop mid-string (issue 15)."""
+    if not text.startswith("{"):
+        return ""
+    try:
+        _DECODER.raw_decode(text)
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg}, at character {exc.pos} of {len(text)}"
+        if exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated"):
+            return f"the reply holds no complete JSON object (it looks cut off: {where})"
+        return f"the reply's JSON object is not valid JSON ({where})"
+    return ""
 
 
 def short_problem(exc: ValidationError) -> str:

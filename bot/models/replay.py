@@ -5,6 +5,9 @@ A transcript is a JSON Lines file, one model reply a line, in the order they wer
     {"agent": "coder", "message": {"content": null, "tool_calls": [{"name": "view_file",
      "arguments": "{\"path\": \"a.py\"}"}]}, "usage": {"prompt_tokens": 900, "completion_tokens": 80}}
 
+A recorded line also keeps the reply's `finish_reason` (`length` when it was cut off at the
+output cap); without one, a reply with tool calls finished with `tool_calls`, else `stop`.
+
 `agent` is who asked (planner, coder, reviewer, tester: read from the first line of the
 request's system prompt, "You are the Coder of issuesmith..."). On replay each request gets
 the next unused reply recorded for its agent, so the order of the agents' calls may differ
@@ -34,6 +37,7 @@ from openai.types.chat import ChatCompletion
 from bot.core.errors import ConfigError
 
 _AGENT = re.compile(r"You are the (\w+) of issuesmith")
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
 
 
 def agent_of(request: dict[str, Any]) -> str:
@@ -109,12 +113,14 @@ class Recorder:
     def create(self, **request: Any) -> Any:
         """Call the live endpoint, record its reply, return it unchanged."""
         response = self._create(**request)
-        message = response.choices[0].message
+        choice = response.choices[0]
+        message = choice.message
         usage = response.usage
         entry = {"agent": agent_of(request), "message": {
             "content": message.content,
             "tool_calls": [{"name": c.function.name, "arguments": c.function.arguments}
                            for c in message.tool_calls or []]},
+            "finish_reason": choice.finish_reason,
             "usage": {"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
                       "completion_tokens": getattr(usage, "completion_tokens", 0) or 0}}
         with self._lock:
@@ -137,8 +143,14 @@ def completion(entry: dict[str, Any], model: str) -> ChatCompletion:
     prompt, completion_tokens = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
     return ChatCompletion.model_validate({
         "id": f"chatcmpl-replay-{uuid.uuid4().hex[:16]}", "object": "chat.completion", "created": int(time.time()),
-        "model": model, "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop",
+        "model": model, "choices": [{"index": 0, "finish_reason": _finish_reason(entry, bool(calls)),
                                      "message": {"role": "assistant", "content": content,
                                                  "tool_calls": calls or None, "refusal": None}}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
                   "total_tokens": prompt + completion_tokens}})
+
+
+def _finish_reason(entry: dict[str, Any], calls: bool) -> str:
+    """The recorded finish reason (`length` for a reply cut off at the output cap), else what the reply implies."""
+    recorded = entry.get("finish_reason")
+    return recorded if recorded in FINISH_REASONS else ("tool_calls" if calls else "stop")

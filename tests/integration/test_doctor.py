@@ -26,7 +26,7 @@ import redis
 from bot.cli.doctor import main
 from bot.sandboxes.choice import ISOLATING, probe_all
 from standins.github import FakeGitHub, generate_app_key
-from standins.openai import FakeOpenAI
+from standins.openai import LLAMA_CPP_PYTHON_REFUSAL, FakeOpenAI, Reply
 from standins.server import ServerThread
 from tests.world import APP_ID, INSTALLATION, MODEL_KEY, WEBHOOK_SECRET, contract_problems
 
@@ -508,6 +508,51 @@ def test_no_model_configured(stage: Stage) -> None:
     assert code == 1
     assert block(out, "model").startswith("✗ model: no model endpoint configured: OPENAI_API_KEY is not set")
     assert stage.model.exchanges == []
+
+
+def test_probe_model_on_a_server_that_does_everything(stage: Stage) -> None:
+    stage.model.script(Reply.json({"answer": "yes"}, usage=(40, 5)), Reply.json({"answer": "yes"}, usage=(90, 5)),
+                       Reply.tool_calls([("record_answer", {"answer": "yes"})], usage=(120, 12)))
+    _, out = stage.doctor("--probe-model")
+
+    marks = statuses(out)
+    assert marks["model structured output"] == marks["model tool calls"] == marks["model usage"] == "✓", out
+    assert block(out, "model structured output").startswith(
+        "✓ model structured output: ISSUESMITH_STRUCTURED_OUTPUT=auto (the default) asks with strict json_schema")
+    assert "record_answer({\"answer\": \"yes\"})" in block(out, "model tool calls")
+    assert "(prompt+completion: 40+5, 90+5, 120+12)" in block(out, "model usage")
+    sent = [r for r in stage.model.requests if "messages" in r]
+    assert [r.get("response_format", {}).get("type") for r in sent] == ["json_schema", "json_object", None]
+    assert sent[2]["tool_choice"] == "auto" and sent[2]["tools"][0]["function"]["name"] == "record_answer"
+    assert stage.model.pending() == 0
+
+
+def test_probe_model_on_a_server_like_llama_cpp_python(stage: Stage) -> None:
+    """json_schema refused with a 500, JSON mode answered, the tool request answered in text."""
+    stage.model.refused_formats = dict(LLAMA_CPP_PYTHON_REFUSAL)
+    stage.model.script(Reply.json({"answer": "yes"}), Reply.text("message: yes"))
+    _, out = stage.doctor("--probe-model")
+
+    structured = block(out, "model structured output")
+    assert structured.startswith("✓ model structured output: json_schema is refused, JSON mode is accepted: set "
+                                 "ISSUESMITH_STRUCTURED_OUTPUT=json"), out
+    assert "json_schema: refused (500: Input should be 'text' or 'json_object')" in structured
+    tools = block(out, "model tool calls")
+    assert tools.startswith("! model tool calls: the model answered without a tool call (it replied with text: "
+                            "'message: yes')"), out
+    assert "--chat_format chatml-function-calling" in tools
+    assert statuses(out)["model usage"] == "✓"
+
+
+def test_probe_model_is_not_sent_without_the_flag_nor_to_a_transcript(stage: Stage) -> None:
+    from bot.cli.demo import TRANSCRIPT
+
+    _, out = stage.doctor()
+    assert "model tool calls" not in statuses(out)
+    assert not any(e.path == "/chat/completions" for e in stage.model.exchanges)
+    stage.set(ISSUESMITH_MODEL_PROVIDER="replay", ISSUESMITH_REPLAY_TRANSCRIPT=str(TRANSCRIPT))
+    _, out = stage.doctor("--probe-model")
+    assert block(out, "model capabilities").startswith("! model capabilities: not probed: a transcript is replayed")
 
 
 # ------------------------------------------------------------------------------------------ machine

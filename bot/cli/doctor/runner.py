@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bot.cli.doctor import config, local, remote
-from bot.cli.doctor.result import Check, Status, fail
+from bot.cli.doctor import config, local, probe, remote
+from bot.cli.doctor.result import Check, Status, fail, warn
 from bot.core.redact import Redactor
 
 SYMBOLS: dict[Status, str] = {"ok": "✓", "warn": "!", "fail": "✗"}
 PLAIN: dict[Status, str] = {"ok": "ok", "warn": "!", "fail": "x"}
 DEFAULT_TIMEOUT = 5.0
+PROBE_TIMEOUT_FACTOR = 6  # a probe's reply is generated, not looked up: 30 s at the default timeout
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Context:
     timeout: float
     key: config.AppKey | None = None
     redis_answers: bool = False
+    probe_model: bool = False  # --probe-model: also send the capability probe's chat requests
     results: list[Check] = field(default_factory=list)
 
 
@@ -58,7 +60,15 @@ def _redis(ctx: Context) -> list[Check]:
 
 
 def _model(ctx: Context) -> list[Check]:
-    return [remote.check_model(ctx.loaded.settings, ctx.timeout), config.check_model_price(ctx.loaded.settings)]
+    settings = ctx.loaded.settings
+    found = remote.check_model(settings, ctx.timeout)
+    checks = [found, config.check_model_price(settings)]
+    if not ctx.probe_model:
+        return checks
+    if found.status == "fail" or settings.model_provider == "replay":
+        why = "a transcript is replayed" if found.status == "ok" else "the model check failed"
+        return [*checks, warn("model capabilities", f"not probed: {why}", "see the model line")]
+    return [*checks, *probe.probe_model(settings, ctx.timeout * PROBE_TIMEOUT_FACTOR)]
 
 
 def _machine(ctx: Context) -> list[Check]:
@@ -119,6 +129,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
                         help="the .env file to read besides the environment (default: ./.env)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help="seconds to wait for each network answer (default: 5)")
+    parser.add_argument("--probe-model", action="store_true",
+                        help="also send a few small chat requests to see what the model server supports "
+                             "(response formats, tool calls, usage) and which settings to use")
     args = parser.parse_args(argv)
     out = out or sys.stdout
     loaded = config.load(args.env_file)
@@ -129,6 +142,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except OSError:
         pass  # an unreadable key file is reported by the key check
     print("issuesmith doctor", file=out)
-    results = run(Context(loaded, args.timeout), out, redactor)
+    results = run(Context(loaded, args.timeout, probe_model=args.probe_model), out, redactor)
     print(summary(results), file=out, flush=True)
     return 1 if any(c.status == "fail" for c in results) else 0

@@ -148,3 +148,16 @@ def test_an_empty_temperature_is_not_sent_and_stays_unset_in_the_worker(monkeypa
     assert env["ISSUESMITH_MODEL_TEMPERATURE"] == ""
     with pytest.raises(ValidationError):
         make(webhook_secret="0123456789abcdef", model_temperature=3)
+
+
+def test_a_live_tryout_records_where_it_was_asked_to(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`issuesmith run` with ISSUESMITH_RECORD_TRANSCRIPT: the worker (another cwd) records to that file."""
+    from bot.config.settings import TryoutSettings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
+    monkeypatch.setenv("ISSUESMITH_RECORD_TRANSCRIPT", "rec/t.jsonl")
+    env = TryoutSettings(_env_file=None).model_env(None)  # type: ignore[call-arg]
+    assert env["ISSUESMITH_RECORD_TRANSCRIPT"] == str(tmp_path / "rec" / "t.jsonl")
+    monkeypatch.setenv("ISSUESMITH_MODEL_PROVIDER", "replay")  # a replay records nothing
+    assert "ISSUESMITH_RECORD_TRANSCRIPT" not in TryoutSettings(_env_file=None).model_env(None)  # type: ignore[call-arg]

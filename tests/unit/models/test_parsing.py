@@ -53,7 +53,8 @@ def test_objects_nested_in_a_wrong_object_are_not_taken_for_the_answer() -> None
     ("", "the reply was empty"),
     ("<think>\nI am not sure what to do.\n</think>\n", "empty apart from its reasoning"),
     ("I cannot help with that.", "holds no complete JSON object"),
-    ('{"title": "Count words", "summary": "word_count spl', "holds no complete JSON object (it looks cut off)"),
+    ('{"title": "Count words", "summary": "word_count spl',
+     "holds no complete JSON object (it looks cut off: Unterminated string"),
 ])
 def test_replies_without_an_answer_say_why(reply: str, said: str) -> None:
     plan, problem = parse_answer(Plan, reply)

@@ -64,15 +64,16 @@ def test_the_demo_transcript_loads() -> None:
 def test_a_recorded_live_exchange_replays_the_same(tmp_path: Path) -> None:
     model = FakeOpenAI(api_key="sk-replay-test-0000000000")
     model.script(Reply.tool_calls([("view_file", {"path": "x.py"})], usage=(50, 5)), Reply.json({"ok": True}),
-                 match="Coder of issuesmith")
+                 Reply.text('{"ok": tr', finish_reason="length"), match="Coder of issuesmith")
     with ServerThread(model.app) as server:
         client = openai.OpenAI(api_key="sk-replay-test-0000000000", base_url=f"{server.url}/v1", max_retries=0)
         recorder = Recorder(client.chat.completions.create, tmp_path / "rec" / "run.jsonl")
-        live = [recorder.create(**request("Coder")), recorder.create(**request("Coder", "again"))]
+        live = [recorder.create(**request("Coder", str(n))) for n in range(3)]
     replay = ReplayModel.from_file(tmp_path / "rec" / "run.jsonl")
-    again = [replay.create(**request("Coder")), replay.create(**request("Coder"))]
+    again = [replay.create(**request("Coder")) for _ in range(3)]
     for was, now in zip(live, again, strict=True):
         assert was.choices[0].message.content == now.choices[0].message.content
+        assert was.choices[0].finish_reason == now.choices[0].finish_reason  # a cut-off reply replays cut off
         assert [c.function.model_dump() for c in was.choices[0].message.tool_calls or []] == \
                [c.function.model_dump() for c in now.choices[0].message.tool_calls or []]
         assert was.usage is not None and now.usage is not None

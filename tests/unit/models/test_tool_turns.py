@@ -55,11 +55,14 @@ def test_tool_turns_offer_finish_and_no_response_format(setup: Setup) -> None:
     assert plan.title == SAMPLE_PLAN["title"] and echoed == ["one"]
     assert [tool_names(r) for r in fake.requests] == [["echo", "finish", "give_up"]] * 2
     assert all("response_format" not in r for r in fake.requests)
+    assert all(r["tool_choice"] == "auto" for r in fake.requests)  # llama-cpp-python ignores tools without it
     finish = fake.requests[0]["tools"][1]["function"]
     assert finish["parameters"] == Plan.model_json_schema()
     system = fake.requests[0]["messages"][0]
     assert system["role"] == "system" and "calling `finish` with the Plan" in system["content"]
     assert [m["role"] for m in fake.requests[0]["messages"]] == ["system", "user"]  # the note is not a new message
+    repeated = fake.requests[1]["messages"][2]
+    assert repeated["role"] == "assistant" and repeated["content"] == ""  # not null: llama-cpp-python refuses that
 
 
 def test_a_content_answer_on_a_tool_turn_is_read_tolerantly(setup: Setup) -> None:
@@ -69,6 +72,19 @@ def test_a_content_answer_on_a_tool_turn_is_read_tolerantly(setup: Setup) -> Non
                     SAMPLE_PLAN).model_dump_json() + "\n```"))
     plan = model.structured(CallContext("t2", "plan"), MESSAGES, Plan, tools=[tool], max_tool_calls=5)
     assert plan.steps == SAMPLE_PLAN["steps"] and "response_format" not in fake.requests[1]
+
+
+def test_an_empty_reply_on_a_tool_turn_is_followed_by_a_turn_that_requires_finish(setup: Setup) -> None:
+    """llama-cpp-python's chatml-function-calling returns "" whenever its model picks text over a tool (issue 15)."""
+    fake, model, echoed, tool = setup
+    fake.script(Reply.text("", usage=(1922, 6)), Reply.tool_calls([("echo", {"text": "one"})]),
+                Reply.text(" \n"), Reply.tool_calls([("finish", SAMPLE_PLAN)]))
+    plan = model.structured(CallContext("t2e", "plan"), MESSAGES, Plan, tools=[tool], max_tool_calls=5)
+    assert plan.title == SAMPLE_PLAN["title"] and echoed == ["one"]
+    forced = {"type": "function", "function": {"name": "finish"}}
+    assert [r["tool_choice"] for r in fake.requests] == ["auto", forced, "auto", forced]
+    told = fake.requests[1]["messages"][-1]["content"]
+    assert told.startswith("Your reply was not a valid Plan: the reply was empty")
 
 
 def test_calls_beside_finish_run_first(setup: Setup) -> None:
