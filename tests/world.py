@@ -199,8 +199,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def make_stand_ins(root: Path, public_key: str) -> tuple[FakeGitHub, FakeOpenAI, list[ServerThread]]:
-    """Start the GitHub and model stand-ins with the sample repository and its people."""
+def make_stand_ins(root: Path, public_key: str,
+                   profile: str = "openai") -> tuple[FakeGitHub, FakeOpenAI, list[ServerThread]]:
+    """Start the GitHub and model stand-ins with the sample repository and its people; the model stand-in
+    plays the server `profile` (`standins.profiles`)."""
     github = FakeGitHub(root / "github")
     gh_server = ServerThread(github.app).start()
     github.bind(gh_server.url)
@@ -212,7 +214,7 @@ def make_stand_ins(root: Path, public_key: str) -> tuple[FakeGitHub, FakeOpenAI,
     for login, role in (("alice", "admin"), ("carol", "write"), ("maya", "maintain"), ("trish", "triage"),
                         ("mallory", "read")):
         github.set_permission(REPO, login, role)
-    model = FakeOpenAI(api_key=MODEL_KEY)
+    model = FakeOpenAI(api_key=MODEL_KEY, profile=profile)
     oa_server = ServerThread(model.app).start()
     return github, model, [gh_server, oa_server]
 
@@ -230,9 +232,10 @@ def settings_for(root: Path, redis_url: str, github: FakeGitHub, model_url: str,
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def make_world(root: Path, redis_url: str, keys: tuple[str, str], **overrides: Any) -> World:
-    """A world with in-process services and the web app served over HTTP."""
-    github, model, servers = make_stand_ins(root, keys[1])
+def make_world(root: Path, redis_url: str, keys: tuple[str, str], profile: str = "openai",
+               **overrides: Any) -> World:
+    """A world with in-process services and the web app served over HTTP; the model server plays `profile`."""
+    github, model, servers = make_stand_ins(root, keys[1], profile)
     settings = settings_for(root, redis_url, github, servers[1].url, keys[0], **overrides)
     services = build_services(settings)
     install(services)

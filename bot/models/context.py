@@ -168,6 +168,18 @@ def usage_counts(usage: Any) -> Mapping[str, int]:
     return {"prompt_tokens": number("prompt_tokens"), "completion_tokens": number("completion_tokens")}
 
 
+CONTEXT_REFUSALS = ("maximum context length", "context_length_exceeded", "exceeds the available context size")
+"""How servers say a request is longer than their window: vLLM's 400 "This model's maximum context length is
+N tokens. However, you requested M tokens (...)" (vllm-project/vllm#20409), which is OpenAI's own wording (code
+`context_length_exceeded`), and llama.cpp's server's "the request exceeds the available context size"."""
+
+
+def refuses_context(exc: Exception) -> bool:
+    """Whether a server's error answer says the request does not fit its context window."""
+    said = f"{exc} {getattr(exc, 'body', '')}".lower()
+    return any(words in said for words in CONTEXT_REFUSALS)
+
+
 TRUNCATION_MIN_ESTIMATE = 2_000
 """Prompts estimated below this are not checked for silent truncation (too small to tell)."""
 TRUNCATION_RATIO = 0.5
