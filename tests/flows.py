@@ -19,6 +19,9 @@ from bot.runs.model import State
 from standins.trajectory import Trajectory, script
 from tests.world import REPO, World
 
+GOOD_LINES = ('-    return len(text.split(" "))', "+    return len(text.split())",
+              "+def test_word_count_tabs_and_newlines():", "+def test_word_count_empty():")
+"""Lines the demo's good change has (`bot/cli/demo/transcript.jsonl`)."""
 _PYTHON_ERROR = re.compile(r"\b[A-Z]\w*(Error|Exception)\b: ")
 
 
@@ -37,6 +40,13 @@ class Outcome:
     @property
     def pull_request(self) -> bool:
         return self.state == State.PR_OPEN and bool(self.diff)
+
+    @property
+    def correct_patch(self) -> bool:
+        """Whether the diff is the demo's good change: `word_count` fixed and the two tests added, nothing else."""
+        files = set(re.findall(r"^diff --git a/(\S+)", self.diff, re.M))
+        return files == {"textstats/__init__.py", "tests/test_textstats.py"} and all(
+            line in self.diff.splitlines() for line in GOOD_LINES)
 
     @property
     def named_failure(self) -> bool:

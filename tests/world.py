@@ -67,6 +67,17 @@ def script_implementation(model: FakeOpenAI) -> None:
     model.script(Reply.json({"summary": "Already covered.", "tests_added": []}, usage=(800, 40)), match=TESTER)
 
 
+class QuietWorker(SimpleWorker):
+    """RQ's in-process worker without its command channel (pub/sub), which nothing here uses: its listener
+    thread waits up to 60 s for a message, and stopping the worker after a failed job waited for it."""
+
+    def subscribe(self) -> None:
+        """Nothing: no commands are sent to in-process workers."""
+
+    def unsubscribe(self) -> None:
+        """Nothing: see `subscribe`."""
+
+
 def plan_with(**changes: Any) -> dict[str, Any]:
     """The sample plan with some fields replaced."""
     return {**SAMPLE_PLAN, **changes}
@@ -119,7 +130,7 @@ class World:
     # the machine works ------------------------------------------------------------------
     def drain(self, rounds: int = 20) -> None:
         """Deliver webhooks and run queued jobs until nothing is left to do."""
-        worker = SimpleWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
         for _ in range(rounds):
             self.github.wait_for_deliveries()
             if self.services.queue.count == 0:
@@ -130,7 +141,7 @@ class World:
     def step(self) -> None:
         """Deliver pending webhooks and run exactly one queued job."""
         self.github.wait_for_deliveries()
-        worker = SimpleWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
         worker.work(burst=True, max_jobs=1, with_scheduler=False)
         self.github.wait_for_deliveries()
 
