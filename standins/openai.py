@@ -610,11 +610,12 @@ class FakeOpenAI:
     def _as_served(self, body: dict[str, Any], reply: Reply) -> Reply:
         """``reply`` as this profile's server would give it: tool calls lost or turned into text, and the
         output cut at the cap it reads (``finish_reason: "length"``)."""
-        if reply.kind == "tool_calls" and body.get("tools") and (
-                self.profile.tool_calls_as_text
-                or (self.profile.tools_lost_with_format and body.get("response_format"))):
-            text = "\n".join(json.dumps({"name": c.name, "arguments": _loaded(c.arguments)}) for c in reply.calls)
-            reply = replace(reply, kind="content", content=text, calls=[], finish_reason="stop")
+        if reply.kind == "tool_calls" and body.get("tools"):
+            if self.profile.tools_lost_with_format and body.get("response_format"):  # the format's JSON only
+                reply = replace(reply, kind="content", content=reply.calls[0].arguments, calls=[], finish_reason="stop")
+            elif self.profile.tool_calls_as_text:
+                text = "\n".join(json.dumps({"name": c.name, "arguments": _loaded(c.arguments)}) for c in reply.calls)
+                reply = replace(reply, kind="content", content=text, calls=[], finish_reason="stop")
         if not self.profile.usage:
             reply = replace(reply, shows_usage=False)
         cap = self._output_cap(body)
