@@ -45,14 +45,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from standins.formats import LLAMA_CPP_2024_REFUSAL, LLAMA_CPP_PYTHON_REFUSAL, LM_STUDIO_REFUSAL, FormatRefusal
+from standins.profiles import PROFILES, ServerProfile
+
 __all__ = [
     "LLAMA_CPP_2024_REFUSAL",
     "LLAMA_CPP_PYTHON_REFUSAL",
     "LM_STUDIO_REFUSAL",
+    "PROFILES",
     "Exchange",
     "FakeOpenAI",
     "FormatRefusal",
     "Reply",
+    "ServerProfile",
     "ToolCall",
 ]
 
@@ -123,6 +128,7 @@ class Reply:
     error_code: str | None = None
     error_param: str | None = None
     seconds: float = 0.0
+    shows_usage: bool = True
 
     @classmethod
     def json(cls, obj: object, usage: tuple[int, int] | None = None, finish_reason: str = "stop") -> Reply:
@@ -183,6 +189,10 @@ class Reply:
         """This reply, given only after ``seconds`` (a model that takes its time)."""
         return replace(self, seconds=seconds)
 
+    def no_usage(self) -> Reply:
+        """This reply without a ``usage`` object (servers that send none: LostRuins/koboldcpp#603)."""
+        return replace(self, shows_usage=False)
+
     @classmethod
     def hang(cls, seconds: float) -> Reply:
         """Answer nothing for ``seconds`` (without blocking the server), then 504 -- or stop early
@@ -203,29 +213,6 @@ class Exchange:
     status: int
     response_json: Any
     response_headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FormatRefusal:
-    """How a server refuses one ``response_format`` type: its status and its words. ``plain`` bodies are
-    ``{"error": "<message>"}`` (LM Studio's shape) instead of OpenAI's error object."""
-
-    status: int
-    message: str
-    plain: bool = False
-
-
-LLAMA_CPP_PYTHON_REFUSAL = {  # 500 to json_schema: ggml-org/llama.cpp#23463 (llama-cpp-python 0.3.x), seen in issue 15
-    "json_schema": FormatRefusal(
-        500, "Input should be 'text' or 'json_object'")
-}
-LLAMA_CPP_2024_REFUSAL = {  # llama.cpp's server before #9527: ggml-org/llama.cpp#9522
-    "json_schema": FormatRefusal(
-        500, 'response_format type must be one of "text" or "json_object", but got: json_schema')
-}
-LM_STUDIO_REFUSAL = {  # JSON mode refused, 400 with a bare string: lmstudio-ai/lmstudio-bug-tracker#189, #307
-    "json_object": FormatRefusal(400, "'response_format.type' must be 'json_schema' or 'text'", plain=True)
-}
 
 
 class _Rejection(Exception):
@@ -267,6 +254,19 @@ def _type_name(value: object) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+def _prompt_size(body: dict[str, Any]) -> int:
+    """The prompt tokens a server would count: the request's messages and tool schemas, four characters a token."""
+    return _estimate_tokens(json.dumps(body.get("messages", [])) + json.dumps(body.get("tools") or []))
+
+
+def _loaded(arguments: str) -> Any:
+    """Tool arguments as JSON would hold them in a text reply (the raw string when they are not JSON)."""
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
 
 
 def _content_text(content: object) -> str:
@@ -412,11 +412,15 @@ class FakeOpenAI:
         models: tuple[str, ...] = ("gpt-4o-mini",),
         supports_json_schema: bool = True,
         refused_formats: Mapping[str, FormatRefusal] | None = None,
+        profile: ServerProfile | str = "openai",
     ) -> None:
+        """``profile`` is the server played (:mod:`standins.profiles`, by name or object); ``refused_formats``
+        adds refusals to its own."""
         self.api_key = api_key
         self.models = tuple(models)
         self.supports_json_schema = supports_json_schema
-        self.refused_formats = dict(refused_formats or {})  # a server profile: e.g. LM_STUDIO_REFUSAL
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
+        self.refused_formats = {**self.profile.refused_formats, **(refused_formats or {})}
         self._lock = threading.Lock()
         self._queue: list[tuple[Reply, str | None]] = []
         self._requests: list[dict[str, Any]] = []
@@ -556,6 +560,7 @@ class FakeOpenAI:
         self._validate(body)
         messages: list[Any] = body["messages"]
         text = _messages_text(messages)
+        self._check_context(body)
         reply = self._take(text)
         if reply is None:
             return (
@@ -577,7 +582,53 @@ class FakeOpenAI:
             return 504, _error_body(f"openai stand-in: {outcome}", "server_error", None, "timeout"), {}
         if reply.seconds > 0:  # a slow model: the answer comes after `seconds`
             await asyncio.sleep(reply.seconds)
-        return 200, self._completion(body["model"], text, reply), {}
+        return 200, self._completion(body["model"], text, self._as_served(body, reply), _prompt_size(body)), {}
+
+    # -- the profile's deviations ----------------------------------------------------------------
+
+    def _output_cap(self, body: dict[str, Any]) -> int | None:
+        """The output cap the server reads from a request: ``max_tokens``, else ``max_completion_tokens``
+        unless the profile ignores that name."""
+        for name in ("max_tokens", "max_completion_tokens"):
+            value = body.get(name)
+            if isinstance(value, int) and (name == "max_tokens" or self.profile.reads_max_completion_tokens):
+                return value
+        return None
+
+    def _check_context(self, body: dict[str, Any]) -> None:
+        """Refuse, as vLLM does (vllm-project/vllm#20409), a prompt plus output cap over ``max_model_len``."""
+        limit = self.profile.max_model_len
+        if limit is None:
+            return
+        prompt, cap = _prompt_size(body), self._output_cap(body) or 0
+        if prompt + cap > limit:
+            raise _Rejection(
+                400, f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{prompt + cap} tokens ({prompt} in the messages, {cap} in the completion). Please reduce the "
+                "length of the messages or completion.", type="BadRequestError")
+
+    def _as_served(self, body: dict[str, Any], reply: Reply) -> Reply:
+        """``reply`` as this profile's server would give it: tool calls lost or turned into text, and the
+        output cut at the cap it reads (``finish_reason: "length"``)."""
+        if reply.kind == "tool_calls" and body.get("tools"):
+            if self.profile.tools_lost_with_format and body.get("response_format"):  # the format's JSON only
+                reply = replace(reply, kind="content", content=reply.calls[0].arguments, calls=[], finish_reason="stop")
+            elif self.profile.tool_calls_as_text:
+                text = "\n".join(json.dumps({"name": c.name, "arguments": _loaded(c.arguments)}) for c in reply.calls)
+                reply = replace(reply, kind="content", content=text, calls=[], finish_reason="stop")
+        if not self.profile.usage:
+            reply = replace(reply, shows_usage=False)
+        cap = self._output_cap(body)
+        if cap is None:
+            return reply
+        room = cap * 4  # the stand-in's four characters a token
+        if reply.kind == "content" and len(reply.content or "") > room:
+            return replace(reply, content=(reply.content or "")[:room], finish_reason="length")
+        if reply.kind == "tool_calls" and sum(len(c.name + c.arguments) for c in reply.calls) > room:
+            first = reply.calls[0]
+            cut = ToolCall(first.id, first.name, first.arguments[: max(room - len(first.name), 0)])
+            return replace(reply, calls=[cut], finish_reason="length")
+        return reply
 
     def _take(self, text: str) -> Reply | None:
         with self._lock:
@@ -602,7 +653,7 @@ class FakeOpenAI:
             waiter.cancel()
         return "client disconnected during a scripted hang"
 
-    def _completion(self, model: str, prompt_text: str, reply: Reply) -> dict[str, Any]:
+    def _completion(self, model: str, prompt_text: str, reply: Reply, prompt_size: int = 0) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
         if reply.kind == "tool_calls":
             message["tool_calls"] = [
@@ -620,10 +671,12 @@ class FakeOpenAI:
                 _estimate_tokens(prompt_text),
                 _estimate_tokens(completion_text),
             )
-        with self._lock:
-            self._prompt_tokens += prompt_tokens
-            self._completion_tokens += completion_tokens
-        return {
+        if self.profile.num_ctx is not None and prompt_size > self.profile.num_ctx:
+            prompt_tokens = min(prompt_tokens, self.profile.num_ctx)  # Ollama kept only num_ctx tokens
+        with self._lock:  # only what the response reports
+            self._prompt_tokens += prompt_tokens if reply.shows_usage else 0
+            self._completion_tokens += completion_tokens if reply.shows_usage else 0
+        completion: dict[str, Any] = {
             "id": _new_id("chatcmpl-", 29),
             "object": "chat.completion",
             "created": int(time.time()),
@@ -646,6 +699,9 @@ class FakeOpenAI:
             "service_tier": "default",
             "system_fingerprint": _SYSTEM_FINGERPRINT,
         }
+        if not reply.shows_usage:
+            del completion["usage"]
+        return completion
 
     # -- request validation ----------------------------------------------------------------------
 

@@ -67,6 +67,17 @@ def script_implementation(model: FakeOpenAI) -> None:
     model.script(Reply.json({"summary": "Already covered.", "tests_added": []}, usage=(800, 40)), match=TESTER)
 
 
+class QuietWorker(SimpleWorker):
+    """RQ's in-process worker without its command channel (pub/sub), which nothing here uses: its listener
+    thread waits up to 60 s for a message, and stopping the worker after a failed job waited for it."""
+
+    def subscribe(self) -> None:
+        """Nothing: no commands are sent to in-process workers."""
+
+    def unsubscribe(self) -> None:
+        """Nothing: see `subscribe`."""
+
+
 def plan_with(**changes: Any) -> dict[str, Any]:
     """The sample plan with some fields replaced."""
     return {**SAMPLE_PLAN, **changes}
@@ -119,7 +130,7 @@ class World:
     # the machine works ------------------------------------------------------------------
     def drain(self, rounds: int = 20) -> None:
         """Deliver webhooks and run queued jobs until nothing is left to do."""
-        worker = SimpleWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
         for _ in range(rounds):
             self.github.wait_for_deliveries()
             if self.services.queue.count == 0:
@@ -130,7 +141,7 @@ class World:
     def step(self) -> None:
         """Deliver pending webhooks and run exactly one queued job."""
         self.github.wait_for_deliveries()
-        worker = SimpleWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
         worker.work(burst=True, max_jobs=1, with_scheduler=False)
         self.github.wait_for_deliveries()
 
@@ -199,8 +210,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def make_stand_ins(root: Path, public_key: str) -> tuple[FakeGitHub, FakeOpenAI, list[ServerThread]]:
-    """Start the GitHub and model stand-ins with the sample repository and its people."""
+def make_stand_ins(root: Path, public_key: str,
+                   profile: str = "openai") -> tuple[FakeGitHub, FakeOpenAI, list[ServerThread]]:
+    """Start the GitHub and model stand-ins with the sample repository and its people; the model stand-in
+    plays the server `profile` (`standins.profiles`)."""
     github = FakeGitHub(root / "github")
     gh_server = ServerThread(github.app).start()
     github.bind(gh_server.url)
@@ -212,7 +225,7 @@ def make_stand_ins(root: Path, public_key: str) -> tuple[FakeGitHub, FakeOpenAI,
     for login, role in (("alice", "admin"), ("carol", "write"), ("maya", "maintain"), ("trish", "triage"),
                         ("mallory", "read")):
         github.set_permission(REPO, login, role)
-    model = FakeOpenAI(api_key=MODEL_KEY)
+    model = FakeOpenAI(api_key=MODEL_KEY, profile=profile)
     oa_server = ServerThread(model.app).start()
     return github, model, [gh_server, oa_server]
 
@@ -230,9 +243,10 @@ def settings_for(root: Path, redis_url: str, github: FakeGitHub, model_url: str,
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def make_world(root: Path, redis_url: str, keys: tuple[str, str], **overrides: Any) -> World:
-    """A world with in-process services and the web app served over HTTP."""
-    github, model, servers = make_stand_ins(root, keys[1])
+def make_world(root: Path, redis_url: str, keys: tuple[str, str], profile: str = "openai",
+               **overrides: Any) -> World:
+    """A world with in-process services and the web app served over HTTP; the model server plays `profile`."""
+    github, model, servers = make_stand_ins(root, keys[1], profile)
     settings = settings_for(root, redis_url, github, servers[1].url, keys[0], **overrides)
     services = build_services(settings)
     install(services)

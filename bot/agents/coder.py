@@ -8,6 +8,8 @@ so the goal does not drift over long tool loops. Prompts: `coder_prompt.md`, `co
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, Field
 
 from bot.agents.brief import Brief
@@ -50,7 +52,18 @@ def code(model: ModelClient, call: CallContext, brief: Brief, session: EditSessi
          max_tool_calls: int, extra: str = "", diff: str = "") -> CoderReport:
     """Run one Coder phase; edits land in the session's work tree."""
     messages = render_messages(brief, phase, extra, diff)
-    return model.structured(call, messages, CoderReport, tools=session.tools(), max_tool_calls=max_tool_calls)
+    accept = _changed_something(session) if phase == "implement" else None
+    return model.structured(call, messages, CoderReport, tools=session.tools(), max_tool_calls=max_tool_calls,
+                            accept=accept)
+
+
+NO_CHANGE = ("you have not changed any file yet. Make the change the plan describes with the edit tools first, "
+             "then call finish; if it cannot be done, call give_up saying why.")
+
+
+def _changed_something(session: EditSession) -> Callable[[CoderReport], str | None]:
+    """Refuses an `implement` answer given before any edit (a model that reports work it did not do)."""
+    return lambda report: None if session.touched else NO_CHANGE
 
 
 class CommentAnswer(BaseModel):

@@ -76,7 +76,7 @@ class PromptTruncated(IssuesmithError):
     """The model server read far fewer prompt tokens than were sent: it cut the prompt without saying so."""
 
 
-class ModelContextExceeded(IssuesmithError):
+class ModelContextExceeded(ContextOverflow):
     """The model server refused a request that does not fit its context window (`bot.models.overflow`)."""
 
 

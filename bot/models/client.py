@@ -26,19 +26,27 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import openai
 from pydantic import BaseModel, ValidationError
 
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import AgentGaveUp, AgentStuck, ModelOutputInvalid, PromptTruncated
-from bot.models.context import cap_output, cut_by_server, estimate, fit, text_estimate, usage_counts
+from bot.models.context import (
+    cap_output,
+    cut_by_server,
+    estimate,
+    fit,
+    text_estimate,
+    usage_counts,
+)
 from bot.models.formats import Formats, finish_note, refuses_format, request_format, with_system_note
 from bot.models.overflow import context_overflow
 from bot.models.parsing import parse_answer, short_problem
 from bot.models.sampling import Sampling
 from bot.models.schema import FINISH, GIVE_UP, finish_tool, give_up_tool
+from bot.models.textcalls import with_text_calls
 
 T = TypeVar("T", bound=BaseModel)
 log = logging.getLogger("issuesmith.llm")
@@ -149,8 +157,13 @@ class ModelClient:
         return client
 
     def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],
-                   tools: list[Tool] | None = None, max_tool_calls: int = 0) -> T:
+                   tools: list[Tool] | None = None, max_tool_calls: int = 0,
+                   accept: Callable[[T], str | None] | None = None) -> T:
         """Run the conversation until the model returns a valid `output`; tools are bounded.
+
+        `accept`, when given, judges a valid answer: the problem it returns is sent back like a
+        validation error (and counted as one); None accepts it. Tool calls a server returned as
+        text in the content are run as tool calls (`bot.models.textcalls`).
 
         A turn that offers tools offers `finish` (its arguments are the answer) and `give_up` too,
         and never a `response_format` (servers drop or garble tool calls under a forced format); the
@@ -160,21 +173,23 @@ class ModelClient:
         messages = list(messages)
         turns = _Turns(tool_calls_left=max_tool_calls)
         by_name = {tool.name: tool for tool in tools or []}
+        judge = _Judge(output, accept)
         while True:
             if ctx.check is not None:
                 ctx.check()
             offered = list(by_name.values()) if turns.tool_calls_left > 0 else []
             choice = self._call(ctx, messages, output, offered, turns.force_finish)
-            message, turns.force_finish = choice.message, False
+            message = self._text_calls(ctx, choice.message, by_name) if offered else choice.message
+            turns.force_finish = False
             if choice.finish_reason == "length" and not _complete_answer(output, message):
                 turns.cut_left -= 1
                 messages += self._cut_off(ctx, message, turns.cut_left)
             elif message.tool_calls and offered:
-                answer = self._tool_turn(ctx, messages, message, by_name, output, turns)
+                answer = self._tool_turn(ctx, messages, message, by_name, judge, turns)
                 if answer is not None:
                     return answer
             else:
-                parsed, problem = parse_answer(output, message.content)
+                parsed, problem = judge(message.content)
                 if parsed is not None:
                     return parsed
                 self._invalid(ctx, output, problem, turns)
@@ -184,8 +199,15 @@ class ModelClient:
                     f"Your reply was not a valid {output.__name__}: {problem}\n"
                     "Reply again with only the JSON object, matching the schema exactly.")})
 
+    def _text_calls(self, ctx: CallContext, message: Any, by_name: dict[str, Tool]) -> Any:
+        """`message`, with tool calls written in its text made real ones (logged)."""
+        read = with_text_calls(message, {*by_name, FINISH, GIVE_UP})
+        if read is not message:
+            self._store.log(ctx.run_id, ctx.step, "text_tool_calls", tools=[c.function.name for c in read.tool_calls])
+        return read
+
     def _tool_turn(self, ctx: CallContext, messages: list[dict[str, Any]], message: Any,
-                   by_name: dict[str, Tool], output: type[T], turns: _Turns) -> T | None:
+                   by_name: dict[str, Tool], judge: _Judge[T], turns: _Turns) -> T | None:
         """Run one reply's tool calls (appending them and their results); the answer if one is a valid `finish`."""
         messages.append(_assistant_tool_message(message))
         answer: T | None = None
@@ -196,11 +218,11 @@ class ModelClient:
             if call.function.name != FINISH:
                 messages.append(self._run_tool(ctx, by_name, call, turns))
                 continue
-            answer, problem = parse_answer(output, call.function.arguments)
+            answer, problem = judge(call.function.arguments)
             if answer is None:
-                self._invalid(ctx, output, problem, turns)
+                self._invalid(ctx, judge.output, problem, turns)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": "Accepted." if answer else (
-                f"Not a valid {output.__name__}: {problem}\nCall {FINISH} again with arguments matching "
+                f"Not a valid {judge.output.__name__}: {problem}\nCall {FINISH} again with arguments matching "
                 "its schema exactly.")})
         return answer
 
@@ -280,7 +302,7 @@ class ModelClient:
             else:
                 response = self._create_with_format(ctx, request, output)
         except openai.APIStatusError as exc:
-            overflow = context_overflow(exc)
+            overflow = context_overflow(exc, tokens, self._sampling.max_output_tokens)
             if overflow is None:
                 raise
             raise overflow from exc
@@ -335,6 +357,22 @@ class ModelClient:
                      "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS (Ollama: `num_ctx`, e.g. OLLAMA_CONTEXT_LENGTH or "
                      "`PARAMETER num_ctx` in a Modelfile; llama.cpp: `--ctx-size`; vLLM: `--max-model-len`), or "
                      "lower ISSUESMITH_MODEL_MAX_INPUT_TOKENS to what it holds, then reply `/retry`")
+
+
+class _Judge(Generic[T]):
+    """Reads an answer out of a reply and judges it: valid as `output`, then accepted by `accept`."""
+
+    def __init__(self, output: type[T], accept: Callable[[T], str | None] | None) -> None:
+        self.output = output
+        self._accept = accept
+
+    def __call__(self, text: str | None) -> tuple[T | None, str]:
+        """The answer in `text`, or None and the problem to tell the model."""
+        answer, problem = parse_answer(self.output, text)
+        if answer is None or self._accept is None:
+            return answer, problem
+        refused = self._accept(answer)
+        return (None, refused) if refused else (answer, "")
 
 
 def _assistant_tool_message(message: Any) -> dict[str, Any]:

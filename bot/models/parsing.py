@@ -3,7 +3,8 @@
 Models asked for "one JSON object" often say more: reasoning models put a `<think>…</think>`
 block first (DeepSeek-R1 and its distills, Qwen3, QwQ); when the chat template opens that
 block in the prompt, the reply holds only its end (`…</think>`); small models wrap the object
-in a ``` fence, put prose before or after it, or show an example object first. `parse_answer`
+in a ``` fence, put prose before or after it, show an example object first, or send the object
+encoded twice (a JSON string holding it). `parse_answer`
 drops the reasoning, then tries every `{` in order with `json.JSONDecoder.raw_decode` and
 returns the first complete object that validates as the expected pydantic model. When none does
 and the reply is itself a JSON object that does not decode (cut off by a stop word or the output
@@ -51,7 +52,7 @@ def json_objects(text: str) -> Iterator[tuple[int, int]]:
 
 def parse_answer(output: type[T], content: str | None) -> tuple[T | None, str]:
     """The first JSON object in `content` that validates as `output`, or None and why none does."""
-    text = without_reasoning(content or "").strip()
+    text = _unquoted(without_reasoning(content or "").strip())
     if not text:
         return None, "the reply was empty" + (" apart from its reasoning" if (content or "").strip() else "")
     first_problem = ""
@@ -82,6 +83,17 @@ def _broken_object(text: str) -> str:
             return f"the reply holds no complete JSON object (it looks cut off: {where})"
         return f"the reply's JSON object is not valid JSON ({where})"
     return ""
+
+
+def _unquoted(text: str) -> str:
+    """`text`, or the string it is the JSON of: small models send an object encoded twice, as a JSON string."""
+    if not text.startswith('"'):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value.strip() if isinstance(value, str) else text
 
 
 def short_problem(exc: ValidationError) -> str:
