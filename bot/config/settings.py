@@ -112,6 +112,10 @@ class Settings(ModelSettings):
     planner_tool_calls: int = Field(8, validation_alias="ISSUESMITH_PLANNER_TOOL_CALLS")
     max_revisions: int = Field(2, validation_alias="ISSUESMITH_MAX_REVISIONS")
     max_test_fixes: int = Field(2, validation_alias="ISSUESMITH_MAX_TEST_FIXES")
+    test_baseline: bool = Field(
+        True, validation_alias="ISSUESMITH_TEST_BASELINE",
+        description="run the tests once on the base commit too (cached per commit and commands), so tests "
+                    "that already fail there are reported as such and not blamed on the change; 0: off")
     coder_tool_calls: int = Field(40, validation_alias="ISSUESMITH_CODER_TOOL_CALLS")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
     test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT",

@@ -33,6 +33,7 @@ from bot.config.repo import RepoConfig
 from bot.core.errors import ConfigError, InvalidTransition
 from bot.core.markdown import code, fence
 from bot.core.walk import remove_tree
+from bot.flow.baseline import base_run
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
 from bot.flow.services import CODE_SECONDS, Services, seconds_for_test_step
@@ -44,7 +45,9 @@ from bot.runs.journal import RedisJournal
 from bot.runs.model import Run, State
 from bot.runs.plan import Plan
 from bot.runs.review import Review
+from bot.sandboxes import baseline
 from bot.sandboxes.base import CommandResult, Limits
+from bot.sandboxes.baseline import BaseRun, Comparison, compare
 from bot.sandboxes.testresults import TestReport, build_report, clear_surefire_reports, with_junit
 from bot.workspace import edits
 from bot.workspace.slots import WorkTree
@@ -217,33 +220,47 @@ class Implementation:
         added_paths = [p for p in session.touched if p not in touched]
         touched += added_paths
         self.run_setup(ctx, touched)
-        report = self.run_tests(ctx, touched)
+        base = base_run(self, ctx, touched)
+        report, verdict = self.run_tests(ctx, touched, base)
         fixes: list[str] = []
-        while not report.ok and self.brief.test_command and len(fixes) < settings.max_test_fixes:  # none: no fix
+        while not verdict.accepted and self.brief.test_command and len(fixes) < settings.max_test_fixes:  # none: no fix
             ctx.check()
-            self.status("test", f"fixing the tests ({report.what})")
-            fix_scope = self.edit_scope((*self.plan_paths(), *added_paths))
-            fix_session = self.edit_session(fix_scope)
+            self.status("test", f"fixing the tests ({self.what(report, verdict)})")
+            before = tree.patch(touched)
+            fix_session = self.edit_session(self.edit_scope((*self.plan_paths(), *added_paths)))
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
-                               extra=fenced("test results", _failures(report)), diff=tree.patch(touched))
+                               extra=fenced("test results", self.failures(report, verdict)), diff=before)
             touched += [p for p in fix_session.touched if p not in touched]
             fixes.append(fixed.summary)
-            report = self.run_tests(ctx, touched)
-        return {"patch": tree.patch(touched), "touched": touched, "report": _report_dict(report),
-                "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used}
+            if tree.patch(touched) == before:  # the same tree gives the same results: not run again
+                ctx.log("tests_not_rerun", round=len(fixes), reason="the fix round changed nothing")
+                continue
+            report, verdict = self.run_tests(ctx, touched, base)
+        return {"patch": tree.patch(touched), "touched": touched, "report": self._report_dict(report, verdict),
+                "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used,
+                "baseline": base.summary() if base else None}
 
-    def sandboxed(self, ctx: StepContext, touched: list[str], command: Callable[[], CommandResult]) -> CommandResult:
+    def sandboxed(self, ctx: StepContext, touched: list[str], command: Callable[[], CommandResult],
+                  on: str = "") -> CommandResult:
         """Run a sandboxed `command` on the work tree, then restore the tree before anything of ours touches it.
 
+        With `on` (a commit), the command runs on that commit's tree instead: the edits in
+        `touched` out, what earlier commands built kept (see `Tree.restore`).
         The slot stays marked as lent (and is deleted, not reused, by the next job) unless the
-        tree is restored to base plus the edits in `touched` (see `Tree.restore`).
+        tree is restored to base plus the edits in `touched`.
         """
         tree = self.tree(ctx)
         patch = tree.patch(touched)
         with self.services.workspace.lent(self.work):
+            if on:
+                Tree(self.services.workspace.git, self.work.path, on).restore("", touched)
             result = command()
             tree.restore(patch, touched)
         return result
+
+    def baseline_commit(self, ctx: StepContext) -> str:
+        """The commit whose tests tell which failures were there before the change: the run's base."""
+        return str(ctx.outputs["prepare"]["base"])
 
     def test_step_seconds(self) -> int:
         """The test step's timeout for this run (its repository's test timeout, bounded by the deployment)."""
@@ -273,8 +290,12 @@ class Implementation:
                                    "ISSUESMITH_SETUP_COMMAND) or the repository, "
                                    "then comment `/retry`")
 
-    def run_tests(self, ctx: StepContext, touched: list[str]) -> TestReport:
-        """Run the repository's test command in the sandbox; code decides pass or fail."""
+    def run_tests(self, ctx: StepContext, touched: list[str], base: BaseRun | None = None,
+                  on: str = "") -> tuple[TestReport, Comparison]:
+        """Run the repository's test command in the sandbox; code decides pass or fail, against `base`.
+
+        With `on` (a commit), on that commit's tree: the base run (`bot.flow.baseline`), logged as `base_tests`.
+        """
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
         remove_tree(junit)
@@ -284,7 +305,7 @@ class Implementation:
         timeout = DeploymentLimits.from_settings(settings).run_test_timeout(self.config)  # the repository's, bounded
         limits = Limits(timeout=timeout, disk_bytes=settings.disk_bytes)
         result = self.sandboxed(ctx, touched, lambda: backend.run(
-            with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home))
+            with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home), on)
         if result.disk_exceeded:
             remove_tree(junit)
             raise disk_quota_error("test", command, result)
@@ -292,10 +313,23 @@ class Implementation:
                           self.services.redactor)
         remove_tree(junit)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
-        ctx.log("tests", passed=report.passed, failed=report.failed, errors=report.errors, ok=report.ok,
-                what=report.what, source=report.source, exit_code=report.exit_code, seconds=round(result.duration, 2),
-                backend=result.backend, isolated=result.isolated)
-        return report
+        verdict = compare(report, base)
+        ctx.log("base_tests" if on else "tests", passed=report.passed, failed=report.failed, errors=report.errors,
+                ok=verdict.accepted, what=self.what(report, verdict), source=report.source,
+                exit_code=report.exit_code, seconds=round(result.duration, 2), backend=result.backend,
+                isolated=result.isolated, baseline=verdict.baseline, already_failing=len(verdict.already_failing))
+        return report, verdict
+
+    def what(self, report: TestReport, verdict: Comparison) -> str:
+        """What a test run did, the tests already failing on the base branch apart."""
+        return baseline.what(report, verdict, self.brief.branch)
+
+    def failures(self, report: TestReport, verdict: Comparison) -> str:
+        """What the Coder is told of a failed run (see `_failures`)."""
+        return _failures(report, verdict, self.brief.branch)
+
+    def _report_dict(self, report: TestReport, verdict: Comparison) -> dict[str, Any]:
+        return _report_dict(report, verdict, self.brief.branch)
 
     def publish(self, ctx: StepContext) -> dict[str, Any]:
         """Commit as the app, push our branch, open (or update) the pull request."""
@@ -385,23 +419,34 @@ def unsandboxed_note(sandbox: dict[str, Any]) -> str:
 def redacted(report: TestReport, redact: Callable[[str], str]) -> TestReport:
     """The report with secrets scrubbed from everything the tests printed (it reaches prompts and GitHub)."""
     cases = [replace(case, name=redact(case.name), message=redact(case.message)) for case in report.cases]
-    return replace(report, output_tail=redact(report.output_tail), cases=cases)
+    return replace(report, output_tail=redact(report.output_tail), cases=cases,
+                   failing=tuple(redact(test) for test in report.failing))
 
 
-def _failures(report: TestReport) -> str:
-    """What the Coder is told of a failed run: what happened, the failing tests, and the output's end."""
-    failing = [case for case in report.cases if case.outcome in ("failed", "error")]
-    lines = [f"Command: {report.command}", f"Result: {report.what}"]
+def _failures(report: TestReport, verdict: Comparison | None = None, branch: str = "main") -> str:
+    """What the Coder is told of a failed run: what happened, the new failures, and the output's end.
+
+    Tests that already failed on the base branch (`verdict`) are left out: only their number is said.
+    """
+    verdict = verdict or compare(report, None)
+    already = set(verdict.already_failing)
+    failing = [case for case in report.cases if case.outcome in ("failed", "error") and case.name not in already]
+    lines = [f"Command: {report.command}", f"Result: {baseline.what(report, verdict, branch)}"]
+    if already:
+        lines.append(f"({len(verdict.already_failing)} of the failing tests fail on {branch} without this change "
+                     "too: they are not part of this task, leave them alone.)")
     lines += [f"--- {case.name} ({case.outcome})\n{case.message}" for case in failing[:10]]
     if report.source != "junit" or not failing:
         lines.append(f"Output (end):\n{report.output_tail}")
     return "\n".join(lines)
 
 
-def _report_dict(report: TestReport) -> dict[str, Any]:
+def _report_dict(report: TestReport, verdict: Comparison | None = None, branch: str = "main") -> dict[str, Any]:
+    """The test step's stored report: the run's own verdict, its comparison with the base run, the base branch."""
     data = asdict(report)
+    del data["failing"]  # up to MAX_FAILING_IDS ids: the comparison keeps the already failing ones shown
     data["ok"], data["what"] = report.ok, report.what
-    return data
+    return {**data, "comparison": (verdict or compare(report, None)).to_dict(), "base_branch": branch}
 
 
 def steps(impl: Implementation) -> list[Step]:

@@ -90,6 +90,12 @@ class Revision(Implementation):
         return self.services.workspace.git("diff", "--no-ext-diff", "--no-textconv",
                                            f"refs/remotes/origin/{self.default_branch}...{head}", cwd=self.work.path)
 
+    def baseline_commit(self, ctx: StepContext) -> str:
+        """Where the pull request's branch left the default branch: a test failing there is not the pull
+        request's doing (the branch head is not the base here, since it holds the pull request's change)."""
+        return self.services.workspace.git("merge-base", f"refs/remotes/origin/{self.default_branch}",
+                                           ctx.outputs["prepare"]["base"], cwd=self.work.path).strip()
+
     # -- steps ----------------------------------------------------------------------------------
     def prepare(self, ctx: StepContext) -> dict[str, Any]:
         """Fix the branch head this round starts from, read the request, and settle the scope."""

@@ -117,9 +117,11 @@ MODEL_ROUND_SECONDS = 600
 
 
 def seconds_for_test_step(settings: Settings, test_timeout: float) -> int:
-    """Seconds the test step may take: the setup command, every test run of `test_timeout` and the model rounds."""
+    """Seconds the test step may take: the setup command, every test run of `test_timeout` (the base run's too)
+    and the model rounds."""
     rounds = settings.max_test_fixes + 1
-    needed = settings.setup_timeout + rounds * (test_timeout + MODEL_ROUND_SECONDS)
+    base_run = test_timeout if settings.test_baseline else 0
+    needed = settings.setup_timeout + base_run + rounds * (test_timeout + MODEL_ROUND_SECONDS)
     return int(max(CODE_SECONDS, needed))
 
 

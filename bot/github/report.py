@@ -7,20 +7,24 @@ no raw HTML, so no hidden markers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bot.core.markdown import code, fence, inert, one_line
 from bot.github import fitting
 from bot.runs.plan import Plan
 from bot.runs.review import Review
+from bot.sandboxes.baseline import counts_text
 
 
 @dataclass(frozen=True)
 class TestSummary:
     """The test results as shown to people (from a `bot.sandboxes.testresults.TestReport` dict).
 
-    `before_tests` came later than the rest: a dict stored before it loads with "" there.
+    `before_tests` came later than the rest: a dict stored before it loads with "" there. So did
+    the comparison with the base branch (`bot.sandboxes.baseline`): `accepted` (None: the run's own
+    `ok` decides), the failures that are new, the tests already failing on `base_branch`, and the
+    note saying why nothing could be compared. `failures` holds only the new failures.
     """
 
     __test__ = False  # not a pytest class
@@ -39,17 +43,45 @@ class TestSummary:
     exit_code: int | None = None
     output_tail: str = ""
     before_tests: str = ""  # why the command failed before any test ran
+    accepted: bool | None = None
+    already_failing: list[str] = field(default_factory=list)  # the first of them (by id)
+    already_count: int = 0
+    baseline_note: str = ""
+    base_branch: str = ""
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> TestSummary:
         """Build from the report dict stored in the test step's output."""
+        comparison = report.get("comparison") or {}
+        already = [str(name) for name in comparison.get("already_failing", [])]
         failing = [(c["name"], c.get("message", "")) for c in report.get("cases", [])
-                   if c.get("outcome") in ("failed", "error")]
+                   if c.get("outcome") in ("failed", "error") and c["name"] not in already]
+        accepted = comparison.get("accepted")
         return cls(report["command"], report["passed"], report["failed"], report["errors"], report["skipped"],
                    bool(report.get("ok")), bool(report.get("timed_out")), failing,
                    str(report.get("source", "summary")), report.get("exit_code"), str(report.get("output_tail", "")),
-                   str(report.get("before_tests", "")))
+                   str(report.get("before_tests", "")), None if accepted is None else bool(accepted), already,
+                   int(comparison.get("already_count", len(already))), str(comparison.get("note", "")),
+                   str(report.get("base_branch", "")))
 
+    @property
+    def passing(self) -> bool:
+        """Whether the run counts as passing: it passed, or its only failures were already failing on the base."""
+        return self.ok if self.accepted is None else self.accepted
+
+    @property
+    def new_failures(self) -> int:
+        """The failures that were not already failing on the base branch."""
+        return self.failed + self.errors - self.already_count
+
+    @property
+    def compared(self) -> bool:
+        """Whether some failures were told apart as already failing on the base branch (the counts say how)."""
+        return self.already_count > 0 and not self.timed_out and not self.before_tests
+
+    def base(self) -> str:
+        """The base branch, as a code span."""
+        return code(self.base_branch or "the base branch")
     @property
     def counted(self) -> bool:
         """Whether the runner's counts are known (a report or a summary line was read)."""
@@ -71,31 +103,44 @@ class TestSummary:
             return f"counts unknown (exit {self.exit_code})"
         if self.total == 0:
             return "no tests ran" + (f" (exit {self.exit_code})" if self.exit_code else "")
+        if self.compared:
+            return counts_text(self.passed, self.new_failures, self.skipped, self.already_count, self.base())
         return f"{self.passed} passed, {self.failed} failed, {self.errors} errors, {self.skipped} skipped"
 
     def line(self) -> str:
         """One line: what happened and the verdict."""
-        verdict = "✅ passed" if self.ok else ("⏱️ timed out" if self.timed_out else "❌ failing")
+        verdict = "✅ passed" if self.passing else ("⏱️ timed out" if self.timed_out else "❌ failing")
         return f"{code(self.command)}: {self.what()} — {verdict}"
 
     def shows_output(self) -> bool:
         """Whether the output's end is shown: when nothing names what failed (no counts, none, no failing test)."""
         return (not self.counted or self.total == 0 or bool(self.before_tests)
-                or (not self.ok and not self.failures))
+                or (not self.passing and not self.failures))
 
     def markdown(self) -> str:
-        """What happened, each failing test with its short output, and the output's end when nothing else says."""
+        """What happened, each new failing test with its short output, the tests already failing on the base
+        branch by name, why nothing was compared with it, and the output's end when nothing else says."""
         parts = [self.line()]
         for name, message in self.failures[:10]:
             parts.append(f"<details><summary><code>{inert(_html(name))}</code></summary>\n\n"
                          f"{fence(message[:1500])}\n\n</details>")
+        if self.already_failing:
+            names = "\n".join(f"- {code(name)}" for name in self.already_failing[:20])
+            more = self.already_count - min(len(self.already_failing), 20)
+            names += f"\n- … {more:,} more" if more > 0 else ""
+            where = f"<code>{_html(self.base_branch)}</code>"
+            parts.append(f"<details><summary>{self.already_count:,} already failing on {where} without this change"
+                         f"</summary>\n\n{names}\n\n</details>")
+        if self.baseline_note:
+            parts.append(f"Not compared with {self.base()}: {inert(one_line(self.baseline_note))}.")
         if self.shows_output():
             parts.append(f"The end of the output:\n\n{fence(self.tail() or '(no output)')}")
         return "\n\n".join(parts)
 
     def draft_reason(self) -> str:
-        """Why these results keep the pull request a draft ("" when they do not)."""
-        if self.ok:
+        """Why these results keep the pull request a draft ("" when they do not): never tests already failing
+        on the base branch alone."""
+        if self.passing:
             return ""
         if self.timed_out:
             return "tests timed out"
@@ -107,6 +152,10 @@ class TestSummary:
             return "no tests ran"
         if self.failed + self.errors == 0:
             return f"the test command exited {self.exit_code} though no test failed"
+        if self.compared and self.new_failures == 0:
+            return f"no test passed ({self.already_count} already failing on {self.base()})"
+        if self.compared:
+            return f"tests failing: {self.new_failures} (and {self.already_count} already failing on {self.base()})"
         return f"tests failing: {self.failed + self.errors}"
 
     def tail(self) -> str:

@@ -34,18 +34,26 @@ from bot.sandboxes.runneroutput import (
 Source = Literal["junit", "summary", "exit_code"]
 
 TAIL_CHARS = 4000
+MAX_FAILING_IDS = 1000  # ids of failing tests kept per run (to match with the base's; see bot.sandboxes.baseline)
+ID_CHARS = 300  # of one test id
 MAX_JUNIT_BYTES = 64_000_000  # a larger report is not read (the summary line decides)
 SUREFIRE_REPORTS = "target/surefire-reports"
 MAX_SUREFIRE_FILES = 2000  # report files read at most, together within MAX_JUNIT_BYTES
 log = logging.getLogger("issuesmith.testresults")
 
-__all__ = ["MAX_CASES", "MESSAGE_CHARS", "Counts", "Outcome", "TestCase", "TestReport", "build_report",
-           "clear_surefire_reports", "parse_junit", "parse_summary", "surefire_reports", "with_junit"]
+__all__ = ["MAX_CASES", "MAX_FAILING_IDS", "MESSAGE_CHARS", "Counts", "Junit", "Outcome", "TestCase", "TestReport",
+           "build_report", "clear_surefire_reports", "parse_junit", "parse_summary", "read_junit_text",
+           "surefire_reports", "with_junit"]
 
 
 @dataclass(frozen=True)
 class TestReport:
-    """The verdict on one test run. `cases` holds only the failed and errored tests (at most 100)."""
+    """The verdict on one test run.
+
+    `cases` holds only the failed and errored tests (at most 100, with their messages); `failing`
+    the ids of the failed and errored tests (at most `MAX_FAILING_IDS`), for matching them with
+    the base's: complete only when it has `failed + errors` entries.
+    """
 
     __test__ = False
 
@@ -60,6 +68,7 @@ class TestReport:
     output_tail: str
     cases: list[TestCase] = field(default_factory=list)
     before_tests: str = ""  # why the command failed before any test ran ("" when it did not)
+    failing: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -97,8 +106,27 @@ class TestReport:
 # -- JUnit XML ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Junit:
+    """What a JUnit XML report says: the counts, the failed/errored cases and their ids (each capped)."""
+
+    counts: Counts = field(default_factory=Counts)
+    cases: list[TestCase] = field(default_factory=list)
+    failing: tuple[str, ...] = ()
+
+    def __add__(self, other: Junit) -> Junit:
+        return Junit(self.counts + other.counts, (self.cases + other.cases)[:MAX_CASES],
+                     (self.failing + other.failing)[:MAX_FAILING_IDS])
+
+
 def parse_junit(xml_text: str) -> tuple[Counts, list[TestCase]]:
-    """Counts and the failed/errored cases of a JUnit XML report; ValueError when it is not one.
+    """Counts and the failed/errored cases of a JUnit XML report; ValueError when it is not one."""
+    report = read_junit_text(xml_text)
+    return report.counts, report.cases
+
+
+def read_junit_text(xml_text: str) -> Junit:
+    """A JUnit XML report's counts, failed/errored cases and failing ids; ValueError when it is not one.
 
     Documents with a DOCTYPE or entity declarations are refused (no entity expansion).
     """
@@ -110,13 +138,15 @@ def parse_junit(xml_text: str) -> tuple[Counts, list[TestCase]]:
         raise ValueError(f"not well-formed XML: {exc}") from exc
     if root.tag not in ("testsuites", "testsuite"):
         raise ValueError(f"not a JUnit report (root element <{root.tag}>)")
-    counts, cases = Counts(), list[TestCase]()
+    counts, cases, failing = Counts(), list[TestCase](), list[str]()
     for element in root.iter("testcase"):
         outcome, detail = _outcome(element)
         counts += _one(outcome)
+        if outcome in ("failed", "error") and len(failing) < MAX_FAILING_IDS:
+            failing.append(_case_name(element)[:ID_CHARS])
         if outcome in ("failed", "error") and len(cases) < MAX_CASES:
             cases.append(TestCase(_case_name(element), outcome, detail))
-    return counts, cases
+    return Junit(counts, cases, tuple(failing))
 
 
 _CHILDREN: tuple[tuple[str, Outcome], ...] = (("failure", "failed"), ("error", "error"), ("skipped", "skipped"))
@@ -155,7 +185,7 @@ def _one(outcome: Outcome) -> Counts:
                   skipped=int(outcome == "skipped"))
 
 
-def _read_surefire(tree: Path, folder: str) -> tuple[Counts, list[TestCase]] | None:
+def _read_surefire(tree: Path, folder: str) -> Junit | None:
     """The `TEST-*.xml` reports in `folder` of the tree, together; None when there are none or none parses.
 
     The tree is the repository's: the folder is listed and each report read through
@@ -166,17 +196,17 @@ def _read_surefire(tree: Path, folder: str) -> tuple[Counts, list[TestCase]] | N
                        if kind == "file" and name.startswith("TEST-") and name.endswith(".xml"))
     except (treefiles.TreeFileError, OSError):
         return None
-    counts, cases, budget, read = Counts(), list[TestCase](), MAX_JUNIT_BYTES, 0
+    together, budget, read = Junit(), MAX_JUNIT_BYTES, 0
     for name in names[:MAX_SUREFIRE_FILES]:
         try:
             text = treefiles.read_text(tree, f"{folder}/{name}", budget)
-            found, more = parse_junit(text)
+            found = read_junit_text(text)
         except (treefiles.TreeFileError, OSError, ValueError) as exc:
             log.warning(f"a surefire report was not read: {exc}")
             continue
         budget -= len(text)
-        counts, cases, read = counts + found, (cases + more)[:MAX_CASES], read + 1
-    return (counts, cases) if read else None
+        together, read = together + found, read + 1
+    return together if read else None
 
 
 def surefire_reports(command: str) -> str:
@@ -213,25 +243,28 @@ def build_report(command: str, result: CommandResult, junit_path: Path | None,
     if junit is None and tree is not None and surefire_reports(command):
         junit = _read_surefire(tree, surefire_reports(command))
     if junit is not None:
-        return _report(command, result, junit[0], "junit", junit[1])
+        return _report(command, result, "junit", junit)
     summary = parse_summary(result.output)
     if summary is not None:
-        return _report(command, result, summary, "summary", tap_failures(result.output))
-    return _report(command, result, Counts(), "exit_code")
+        cases = tap_failures(result.output)
+        return _report(command, result, "summary",
+                       Junit(summary, cases, tuple(case.name[:ID_CHARS] for case in cases)))
+    return _report(command, result, "exit_code", Junit())
 
 
-def _report(command: str, result: CommandResult, counts: Counts, source: Source,
-            cases: list[TestCase] | None = None) -> TestReport:
+def _report(command: str, result: CommandResult, source: Source, found: Junit) -> TestReport:
+    counts = found.counts
     report = TestReport(command=command, passed=counts.passed, failed=counts.failed, errors=counts.errors,
                         skipped=counts.skipped, source=source, exit_code=result.exit_code,
-                        timed_out=result.timed_out, output_tail=result.output[-TAIL_CHARS:], cases=cases or [])
+                        timed_out=result.timed_out, output_tail=result.output[-TAIL_CHARS:], cases=found.cases,
+                        failing=found.failing)
     ran = report.passed + report.failed + report.skipped
     if report.timed_out or report.exit_code in (0, None) or ran:
         return report
     return replace(report, before_tests=failed_before_tests(result.output, report.exit_code))
 
 
-def _read_junit(path: Path | None) -> tuple[Counts, list[TestCase]] | None:
+def _read_junit(path: Path | None) -> Junit | None:
     """The parsed report, or None when it is absent, unusable, or not a regular file in its folder.
 
     The tests wrote the report, so they may have replaced it by a symlink (to a key, a FIFO, a
@@ -247,7 +280,7 @@ def _read_junit(path: Path | None) -> tuple[Counts, list[TestCase]] | None:
         log.warning(f"the JUnit report was not read: {exc}")
         return None
     try:
-        return parse_junit(text)
+        return read_junit_text(text)
     except ValueError:
         return None
 

@@ -59,6 +59,7 @@ def fix_prompts(world: World) -> list[str]:
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_a_failing_node_test_run_is_counted_and_named(world: World) -> None:
+    world.services.settings.test_baseline = False  # the test fails on main too: only without a base run it counts
     world.github.push_commit(REPO, "main", {**NOT_PYTHON, "package.json": NPM_INIT, "test/words.test.mjs": NODE_TEST},
                              by="alice")
     script_failing_run(world)
@@ -72,6 +73,20 @@ def test_a_failing_node_test_run_is_counted_and_named(world: World) -> None:
     assert "`node --test`: 0 passed, 1 failed, 0 errors, 0 skipped — ❌ failing" in results
     assert "<code>counts words across tabs</code>" in results and "a tab separates words" in results
     assert "a tab separates words" in fix_prompts(world)[0]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_node_test_failing_on_main_too_is_named_as_already_failing(world: World) -> None:
+    passing = "\ntest('counts words', () => {\n  assert.equal('a b'.split(' ').length, 2);\n});\n"
+    world.github.push_commit(REPO, "main", {**NOT_PYTHON, "package.json": NPM_INIT,
+                                            "test/words.test.mjs": NODE_TEST + passing}, by="alice")
+    script_failing_run(world)
+    plan_and_approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert not pull.draft  # its failing TAP test is matched by name with the one failing on main
+    assert "1 passed, 1 already failing on `main` (not caused by this change) — ✅ passed" in results_comment(world)
+    assert fix_prompts(world) == []
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -169,9 +169,12 @@ def test_committed_links_to_host_files_reach_neither_the_model_nor_github(
 
 
 def test_a_folder_the_tests_swap_for_a_link_is_not_read_through(world: World, host: Path) -> None:
-    """The repository's test replaces tracked `k/` by a link to the host's secrets and fails; the
-    Coder's fix-loop reads and edits of `k/...` never reach the host folder."""
+    """The repository's test replaces tracked `k/` by a link to the host's secrets (on the base run too)
+    and fails once word_count is fixed (a regression, so a fix loop); the Coder's fix-loop reads and
+    edits of `k/...` never reach the host folder."""
     swap = f'''import os, pathlib, shutil
+
+from textstats import word_count
 
 
 def test_swap():
@@ -181,7 +184,7 @@ def test_swap():
     elif k.is_symlink():
         k.unlink()
     os.symlink({str(host)!r}, k)
-    assert False, "swapped k for a link"
+    assert word_count("a  b") != 2, "swapped k for a link"
 '''
     commit_to_main(world, {"k/data.txt": "tracked data\n", "tests/test_swap.py": swap}, {})
     world.new_issue()

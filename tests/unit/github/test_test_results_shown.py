@@ -7,6 +7,7 @@ the local progress lines and the Coder's fix prompt.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from bot.github.report import TestSummary
 from bot.github.status import Snapshot, render
 from bot.runs.model import Run, State
 from bot.sandboxes.base import CommandResult
-from bot.sandboxes.testresults import TestReport, build_report
+from bot.sandboxes.baseline import BaseRun, compare
+from bot.sandboxes.testresults import TestReport, build_report, read_junit_text
 
 FIXTURES = Path(__file__).parents[1] / "sandboxes" / "fixtures"
 
@@ -118,3 +120,52 @@ def test_the_coder_is_given_what_happened_and_the_output_when_no_test_is_named()
     text = _failures(report_of("python -m pytest -q", "pytest_collection_error.txt", 2))
     assert "Result: the command failed before any test ran (exit 2: the tests could not be collected)" in text
     assert "No module named 'nosuchmod'" in text
+
+
+def compared(failing_on_base: tuple[str, ...], *failing_now: str, passed: int = 12,
+             counted: bool = True) -> TestSummary:
+    """The summary of a JUnit run with `failing_now` failing, judged against a base run."""
+    cases = "".join(f'<testcase classname="t" name="{n}"><failure message="{n} broke"/></testcase>'
+                    for n in failing_now) + '<testcase classname="t" name="ok"/>' * passed
+    report = build_report("pytest", CommandResult("pytest", 1, "", False, False, 0.1), None)
+    parsed = read_junit_text(f"<testsuite>{cases}</testsuite>")
+    report = replace(report, passed=parsed.counts.passed, failed=parsed.counts.failed, source="junit",
+                     cases=parsed.cases, failing=parsed.failing)
+    base = BaseRun("abc", "pytest", counted, len(failing_on_base), failing_on_base, "counts unknown (exit 2)")
+    return TestSummary.from_report(_report_dict(report, compare(report, base), "main"))
+
+
+def test_tests_already_failing_on_main_pass_and_are_named_apart() -> None:
+    tests = compared(("t::net_a", "t::net_b", "t::net_c"), "net_a", "net_b", "net_c")
+    assert tests.line() == ("`pytest`: 12 passed, 3 already failing on `main` (not caused by this change) "
+                            "— ✅ passed")
+    assert tests.draft_reason() == "" and tests.failures == []
+    assert "3 already failing on <code>main</code> without this change" in tests.markdown()
+    assert "- `t::net_a`" in tests.markdown() and "The end of the output" not in tests.markdown()
+
+
+def test_a_regression_beside_already_failing_tests_keeps_a_draft_and_is_the_one_named() -> None:
+    tests = compared(("t::net",), "net", "simple")
+    assert tests.draft_reason() == "tests failing: 1 (and 1 already failing on `main`)"
+    assert [name for name, _ in tests.failures] == ["t::simple"]
+    assert tests.line().endswith("12 passed, 1 failing, 1 already failing on `main` (not caused by this change) "
+                                 "— ❌ failing")
+
+
+def test_without_counts_on_main_every_failure_counts_and_the_summary_says_so() -> None:
+    tests = compared((), "net", counted=False)
+    assert tests.draft_reason() == "tests failing: 1"
+    assert "Not compared with `main`: the tests on the base gave no counts (counts unknown (exit 2))" \
+        in tests.markdown()
+
+
+def test_the_coder_is_not_sent_tests_already_failing_on_main() -> None:
+    cases = ('<testcase classname="t" name="net"><failure message="no network"/></testcase>'
+             '<testcase classname="t" name="simple"><failure message="3 != 2"/></testcase>'
+             '<testcase classname="t" name="ok"/>')
+    report = build_report("pytest", CommandResult("pytest", 1, "", False, False, 0.1), None)
+    parsed = read_junit_text(f"<testsuite>{cases}</testsuite>")
+    report = replace(report, passed=1, failed=2, source="junit", cases=parsed.cases, failing=parsed.failing)
+    text = _failures(report, compare(report, BaseRun("abc", "pytest", True, 1, ("t::net",), "")), "main")
+    assert "t::simple" in text and "3 != 2" in text and "t::net" not in text and "no network" not in text
+    assert "1 of the failing tests fail on main without this change too" in text
