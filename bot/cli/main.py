@@ -44,6 +44,7 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     from bot.cli.redisconn import ensure_reachable
     from bot.core.errors import ConfigError
     from bot.flow.services import build_services, install
+    from bot.runs.queueing import honour_retry_after
     from bot.runs.reaper import requeue_orphans
 
     services = build_services(settings)
@@ -56,7 +57,8 @@ def worker(settings: Settings, burst: bool, name: str | None) -> None:
     requeued = requeue_orphans(services.queue, services.redis_bytes)
     if requeued:
         log.warning("requeued jobs left behind by dead workers", extra={"jobs": requeued})
-    rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name)
+    rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name,
+                       exception_handlers=[honour_retry_after])
     rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
 
 

@@ -101,6 +101,10 @@ class Settings(ModelSettings):
     github_write_spacing: float = Field(
         1.0, validation_alias="ISSUESMITH_GITHUB_WRITE_SPACING",
         description="Seconds between GitHub API writes (avoids secondary rate limits).")
+    github_max_rate_wait: float = Field(
+        120.0, ge=0, validation_alias="ISSUESMITH_GITHUB_MAX_RATE_WAIT",
+        description="Most seconds one GitHub call waits out rate limits (retry-after, x-ratelimit-reset); "
+                    "a longer wait fails the call as retryable and the job runs again after it.")
 
     record_transcript: Path | None = Field(None, validation_alias="ISSUESMITH_RECORD_TRANSCRIPT",
                                            description="append every model reply here, for replay")
