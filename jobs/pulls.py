@@ -23,10 +23,11 @@ from bot.flow.steps import notify, refresh_status, run_gate
 from bot.github import comments, prnotes
 from bot.github.client import RepoGateway
 from bot.github.commands import EDITED_COMMAND
+from bot.runs.answers import Answer, FollowUp
 from bot.runs.intents import Intent
 from bot.runs.model import PULL_ENDABLE, Run, State
 from bot.runs.queueing import enqueue_step
-from jobs.intake import may_act, reply
+from jobs.intake import deliver, may_act, reply, transition
 
 log = logging.getLogger("issuesmith.pulls")
 
@@ -43,19 +44,22 @@ def handle(record: dict[str, Any]) -> str:
             log.info("not the pull request of a run; ignored")
             return "not ours"
         gateway = services.github.repo(intent.installation_id, intent.repo)
+        decided = services.store.answer(intent.delivery)
+        if decided is not None:
+            log.info("delivery decided before: finishing its answer", extra={"result": decided.result})
+            return deliver(services, gateway, intent, decided, replay=True)
         with bound(run=run.id):
             if intent.kind == "pull_closed":
                 return on_closed(services, gateway, intent, run)
             if not may_act(services, gateway, intent.sender):
-                reply(services, gateway, intent, comments.needs_write(intent.sender, "ask issuesmith to revise "
-                                                                                     "its pull request"))
                 services.store.log(run.id, STEP, "refused", by=intent.sender, reason="no write access",
                                    delivery=intent.delivery)
-                return "refused"
+                return reply(services, gateway, intent,
+                             comments.needs_write(intent.sender, "ask issuesmith to revise its pull request"),
+                             "refused")
             if intent.command == EDITED_COMMAND:
-                reply(services, gateway, intent, comments.edit_is_not_a_command(intent.sender, intent.args),
-                      per_comment=True)
-                return "an edited command is not run again"
+                return reply(services, gateway, intent, comments.edit_is_not_a_command(intent.sender, intent.args),
+                             "an edited command is not run again", per_comment=True)
             return request_round(services, gateway, intent, run)
 
 
@@ -68,8 +72,8 @@ def request_round(services: Services, gateway: RepoGateway, intent: Intent, run:
     """Start the next revision round for a writer's request, within the bound."""
     store = services.store
     if intent.kind == "pull_revise" and not intent.args:
-        reply(services, gateway, intent, f"@{intent.sender} tell me what to change: `/revise <notes>`.")
-        return "revise without notes"
+        return reply(services, gateway, intent, f"@{intent.sender} tell me what to change: `/revise <notes>`.",
+                     "revise without notes")
     key, round_no = request_key(intent), run.pr_round + 1
     claimed = store.claim_round(run.id, key, round_no)
     if claimed != round_no:  # seen before: make sure its round is queued, start nothing new
@@ -79,30 +83,27 @@ def request_round(services: Services, gateway: RepoGateway, intent: Intent, run:
         return f"already round {claimed}"
     if run.state != State.PR_OPEN:
         store.release_round(run.id, key)
-        reply(services, gateway, intent, prnotes.not_now(intent.sender, run.state))
-        return f"not now: {run.state}"
+        return reply(services, gateway, intent, prnotes.not_now(intent.sender, run.state), f"not now: {run.state}")
     limit = revision_limit(run, services.settings)
     if run.pr_round >= limit:
         store.release_round(run.id, key)
         store.log(run.id, STEP, "limit_reached", rounds=run.pr_round, limit=limit, by=intent.sender,
                   delivery=intent.delivery)
-        reply(services, gateway, intent, prnotes.take_over(intent.sender, limit, run.branch))
-        return "limit reached"
+        return reply(services, gateway, intent, prnotes.take_over(intent.sender, limit, run.branch), "limit reached")
+    owed = Answer(f"round {round_no}", prnotes.round_queued(intent.sender, round_no, limit),
+                  reaction="eyes" if intent.kind == "pull_revise" else "", run_id=run.id,
+                  follow_up=FollowUp(STEP, round_no, run.attempt))
     try:
-        store.transition(run.id, State.IMPLEMENTING, only_from={State.PR_OPEN}, pr_round=round_no)
+        transition(services, run, intent.delivery, State.IMPLEMENTING, {State.PR_OPEN}, owed, pr_round=round_no)
     except InvalidTransition:  # another request won the race for this round
         store.release_round(run.id, key)
-        reply(services, gateway, intent, prnotes.not_now(intent.sender, store.require(run.id).state))
-        return "busy"
+        return reply(services, gateway, intent, prnotes.not_now(intent.sender, store.require(run.id).state), "busy")
     _ensure_record(services, intent, run, round_no, key)
     store.log(run.id, STEP, "requested", round=round_no, kind=intent.kind, by=intent.sender,
               delivery=intent.delivery)
-    if intent.kind == "pull_revise":
-        gateway.react_to_comment(intent.issue_number, intent.comment_id, "eyes")
-    reply(services, gateway, intent, prnotes.round_queued(intent.sender, round_no, limit))
     enqueue_step(services.queue, STEP, run.id, round_no, run.attempt, services.policy)
     refresh_status(services, run.id)
-    return f"round {round_no}"
+    return deliver(services, gateway, intent, owed)
 
 
 def _ensure_record(services: Services, intent: Intent, run: Run, round_no: int, key: str) -> None:

@@ -29,6 +29,7 @@ cryptography, the standard library) and on the `git` executable.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -369,6 +370,31 @@ class FakeGitHub:
         with self._core.lock:
             self._core.faults.append(Fault(method.upper() if method != "*" else "*", re.compile(path_regex),
                                            status, times, dict(headers or {}), body))
+
+    def rate_limit_next(self, method: str, path_regex: str, kind: str, times: int = 1,
+                        retry_after: int | None = None, reset_in: int = 3600) -> None:
+        """Answer the next `times` matching requests as GitHub does over a rate limit.
+
+        "Rate limits for the REST API", *Exceeding the rate limit*
+        (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit):
+        `kind` "primary": 403 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds,
+        `reset_in` from now); "secondary": 403 with a message that names the secondary limit and, when
+        given, `retry-after`; "429": the same secondary answer with status 429, which the page allows too.
+        """
+        if kind == "primary":
+            headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000",
+                       "x-ratelimit-reset": str(int(time.time()) + reset_in), "x-ratelimit-resource": "core"}
+            message = "API rate limit exceeded for installation ID 4242."
+        elif kind in ("secondary", "429"):
+            headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+            message = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+                       "If you reach out to GitHub Support for help, please include the request ID.")
+        else:
+            raise ValueError(f"unknown rate limit kind {kind!r}")
+        doc = ("https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+               + ("#about-secondary-rate-limits" if kind != "primary" else ""))
+        self.fail_next(method, path_regex, 429 if kind == "429" else 403, times, headers,
+                       {"message": message, "documentation_url": doc})
 
     # ------------------------------------------------------------ internals
 

@@ -38,26 +38,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 def worker(settings: Settings, burst: bool, name: str | None) -> None:
-    """Run an RQ worker (with its scheduler, for delayed retries) on the issuesmith queue."""
-    from rq import Worker
+    """Run RQ workers (with their scheduler, for delayed retries) on the issuesmith queue (`bot.cli.worker`)."""
+    from bot.cli.worker import run
 
-    from bot.cli.redisconn import ensure_reachable
-    from bot.core.errors import ConfigError
-    from bot.flow.services import build_services, install
-    from bot.runs.reaper import requeue_orphans
-
-    services = build_services(settings)
-    try:
-        ensure_reachable(services.redis_bytes, settings.redis_url)
-    except ConfigError as exc:
-        sys.exit(f"issuesmith: {exc}; {exc.hint}")
-    install(services)
-    log.info("worker starting: looking for jobs left behind by dead workers")
-    requeued = requeue_orphans(services.queue, services.redis_bytes)
-    if requeued:
-        log.warning("requeued jobs left behind by dead workers", extra={"jobs": requeued})
-    rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name)
-    rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+    run(settings, burst, name)
 
 
 TOOLS = {"demo": "bot.cli.demo.run", "run": "bot.cli.localrun", "doctor": "bot.cli.doctor", "setup": "bot.cli.appsetup",

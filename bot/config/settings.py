@@ -103,6 +103,10 @@ class Settings(ModelSettings):
     github_write_spacing: float = Field(
         1.0, validation_alias="ISSUESMITH_GITHUB_WRITE_SPACING",
         description="Seconds between GitHub API writes (avoids secondary rate limits).")
+    github_max_rate_wait: float = Field(
+        120.0, ge=0, validation_alias="ISSUESMITH_GITHUB_MAX_RATE_WAIT",
+        description="Most seconds one GitHub call waits out rate limits (retry-after, x-ratelimit-reset); "
+                    "a longer wait fails the call as retryable and the job runs again after it.")
 
     run_budget_usd: float = Field(2.0, validation_alias="ISSUESMITH_RUN_BUDGET_USD")
     run_budget_tokens: int = Field(600_000, validation_alias="ISSUESMITH_RUN_BUDGET_TOKENS")

@@ -35,6 +35,21 @@ class TransientError(IssuesmithError):
     retryable = True
 
 
+class GitHubRateLimited(TransientError):
+    """GitHub's rate limit asks for a wait longer than one call may take (`ISSUESMITH_GITHUB_MAX_RATE_WAIT`).
+
+    Retryable: the job runs again, not before `retry_after` seconds (`bot.runs.queueing.honour_retry_after`).
+    """
+
+    def __init__(self, status: int, retry_after: float, waited: float, bound: float) -> None:
+        super().__init__(f"GitHub answered {status} (rate limit) and asks for a wait of {retry_after:.0f} s; "
+                         f"this call already waited {waited:.0f} s of its {bound:.0f} s "
+                         "(ISSUESMITH_GITHUB_MAX_RATE_WAIT)",
+                         hint="the job is retried after the wait; lower the request rate if this repeats")
+        self.status = status
+        self.retry_after = retry_after
+
+
 class InvalidTransition(IssuesmithError):
     """A run state change that the state machine does not allow from the current state."""
 

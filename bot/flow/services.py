@@ -139,7 +139,8 @@ def build_services(settings: Settings) -> Services:
     raw = redis.Redis.from_url(settings.redis_url)
     app = GitHubApp(settings.app_id or 0, settings.app_private_key(), settings.github_api_url, redactor,
                     bot_login=settings.bot_login,
-                    spacing=(settings.github_request_spacing, settings.github_write_spacing))
+                    spacing=(settings.github_request_spacing, settings.github_write_spacing),
+                    max_rate_wait=settings.github_max_rate_wait)
     return Services(
         settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
         queue=Queue(QUEUE_NAME, connection=raw), github=app,

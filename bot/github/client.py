@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,26 +24,25 @@ from urllib3.util import Retry
 from bot.core.redact import Redactor
 from bot.github.comments import carries_marker
 from bot.github.fitting import guard
+from bot.github.ratelimit import RateLimitRetry
 from bot.runs.issue import IssueInfo
 
 TOKEN_MARGIN_SECONDS = 300
 WRITE_PERMISSIONS = frozenset({"admin", "write"})
 
 
-MAX_RATE_LIMIT_WAIT = 120.0
+def _http_retry(max_rate_wait: float, sleep: Callable[[float], None] = time.sleep) -> Retry:
+    """In-client retries: 5xx with backoff for idempotent requests, rate limits for every request.
 
-
-def _http_retry() -> Retry:
-    """In-client retries for idempotent requests: 5xx with backoff, and rate limits.
-
-    `GithubRetry` waits out secondary rate limits (`Retry-After`) and primary ones
-    (`x-ratelimit-reset`), at most `MAX_RATE_LIMIT_WAIT` seconds; a longer wait raises and the
-    job is retried later. POSTs are never replayed here (a 5xx may hide a comment that was
-    created); they fail to the job, whose retry upserts by marker instead.
+    `RateLimitRetry` (`bot.github.ratelimit`) waits as GitHub asks (`retry-after`, `x-ratelimit-reset`,
+    at least a minute for a bare secondary limit), at most `max_rate_wait` seconds in all for one
+    call; a longer wait raises `GitHubRateLimited` and the job is retried after it. A 5xx POST is
+    never replayed here (it may hide a comment that was created); it fails to the job, whose retry
+    upserts by marker instead.
     """
-    return github.GithubRetry(total=4, backoff_factor=0.3, status_forcelist=[429, 500, 502, 503, 504],
-                              allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"PATCH"},
-                              secondary_rate_wait=5, max_rate_limit_wait=MAX_RATE_LIMIT_WAIT, raise_on_status=False)
+    return RateLimitRetry(max_rate_wait, sleep=sleep, total=4, backoff_factor=0.3,
+                          status_forcelist=[429, 500, 502, 503, 504],
+                          allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"PATCH"}, raise_on_status=False)
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,14 @@ class GitHubApp:
     """The GitHub App: mints installation tokens and hands out per-repository gateways."""
 
     def __init__(self, app_id: int, private_key: str, api_url: str, redactor: Redactor,
-                 bot_login: str | None = None, spacing: tuple[float, float] = (0.25, 1.0)) -> None:
+                 bot_login: str | None = None, spacing: tuple[float, float] = (0.25, 1.0),
+                 max_rate_wait: float = 120.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        """`max_rate_wait`: most seconds one call waits out rate limits; `sleep` waits (tests record it)."""
         self.api_url = api_url
         self._spacing = spacing
+        self._retry = (max_rate_wait, sleep)
         self._integration = github.GithubIntegration(
-            auth=Auth.AppAuth(app_id, private_key), base_url=api_url, retry=_http_retry())
+            auth=Auth.AppAuth(app_id, private_key), base_url=api_url, retry=_http_retry(*self._retry))
         self._redactor = redactor
         self._tokens: dict[int, tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -100,7 +103,7 @@ class GitHubApp:
     def repo(self, installation_id: int, full_name: str) -> RepoGateway:
         """A gateway acting on `full_name` as the installation."""
         token = self.installation_token(installation_id)
-        client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry(),
+        client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry(*self._retry),
                                seconds_between_requests=self._spacing[0], seconds_between_writes=self._spacing[1],
                                lazy=True)
         return RepoGateway(client, full_name, self.bot_login(), token)

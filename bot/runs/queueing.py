@@ -9,11 +9,14 @@ the intake job keyed by the delivery id, de-duplicates redelivered webhooks.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
+from rq.job import Job
 
 from bot.runs.intents import PULL_KINDS, Intent
 
@@ -76,3 +79,17 @@ def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: in
                            result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
                            description=f"{step} run {run_id} v{version}")
     return job_id
+
+
+def honour_retry_after(job: Job, exc_type: type[BaseException] | None, exc: BaseException | None,
+                       traceback: TracebackType | None) -> bool:
+    """RQ exception handler: a job failed by an error that says how long to wait (`retry_after`, e.g.
+    `GitHubRateLimited`) is retried no sooner than that, whatever the policy's next interval.
+
+    Runs before RQ schedules the retry (`Worker(exception_handlers=[...])`); returns True so RQ's
+    own handling goes on.
+    """
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, int | float) and job.retries_left:
+        job.retry_intervals = [max(job.get_retry_interval(), math.ceil(wait))]
+    return True

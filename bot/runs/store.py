@@ -16,6 +16,7 @@ import redis
 
 from bot.core.errors import InvalidTransition
 from bot.runs import figures
+from bot.runs.answers import DEFAULT_TTL_SECONDS, Answer, answer_key
 from bot.runs.model import ACTIVE, Run, State, sources_of
 
 PREFIX = "issuesmith"
@@ -39,7 +40,8 @@ _TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing', ''} end
 if not string.find(ARGV[2], ',' .. state .. ',', 1, true) then return {'refused', state} end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 5))
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
 return {'ok', state}
 """
 
@@ -131,17 +133,23 @@ class RunStore:
         return self.get(run_id) if run_id else None
 
     def transition(self, run_id: str, target: State, *, only_from: set[State] | None = None,
+                   answer: tuple[str, Answer] | None = None, answer_ttl: int = DEFAULT_TTL_SECONDS,
                    **changes: Any) -> State:
         """Move the run to `target` atomically if the state machine allows it; returns the old state.
 
-        `only_from` narrows the allowed source states further (compare-and-set).
+        `only_from` narrows the allowed source states further (compare-and-set). `answer`, a
+        (delivery, answer) pair, is stored in the same script (`bot.runs.answers`): the transition
+        and the answer it owes are written together or not at all.
         Raises `InvalidTransition` when refused; nothing is written then.
         """
         sources = [s for s in sources_of(target) if only_from is None or s in only_from]
         flat = [str(x) for k, v in {**changes, "updated_at": time.time()}.items()
                 for x in (k, _flatten(v))]
+        run_key = self._run_key(run_id)
+        keys = [run_key, answer_key(answer[0]) if answer else run_key]
+        owed = answer[1].dumps() if answer else ""
         outcome, previous = self._transition(
-            keys=[self._run_key(run_id)], args=[target.value, "," + ",".join(sources) + ",", *flat])
+            keys=keys, args=[target.value, "," + ",".join(sources) + ",", owed, str(answer_ttl), *flat])
         if outcome == "missing":
             raise InvalidTransition(f"run {run_id} does not exist")
         if outcome == "refused":
@@ -215,6 +223,18 @@ class RunStore:
     def remember_comment(self, run_id: str, marker: str, comment_id: int) -> None:
         """Store the id of the comment carrying `marker`."""
         self.redis.hset(f"{self._run_key(run_id)}:comments", marker, str(comment_id))
+
+    # answers to deliveries (bot.runs.answers)
+    def answer(self, delivery: str) -> Answer | None:
+        """The answer recorded for a delivery, if it was decided before."""
+        raw = self.redis.get(answer_key(delivery))
+        return Answer.loads(raw) if raw else None
+
+    def keep_answer(self, delivery: str, answer: Answer, ttl: int = DEFAULT_TTL_SECONDS) -> Answer:
+        """Record `answer` for a delivery unless one is recorded already; returns the one that stands."""
+        if self.redis.set(answer_key(delivery), answer.dumps(), ex=ttl, nx=True):
+            return answer
+        return self.answer(delivery) or answer
 
     # permissions
     def cached_permission(self, repo: str, login: str) -> str | None:

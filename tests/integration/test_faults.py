@@ -9,7 +9,7 @@ import pytest
 
 from bot.runs.model import State
 from bot.runs.queueing import enqueue_step
-from tests.world import SAMPLE_PLAN, World, make_world
+from tests.world import SAMPLE_PLAN, World, make_world, script_implementation
 
 
 def test_github_502_while_posting_is_retried_without_replanning(world: World) -> None:
@@ -111,3 +111,26 @@ def test_budget_stops_the_run_before_the_call(tight_world: World) -> None:
     [notice] = [c for c in world.bot_comments() if "stopped at the **plan** step" in c.body]
     assert "token budget" in notice.body and "Spent so far: 0 tokens in 0 model calls, $0.0000" in notice.body
     assert "ISSUESMITH_RUN_BUDGET_TOKENS" in notice.body
+
+
+@pytest.mark.parametrize("failing", [r"/issues/\d+/comments$", r"/issues/comments/\d+/reactions$"],
+                         ids=["reply", "reaction"])
+def test_github_502_after_the_approval_is_answered_by_the_retry_with_what_was_decided(world: World,
+                                                                                     failing: str) -> None:
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    comment = world.say("/approve", by="carol")
+    world.github.fail_next("POST", failing, 502)  # after the approval transition, before the answer is complete
+    world.step()  # the intake job: approves, then GitHub fails; its retry is queued behind the implementation
+    run = world.run()
+    assert run is not None and run.state == State.APPROVED
+    script_implementation(world.openai)
+    world.drain()  # the implementation opens the PR, then the intake's retry runs
+
+    assert world.run().state == State.PR_OPEN  # type: ignore[union-attr]
+    replies = [c.body for c in world.bot_comments() if "issuesmith:reply" in c.body]
+    assert len(replies) == 1 and "approved by @carol" in replies[0], replies
+    assert world.reactions(comment) == [("issuesmith[bot]", "+1")]
+    assert len([e for e in world.services.store.entries(run.id) if e["event"] == "approved"]) == 1

@@ -1,0 +1,68 @@
+"""`issuesmith worker`: run RQ workers on the issuesmith queue for as long as the process lives.
+
+A Redis outage does not end the process: when RQ's loop gives up on a Redis error, the command waits
+for Redis (`bot.cli.outage`, with backoff, logged once per outage), looks for jobs left behind by
+dead workers again and starts a fresh RQ worker. Only a stop signal (or `--burst` running dry) ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+from rq import Worker
+
+from bot.cli import outage
+from bot.cli.redisconn import ensure_reachable, shown_url
+from bot.config.settings import Settings
+from bot.core.errors import ConfigError
+from bot.flow.services import Services, build_services, install
+from bot.runs.queueing import honour_retry_after
+from bot.runs.reaper import requeue_orphans
+
+log = logging.getLogger("issuesmith.worker")
+
+
+def run(settings: Settings, burst: bool, name: str | None) -> None:
+    """Serve the queue until stopped, starting a new RQ worker after each Redis outage."""
+    services = build_services(settings)
+    try:
+        ensure_reachable(services.redis_bytes, settings.redis_url)
+    except ConfigError as exc:
+        sys.exit(f"issuesmith: {exc}; {exc.hint}")
+    install(services)
+    logging.getLogger("rq.worker").addFilter(outage.quiet)
+    watch = outage.RedisOutage(services.redis_bytes, shown_url(settings.redis_url))
+    while True:
+        _requeue(services)
+        rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name,
+                           exception_handlers=[honour_retry_after])
+        rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+        if burst or rq_worker._shutdown_requested_date is not None:
+            return
+        if not watch.wait_until_back(stop=_stop_requested()):
+            return
+        log.warning("RQ worker stopped on a Redis error; starting a new one", extra={"worker": rq_worker.name})
+
+
+def _requeue(services: Services) -> None:
+    """Queue again the jobs that dead workers left started."""
+    log.info("worker starting: looking for jobs left behind by dead workers")
+    requeued = requeue_orphans(services.queue, services.redis_bytes)
+    if requeued:
+        log.warning("requeued jobs left behind by dead workers", extra={"jobs": requeued})
+
+
+def _stop_requested() -> Callable[[], bool]:
+    """SIGTERM/SIGINT while waiting for Redis (no RQ worker to receive them): whether one came."""
+    flag = [False]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        flag[0] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return lambda: flag[0]
