@@ -168,19 +168,25 @@ def ending_items(snap: Snapshot) -> list[Item]:
 
 
 def cancelled_text(entries: list[dict[str, Any]]) -> str:
-    """Who cancelled and, when a job was at work, whether and when it stopped (the cancel reply promised it)."""
-    at = max((i for i, e in enumerate(entries) if e.get("event") == "cancel_requested"), default=-1)
-    by = next((e.get("by") for e in reversed(entries)
-               if e.get("event") == "command" and e.get("name") == "cancel"), "")
-    text = f"Cancelled by @{by}" if by else "Cancelled"
-    if at < 0 or not entries[at].get("job_running"):
+    """Who cancelled and, when a job was at work, whether and when it stopped (the cancel reply promised it).
+
+    Anchored on the `/cancel` command's entry, which is logged before the run changes state: a job that
+    stops at once may log `stopped` before intake logs `cancel_requested`.
+    """
+    at = max((i for i, e in enumerate(entries) if e.get("event") == "command" and e.get("name") == "cancel"),
+             default=-1)
+    if at < 0:
+        return "Cancelled"
+    text = f"Cancelled by @{entries[at].get('by')}" if entries[at].get("by") else "Cancelled"
+    after = entries[at + 1:]
+    if not any(e.get("event") == "cancel_requested" and e.get("job_running") for e in after):
         return text
-    stop = next((e for e in entries[at + 1:] if e.get("event") == "stopped"), None)
+    stop = next((e for e in after if e.get("event") == "stopped"), None)
     if stop is None:
         return text + " · the job at work stops at its next check…"
-    after = max(0.0, float(stop.get("ts", 0)) - float(entries[at].get("ts", 0)))
+    waited = max(0.0, float(stop.get("ts", 0)) - float(entries[at].get("ts", 0)))
     clock = time.strftime("%H:%M:%S UTC", time.gmtime(float(stop.get("ts", 0))))
-    return text + f" · the {stop.get('step', '?')} job stopped at {clock}, {duration(after)} after the cancel"
+    return text + f" · the {stop.get('step', '?')} job stopped at {clock}, {duration(waited)} after the cancel"
 
 
 def commands_line(run: Run) -> str:

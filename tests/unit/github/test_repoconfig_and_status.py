@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config.repo import MAX_INSTRUCTIONS, RepoConfig, RepoConfigInvalid, load, parse
-from bot.github.status import Snapshot, render
+from bot.github.status import Snapshot, cancelled_text, render
 from bot.runs.model import Run, State
 
 FULL = """
@@ -133,3 +133,17 @@ def test_check_config_command_names_problems_or_shows_the_effective_settings(tmp
     config.write_text("trigger_label: go\nmodels: {plan: gpt-4o}\n")
     good = subprocess.run([str(binary), "check-config", str(tmp_path)], capture_output=True, text=True, check=False)
     assert good.returncode == 0 and "trigger label: go" in good.stdout and "plan gpt-4o" in good.stdout
+
+
+def test_the_cancel_line_says_when_the_job_stopped_whatever_order_the_log_has() -> None:
+    from bot.github.status import cancelled_text
+
+    command = {"ts": 100.0, "event": "command", "name": "cancel", "by": "carol"}
+    requested = {"ts": 100.2, "event": "cancel_requested", "job_running": True}
+    stopped = {"ts": 103.0, "event": "stopped", "step": "plan"}
+    waiting = cancelled_text([command, requested])
+    assert waiting == "Cancelled by @carol · the job at work stops at its next check…"
+    for log in ([command, requested, stopped], [command, stopped, requested]):  # the job may log first
+        assert cancelled_text(log) == "Cancelled by @carol · the plan job stopped at 00:01:43 UTC, 3s after the cancel"
+    assert cancelled_text([command, {**requested, "job_running": False}]) == "Cancelled by @carol"
+    assert cancelled_text([]) == "Cancelled"
