@@ -136,8 +136,6 @@ def test_check_config_command_names_problems_or_shows_the_effective_settings(tmp
 
 
 def test_the_cancel_line_says_when_the_job_stopped_whatever_order_the_log_has() -> None:
-    from bot.github.status import cancelled_text
-
     command = {"ts": 100.0, "event": "command", "name": "cancel", "by": "carol"}
     requested = {"ts": 100.2, "event": "cancel_requested", "job_running": True}
     stopped = {"ts": 103.0, "event": "stopped", "step": "plan"}
