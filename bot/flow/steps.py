@@ -25,6 +25,7 @@ from bot.github.client import CommentRef
 from bot.models.client import CallContext
 from bot.runs.journal import RedisJournal
 from bot.runs.model import ACTIVE, ENDED, Run, State
+from bot.runs.queueing import enqueue_pending_notices
 
 log = logging.getLogger("issuesmith.steps")
 
@@ -126,11 +127,37 @@ def fail_run(services: Services, run_id: str, step: str, exc: Exception) -> None
     run = services.store.require(run_id)
     hint = exc.hint if isinstance(exc, IssuesmithError) else ""
     body = comments.failed(step, what, hint, spent(services, run_id), partial_patch(services, run_id, step))
+    key = f"failed-{step}-a{run.attempt}"
     try:
-        notify(services, run, f"failed-{step}-a{run.attempt}", body)
+        notify(services, run, key, body)
         refresh_status(services, run_id)
     except Exception as notify_exc:  # the original error is re-raised by the caller
-        log.error("could not tell the issue that the run failed", exc_info=notify_exc)
+        defer_notice(services, run, key, body, notify_exc)
+
+
+def defer_notice(services: Services, run: Run, key: str, body: str, exc: Exception) -> None:
+    """GitHub did not take notice `key`: keep it and post it once GitHub answers (`jobs.notices`), so the
+    person is told; until then the runs page's execution log shows it is pending, and why."""
+    log.error("could not post a notice on the issue; it will be posted once GitHub answers", exc_info=exc)
+    services.store.keep_pending_notice(run.id, key, body)
+    services.store.log(run.id, "notice", "notice_pending", key=key, error=services.redactor(describe(exc))[:300])
+    enqueue_pending_notices(services.queue, run.id)
+
+
+def post_pending_notices(services: Services, run_id: str) -> int:
+    """Post the run's pending notices and bring its status comment up to date; how many were posted.
+
+    Raises what GitHub raised when it still does not answer (the job's retries try again later).
+    """
+    run = services.store.require(run_id)
+    posted = 0
+    for key, body in services.store.pending_notices(run_id).items():
+        notify(services, run, key, body)
+        services.store.drop_pending_notice(run_id, key)
+        services.store.log(run_id, "notice", "notice_posted", key=key)
+        posted += 1
+    refresh_status(services, run_id)
+    return posted
 
 
 def partial_patch(services: Services, run_id: str, step: str, limit: int = 20_000) -> str:

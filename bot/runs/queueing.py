@@ -26,6 +26,9 @@ PULL_INTAKE = "jobs.pulls.handle"
 STEP_FUNCTIONS = {"plan": "jobs.plan.make_plan", "implement": "jobs.implement.implement",
                   "revise": "jobs.revise.revise"}
 STEP_TIMEOUTS = {"plan": 900, "implement": 3600, "revise": 3600}
+PENDING_NOTICES = "jobs.notices.deliver_pending"
+NOTICE_INTERVALS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 3600, 3600)
+"""When a notice GitHub refused is tried again: for about four hours, sooner first."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,17 @@ def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: in
                            retry=policy.rq_retry(), timeout=policy.timeouts.get(step, STEP_TIMEOUTS[step]),
                            result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
                            description=f"{step} run {run_id} v{version}")
+    return job_id
+
+
+def enqueue_pending_notices(queue: Queue, run_id: str, keep_seconds: int = 7 * 24 * 3600) -> str:
+    """Queue the job that posts a run's notices GitHub refused (retried on `NOTICE_INTERVALS`); its job id."""
+    job_id = f"notices-{run_id}"
+    with contextlib.suppress(DuplicateJobError):
+        queue.enqueue_call(PENDING_NOTICES, args=(run_id,), job_id=job_id, unique=True,
+                           retry=Retry(max=len(NOTICE_INTERVALS), interval=list(NOTICE_INTERVALS)), timeout=300,
+                           result_ttl=keep_seconds, failure_ttl=keep_seconds,
+                           description=f"pending notices of run {run_id}")
     return job_id
 
 

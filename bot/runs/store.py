@@ -224,6 +224,19 @@ class RunStore:
         """Store the id of the comment carrying `marker`."""
         self.redis.hset(f"{self._run_key(run_id)}:comments", marker, str(comment_id))
 
+    # notices GitHub refused (posted later by `jobs.notices`)
+    def keep_pending_notice(self, run_id: str, key: str, body: str) -> None:
+        """Keep notice `key` of a run, which could not be posted, until it is."""
+        self.redis.hset(f"{self._run_key(run_id)}:pending_notices", key, body)
+
+    def pending_notices(self, run_id: str) -> dict[str, str]:
+        """The run's notices still to post, by key."""
+        return dict(cast(dict[str, str], self.redis.hgetall(f"{self._run_key(run_id)}:pending_notices")))
+
+    def drop_pending_notice(self, run_id: str, key: str) -> None:
+        """Notice `key` has been posted."""
+        self.redis.hdel(f"{self._run_key(run_id)}:pending_notices", key)
+
     # answers to deliveries (bot.runs.answers)
     def answer(self, delivery: str) -> Answer | None:
         """The answer recorded for a delivery, if it was decided before."""

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rq.job import Job
 
 from bot.runs.model import State
 from bot.runs.queueing import enqueue_step
@@ -134,3 +135,32 @@ def test_github_502_after_the_approval_is_answered_by_the_retry_with_what_was_de
     assert len(replies) == 1 and "approved by @carol" in replies[0], replies
     assert world.reactions(comment) == [("issuesmith[bot]", "+1")]
     assert len([e for e in world.services.store.entries(run.id) if e["event"] == "approved"]) == 1
+
+
+def test_a_failure_github_did_not_take_is_posted_once_github_answers(world: World) -> None:
+    """The run fails while GitHub refuses comments: the failure notice is kept, the runs page's log says it is
+    pending, and the notices job posts it once GitHub answers again (retried on its own schedule)."""
+    world.new_issue()
+    bad = {"title": "no steps or files"}
+    world.script_plan(bad, bad, bad)
+    world.label()
+    world.step()  # intake: the run starts, its status comment is up
+    world.github.fail_next("POST", r"/issues/\d+/comments$", 502, times=2)  # the notice, then its first retry
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED
+    assert not [c for c in world.bot_comments() if "stopped at the **plan** step" in c.body]
+    events = [e["event"] for e in world.services.store.entries(run.id)]
+    assert "notice_pending" in events and "notice_posted" not in events
+    registry = world.services.queue.scheduled_job_registry
+    [job_id] = registry.get_job_ids()  # GitHub still refused: tried again later
+    assert job_id == f"notices-{run.id}"
+
+    world.services.queue.enqueue_job(Job.fetch(job_id, connection=world.services.redis_bytes))  # its time came
+    registry.remove(job_id)
+    world.drain()
+    [notice] = [c for c in world.bot_comments() if "stopped at the **plan** step" in c.body]
+    assert "does not validate as a Plan" in notice.body and "`/retry`" in notice.body
+    assert world.services.store.pending_notices(run.id) == {}
+    assert "notice_posted" in [e["event"] for e in world.services.store.entries(run.id)]
