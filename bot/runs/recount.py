@@ -106,12 +106,14 @@ def _observe(values: dict[str, float], seconds: float) -> None:
 
 
 def model_usage_from_logs(client: redis.Redis) -> dict[tuple[str, str], dict[str, float]]:
-    """Calls, tokens and cost by (model, role), added up from every indexed run's `model_call` log entries."""
+    """Calls, tokens and cost by (model, role), added up from the `model_call` entries of every run's log
+    (indexed or not: the figures count every call)."""
     totals: dict[tuple[str, str], dict[str, float]] = {}
-    for chunk in _indexed(client):
+    keys = list(client.scan_iter(match=f"{RUN_PREFIX}*:log", count=1000))
+    for start in range(0, len(keys), _CHUNK):
         pipe = client.pipeline(transaction=False)
-        for run_id in chunk:
-            pipe.lrange(f"{RUN_PREFIX}{run_id}:log", 0, -1)
+        for key in keys[start:start + _CHUNK]:
+            pipe.lrange(key, 0, -1)
         for log in pipe.execute():
             for entry in map(orjson.loads, log):
                 if entry.get("event") == "model_call":
