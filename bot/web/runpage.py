@@ -118,7 +118,7 @@ def runs_list(summaries: Sequence[RunSummary], now: float, older: Cursor | None 
         for s in summaries)
     if not rows:
         rows = '<tr><td colspan="8" class="muted">No runs yet.</td></tr>'
-    which = "most recent runs" if first else "runs from the older pages on"
+    which = "most recent runs" if first else "older runs"
     body = ("<h1>issuesmith runs</h1>"
             f'<p class="muted">{len(summaries)} {which}, newest first.</p>'
             '<table class="runs"><thead><tr><th>run</th><th>state</th><th>repository</th><th>issue</th>'
