@@ -124,8 +124,9 @@ class Ledger(Protocol):
         """The run's totals so far: prompt_tokens, completion_tokens, calls, cost_usd."""
         ...
 
-    def add_usage(self, run_id: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
-        """Add one call's usage to the run's totals."""
+    def add_usage(self, run_id: str, step: str, model: str, prompt_tokens: int, completion_tokens: int,
+                  cost_usd: float, **detail: Any) -> None:
+        """Add one call to the run's totals and the figures by model, and log it (`model_call`), all at once."""
 
 
 class ModelClient:
@@ -344,9 +345,8 @@ class ModelClient:
         counts = usage_counts(getattr(response, "usage", None))
         prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
         cost = self._prices.cost(model, prompt, completion)
-        self._store.add_usage(ctx.run_id, prompt, completion, cost)
-        self._store.log(ctx.run_id, ctx.step, "model_call", model=model, prompt_tokens=prompt,
-                        completion_tokens=completion, cost_usd=round(cost, 6), seconds=round(seconds, 3), **sizes)
+        self._store.add_usage(ctx.run_id, ctx.step, model, prompt, completion, cost, seconds=round(seconds, 3),
+                              **sizes)
         if cut_by_server(prompt, sizes["text_estimate"]):
             raise PromptTruncated(
                 f"the model server read only {prompt:,} prompt tokens of a prompt whose text alone is about "

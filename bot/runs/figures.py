@@ -1,14 +1,15 @@
 """Figures the workers add up in Redis, for the web process's `/metrics` to read at scrape time.
 
 Workers are separate processes from the web app, so their counters cannot live in a
-`prometheus_client` registry. Instead every execution-log entry that carries a figure is
-added to two hashes, in the same round trip as the log entry itself (`RunStore.log` calls
-`record`):
+`prometheus_client` registry. Instead they are added to hashes in the same transaction as what
+they count:
 
-* `issuesmith:metrics:model` — per model and role (the log entry's step: plan, code, review,
-  test, fix): calls, prompt tokens, completion tokens, cost in USD;
+* `issuesmith:metrics:model` — per model and role (the call's step: plan, code, review, test,
+  fix): calls, prompt tokens, completion tokens, cost in USD; `RunStore.add_usage` calls
+  `record_call` in the transaction that adds the call to the run's totals and logs it;
 * `issuesmith:metrics:step_seconds` — a histogram of step durations by step, from `finished`
-  entries: one count per bucket (not cumulative), the sum and the count.
+  log entries (`RunStore.log` calls `record`): one count per bucket (not cumulative), the sum
+  and the count. `bot.runs.tallies` keeps its phase histograms in the same format.
 
 Field names are JSON arrays of the label values, so any model or step name round-trips.
 Only names and numbers are kept here: no issue text, paths or errors.
@@ -41,39 +42,35 @@ def _labels(raw: str | bytes) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def bucket_of(seconds: float) -> str:
+def bucket_of(seconds: float, bounds: tuple[float, ...] = STEP_BUCKETS) -> str:
     """The bucket a duration falls in: the smallest upper bound not below it, as Prometheus writes it."""
-    for bound in STEP_BUCKETS:
+    for bound in bounds:
         if seconds <= bound:
-            return _le(bound)
+            return bucket_label(bound)
     return "+Inf"
 
 
-def _le(bound: float) -> str:
+def bucket_label(bound: float) -> str:
+    """An upper bound as the `le` label writes it: `0.05`, `1.0`, `+Inf`."""
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
+def record_call(pipe: redis.client.Pipeline, model: str, role: str, prompt_tokens: int, completion_tokens: int,
+                cost_usd: float) -> None:
+    """Queue on `pipe` the increments of one model call."""
+    pipe.hincrby(MODEL_KEY, _field(model, role, "calls"), 1)
+    pipe.hincrby(MODEL_KEY, _field(model, role, "prompt_tokens"), prompt_tokens)
+    pipe.hincrby(MODEL_KEY, _field(model, role, "completion_tokens"), completion_tokens)
+    pipe.hincrbyfloat(MODEL_KEY, _field(model, role, "cost_usd"), cost_usd)
+
+
 def record(pipe: redis.client.Pipeline, step: str, event: str, detail: Mapping[str, Any]) -> None:
-    """Queue on `pipe` the increments that one execution-log entry stands for (none for most entries)."""
-    if event == "model_call":
-        model, role = str(detail.get("model", "")), step
-        pipe.hincrby(MODEL_KEY, _field(model, role, "calls"), 1)
-        pipe.hincrby(MODEL_KEY, _field(model, role, "prompt_tokens"), _int(detail.get("prompt_tokens")))
-        pipe.hincrby(MODEL_KEY, _field(model, role, "completion_tokens"), _int(detail.get("completion_tokens")))
-        pipe.hincrbyfloat(MODEL_KEY, _field(model, role, "cost_usd"), _float(detail.get("cost_usd")))
-    elif event == "finished" and isinstance(detail.get("seconds"), int | float):
+    """Queue on `pipe` the increments that one execution-log entry stands for (a finished step's duration)."""
+    if event == "finished" and isinstance(detail.get("seconds"), int | float):
         seconds = max(0.0, float(detail["seconds"]))
         pipe.hincrby(STEPS_KEY, _field(step, bucket_of(seconds)), 1)
         pipe.hincrby(STEPS_KEY, _field(step, "count"), 1)
         pipe.hincrbyfloat(STEPS_KEY, _field(step, "sum"), seconds)
-
-
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else 0
-
-
-def _float(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def model_usage(client: redis.Redis) -> dict[tuple[str, str], dict[str, float]]:
@@ -99,17 +96,24 @@ class Histogram:
 
 def step_durations(client: redis.Redis) -> dict[str, Histogram]:
     """The step-duration histograms by step name."""
+    return histograms(client, STEPS_KEY, STEP_BUCKETS)
+
+
+def histograms(client: redis.Redis, key: str, bounds: tuple[float, ...]) -> dict[str, Histogram]:
+    """The histograms kept in hash `key` (fields `[name, bucket]`, `[name, "sum"]`, `[name, "count"]`) by name."""
     raw: dict[str, dict[str, float]] = {}
-    for raw_field, raw_value in client.hgetall(STEPS_KEY).items():
+    for raw_field, raw_value in client.hgetall(key).items():
         labels = _labels(raw_field)
         if len(labels) == 2:
             raw.setdefault(labels[0], {})[labels[1]] = float(raw_value)
-    histograms: dict[str, Histogram] = {}
-    for step, values in raw.items():
-        running = 0.0
-        buckets: list[tuple[str, float]] = []
-        for bound in (*STEP_BUCKETS, math.inf):
-            running += values.get(_le(bound), 0.0)
-            buckets.append((_le(bound), running))
-        histograms[step] = Histogram(buckets, values.get("sum", 0.0), values.get("count", running))
-    return histograms
+    return {name: cumulative(values, bounds) for name, values in raw.items()}
+
+
+def cumulative(values: Mapping[str, float], bounds: tuple[float, ...]) -> Histogram:
+    """One histogram from its per-bucket counts (by `le` label), `sum` and `count`."""
+    running = 0.0
+    buckets: list[tuple[str, float]] = []
+    for bound in (*bounds, math.inf):
+        running += values.get(bucket_label(bound), 0.0)
+        buckets.append((bucket_label(bound), running))
+    return Histogram(buckets, values.get("sum", 0.0), values.get("count", running))

@@ -1,7 +1,9 @@
 """Run state in Redis: runs, plan versions, the step log, usage, comment ids, cached permissions.
 
 Every state change is one Lua script, so it is atomic and validated against the state
-machine in `bot.runs.model`: an illegal transition is refused and nothing is written.
+machine in `bot.runs.model`: an illegal transition is refused and nothing is written. The same
+script keeps the figures `/metrics` reads (`bot.runs.tallies`), and a model call's figures go in
+the transaction that adds it to the run (`add_usage`), so they cannot drift from the runs.
 """
 
 from __future__ import annotations
@@ -15,35 +17,43 @@ import orjson
 import redis
 
 from bot.core.errors import InvalidTransition
-from bot.runs import figures
+from bot.runs import figures, runindex, tallies
 from bot.runs.answers import DEFAULT_TTL_SECONDS, Answer, answer_key
 from bot.runs.model import ACTIVE, Run, State, sources_of
 
 PREFIX = "issuesmith"
-RUN_INDEX = f"{PREFIX}:runs"
-"""Every run id, scored by its created_at (a sorted set): the runs page and the runs-by-state gauge read it."""
+RUN_INDEX = runindex.KEY
 
-_CREATE = """
+_CREATE = tallies.lua_functions() + """
 local current = redis.call('GET', KEYS[1])
 if current == ARGV[1] then return {'exists', current} end
 if current then
   local state = redis.call('HGET', ARGV[2] .. current, 'state')
   if state and string.find(ARGV[3], ',' .. state .. ',', 1, true) then return {'busy', current} end
 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+local before = false
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then before = redis.call('HGET', KEYS[2], 'state') end
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+count(KEYS[4], before, ARGV[5])
 return {'created', ARGV[1]}
 """
+"""Create a run: the issue's pointer, the run, its place in the index and the runs-by-state count, at once."""
 
-_TRANSITION = """
+_TRANSITION = tallies.lua_functions() + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing', ''} end
 if not string.find(ARGV[2], ',' .. state .. ',', 1, true) then return {'refused', state} end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at', ARGV[6], unpack(ARGV, 7))
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+if redis.call('ZSCORE', KEYS[3], ARGV[5]) then
+  count(KEYS[4], state, ARGV[1])
+  time_phase(KEYS[1], KEYS[5], ARGV[1], ARGV[6])
+end
 return {'ok', state}
 """
+"""Move a run: its state, the answer it owes, the runs-by-state count and the phase it ends (`bot.runs.tallies`)."""
 
 
 def run_id_for(delivery: str) -> str:
@@ -90,8 +100,9 @@ class RunStore:
         run.updated_at = now
         flat = [item for pair in run.to_hash().items() for item in pair]
         active = "," + ",".join(ACTIVE) + ","
-        keys = [self._issue_key(run.repo, run.issue), self._run_key(run.id), RUN_INDEX]
-        outcome, holder = self._create(keys=keys, args=[run.id, f"{PREFIX}:run:", active, repr(run.created_at), *flat])
+        keys = [self._issue_key(run.repo, run.issue), self._run_key(run.id), RUN_INDEX, tallies.RUNS_KEY]
+        args = [run.id, f"{PREFIX}:run:", active, repr(run.created_at), run.state.value, *flat]
+        outcome, holder = self._create(keys=keys, args=args)
         return str(outcome), str(holder)
 
     def get(self, run_id: str) -> Run | None:
@@ -106,26 +117,14 @@ class RunStore:
             raise InvalidTransition(f"run {run_id} does not exist")
         return run
 
-    def recent(self, limit: int = 50) -> list[Run]:
-        """The newest `limit` runs (by created_at), newest first."""
-        ids = cast(list[str], self.redis.zrevrange(RUN_INDEX, 0, max(limit, 1) - 1))
+    def page(self, before: runindex.Cursor | None = None, limit: int = 50) -> tuple[list[Run], runindex.Cursor | None]:
+        """Up to `limit` runs created before `before` (from the newest when None), newest first, read from
+        the index; and the cursor of the next (older) page, None on the last one."""
+        ids, following = runindex.older(self.redis, before, limit)
         pipe = self.redis.pipeline(transaction=False)
         for run_id in ids:
             pipe.hgetall(self._run_key(run_id))
-        return [Run.from_hash(raw) for raw in pipe.execute() if raw]
-
-    def count_by_state(self) -> dict[State, int]:
-        """How many runs are in each state (every state present, 0 when none)."""
-        counts = dict.fromkeys(State, 0)
-        ids = cast(list[str], self.redis.zrange(RUN_INDEX, 0, -1))
-        for start in range(0, len(ids), 1000):
-            pipe = self.redis.pipeline(transaction=False)
-            for run_id in ids[start:start + 1000]:
-                pipe.hget(self._run_key(run_id), "state")
-            for state in pipe.execute():
-                if state in counts:
-                    counts[State(state)] += 1
-        return counts
+        return [Run.from_hash(raw) for raw in pipe.execute() if raw], following
 
     def for_issue(self, repo: str, issue: int) -> Run | None:
         """The issue's current (latest) run, active or not."""
@@ -143,13 +142,13 @@ class RunStore:
         Raises `InvalidTransition` when refused; nothing is written then.
         """
         sources = [s for s in sources_of(target) if only_from is None or s in only_from]
-        flat = [str(x) for k, v in {**changes, "updated_at": time.time()}.items()
-                for x in (k, _flatten(v))]
+        flat = [str(x) for k, v in changes.items() for x in (k, _flatten(v))]
         run_key = self._run_key(run_id)
-        keys = [run_key, answer_key(answer[0]) if answer else run_key]
+        keys = [run_key, answer_key(answer[0]) if answer else run_key, RUN_INDEX, tallies.RUNS_KEY, tallies.PHASES_KEY]
         owed = answer[1].dumps() if answer else ""
         outcome, previous = self._transition(
-            keys=keys, args=[target.value, "," + ",".join(sources) + ",", owed, str(answer_ttl), *flat])
+            keys=keys, args=[target.value, "," + ",".join(sources) + ",", owed, str(answer_ttl), run_id,
+                             repr(time.time()), *flat])
         if outcome == "missing":
             raise InvalidTransition(f"run {run_id} does not exist")
         if outcome == "refused":
@@ -186,25 +185,35 @@ class RunStore:
     # step log
     def log(self, run_id: str, step: str, event: str, **detail: Any) -> None:
         """Append one structured entry to the run's execution log (and add its figures, `bot.runs.figures`)."""
-        entry = {"ts": round(time.time(), 3), "step": step, "event": event, **detail}
         pipe = self.redis.pipeline()
+        self._append(pipe, run_id, step, event, detail)
+        pipe.execute()
+
+    def _append(self, pipe: redis.client.Pipeline, run_id: str, step: str, event: str, detail: dict[str, Any]) -> None:
+        """Queue one log entry and the figures it stands for on `pipe`."""
+        entry = {"ts": round(time.time(), 3), "step": step, "event": event, **detail}
         pipe.rpush(f"{self._run_key(run_id)}:log", orjson.dumps(entry, default=str))
         figures.record(pipe, step, event, detail)
-        pipe.execute()
 
     def entries(self, run_id: str) -> list[dict[str, Any]]:
         """The run's execution log, oldest first."""
         return [orjson.loads(raw) for raw in self.redis.lrange(f"{self._run_key(run_id)}:log", 0, -1)]
 
     # usage
-    def add_usage(self, run_id: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
-        """Add one model call's usage to the run's totals."""
+    def add_usage(self, run_id: str, step: str, model: str, prompt_tokens: int, completion_tokens: int,
+                  cost_usd: float, **detail: Any) -> None:
+        """Add one model call, in one transaction: to the run's totals, to the figures by model and role
+        (`bot.runs.figures`), and to the run's log as a `model_call` entry (with `detail`)."""
         key = f"{self._run_key(run_id)}:usage"
         pipe = self.redis.pipeline()
         pipe.hincrby(key, "prompt_tokens", prompt_tokens)
         pipe.hincrby(key, "completion_tokens", completion_tokens)
         pipe.hincrby(key, "calls", 1)
         pipe.hincrbyfloat(key, "cost_usd", cost_usd)
+        figures.record_call(pipe, model, step, prompt_tokens, completion_tokens, cost_usd)
+        self._append(pipe, run_id, step, "model_call", {
+            "model": model, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "cost_usd": round(cost_usd, 6), **detail})
         pipe.execute()
 
     def usage(self, run_id: str) -> dict[str, float]:

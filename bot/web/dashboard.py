@@ -1,14 +1,16 @@
 """The runs page: `GET /runs` (recent runs) and `GET /runs/<id>` (one run), behind a token.
 
 Mounted by `bot.web.app.create_app` only when `ISSUESMITH_DASHBOARD_TOKEN` is set; otherwise the
-routes do not exist (404). With it, a request must carry the token, as
-`Authorization: Bearer <token>` or in the session cookie that `?token=<token>` sets once
-(answered with a redirect to the same page without the token, so it does not stay in the
-address bar or history). Anything else is a 401. Comparisons are constant-time and on bytes (a
-value with any characters is just wrong, never an error); the cookie holds an HMAC of the token,
-not the token, and is `Secure` (sent over https only), whatever scheme the app itself sees, as
-behind a TLS-terminating proxy, unless `ISSUESMITH_DASHBOARD_INSECURE_COOKIE=1` turns that off
-for plain-http local use. Pages are read-only and read Redis only.
+routes do not exist (404). `/runs` shows 100 runs a page, newest first, read from the run index
+(`bot.runs.runindex`): `?before=<cursor>` is the page of runs older than the cursor; never all runs.
+With it on, a request must carry the token, as `Authorization: Bearer <token>` or in the session
+cookie that `?token=<token>` sets once (answered with a redirect to the same page without the token,
+so it does not stay in the address bar or history). Anything else is a 401. Comparisons are
+constant-time and on bytes (a value with any characters is just wrong, never an error); the cookie
+holds an HMAC of the token, not the token, and is `Secure` (sent over https only), whatever scheme
+the app itself sees, as behind a TLS-terminating proxy, unless
+`ISSUESMITH_DASHBOARD_INSECURE_COOKIE=1` turns that off for plain-http local use. Pages are
+read-only and read Redis only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import SecretStr
 
 from bot.runs.journal import RedisJournal
 from bot.runs.model import Run
+from bot.runs.runindex import Cursor
 from bot.runs.store import PREFIX, PlanRecord, RunStore
 from bot.runs.timeline import spans
 from bot.web import runpage
@@ -96,6 +99,11 @@ def _page(text: str) -> Response:
     return HTMLResponse(text, headers=HEADERS)
 
 
+def _bad_cursor() -> Response:
+    return HTMLResponse(runpage.document("issuesmith: no such page", "<h1>400: not a page of runs</h1>"
+                                         '<p><a href="/runs">Newest runs</a></p>'), status_code=400, headers=HEADERS)
+
+
 def _not_found() -> Response:
     return HTMLResponse(runpage.document("issuesmith: no such run", "<h1>404: no such run</h1>"
                                          '<p><a href="/runs">All runs</a></p>'), status_code=404, headers=HEADERS)
@@ -150,7 +158,12 @@ def mount(api: FastAPI, token: SecretStr, client: redis.Redis, secure_cookie: bo
         denied = access.check(request)
         if denied is not None:
             return denied
-        return _page(runpage.runs_list(summaries(store, store.recent(LIST_LIMIT)), time.time()))
+        raw = request.query_params.get("before")
+        before = Cursor.parse(raw) if raw is not None else None
+        if raw is not None and before is None:
+            return _bad_cursor()
+        runs, following = store.page(before, LIST_LIMIT)
+        return _page(runpage.runs_list(summaries(store, runs), time.time(), older=following, first=before is None))
 
     @api.get("/runs/{run_id}", include_in_schema=False)
     def run_detail(request: Request, run_id: str) -> Response:

@@ -9,11 +9,14 @@ Each app has its own `CollectorRegistry` (never the global one), holding:
 * `issuesmith_web_request_duration_seconds{outcome}` — latency of every HTTP request: the
   webhook outcome on `/webhook`, else the status class (`2xx`, `4xx`, ...).
 * `RedisFigures`, a collector that reads Redis when scraped: RQ jobs by queue and state
-  (queued, started, finished, failed, deferred, scheduled, canceled), runs by state, and the
-  workers' figures from `bot.runs.figures` (model calls, tokens and dollars by model and role; step
-  durations by step). `issuesmith_redis_up` says whether that read worked.
+  (queued, started, finished, failed, deferred, scheduled, canceled), runs by state and phase
+  durations (`bot.runs.tallies`, kept by the state-change scripts), and the workers' figures from
+  `bot.runs.figures` (model calls, tokens and dollars by model and role; step durations by step).
+  `issuesmith_redis_up` says whether that read worked. A scrape reads a few hashes and RQ's
+  registry sizes, never the runs: it costs the same with 10 or 100,000 runs. The first scrape on a
+  Redis from before the tallies counts them once (`bot.runs.recount.ensure`).
 
-Labels are only event, outcome, queue, state, step, model and role: no secrets, no repository text.
+Labels are only event, outcome, queue, state, step, phase, model and role: no secrets, no repository text.
 Every label comes from a closed set: events are GitHub's (once signed), outcomes, queues, states and
 steps are issuesmith's own names, roles are the agents', and `model` is a model the deployment
 configured (`ISSUESMITH_MODEL`) or priced (the price table and `ISSUESMITH_PRICES`). A repository may
@@ -34,9 +37,8 @@ from rq import Queue
 
 from bot.config.pricing import DEFAULT_PRICES
 from bot.config.settings import Settings
-from bot.runs import figures
+from bot.runs import figures, recount, tallies
 from bot.runs.queueing import QUEUE_NAME
-from bot.runs.store import RunStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -117,7 +119,8 @@ class RedisFigures(Collector):
         """Every family read from Redis, and `issuesmith_redis_up` (0 with nothing else when Redis fails)."""
         up = GaugeMetricFamily("issuesmith_redis_up", "1 if the figures kept in Redis could be read.")
         try:
-            families = [self._jobs(), self._runs(), *self._model(), self._steps()]
+            recount.ensure(self._text)
+            families = [self._jobs(), self._runs(), self._phases(), *self._model(), self._steps()]
         except redis.RedisError:
             up.add_metric([], 0)
             yield up
@@ -147,8 +150,17 @@ class RedisFigures(Collector):
 
     def _runs(self) -> Metric:
         family = GaugeMetricFamily("issuesmith_runs", "Runs by state.", labels=["state"])
-        for state, count in RunStore(self._text).count_by_state().items():
+        for state, count in tallies.runs_by_state(self._text).items():
             family.add_metric([state.value], count)
+        return family
+
+    def _phases(self) -> Metric:
+        family = HistogramMetricFamily("issuesmith_run_phase_seconds",
+                                       "How long runs took: plan (label to first plan ready for approval), "
+                                       "pull_request (approval to pull request open); once per run.",
+                                       labels=["phase"])
+        for phase, histogram in tallies.phase_durations(self._text).items():
+            family.add_metric([phase], histogram.buckets, histogram.sum)
         return family
 
     def _model(self) -> list[Metric]:

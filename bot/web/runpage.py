@@ -12,10 +12,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
 from bot.runs.model import Run
+from bot.runs.runindex import Cursor
 from bot.runs.store import PlanRecord
 from bot.runs.timeline import Span
 
@@ -105,8 +107,9 @@ def state_badge(run: Run) -> str:
     return f'<span class="state {e(run.state.value)}">{e(run.state.value)}</span>'
 
 
-def runs_list(summaries: Sequence[RunSummary], now: float) -> str:
-    """The page listing recent runs, newest first."""
+def runs_list(summaries: Sequence[RunSummary], now: float, older: Cursor | None = None, first: bool = True) -> str:
+    """A page of the runs list, newest first; `older`: where the next (older) page starts, None on the last;
+    `first`: this is the newest page."""
     rows = "".join(
         f'<tr><td class="mono"><a href="/runs/{e(s.run.id)}">{e(s.run.id)}</a></td><td>{state_badge(s.run)}</td>'
         f"<td>{e(s.run.repo)}</td><td>#{e(s.run.issue)} {e(s.run.issue_title)}</td><td>{pull_link(s)}</td>"
@@ -115,12 +118,21 @@ def runs_list(summaries: Sequence[RunSummary], now: float) -> str:
         for s in summaries)
     if not rows:
         rows = '<tr><td colspan="8" class="muted">No runs yet.</td></tr>'
+    which = "most recent runs" if first else "older runs"
     body = ("<h1>issuesmith runs</h1>"
-            f'<p class="muted">The {len(summaries)} most recent runs, newest first.</p>'
+            f'<p class="muted">{len(summaries)} {which}, newest first.</p>'
             '<table class="runs"><thead><tr><th>run</th><th>state</th><th>repository</th><th>issue</th>'
             '<th>pull request</th><th>created</th><th class="num">duration</th><th class="num">cost</th></tr>'
-            f"</thead><tbody>{rows}</tbody></table>")
+            f"</thead><tbody>{rows}</tbody></table>" + pager(older, first))
     return document("issuesmith runs", body)
+
+
+def pager(older: Cursor | None, first: bool) -> str:
+    """Links to the newest page (unless on it) and to the next older page (unless on the last)."""
+    links = [] if first else ['<a href="/runs" rel="first">newest runs</a>']
+    if older is not None:
+        links.append(f'<a href="/runs?{e(urlencode({"before": str(older)}))}" rel="next">older runs →</a>')
+    return f'<p class="pager">{" · ".join(links)}</p>' if links else ""
 
 
 def run_page(detail: RunDetail, now: float) -> str:

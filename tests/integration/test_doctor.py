@@ -24,6 +24,9 @@ import pytest
 import redis
 
 from bot.cli.doctor import main
+from bot.runs import tallies
+from bot.runs.model import Run, State
+from bot.runs.store import RunStore
 from bot.sandboxes.choice import ISOLATING, probe_all
 from standins.github import FakeGitHub, generate_app_key
 from standins.openai import LLAMA_CPP_PYTHON_REFUSAL, FakeOpenAI, Reply
@@ -434,6 +437,22 @@ def test_redis_without_persistence_is_a_warning(stage: Stage) -> None:
     assert "fix: set `appendonly yes` in redis.conf" in persistence
     assert "✗" not in out
     assert ": 0 failed, " in out.splitlines()[-1]
+
+
+def test_recount_metrics_counts_runs_by_state_again(stage: Stage) -> None:
+    client = redis.Redis.from_url(stage.redis.url, decode_responses=True)
+    store = RunStore(client)
+    for n in range(5):
+        store.create(Run(id=f"r{n}", repo="o/r", issue=n, installation_id=1))
+    store.transition("r0", State.CANCELLED)
+    client.hset(tallies.RUNS_KEY, mapping={"PLANNING": 40, "MERGED": 3})  # counts gone wrong, say from a backup
+
+    _, out = stage.doctor("--recount-metrics")
+
+    assert block(out, "metrics recount").startswith("✓ metrics recount: runs by state and phase histograms "
+                                                    "counted again from 5 runs in "), out
+    assert tallies.runs_by_state(client) == {**dict.fromkeys(State, 0), State.PLANNING: 4, State.CANCELLED: 1}
+    assert "metrics recount" not in statuses(stage.doctor()[1])  # only when asked
 
 
 def test_redis_with_config_disabled_cannot_be_checked(stage: Stage) -> None:

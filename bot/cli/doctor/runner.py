@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bot.cli.doctor import config, local, probe, remote
+from bot.cli.doctor import config, local, metrics, probe, remote
 from bot.cli.doctor.result import Check, Status, fail, warn
 from bot.core.redact import Redactor
 
@@ -33,6 +33,7 @@ class Context:
     key: config.AppKey | None = None
     redis_answers: bool = False
     probe_model: bool = False  # --probe-model: also send the capability probe's chat requests
+    recount_metrics: bool = False  # --recount-metrics: also rebuild the run counts /metrics reads
     results: list[Check] = field(default_factory=list)
 
 
@@ -54,7 +55,8 @@ def _redis(ctx: Context) -> list[Check]:
         return [check]
     ctx.redis_answers = True
     try:
-        return [check, local.check_persistence(client)]
+        found = [check, local.check_persistence(client)]
+        return [*found, metrics.recount_metrics(client)] if ctx.recount_metrics else found
     finally:
         client.close()
 
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--probe-model", action="store_true",
                         help="also send a few small chat requests to see what the model server supports "
                              "(response formats, tool calls, usage) and which settings to use")
+    parser.add_argument("--recount-metrics", action="store_true",
+                        help="also count runs by state and the phase histograms of /metrics again from the runs "
+                             "(done once by itself after an upgrade)")
     args = parser.parse_args(argv)
     out = out or sys.stdout
     loaded = config.load(args.env_file)
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except OSError:
         pass  # an unreadable key file is reported by the key check
     print("issuesmith doctor", file=out)
-    results = run(Context(loaded, args.timeout, probe_model=args.probe_model), out, redactor)
+    context = Context(loaded, args.timeout, probe_model=args.probe_model, recount_metrics=args.recount_metrics)
+    results = run(context, out, redactor)
     print(summary(results), file=out, flush=True)
     return 1 if any(c.status == "fail" for c in results) else 0

@@ -7,7 +7,7 @@ import redis
 from pydantic import ValidationError
 
 from bot.config.settings import Settings
-from bot.runs import figures
+from bot.runs import figures, recount, tallies
 from bot.runs.model import Run, State
 from bot.runs.store import RunStore
 from bot.runs.timeline import spans
@@ -29,18 +29,20 @@ def test_runs_are_indexed_newest_first_and_counted_by_state(store: RunStore) -> 
     assert store.create(new_run("r9", 1, 1009.0))[0] == "busy"  # refused: not indexed
     store.transition("r2", State.CANCELLED)
     store.transition("r3", State.AWAITING_APPROVAL)
-    assert [run.id for run in store.recent(10)] == ["r3", "r2", "r1"]
-    assert [run.id for run in store.recent(2)] == ["r3", "r2"]
-    counts = store.count_by_state()
+    assert [run.id for run in store.page(None, 10)[0]] == ["r3", "r2", "r1"]
+    assert [run.id for run in store.page(None, 2)[0]] == ["r3", "r2"]
+    counts = tallies.runs_by_state(store.redis)
     assert counts[State.PLANNING] == counts[State.CANCELLED] == counts[State.AWAITING_APPROVAL] == 1
     assert sum(counts.values()) == 3 and set(counts) == set(State)
+    assert recount.full_recount(store.redis)[0] == counts
 
 
-def test_log_entries_add_up_model_usage_and_step_durations(store: RunStore) -> None:
+def test_model_calls_and_log_entries_add_up_model_usage_and_step_durations(store: RunStore) -> None:
     odd = 'model "x", v2'  # any name round-trips through the hash field
-    store.log("r1", "plan", "model_call", model=odd, prompt_tokens=100, completion_tokens=20, cost_usd=0.25)
-    store.log("r2", "plan", "model_call", model=odd, prompt_tokens=50, completion_tokens=5, cost_usd=0.5)
-    store.log("r2", "review", "model_call", model="m2", prompt_tokens=7, completion_tokens=3, cost_usd=0.0)
+    store.add_usage("r1", "plan", odd, 100, 20, 0.25)
+    store.add_usage("r2", "plan", odd, 50, 5, 0.5)
+    store.add_usage("r2", "review", "m2", 7, 3, 0.0)
+    store.log("r2", "review", "model_call", model="m2", prompt_tokens=7)  # a log entry alone counts nothing
     for seconds in (0.02, 0.05, 0.3, 4000.0):
         store.log("r1", "test", "finished", seconds=seconds)
     store.log("r1", "test", "finished")  # no duration: not counted

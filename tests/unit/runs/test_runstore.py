@@ -89,8 +89,12 @@ def test_plans_log_usage_comments_and_permissions(store: RunStore) -> None:
     store.log("r1", "plan", "started", attempt=0)
     store.log("r1", "plan", "finished", seconds=1.5)
     assert [e["event"] for e in store.entries("r1")] == ["started", "finished"]
-    store.add_usage("r1", 100, 20, 0.01)
-    store.add_usage("r1", 50, 5, 0.02)
+    store.add_usage("r1", "plan", "m1", 100, 20, 0.01, seconds=1.0)
+    store.add_usage("r1", "plan", "m1", 50, 5, 0.02)
+    assert [e["event"] for e in store.entries("r1")] == ["started", "finished", "model_call", "model_call"]
+    assert store.entries("r1")[2] | {"ts": 0} == {"ts": 0, "step": "plan", "event": "model_call", "model": "m1",
+                                                  "prompt_tokens": 100, "completion_tokens": 20, "cost_usd": 0.01,
+                                                  "seconds": 1.0}
     assert store.usage("r1") == {"prompt_tokens": 150, "completion_tokens": 25, "calls": 2,
                                  "cost_usd": pytest.approx(0.03)}
     store.remember_comment("r1", "<!-- m -->", 7)

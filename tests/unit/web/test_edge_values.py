@@ -50,8 +50,7 @@ def test_the_scrape_adds_up_unknown_models_under_other(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     pipe = client.pipeline()
     for model, cost in (("gpt-4o-mini", 0.5), ("gpt-4o-<script>", 1.0), ("repo-model", 2.0)):
-        figures.record(pipe, "plan", "model_call", {"model": model, "prompt_tokens": 10, "completion_tokens": 1,
-                                                    "cost_usd": cost})
+        figures.record_call(pipe, model, "plan", 10, 1, cost)
     pipe.execute()
     collector = RedisFigures(redis.Redis.from_url(redis_url), client, {"gpt-4o-mini"})
     families = {f.name: f for f in collector.collect()}
