@@ -338,10 +338,11 @@ async def http_backend(
     async def feed() -> None:
         assert proc.stdin is not None
         try:
-            proc.stdin.write(body)
-            await proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+            if body:
+                proc.stdin.write(body)
+                await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError, RuntimeError):
+            pass  # git http-backend answered without reading it all (uvloop: RuntimeError on a closed pipe)
         finally:
             proc.stdin.close()
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 import github
 import pytest
@@ -11,7 +13,8 @@ from github import Auth
 
 from bot.github import comments, fitting
 from bot.runs.model import State
-from tests.world import INSTALLATION, REPO, World, plan_with
+from standins.openai import Reply
+from tests.world import INSTALLATION, REPO, World, make_world, plan_with
 
 OVER = "x" * (fitting.LIMIT + 1)
 
@@ -57,11 +60,22 @@ def test_the_stand_in_refuses_a_body_over_the_limit_and_our_gateway_never_sends_
     assert "more characters not shown" in body
 
 
-def test_a_plan_quoting_a_long_issue_is_still_posted(world: World, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.fixture
+def roomy_world(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iterator[World]:
+    """A deployment that lets the model write 64k tokens (ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS): room for a plan
+    longer than GitHub takes in one comment (the default cap of 4,096 keeps a plan far below that)."""
+    w = make_world(tmp_path, redis_url, app_keys, model_max_output_tokens=64_000)
+    yield w
+    w.close()
+
+
+def test_a_plan_quoting_a_long_issue_is_still_posted(roomy_world: World, caplog: pytest.LogCaptureFixture) -> None:
+    world = roomy_world
     issue_text = "Steps to reproduce, with the whole traceback 🔥:\n" + "  File \"x.py\", line 1, in f\n" * 2_100
     world.new_issue(body=issue_text)
-    world.script_plan(plan_with(summary="The issue says:\n" + issue_text,
-                                steps=[f"Fix frame {i}: " + "look closely " * 20 for i in range(300)]))
+    plan = plan_with(summary="The issue says:\n" + issue_text,
+                     steps=[f"Fix frame {i}: " + "look closely " * 20 for i in range(300)])
+    world.openai.script(Reply.json(plan), match="Planner of issuesmith")  # usage counted from the prompt it got
     with caplog.at_level(logging.WARNING, logger="issuesmith.github"):
         world.label()
         world.drain()
