@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 import time
 
-from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
 from bot.github.client import GitHubApp
 from bot.runs.model import State
 from bot.runs.queueing import RetryPolicy, honour_retry_after
-from tests.world import SAMPLE_PLAN, World
+from tests.world import SAMPLE_PLAN, QuietWorker, World
 
 COMMENTS = r"/issues/\d+/comments$"
 
@@ -88,7 +87,7 @@ def test_a_wait_over_the_bound_fails_the_call_as_retryable_and_the_job_waits_it_
     world.label()
     world.step()  # intake
     world.github.rate_limit_next("POST", COMMENTS, "secondary", retry_after=600)
-    worker = SimpleWorker([world.services.queue], connection=world.services.redis_bytes,
+    worker = QuietWorker([world.services.queue], connection=world.services.redis_bytes,
                           exception_handlers=[honour_retry_after])
     before = time.time()
     worker.work(burst=True, max_jobs=1, with_scheduler=False)  # the plan job
