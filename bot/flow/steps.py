@@ -89,7 +89,7 @@ def call_context(services: Services, run_id: str, step: str) -> CallContext:
         if reason:
             raise Cancelled(reason, step=step)
 
-    return CallContext(run_id, step, check)
+    return CallContext(run_id, step, check, memo=f"a{services.store.require(run_id).attempt}")
 
 
 def _retries_left() -> int:

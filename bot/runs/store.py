@@ -22,6 +22,8 @@ from bot.runs.model import ACTIVE, Run, State, sources_of
 PREFIX = "issuesmith"
 RUN_INDEX = f"{PREFIX}:runs"
 """Every run id, scored by its created_at (a sorted set): the runs page and the runs-by-state gauge read it."""
+REPLY_TTL_SECONDS = 7 * 24 * 3600
+"""How long a run keeps its model replies for a job that resumes it (`bot.models.memo`)."""
 
 _CREATE = """
 local current = redis.call('GET', KEYS[1])
@@ -236,6 +238,20 @@ class RunStore:
     def drop_pending_notice(self, run_id: str, key: str) -> None:
         """Notice `key` has been posted."""
         self.redis.hdel(f"{self._run_key(run_id)}:pending_notices", key)
+
+    # replies a resumed job is given again (bot.models.memo)
+    def kept_reply(self, run_id: str, memo: str, digest: str) -> str | None:
+        """The model reply kept for the request with `digest` in the run's scope `memo`, if any."""
+        value = self.redis.hget(f"{self._run_key(run_id)}:replies:{memo}", digest)
+        return value.decode() if isinstance(value, bytes) else cast(str | None, value)
+
+    def keep_reply(self, run_id: str, memo: str, digest: str, reply: str) -> None:
+        """Keep a model reply of the run for `REPLY_TTL_SECONDS` after the run's last one."""
+        key = f"{self._run_key(run_id)}:replies:{memo}"
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, digest, reply)
+            pipe.expire(key, REPLY_TTL_SECONDS)
+            pipe.execute()
 
     # answers to deliveries (bot.runs.answers)
     def answer(self, delivery: str) -> Answer | None:
