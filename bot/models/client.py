@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import AgentGaveUp, AgentStuck, ModelOutputInvalid, PromptTruncated
+from bot.models import memo
 from bot.models.context import (
     cap_output,
     cut_by_server,
@@ -41,7 +42,6 @@ from bot.models.context import (
     text_estimate,
     usage_counts,
 )
-from bot.models import memo
 from bot.models.formats import Formats, finish_note, refuses_format, request_format, with_system_note
 from bot.models.overflow import context_overflow
 from bot.models.parsing import parse_answer, short_problem

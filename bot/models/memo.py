@@ -18,6 +18,7 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion
 
+
 def request_digest(request: Mapping[str, Any]) -> str:
     """A digest of everything a request asks: the same request, the same digest (key order aside)."""
     text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)

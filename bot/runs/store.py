@@ -239,6 +239,21 @@ class RunStore:
         """Notice `key` has been posted."""
         self.redis.hdel(f"{self._run_key(run_id)}:pending_notices", key)
 
+    # the job working on a run now (bot.flow.interrupts)
+    def begin_execution(self, run_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Note that a job works on the run now (`record`: job, step, host, pid); the record of a job that
+        began and never ended (it died mid-way), if there is one."""
+        previous = self.redis.getset(f"{self._run_key(run_id)}:executing", orjson.dumps(record).decode())
+        return cast(dict[str, Any], orjson.loads(previous)) if previous else None
+
+    def end_execution(self, run_id: str) -> None:
+        """The job working on the run ended (however it ended)."""
+        self.redis.delete(f"{self._run_key(run_id)}:executing")
+
+    def count_interruption(self, run_id: str, key: str) -> int:
+        """Count one interruption of `key` (a step in an attempt); how many there have been."""
+        return int(cast(int, self.redis.hincrby(f"{self._run_key(run_id)}:interruptions", key, 1)))
+
     # replies a resumed job is given again (bot.models.memo)
     def kept_reply(self, run_id: str, memo: str, digest: str) -> str | None:
         """The model reply kept for the request with `digest` in the run's scope `memo`, if any."""

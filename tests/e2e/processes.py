@@ -152,6 +152,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def running(pid: int, word: str) -> bool:
+    """Whether a process below `pid` has `word` in its command line (e.g. the repository's tests)."""
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            if word.encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+                return True
+    return False
+
+
 def answers(url: str) -> bool:
     """Whether `url` answers 200 now."""
     try:
@@ -170,7 +179,7 @@ def kill_worker_and_start_another(d: Deployment) -> None:
     start_worker(d)
 
 
-def start_worker(d: Deployment) -> subprocess.Popen[bytes]:
-    """Start one more `issuesmith worker` (the last of `d.procs`)."""
-    d.procs.append(start(["worker"], d.env, d.root, d.logs))
+def start_worker(d: Deployment, **env: str) -> subprocess.Popen[bytes]:
+    """Start one more `issuesmith worker` (the last of `d.procs`), with `env` added to the deployment's."""
+    d.procs.append(start(["worker"], {**d.env, **env}, d.root, d.logs))
     return d.procs[-1]
