@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,8 @@ class StepInterrupted(IssuesmithError):
 def begin(services: Services, run_id: str, job_step: str, attempt: int) -> None:
     """Note that this job works on the run now; raise `StepInterrupted` when the job it follows was
     interrupted in the same step once too often (the caller's failure path fails the run)."""
-    record = {"step": job_step, "host": socket.gethostname(), "pid": os.getpid(), "attempt": attempt}
+    record = {"step": job_step, "host": socket.gethostname(), "pid": os.getpid(), "attempt": attempt,
+              "id": uuid.uuid4().hex}
     previous = services.store.begin_execution(run_id, record)
     if previous is None:
         return

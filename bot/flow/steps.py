@@ -93,7 +93,9 @@ def call_context(services: Services, run_id: str, step: str) -> CallContext:
         if reason:
             raise Cancelled(reason, step=step)
 
-    return CallContext(run_id, step, check, memo=f"a{services.store.require(run_id).attempt}")
+    execution = services.store.current_execution(run_id) or {}
+    return CallContext(run_id, step, check, memo=f"a{services.store.require(run_id).attempt}",
+                       execution=str(execution.get("id", "")))
 
 
 def _retries_left() -> int:

@@ -107,6 +107,8 @@ class CallContext:
     check: Callable[[], None] | None = None
     memo: str = ""
     """Where replies are kept for a resumed job (`bot.models.memo`): the run's attempt; "" keeps none."""
+    execution: str = ""
+    """The job execution asking: a request sent again within one execution is asked again."""
 
     @property
     def agent(self) -> str:
@@ -158,6 +160,7 @@ class ModelClient:
         self._sampling = sampling or Sampling()
         self.max_input_tokens = max_input_tokens
         self._models: Callable[[str], str] = lambda step: model
+        self._sent: dict[tuple[str, str, str], int] = {}  # shared by the per-run copies, like `_formats`
 
     def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
         """A client for one run: `models(step, default)` picks each step's model; the run's own budget."""
@@ -306,7 +309,7 @@ class ModelClient:
         if specs:
             choice = {"type": "function", "function": {"name": FINISH}} if force_finish else "auto"
             request = {**request, "tools": specs, "tool_choice": choice}
-        digest = memo.request_digest({**request, "answer": output.__name__})
+        digest = self._occurrence(ctx, memo.request_digest({**request, "answer": output.__name__}))
         kept = self._kept(ctx, digest)
         if kept is not None:
             return kept.choices[0]
@@ -324,6 +327,13 @@ class ModelClient:
                       "text_estimate": text_estimate(fitted)})
         self._keep(ctx, digest, response)
         return response.choices[0]
+
+    def _occurrence(self, ctx: CallContext, digest: str) -> str:
+        """The digest numbered by how often this execution has sent the request: the n-th time gets the
+        reply the n-th time got in an earlier execution, so a request repeated on purpose is asked again."""
+        key = (ctx.run_id, ctx.execution, digest)
+        self._sent[key] = self._sent.get(key, 0) + 1
+        return f"{digest}:{self._sent[key]}"
 
     def _kept(self, ctx: CallContext, digest: str) -> Any:
         """The reply this run already got for the request with `digest` (logged as reused), else None."""

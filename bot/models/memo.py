@@ -3,8 +3,10 @@
 A job that dies mid-step (a worker killed, stopped, or its machine lost) runs again and resumes at
 the step it was in; the step starts over on the same tree, so its agents send the same requests
 again, in the same order, up to where the job died. The model is not asked those again: every reply
-is kept under the digest of its request (model, messages, tools, tool choice, format), and a request
-whose digest is kept gets that reply back, without spending tokens, budget or time. The first request
+is kept under the digest of its request (model, messages, tools, tool choice, format) and how many
+times the execution has sent it, and a request whose digest is kept gets that reply back, without
+spending tokens, budget or time (so a request the flow repeats on purpose, within one execution,
+is still asked again). The first request
 that differs (the conversation went past where it died, or a test run printed other timings) goes to
 the model as before. Replies are kept per run and per attempt (`/retry` asks afresh).
 """

@@ -246,6 +246,11 @@ class RunStore:
         previous = self.redis.getset(f"{self._run_key(run_id)}:executing", orjson.dumps(record).decode())
         return cast(dict[str, Any], orjson.loads(previous)) if previous else None
 
+    def current_execution(self, run_id: str) -> dict[str, Any] | None:
+        """The record of the job working on the run now (or of one that died mid-way), if any."""
+        raw = self.redis.get(f"{self._run_key(run_id)}:executing")
+        return cast(dict[str, Any], orjson.loads(raw)) if raw else None
+
     def end_execution(self, run_id: str) -> None:
         """The job working on the run ended (however it ended)."""
         self.redis.delete(f"{self._run_key(run_id)}:executing")
