@@ -2,7 +2,8 @@
 
 A Redis outage does not end the process: when RQ's loop gives up on a Redis error, the command waits
 for Redis (`bot.cli.outage`, with backoff, logged once per outage), looks for jobs left behind by
-dead workers again and starts a fresh RQ worker. Only a stop signal (or `--burst` running dry) ends it.
+dead workers again and starts a fresh RQ worker. Only a stop signal (or `--burst` running dry) ends it;
+a stop signal lets the current job run for `ISSUESMITH_SHUTDOWN_GRACE` seconds at most (`bot.cli.rqworker`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from rq import Worker
-
 from bot.cli import outage
 from bot.cli.redisconn import ensure_reachable, shown_url
+from bot.cli.rqworker import IssuesmithWorker
 from bot.config.settings import Settings
 from bot.core.errors import ConfigError
 from bot.flow.services import Services, build_services, install
@@ -38,8 +38,8 @@ def run(settings: Settings, burst: bool, name: str | None) -> None:
     watch = outage.RedisOutage(services.redis_bytes, shown_url(settings.redis_url))
     while True:
         _requeue(services)
-        rq_worker = Worker([services.queue], connection=services.redis_bytes, name=name,
-                           exception_handlers=[honour_retry_after])
+        rq_worker = IssuesmithWorker([services.queue], connection=services.redis_bytes, name=name,
+                                     exception_handlers=[honour_retry_after], grace=settings.shutdown_grace)
         rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         if burst or rq_worker._shutdown_requested_date is not None:
             return

@@ -158,6 +158,10 @@ class Settings(ModelSettings):
     step_retry_backoff: list[float] = Field([2.0, 8.0], validation_alias="ISSUESMITH_STEP_RETRY_BACKOFF")
     job_retries: int = Field(3, validation_alias="ISSUESMITH_JOB_RETRIES")
     job_retry_intervals: list[int] = Field([5, 30, 120], validation_alias="ISSUESMITH_JOB_RETRY_INTERVALS")
+    shutdown_grace: float = Field(20.0, ge=0, validation_alias="ISSUESMITH_SHUTDOWN_GRACE",
+                                  description="seconds a stopping worker lets its current job run before it stops "
+                                              "it (the job then runs again from its step); keep the orchestrator's "
+                                              "grace period longer")
     permission_cache_seconds: int = Field(60, validation_alias="ISSUESMITH_PERMISSION_CACHE_SECONDS")
     delivery_ttl_seconds: int = Field(7 * 24 * 3600, validation_alias="ISSUESMITH_DELIVERY_TTL_SECONDS")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")

@@ -304,6 +304,8 @@ class Implementation:
         settings = self.services.settings
         timeout = DeploymentLimits.from_settings(settings).run_test_timeout(self.config)  # the repository's, bounded
         limits = Limits(timeout=timeout, disk_bytes=settings.disk_bytes)
+        if not on:
+            self.status("test", "running the tests with the change")
         result = self.sandboxed(ctx, touched, lambda: backend.run(
             with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home), on)
         if result.disk_exceeded:

@@ -17,6 +17,7 @@ from rq import get_current_job
 from bot.config.policy import Policy
 from bot.core.errors import InvalidTransition, IssuesmithError, describe, is_retryable
 from bot.core.logs import bound
+from bot.flow import interrupts
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled
 from bot.flow.services import Services
@@ -41,8 +42,9 @@ def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], N
     run = services.store.require(run_id)
     with bound(run=run_id, repo=run.repo, issue=run.issue, step=step):
         started = time.monotonic()
-        services.store.log(run_id, step, "started", state=run.state.value, attempt=run.attempt)
         try:
+            interrupts.begin(services, run_id, step, run.attempt)
+            services.store.log(run_id, step, "started", state=run.state.value, attempt=run.attempt)
             work(run)
         except Cancelled as exc:
             _stopped(services, run_id, exc.step or step, exc.reason, started)
@@ -56,6 +58,8 @@ def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], N
                 return
             _handle_failure(services, run_id, step, exc, time.monotonic() - started)
             raise
+        finally:
+            interrupts.end(services, run_id)
         reason = stop_reason(services, run_id)
         if reason is not None and services.store.require(run_id).state == State.CANCELLED:
             _stopped(services, run_id, step, reason, started)
@@ -89,7 +93,9 @@ def call_context(services: Services, run_id: str, step: str) -> CallContext:
         if reason:
             raise Cancelled(reason, step=step)
 
-    return CallContext(run_id, step, check)
+    execution = services.store.current_execution(run_id) or {}
+    return CallContext(run_id, step, check, memo=f"a{services.store.require(run_id).attempt}",
+                       execution=str(execution.get("id", "")))
 
 
 def _retries_left() -> int:

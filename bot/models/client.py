@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.config.pricing import Budget, PriceTable
 from bot.core.errors import AgentGaveUp, AgentStuck, ModelOutputInvalid, PromptTruncated
+from bot.models import memo
 from bot.models.context import (
     cap_output,
     cut_by_server,
@@ -104,6 +105,10 @@ class CallContext:
     run_id: str
     step: str
     check: Callable[[], None] | None = None
+    memo: str = ""
+    """Where replies are kept for a resumed job (`bot.models.memo`): the run's attempt; "" keeps none."""
+    execution: str = ""
+    """The job execution asking: a request sent again within one execution is asked again."""
 
     @property
     def agent(self) -> str:
@@ -128,6 +133,13 @@ class Ledger(Protocol):
                   cost_usd: float, **detail: Any) -> None:
         """Add one call to the run's totals and the figures by model, and log it (`model_call`), all at once."""
 
+    def kept_reply(self, run_id: str, memo: str, digest: str) -> str | None:
+        """The reply kept for the request with `digest` (`bot.models.memo`), if there is one."""
+        ...
+
+    def keep_reply(self, run_id: str, memo: str, digest: str, reply: str) -> None:
+        """Keep the reply a request with `digest` got, for a resumed job."""
+
 
 class ModelClient:
     """Structured calls to one chat model, with tools, budget, usage and cost accounting."""
@@ -149,6 +161,7 @@ class ModelClient:
         self._sampling = sampling or Sampling()
         self.max_input_tokens = max_input_tokens
         self._models: Callable[[str], str] = lambda step: model
+        self._sent: dict[tuple[str, str, str], int] = {}  # shared by the per-run copies, like `_formats`
 
     def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
         """A client for one run: `models(step, default)` picks each step's model; the run's own budget."""
@@ -293,15 +306,18 @@ class ModelClient:
         specs = [tool.spec() for tool in tools] + ([finish_tool(output), give_up_tool()] if tools else [])
         sent = with_system_note(messages, finish_note(output)) if specs else messages
         fitted, tokens = fit(sent, specs, self.max_input_tokens)
-        self._check_budget(ctx, model, tokens)
         request: dict[str, Any] = {"model": model, "messages": fitted, **self._sampling.params()}
+        if specs:
+            choice = {"type": "function", "function": {"name": FINISH}} if force_finish else "auto"
+            request = {**request, "tools": specs, "tool_choice": choice}
+        digest = self._occurrence(ctx, memo.request_digest({**request, "answer": output.__name__}))
+        kept = self._kept(ctx, digest)
+        if kept is not None:
+            return kept.choices[0]
+        self._check_budget(ctx, model, tokens)
         started = time.monotonic()
         try:
-            if specs:
-                choice = {"type": "function", "function": {"name": FINISH}} if force_finish else "auto"
-                response = self._create(**{**request, "tools": specs, "tool_choice": choice})
-            else:
-                response = self._create_with_format(ctx, request, output)
+            response = self._create(**request) if specs else self._create_with_format(ctx, request, output)
         except openai.APIStatusError as exc:
             overflow = context_overflow(exc, tokens, self._sampling.max_output_tokens)
             if overflow is None:
@@ -310,7 +326,29 @@ class ModelClient:
         self._record(ctx, model, response, time.monotonic() - started,
                      {"prompt_estimate": tokens, "untrimmed_estimate": estimate(sent, specs),
                       "text_estimate": text_estimate(fitted)})
+        self._keep(ctx, digest, response)
         return response.choices[0]
+
+    def _occurrence(self, ctx: CallContext, digest: str) -> str:
+        """The digest numbered by how often this execution has sent the request: the n-th time gets the
+        reply the n-th time got in an earlier execution, so a request repeated on purpose is asked again."""
+        key = (ctx.run_id, ctx.execution, digest)
+        self._sent[key] = self._sent.get(key, 0) + 1
+        return f"{digest}:{self._sent[key]}"
+
+    def _kept(self, ctx: CallContext, digest: str) -> Any:
+        """The reply this run already got for the request with `digest` (logged as reused), else None."""
+        text = self._store.kept_reply(ctx.run_id, ctx.memo, digest) if ctx.memo else None
+        if text is None:
+            return None
+        self._store.log(ctx.run_id, ctx.step, "model_reply_reused", digest=digest[:16])
+        return memo.loads(text)
+
+    def _keep(self, ctx: CallContext, digest: str, response: Any) -> None:
+        """Keep the reply for a job that resumes this step (`bot.models.memo`)."""
+        text = memo.dumps(response) if ctx.memo else None
+        if text is not None:
+            self._store.keep_reply(ctx.run_id, ctx.memo, digest, text)
 
     def _create_with_format(self, ctx: CallContext, request: dict[str, Any], output: type[BaseModel]) -> Any:
         """Send `request` asking for `output` the endpoint's current way; step down when it refuses that way."""

@@ -50,6 +50,11 @@ class RetryPolicy:
         return Retry(max=self.max_retries, interval=list(self.intervals) or 0)
 
 
+def step_of_job(function: str) -> str | None:
+    """The step a job's function runs (`plan`, `implement`, `revise`), None for other jobs."""
+    return next((step for step, name in STEP_FUNCTIONS.items() if name == function), None)
+
+
 def intake_job_id(delivery: str) -> str:
     """The intake job of a delivery: one per `X-GitHub-Delivery`."""
     return f"intake-{delivery}"

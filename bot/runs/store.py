@@ -23,6 +23,8 @@ from bot.runs.model import ACTIVE, Run, State, sources_of
 
 PREFIX = "issuesmith"
 RUN_INDEX = runindex.KEY
+REPLY_TTL_SECONDS = 7 * 24 * 3600
+"""How long a run keeps its model replies for a job that resumes it (`bot.models.memo`)."""
 
 _CREATE = tallies.lua_functions() + """
 local current = redis.call('GET', KEYS[1])
@@ -245,6 +247,40 @@ class RunStore:
     def drop_pending_notice(self, run_id: str, key: str) -> None:
         """Notice `key` has been posted."""
         self.redis.hdel(f"{self._run_key(run_id)}:pending_notices", key)
+
+    # the job working on a run now (bot.flow.interrupts)
+    def begin_execution(self, run_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Note that a job works on the run now (`record`: job, step, host, pid); the record of a job that
+        began and never ended (it died mid-way), if there is one."""
+        previous = self.redis.getset(f"{self._run_key(run_id)}:executing", orjson.dumps(record).decode())
+        return cast(dict[str, Any], orjson.loads(previous)) if previous else None
+
+    def current_execution(self, run_id: str) -> dict[str, Any] | None:
+        """The record of the job working on the run now (or of one that died mid-way), if any."""
+        raw = self.redis.get(f"{self._run_key(run_id)}:executing")
+        return cast(dict[str, Any], orjson.loads(raw)) if raw else None
+
+    def end_execution(self, run_id: str) -> None:
+        """The job working on the run ended (however it ended)."""
+        self.redis.delete(f"{self._run_key(run_id)}:executing")
+
+    def count_interruption(self, run_id: str, key: str) -> int:
+        """Count one interruption of `key` (a step in an attempt); how many there have been."""
+        return int(cast(int, self.redis.hincrby(f"{self._run_key(run_id)}:interruptions", key, 1)))
+
+    # replies a resumed job is given again (bot.models.memo)
+    def kept_reply(self, run_id: str, memo: str, digest: str) -> str | None:
+        """The model reply kept for the request with `digest` in the run's scope `memo`, if any."""
+        value = self.redis.hget(f"{self._run_key(run_id)}:replies:{memo}", digest)
+        return value.decode() if isinstance(value, bytes) else cast(str | None, value)
+
+    def keep_reply(self, run_id: str, memo: str, digest: str, reply: str) -> None:
+        """Keep a model reply of the run for `REPLY_TTL_SECONDS` after the run's last one."""
+        key = f"{self._run_key(run_id)}:replies:{memo}"
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, digest, reply)
+            pipe.expire(key, REPLY_TTL_SECONDS)
+            pipe.execute()
 
     # answers to deliveries (bot.runs.answers)
     def answer(self, delivery: str) -> Answer | None:

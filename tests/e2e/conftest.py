@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.processes import Deployment, deploy
+
 HOG = "while True:\n    pass\n"
 
 
@@ -31,3 +33,10 @@ def busy_machine() -> Iterator[int]:
         for hog in hogs:
             hog.kill()
             hog.wait()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The real processes of one test module (`tests.e2e.processes.deploy`)."""
+    with deploy(tmp_path_factory.mktemp("e2e")) as running:
+        yield running

@@ -17,7 +17,7 @@ import pytest
 
 from bot.runs.model import State
 from standins.openai import Reply
-from tests.e2e.test_processes import Deployment, deployment  # noqa: F401  (the module's own processes)
+from tests.e2e.processes import Deployment
 from tests.security.test_hostile_git import hostile_files, markers, nested_git, push_hostile_commit  # noqa: F401
 from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, SAMPLE_PLAN, TESTER
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/bwrap").
                                 reason="the worker's sandbox (bubblewrap) needs root, as in CI")
 
 
-def test_a_hostile_repository_gets_nothing_from_the_worker_process(deployment: Deployment,  # noqa: F811
+def test_a_hostile_repository_gets_nothing_from_the_worker_process(deployment: Deployment,
                                                                    markers: Path) -> None:  # noqa: F811
     d = deployment
     push_hostile_commit(d.github, hostile_files(markers), gitlink="vendor/lib")

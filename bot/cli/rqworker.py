@@ -1,0 +1,111 @@
+"""The RQ worker `issuesmith worker` runs: a work horse that never outlives its worker, a bounded warm
+shutdown, and a run told when its job's horse was killed for the last time.
+
+* RQ forks a work horse per job, in a process group of its own, and nothing ends it when the worker
+  dies: a worker killed alone (SIGKILL, OOM) left its horse running the job while the next worker
+  queued the same job again (`bot.runs.reaper`), so two horses ran one run (the Coder twice, or
+  one of them failed). The horse now asks Linux to kill it when its worker dies (`PR_SET_PDEATHSIG`);
+  the sandbox it started dies with it (`--die-with-parent`).
+* Warm shutdown (the first SIGTERM or SIGINT): RQ takes no new job and waits for the horse, for as
+  long as the job takes (up to an hour). Here it waits `grace` seconds (`ISSUESMITH_SHUTDOWN_GRACE`),
+  then kills the horse; RQ then runs the job again (its retry), and the job resumes the step it was
+  in: verified steps and the model's replies are kept (`bot.flow.interrupts`, `bot.models.memo`).
+  A second signal is RQ's cold shutdown: the horse is killed at once and the next worker to start
+  queues the job again. RQ's scheduler process is given `SCHEDULER_STOP_SECONDS` to stop, then
+  killed (RQ joined it without a bound: a stopping worker was seen to take over 30 s to exit).
+* A horse killed when RQ has no retry left for its job (RQ moves the job to its failed jobs and
+  nothing runs it again): the run fails with a comment naming the step and `/retry`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from rq import Queue, Worker
+from rq.job import Job
+
+from bot.flow import interrupts
+from bot.flow.services import current
+from bot.flow.steps import fail_run
+from bot.runs.queueing import step_of_job
+
+log = logging.getLogger("issuesmith.worker")
+PR_SET_PDEATHSIG = 1
+DEFAULT_GRACE_SECONDS = 20.0
+SCHEDULER_STOP_SECONDS = 5.0
+
+
+class IssuesmithWorker(Worker):
+    """RQ's forking worker with the three changes above."""
+
+    shutdown_grace: float = DEFAULT_GRACE_SECONDS
+
+    def __init__(self, *args: Any, grace: float = DEFAULT_GRACE_SECONDS, **kwargs: Any) -> None:
+        kwargs.setdefault("work_horse_killed_handler", horse_killed)
+        super().__init__(*args, **kwargs)
+        self.shutdown_grace = grace
+        self._grace_timer: threading.Timer | None = None
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """In the horse: die with the worker, then run the job as RQ does."""
+        die_with_parent()
+        super().main_work_horse(job, queue)
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """Warm shutdown, bounded: the horse gets `shutdown_grace` seconds to finish its job."""
+        if self.horse_pid and self._grace_timer is None:
+            log.warning("stop requested: the current job gets %g s to finish, then it is stopped and runs "
+                        "again from its step", self.shutdown_grace, extra={"horse": self.horse_pid})
+            self._grace_timer = threading.Timer(self.shutdown_grace, self._grace_over, args=(self.horse_pid,))
+            self._grace_timer.daemon = True
+            self._grace_timer.start()
+        super().request_stop(signum, frame)
+
+    def stop_scheduler(self) -> None:
+        """Stop RQ's scheduler process, waiting `SCHEDULER_STOP_SECONDS` at most (RQ waits without a bound)."""
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid:
+            return
+        process.terminate()
+        process.join(SCHEDULER_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join(SCHEDULER_STOP_SECONDS)
+
+    def _grace_over(self, horse: int) -> None:
+        if self.horse_pid == horse:
+            log.warning("the current job did not finish within the shutdown grace; stopping it",
+                        extra={"horse": horse, "grace": self.shutdown_grace})
+            self.kill_horse(signal.SIGKILL)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies; exit at once if it already has."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            log.warning("could not ask to die with the worker", extra={"errno": ctypes.get_errno()})
+    except (OSError, AttributeError):  # not Linux: the reaper's liveness checks are all there is
+        log.warning("PR_SET_PDEATHSIG is not available: a horse may outlive its worker")
+        return
+    if os.getppid() != parent:  # the worker died before the request took effect
+        os._exit(1)
+
+
+def horse_killed(job: Job, pid: int, status: int, rusage: Any) -> None:
+    """RQ's handler for a horse that died mid-job: when RQ will not run the job again, fail the run."""
+    step = step_of_job(job.func_name or "")
+    if step is None or not job.args or (job.retries_left or 0) > 0:
+        return  # RQ retries it; the next run of the job counts the interruption (`bot.flow.interrupts`)
+    services, run_id = current(), str(job.args[0])
+    where = interrupts.failed_step_name(step, interrupts.interrupted_step(services.store.entries(run_id), step))
+    interrupts.end(services, run_id)
+    log.error("a job's horse died and the job has no retry left; failing the run", extra={"run": run_id})
+    fail_run(services, run_id, where, interrupts.StepInterrupted(where, 1))
