@@ -4,8 +4,9 @@ Code runs the tests (the caller's `run`: the same sandbox, limits and tree resto
 test step) and reads the result; the model gets a short, parsed answer: what happened (counts,
 the tests already failing on the base branch apart), the new failing tests in the form the runner
 accepts back, the first lines of each failure, and how many runs are left. The budget (runs and
-seconds, the deployment's `ISSUESMITH_CODER_TEST_RUNS` and `ISSUESMITH_CODER_TEST_SECONDS`) is
-per run of the bot: each run's time limit is the test timeout or the seconds left, the smaller.
+seconds, the deployment's `ISSUESMITH_CODER_TEST_RUNS` and `ISSUESMITH_CODER_TEST_SECONDS`) is the
+caller's to share (the implement flow: one per job): each run's time limit is the test timeout or
+the seconds left, the smaller.
 
 `finish_problem` refuses the Coder's `finish` while its latest run shows a new failure (a
 regression against the base run, or a failing test the change added), at most
@@ -67,7 +68,7 @@ class Budget:
 
 @dataclass
 class TestRuns:
-    """The `run_tests` tool of one run, its budget and the latest result (for `finish_problem`)."""
+    """The `run_tests` tool of one Coder phase, its (shared) budget and the latest result (for `finish_problem`)."""
 
     __test__ = False
 

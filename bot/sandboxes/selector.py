@@ -11,8 +11,9 @@ on its own:
   (`tests/test_x.py`, a folder), optionally with `::Class::test[param]` parts.
 
 Nothing the model writes can become an option of pytest or of anything else: an id never starts
-with `-` or `@` (pytest reads arguments from an `@file`), never holds `..` or a leading `/`, and
-every argument is quoted (`shlex.quote`), so `;`, `$(...)`, quotes and newlines cannot reach a shell.
+with `-` or `@` (pytest reads arguments from an `@file`), never holds `..`, a leading `/` or a control
+character (a line break), and every argument is quoted (`shlex.quote`), so `;`, `$(...)` and quotes
+cannot reach a shell.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def narrowing(command: str, selector: str) -> tuple[str, ...]:
         return ()
     if len(selector) > MAX_SELECTOR_CHARS:
         raise SelectorError(f"the selector is longer than {MAX_SELECTOR_CHARS} characters")
+    if not selector.isprintable():
+        raise SelectorError("the selector holds a line break or another control character")
     if not is_plain_pytest(command):
         raise SelectorError(f"the test command `{command}` cannot be narrowed (only a plain pytest command can): "
                             "call run_tests with an empty selector to run the whole command")
@@ -55,9 +58,9 @@ def narrowed(command: str, arguments: tuple[str, ...]) -> str:
 
 
 def _keyword(expression: str) -> tuple[str, ...]:
-    if not KEYWORD.fullmatch(expression) or expression.startswith("-"):
-        raise SelectorError("a -k expression may hold letters, digits, spaces and `_ . - [ ] ( )`, and may not "
-                            "start with `-`")
+    if not KEYWORD.fullmatch(expression) or re.search(r"(^|\s)-", expression):
+        raise SelectorError("a -k expression may hold letters, digits, spaces and `_ . - [ ] ( )`, and no word of "
+                            "it may start with `-`")
     return ("-k", expression)
 
 
