@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced, load_template, with_guidance
+from bot.agents.testruns import TestRuns
 from bot.agents.tools import EditSession
 from bot.models.client import CallContext, ModelClient
 
@@ -49,12 +50,26 @@ def render_messages(brief: Brief, phase: str, extra: str = "", diff: str = "") -
 
 
 def code(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, phase: str,
-         max_tool_calls: int, extra: str = "", diff: str = "") -> CoderReport:
-    """Run one Coder phase; edits land in the session's work tree."""
+         max_tool_calls: int, extra: str = "", diff: str = "", tests: TestRuns | None = None) -> CoderReport:
+    """Run one Coder phase; edits land in the session's work tree.
+
+    With `tests`, the Coder may run the tests (`run_tests`), and its `finish` is refused while its
+    latest run shows a new failure (bounded: `TestRuns.finish_problem`).
+    """
     messages = render_messages(brief, phase, extra, diff)
-    accept = _changed_something(session) if phase == "implement" else None
-    return model.structured(call, messages, CoderReport, tools=session.tools(), max_tool_calls=max_tool_calls,
-                            accept=accept)
+    tools = session.tools() + ([tests.tool()] if tests else [])
+    return model.structured(call, messages, CoderReport, tools=tools, max_tool_calls=max_tool_calls,
+                            accept=_judge(session, phase, tests))
+
+
+def _judge(session: EditSession, phase: str,
+           tests: TestRuns | None) -> Callable[[CoderReport], str | None] | None:
+    """The checks of an answer: an `implement` answer needs an edit; with tests, no new failure (bounded)."""
+    checks = ([_changed_something(session)] if phase == "implement" else []) + (
+        [lambda report: tests.finish_problem()] if tests else [])
+    if not checks:
+        return None
+    return lambda report: next((problem for check in checks if (problem := check(report))), None)
 
 
 NO_CHANGE = ("you have not changed any file yet. Make the change the plan describes with the edit tools first, "

@@ -121,6 +121,11 @@ class Settings(ModelSettings):
         description="run the tests once on the base commit too (cached per commit and commands), so tests "
                     "that already fail there are reported as such and not blamed on the change; 0: off")
     coder_tool_calls: int = Field(40, validation_alias="ISSUESMITH_CODER_TOOL_CALLS")
+    coder_test_runs: int = Field(5, ge=0, validation_alias="ISSUESMITH_CODER_TEST_RUNS",
+                                 description="test runs the Coder may ask for (its `run_tests` tool) per job; 0: "
+                                             "the tool is not offered")
+    coder_test_seconds: float = Field(1200.0, ge=0, validation_alias="ISSUESMITH_CODER_TEST_SECONDS",
+                                      description="seconds the Coder's own test runs may take together per job")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
     test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT",
                                 description="seconds a test run may take, unless the repository's `test_timeout` "

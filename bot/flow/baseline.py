@@ -1,6 +1,7 @@
-"""The test step's base run: the test command on the base tree, before the change, once per base commit.
+"""The base run: the test command on the base tree, before the change, once per base commit.
 
-It runs in the test step, after the setup command and before the tests of the change, in the
+It runs in the test step (or earlier, in the code step, before the Coder's first `run_tests`),
+after the setup command and before the tests of the change, in the
 same work tree, sandbox, HOME and limits (`Implementation.run_tests(on=commit)`): the tree is
 put back to the base commit for it (the agents' edits and added tests out, what the setup
 command built kept) and restored to base plus the change afterwards. One test run more per
@@ -39,7 +40,7 @@ def base_run(impl: Implementation, ctx: StepContext, touched: list[str]) -> Base
     if cached is not None:
         ctx.log("baseline", cached=True, commit=commit, what=cached.what, failures=cached.failures)
         return cached
-    impl.status("test", f"running the tests on {impl.brief.branch} before the change")
+    impl.status(ctx.step, f"running the tests on {impl.brief.branch} before the change")
     started = time.monotonic()
     report, _ = impl.run_tests(ctx, touched, on=commit)
     found = BaseRun.of(report, commit, time.monotonic() - started)

@@ -1,5 +1,12 @@
-"""The implement run: prepare → code (Coder ⇄ Reviewer) → test (Tester, then code runs the tests,
-Coder fixes) → publish (commit, push, pull request) → report, as pipeline steps.
+"""The implement run: prepare → code (Coder, who may run the tests) → test (Tester, then code runs the tests,
+Coder fixes; then Reviewer ⇄ Coder, the Reviewer seeing the test results) → publish (commit, push, pull
+request) → report, as pipeline steps.
+
+The Coder's `run_tests` (`bot.agents.testruns`) runs the repository's tests through the same
+`sandboxed` path as the test step, in the step's own HOME: the setup command first (once per
+step) and the base run (`bot.flow.baseline`, cached per base commit), so its `finish` can be
+refused while a regression against the base exists. The budget of its runs and seconds is the
+job's, shared by the code step and the test step's fix and revision rounds.
 
 The workflow is this code; the model only writes and judges text. Each step's output is
 verified and stored, so a re-run job resumes after the last verified step: the tree is
@@ -24,9 +31,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.agents import coder, reviewer, tester
+from bot.agents import coder, findings, reviewer, tester
 from bot.agents.brief import Brief
 from bot.agents.prompting import fenced
+from bot.agents.testruns import Budget, TestRuns
 from bot.agents.tools import EditSession
 from bot.config.limits import DeploymentLimits
 from bot.config.repo import RepoConfig
@@ -36,7 +44,7 @@ from bot.core.walk import remove_tree
 from bot.flow.baseline import base_run
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
-from bot.flow.services import CODE_SECONDS, Services, seconds_for_test_step
+from bot.flow.services import Services, seconds_for_code_step, seconds_for_test_step
 from bot.flow.steps import call_context, notify, refresh_status, run_gate, stop_reason
 from bot.github.client import RepoGateway
 from bot.github.report import PullBody, TestSummary, render_results
@@ -48,8 +56,12 @@ from bot.runs.review import Review
 from bot.sandboxes import baseline
 from bot.sandboxes.base import CommandResult, Limits
 from bot.sandboxes.baseline import BaseRun, Comparison, compare
-from bot.sandboxes.testresults import TestReport, build_report, clear_surefire_reports, with_junit
+from bot.sandboxes.nodeids import pytest_node_id
+from bot.sandboxes.selector import narrowed, narrowing
+from bot.sandboxes.testresults import TestReport, build_report, clear_surefire_reports, is_plain_pytest, with_junit
 from bot.workspace import edits
+from bot.workspace.assertions import assertion_edits
+from bot.workspace.assertions import render as render_assertions
 from bot.workspace.slots import WorkTree
 from bot.workspace.tree import Identity, Tree
 
@@ -81,6 +93,10 @@ class Implementation:
     config: RepoConfig = field(default_factory=RepoConfig)
     sandbox_used: dict[str, Any] = field(default_factory=dict)
     home: Path | None = None
+    set_up: bool = False  # the setup command ran in this HOME
+    base: BaseRun | None = None  # the base run, once asked for in this HOME
+    based: bool = False
+    test_budget: Budget | None = None  # the Coder's test runs and seconds left (this job's)
 
     # -- helpers ------------------------------------------------------------------------------
     def call(self, step: str) -> CallContext:
@@ -126,6 +142,57 @@ class Implementation:
     def plan_paths(self) -> tuple[str, ...]:
         return tuple(f.path for f in self.brief.plan.files)
 
+    def code_paths(self, ctx: StepContext) -> tuple[str, ...]:
+        """Where the Coder may edit: the scope `prepare` settled (a revision round's), else the plan's files."""
+        return tuple(ctx.outputs["prepare"].get("scope") or self.plan_paths())
+
+    @contextmanager
+    def test_home(self) -> Iterator[None]:
+        """A HOME of the step's own for its commands (what the setup command installs there, the test runs see),
+        removed when the step ends, however deep a command nested it, never following a link."""
+        self.home, self.set_up, self.based, self.base = Path(tempfile.mkdtemp(prefix="issuesmith-home-")), False, \
+            False, None
+        try:
+            yield
+        finally:
+            remove_tree(self.home)
+            self.home = None
+
+    def prepared(self, ctx: StepContext, touched: list[str]) -> BaseRun | None:
+        """The setup command run and the base run made in this step's HOME (each once); the base run."""
+        if not self.set_up:
+            self.run_setup(ctx, touched)
+            self.set_up = True
+        if not self.based:
+            self.base, self.based = base_run(self, ctx, touched), True
+        return self.base
+
+    def coder_tests(self, ctx: StepContext, touched: Callable[[], list[str]]) -> TestRuns | None:
+        """The Coder's `run_tests` for one phase (None when the deployment offers none or there is no test command).
+
+        Each run: the setup command and the base run first (once per step), then the test command narrowed
+        by the selector, sandboxed like the test step's runs (the tree restored after), logged as `coder_tests`.
+        """
+        settings = self.services.settings
+        if settings.coder_test_runs <= 0 or not self.brief.test_command:
+            return None
+        if self.test_budget is None:
+            self.test_budget = Budget(settings.coder_test_runs, settings.coder_test_seconds)
+
+        def run(selector: str, seconds: float) -> tuple[TestReport, Comparison, float]:
+            arguments = narrowing(self.brief.test_command, selector)
+            paths = list(dict.fromkeys(touched()))
+            base = self.prepared(ctx, paths)
+            started = time.monotonic()
+            report, verdict = self.run_tests(ctx, paths, base, narrow=arguments, cap=seconds, event="coder_tests")
+            return report, verdict, time.monotonic() - started
+
+        return TestRuns(run, self.test_budget, self.brief.branch, self.runner_id)
+
+    def runner_id(self, test_id: str) -> str:
+        """A failing test's id in the form the test command accepts back (pytest node ids), else as reported."""
+        return pytest_node_id(test_id, self.work.path) if is_plain_pytest(self.brief.test_command) else test_id
+
     @contextmanager
     def keeping_partial(self, ctx: StepContext, tree: Tree, touched: Callable[[], list[str]]) -> Iterator[None]:
         """On any failure inside, log the change made so far to `touched()` (`partial_patch`), then re-raise."""
@@ -151,41 +218,61 @@ class Implementation:
         return {"base": self.work.sha, "base_note": note}
 
     def code(self, ctx: StepContext) -> dict[str, Any]:
-        """Coder implements the plan; Reviewer judges; Coder revises, at most `max_revisions` times."""
+        """Coder implements the plan, running the tests as it sees fit (the Reviewer comes after the tests)."""
         self.advance(State.IMPLEMENTING)
         tree = self.tree(ctx)
         tree.reset()
-        session = self.edit_session(self.edit_scope(self.plan_paths()))
+        session = self.edit_session(self.edit_scope(self.code_paths(ctx)))
         settings, model = self.services.settings, self.model()
         self.status("code", "implementing the plan")
-        with self.keeping_partial(ctx, tree, lambda: session.touched):
+        with self.test_home(), self.keeping_partial(ctx, tree, lambda: session.touched):
             report = coder.code(model, self.call("code"), self.brief, session, "implement",
-                                settings.coder_tool_calls)
-            return {**self.review_rounds(ctx, tree, session), "summary": report.summary}
+                                settings.coder_tool_calls, tests=self.coder_tests(ctx, lambda: session.touched))
+            return {"patch": tree.patch(session.touched), "touched": session.touched, "refused": session.refused,
+                    "summary": report.summary}
 
-    def review_rounds(self, ctx: StepContext, tree: Tree, session: EditSession) -> dict[str, Any]:
-        """Reviewer judges the session's change; Coder revises, at most `max_revisions` times.
+    def review_rounds(self, ctx: StepContext, tree: Tree, touched: list[str], extra_paths: list[str],
+                      judged: tuple[TestReport, Comparison]) -> tuple[dict[str, Any], tuple[TestReport, Comparison]]:
+        """Reviewer judges the change and its test results; Coder revises, at most `max_revisions` times.
 
-        Returns the code step's output but the summary: patch, touched, review, revisions, refused.
+        After a revision that changed the tree the tests run again. `touched` grows with the revisions'
+        edits. Returns the review's part of the test step's output (review, revisions) and the latest results.
         """
         settings, model = self.services.settings, self.model()
-        patch = tree.patch(session.touched)
         revisions: list[str] = []
         for round_no in range(1, self.max_revisions() + 2):
             ctx.check()
-            self.status("code", f"review round {round_no}")
-            review = reviewer.review(model, self.call("review"), self.brief, patch, round_no)
-            ctx.log("review", round=round_no, verdict=review.verdict, findings=len(review.findings))
+            self.status("test", f"review round {round_no}")
+            review = self.review_once(ctx, tree, touched, judged, round_no)
             if review.verdict == "approve" or round_no > self.max_revisions():
                 break
-            self.status("code", f"revising after review round {round_no}")
-            feedback = fenced("review findings", review.as_feedback())
-            revised = coder.code(model, self.call("code"), self.brief, session, "revise",
-                                 settings.coder_tool_calls, extra=feedback, diff=patch)
+            self.status("test", f"revising after review round {round_no}")
+            before = tree.patch(touched)
+            session = self.edit_session(self.edit_scope((*self.code_paths(ctx), *extra_paths)))
+            revised = coder.code(model, self.call("code"), self.brief, session, "revise", settings.coder_tool_calls,
+                                 extra=fenced("review findings", review.as_feedback()), diff=before,
+                                 tests=self.coder_tests(ctx, joined(touched, session)))
+            touched += [p for p in session.touched if p not in touched]
             revisions.append(revised.summary)
-            patch = tree.patch(session.touched)
-        return {"patch": patch, "touched": session.touched, "review": review.model_dump(mode="json"),
-                "revisions": revisions, "refused": session.refused}
+            if tree.patch(touched) != before:
+                judged = self.run_tests(ctx, touched, self.base)
+        return {"review": review.model_dump(mode="json"), "revisions": revisions}, judged
+
+    def review_once(self, ctx: StepContext, tree: Tree, touched: list[str], judged: tuple[TestReport, Comparison],
+                    round_no: int) -> Review:
+        """One review: the diff with its enclosing functions, the test results and the edited assertions shown;
+        findings that point at no changed line (nor name a missing change) dropped and logged."""
+        diff = tree.function_diff(touched)
+        edited = assertion_edits(tree.patch(touched))
+        asked = reviewer.review(self.model(), self.call("review"), self.brief, diff, round_no,
+                                self.failures(*judged), render_assertions(edited))
+        review, dropped = findings.checked(asked, diff)
+        for gone in dropped:
+            ctx.log("finding_dropped", round=round_no, file=gone.finding.file[:300], line=gone.finding.line,
+                    severity=gone.finding.severity, reason=gone.reason[:300])
+        ctx.log("review", round=round_no, verdict=review.verdict, findings=len(review.findings), dropped=len(dropped),
+                assertion_edits=len(edited), asked=asked.verdict)
+        return review
 
     def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
         """A code step must change something, and only files in the plan."""
@@ -201,11 +288,8 @@ class Implementation:
         there, the test runs see), removed when the step ends.
         """
         self.advance(State.TESTING)
-        self.home = Path(tempfile.mkdtemp(prefix="issuesmith-home-"))
-        try:
+        with self.test_home():
             return self._test(ctx)
-        finally:
-            remove_tree(self.home)  # however deep the command nested it, never following a link
 
     def _test(self, ctx: StepContext) -> dict[str, Any]:
         code_out = ctx.outputs["code"]
@@ -219,26 +303,27 @@ class Implementation:
                                    settings.tester_tool_calls)
         added_paths = [p for p in session.touched if p not in touched]
         touched += added_paths
-        self.run_setup(ctx, touched)
-        base = base_run(self, ctx, touched)
+        base = self.prepared(ctx, touched)
         report, verdict = self.run_tests(ctx, touched, base)
         fixes: list[str] = []
         while not verdict.accepted and self.brief.test_command and len(fixes) < settings.max_test_fixes:  # none: no fix
             ctx.check()
             self.status("test", f"fixing the tests ({self.what(report, verdict)})")
             before = tree.patch(touched)
-            fix_session = self.edit_session(self.edit_scope((*self.plan_paths(), *added_paths)))
+            fix_session = self.edit_session(self.edit_scope((*self.code_paths(ctx), *added_paths)))
             fixed = coder.code(model, self.call("fix"), self.brief, fix_session, "fix", settings.coder_tool_calls,
-                               extra=fenced("test results", self.failures(report, verdict)), diff=before)
+                               extra=fenced("test results", self.failures(report, verdict)), diff=before,
+                               tests=self.coder_tests(ctx, joined(touched, fix_session)))
             touched += [p for p in fix_session.touched if p not in touched]
             fixes.append(fixed.summary)
             if tree.patch(touched) == before:  # the same tree gives the same results: not run again
                 ctx.log("tests_not_rerun", round=len(fixes), reason="the fix round changed nothing")
                 continue
             report, verdict = self.run_tests(ctx, touched, base)
+        reviewed, (report, verdict) = self.review_rounds(ctx, tree, touched, added_paths, (report, verdict))
         return {"patch": tree.patch(touched), "touched": touched, "report": self._report_dict(report, verdict),
                 "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used,
-                "baseline": base.summary() if base else None}
+                "baseline": base.summary() if base else None, **reviewed}
 
     def sandboxed(self, ctx: StepContext, touched: list[str], command: Callable[[], CommandResult],
                   on: str = "") -> CommandResult:
@@ -267,6 +352,11 @@ class Implementation:
         settings = self.services.settings
         return seconds_for_test_step(settings, DeploymentLimits.from_settings(settings).run_test_timeout(self.config))
 
+    def code_step_seconds(self) -> int:
+        """The code step's timeout for this run (room for the Coder's test runs, see `seconds_for_code_step`)."""
+        settings = self.services.settings
+        return seconds_for_code_step(settings, DeploymentLimits.from_settings(settings).run_test_timeout(self.config))
+
     def run_setup(self, ctx: StepContext, touched: list[str]) -> None:
         """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
         settings = self.services.settings
@@ -290,11 +380,13 @@ class Implementation:
                                    "ISSUESMITH_SETUP_COMMAND) or the repository, "
                                    "then comment `/retry`")
 
-    def run_tests(self, ctx: StepContext, touched: list[str], base: BaseRun | None = None,
-                  on: str = "") -> tuple[TestReport, Comparison]:
+    def run_tests(self, ctx: StepContext, touched: list[str], base: BaseRun | None = None, on: str = "",
+                  narrow: tuple[str, ...] = (), cap: float = 0, event: str = "tests") -> tuple[TestReport, Comparison]:
         """Run the repository's test command in the sandbox; code decides pass or fail, against `base`.
 
         With `on` (a commit), on that commit's tree: the base run (`bot.flow.baseline`), logged as `base_tests`.
+        With `narrow` (arguments checked by `bot.sandboxes.selector`), the command narrowed by them; with `cap`,
+        within at most that many seconds; logged as `event`.
         """
         command = self.brief.test_command or "echo 'no test command was detected or configured' && exit 1"
         junit = self.work.path / JUNIT_NAME  # inside the tree: the sandbox sees only the tree
@@ -303,20 +395,22 @@ class Implementation:
         backend = self.services.sandbox()
         settings = self.services.settings
         timeout = DeploymentLimits.from_settings(settings).run_test_timeout(self.config)  # the repository's, bounded
-        limits = Limits(timeout=timeout, disk_bytes=settings.disk_bytes)
-        if not on:
+        limits = Limits(timeout=min(timeout, cap) if cap > 0 else timeout, disk_bytes=settings.disk_bytes)
+        shown = narrowed(command, narrow) if narrow else command
+        if not on and event == "tests":
             self.status("test", "running the tests with the change")
         result = self.sandboxed(ctx, touched, lambda: backend.run(
-            with_junit(command, junit), self.work.path, limits, redactor=self.services.redactor, home=self.home), on)
+            narrowed(with_junit(command, junit), narrow), self.work.path, limits, redactor=self.services.redactor,
+            home=self.home), on)
         if result.disk_exceeded:
             remove_tree(junit)
             raise disk_quota_error("test", command, result)
-        report = redacted(build_report(command, result, junit if junit.exists() else None, self.work.path),
+        report = redacted(build_report(shown, result, junit if junit.exists() else None, self.work.path),
                           self.services.redactor)
         remove_tree(junit)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
         verdict = compare(report, base)
-        ctx.log("base_tests" if on else "tests", passed=report.passed, failed=report.failed, errors=report.errors,
+        ctx.log("base_tests" if on else event, passed=report.passed, failed=report.failed, errors=report.errors,
                 ok=verdict.accepted, what=self.what(report, verdict), source=report.source,
                 exit_code=report.exit_code, seconds=round(result.duration, 2), backend=result.backend,
                 isolated=result.isolated, baseline=verdict.baseline, already_failing=len(verdict.already_failing))
@@ -364,7 +458,8 @@ class Implementation:
     def report(self, ctx: StepContext) -> dict[str, Any]:
         """Post the review and test results, and close the status comment with the PR link."""
         code_out, test_out, pull = ctx.outputs["code"], ctx.outputs["test"], ctx.outputs["publish"]
-        body = render_results(Review.model_validate(code_out["review"]), code_out["revisions"],
+        review, revisions = reviewed(code_out, test_out)
+        body = render_results(review, revisions,
                               TestSummary.from_report(test_out["report"]), pull["url"],
                               unsandboxed_note(test_out.get("sandbox", {})))
         comment = notify(self.services, self.run, "results", body)
@@ -393,13 +488,26 @@ class Implementation:
         changed = [f[0] for f in files]
         planned = self.plan_paths()
         entries = self.services.store.entries(self.run.id)
+        review, revisions = reviewed(code_out, test_out)
         return PullBody(
             issue=self.run.issue, plan=self.brief.plan, version=self.brief.version, plan_hash=self.brief.plan_hash,
             approved_by=self.run.approved_by, files=files,
             unplanned=[p for p in changed if p not in planned], untouched=[p for p in planned if p not in changed],
-            review=Review.model_validate(code_out["review"]), revisions=code_out["revisions"],
+            review=review, revisions=revisions,
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
             base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})))
+
+
+def joined(touched: list[str], session: EditSession) -> Callable[[], list[str]]:
+    """The paths changed so far: `touched`, then what `session` changed (read when called)."""
+    return lambda: [*touched, *session.touched]
+
+
+def reviewed(code_out: dict[str, Any], test_out: dict[str, Any]) -> tuple[Review, list[str]]:
+    """The review and the revisions' summaries: the test step's (the Reviewer comes after the tests), or the code
+    step's in a run recorded before it did."""
+    source = test_out if "review" in test_out else code_out
+    return Review.model_validate(source["review"]), list(source["revisions"])
 
 
 def disk_quota_error(phase: str, command: str, result: CommandResult) -> ConfigError:
@@ -455,7 +563,7 @@ def steps(impl: Implementation) -> list[Step]:
     """The implement pipeline."""
     return [
         Step("prepare", impl.prepare, timeout=60),
-        Step("code", impl.code, deps=("prepare",), timeout=CODE_SECONDS, verify=impl.verify_code),
+        Step("code", impl.code, deps=("prepare",), timeout=impl.code_step_seconds(), verify=impl.verify_code),
         Step("test", impl.test, deps=("prepare", "code"), timeout=impl.test_step_seconds()),
         Step("publish", impl.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
         Step("report", impl.report, deps=("code", "test", "publish"), timeout=300, retries=2),

@@ -25,9 +25,9 @@ from bot.config.repo import RepoConfig
 from bot.config.settings import Settings
 from bot.core.errors import GitError, InvalidTransition
 from bot.flow.gate import Action
-from bot.flow.implement import Implementation, unsandboxed_note
+from bot.flow.implement import Implementation, reviewed, unsandboxed_note
 from bot.flow.pipeline import Pipeline, Step, StepContext
-from bot.flow.services import CODE_SECONDS, Services
+from bot.flow.services import Services
 from bot.flow.steps import refresh_status, run_gate, stop_reason
 from bot.github import prnotes
 from bot.github.comments import carries_marker
@@ -35,7 +35,6 @@ from bot.github.report import TestSummary
 from bot.runs.journal import RedisJournal
 from bot.runs.model import Run, State
 from bot.runs.plan import Plan
-from bot.runs.review import Review
 from bot.runs.store import PREFIX, RunStore
 
 STEP = "revise"
@@ -117,7 +116,7 @@ class Revision(Implementation):
                 "out_of_scope": problems}
 
     def code(self, ctx: StepContext) -> dict[str, Any]:
-        """Coder addresses the request; then Reviewer ⇄ Coder rounds as in the implement pipeline."""
+        """Coder addresses the request (the Reviewer ⇄ Coder rounds follow the tests, as in the implement pipeline)."""
         self.advance(State.IMPLEMENTING)
         prep = ctx.outputs["prepare"]
         tree = self.tree(ctx)
@@ -130,8 +129,8 @@ class Revision(Implementation):
         known = {int(c["id"]) for c in prep["comments"]}
         answers = [{"id": a.comment_id, "note": a.note} for a in report.answers
                    if a.comment_id in known and a.note.strip()]
-        return {**self.review_rounds(ctx, tree, session), "summary": report.summary,
-                "answers": list({a["id"]: a for a in answers}.values())}
+        return {"patch": tree.patch(session.touched), "touched": session.touched, "refused": session.refused,
+                "summary": report.summary, "answers": list({a["id"]: a for a in answers}.values())}
 
     def publish(self, ctx: StepContext) -> dict[str, Any]:
         """Commit on top of the branch head, push (fast-forward, once), add the round to the PR body."""
@@ -177,7 +176,7 @@ class Revision(Implementation):
                 self.gateway.reply_to_review_comment(number, answer["id"], body)
             replied += 1
         self.log("replied", count=replied)
-        review = Review.model_validate(code_out["review"])
+        review, _ = reviewed(code_out, test_out)
         tests = TestSummary.from_report(test_out["report"]).line()
         warning = unsandboxed_note(test_out.get("sandbox", {}))
         record = self._done(ctx, pull["sha"], code_out["summary"])
@@ -228,7 +227,7 @@ def steps(rev: Revision) -> list[Step]:
     """The revision pipeline (the implement pipeline's shape and names, its own step outputs)."""
     return [
         Step("prepare", rev.prepare, timeout=120, retries=2),
-        Step("code", rev.code, deps=("prepare",), timeout=CODE_SECONDS, verify=rev.verify_code),
+        Step("code", rev.code, deps=("prepare",), timeout=rev.code_step_seconds(), verify=rev.verify_code),
         Step("test", rev.test, deps=("prepare", "code"), timeout=rev.test_step_seconds()),
         Step("publish", rev.publish, deps=("prepare", "code", "test"), timeout=600, retries=2),
         Step("report", rev.report, deps=("prepare", "code", "test", "publish"), timeout=300, retries=2),

@@ -117,18 +117,30 @@ MODEL_ROUND_SECONDS = 600
 
 
 def seconds_for_test_step(settings: Settings, test_timeout: float) -> int:
-    """Seconds the test step may take: the setup command, every test run of `test_timeout` (the base run's too)
-    and the model rounds."""
-    rounds = settings.max_test_fixes + 1
+    """Seconds the test step may take: the setup command, every test run of `test_timeout` (the base run's, the
+    fix rounds' and the review revisions'), the Coder's own test runs and the model rounds."""
+    rounds = settings.max_test_fixes + settings.max_revisions + 1
     base_run = test_timeout if settings.test_baseline else 0
-    needed = settings.setup_timeout + base_run + rounds * (test_timeout + MODEL_ROUND_SECONDS)
+    needed = (settings.setup_timeout + base_run + settings.coder_test_seconds
+              + rounds * (test_timeout + MODEL_ROUND_SECONDS) + (settings.max_revisions + 1) * MODEL_ROUND_SECONDS)
     return int(max(CODE_SECONDS, needed))
 
 
+def seconds_for_code_step(settings: Settings, test_timeout: float) -> int:
+    """Seconds the code step may take: its model work, and for the Coder's test runs the setup command, the base
+    run and the Coder's test seconds."""
+    if settings.coder_test_runs <= 0:
+        return CODE_SECONDS
+    base_run = test_timeout if settings.test_baseline else 0
+    return int(CODE_SECONDS + settings.setup_timeout + base_run + settings.coder_test_seconds)
+
+
 def job_timeouts(settings: Settings) -> dict[str, int]:
-    """Seconds RQ gives each step's job: enough for the longest test step a repository may ask for."""
-    longest = seconds_for_test_step(settings, settings.max_test_timeout)
-    return {step: seconds + max(0, longest - CODE_SECONDS) if step in ("implement", "revise") else seconds
+    """Seconds RQ gives each step's job: enough for the longest code and test steps a repository may ask for."""
+    longest = settings.max_test_timeout
+    extra = (max(0, seconds_for_test_step(settings, longest) - CODE_SECONDS)
+             + seconds_for_code_step(settings, longest) - CODE_SECONDS)
+    return {step: seconds + extra if step in ("implement", "revise") else seconds
             for step, seconds in STEP_TIMEOUTS.items()}
 
 

@@ -110,13 +110,13 @@ def implement_items(snap: Snapshot) -> list[Item]:
         state = status.get(step, "")
         if step == "code":
             items += _step_item(state, "Coded", "Coding", _cell(progress.get(step, "")), running)
-            items += [Item(DONE, f"Review round {r}: {'approved' if v == 'approve' else 'changes requested'}")
-                      for r, v in reviews]
         elif step == "test":
             done_text = _tests_text(tests) if tests else "Tested"
             items += _step_item(state, done_text, "Testing", _cell(progress.get(step, "")), running)
             if state == "done" and tests and not tests.get("ok"):
                 items[-1] = Item(WARN, done_text)
+            items += [Item(DONE, f"Review round {r}: {'approved' if v == 'approve' else 'changes requested'}")
+                      for r, v in reviews]
         else:
             pull = snap.pull or {}
             done_text = (f"Pull request [#{pull.get('number')}]({pull.get('url')})"
@@ -216,7 +216,7 @@ def _scan(entries: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]
     """Per implement step: its latest status and progress note; the review rounds; the latest test run."""
     status: dict[str, str] = {}
     progress: dict[str, str] = {}
-    reviews: dict[int, str] = {}
+    reviews: dict[int, tuple[str, str]] = {}  # round: (the step that logged it, the verdict)
     tests: dict[str, Any] = {}
     for entry in entries:
         step, event = str(entry.get("step", "")), entry.get("event")
@@ -224,8 +224,8 @@ def _scan(entries: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]
             break  # revision rounds reuse the step names; they have their own lines
         if event == "started" and step in IMPLEMENT_STEPS:
             status[step], progress[step] = "running", ""
-            if step == "code":
-                reviews.clear()
+            # a step run again drops its review rounds (the test step's; the code step's in older runs)
+            reviews = {r: logged for r, logged in reviews.items() if logged[0] != step}
         elif event in ("verified", "resumed"):
             status[step] = "done"
         elif event == "error" and not entry.get("will_retry"):
@@ -235,10 +235,10 @@ def _scan(entries: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]
         elif event == "progress":
             progress[step] = str(entry.get("detail", ""))
         elif event == "review":
-            reviews[int(entry.get("round", 0))] = str(entry.get("verdict", ""))
+            reviews[int(entry.get("round", 0))] = (step, str(entry.get("verdict", "")))
         elif event == "tests":
             tests = entry
-    return status, progress, sorted(reviews.items()), tests
+    return status, progress, sorted((r, verdict) for r, (_, verdict) in reviews.items()), tests
 
 
 def _step_item(state: str, done: str, doing: str, note: str, running: bool) -> list[Item]:

@@ -14,6 +14,8 @@ class Finding(BaseModel):
     file: str
     line: int = Field(0, description="Line in the new file, 0 when not about one line")
     message: str
+    missing: bool = Field(False, description="True when the finding names a change that is missing from the diff "
+                                             "(nothing in it to point at); `file` is where it belongs")
 
 
 class Review(BaseModel):
@@ -29,4 +31,5 @@ class Review(BaseModel):
 
     def as_feedback(self) -> str:
         """The findings as text for the Coder."""
-        return "\n".join(f"- [{f.severity}] {f.file}:{f.line} {f.message}" for f in self.findings)
+        return "\n".join(f"- [{f.severity}] {f.file}:{f.line}{' (missing)' if f.missing else ''} {f.message}"
+                         for f in self.findings)

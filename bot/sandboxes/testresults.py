@@ -42,8 +42,8 @@ MAX_SUREFIRE_FILES = 2000  # report files read at most, together within MAX_JUNI
 log = logging.getLogger("issuesmith.testresults")
 
 __all__ = ["MAX_CASES", "MAX_FAILING_IDS", "MESSAGE_CHARS", "Counts", "Junit", "Outcome", "TestCase", "TestReport",
-           "build_report", "clear_surefire_reports", "parse_junit", "parse_summary", "read_junit_text",
-           "surefire_reports", "with_junit"]
+           "build_report", "clear_surefire_reports", "is_plain_pytest", "parse_junit", "parse_summary",
+           "read_junit_text", "surefire_reports", "with_junit"]
 
 
 @dataclass(frozen=True)
@@ -296,15 +296,20 @@ def with_junit(command: str, junit_path: Path) -> str:
     `VAR=value` assignments and `uv/poetry/pipenv/pdm/hatch run`. Commands with shell syntax
     (`&&`, `;`, pipes, redirections) are left alone, since the option could reach the wrong program.
     """
-    if _SHELL_SYNTAX.search(command):
+    if not is_plain_pytest(command):
         return command
+    return f"{command} --junitxml={shlex.quote(str(junit_path))} -o junit_family=xunit2"
+
+
+def is_plain_pytest(command: str) -> bool:
+    """Whether `command` is one pytest command without shell syntax (what `with_junit` extends; see there)."""
+    if _SHELL_SYNTAX.search(command):
+        return False
     try:
         words = shlex.split(command)
     except ValueError:
-        return command
-    if not _is_pytest(words):
-        return command
-    return f"{command} --junitxml={shlex.quote(str(junit_path))} -o junit_family=xunit2"
+        return False
+    return _is_pytest(words)
 
 
 def _is_pytest(words: list[str]) -> bool:

@@ -137,6 +137,11 @@ def _in_git_dir(rel: str) -> bool:
     return any(part.casefold() == ".git" for part in PurePosixPath(rel).parts)
 
 
+def matches_any(path: str, patterns: tuple[str, ...]) -> bool:
+    """Whether `path` matches one of the glob `patterns` (as a `Scope`'s `extra_globs` match)."""
+    return any(_glob(path, pattern) for pattern in patterns)
+
+
 def _glob(path: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(path, pattern) or (pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:]))
 

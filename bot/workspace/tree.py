@@ -193,6 +193,18 @@ class Tree:
         self.git("reset", "--quiet", cwd=self.root)
         return diff
 
+    def function_diff(self, paths: list[str]) -> str:
+        """The change to `paths` since the base with each hunk's whole enclosing function (`git diff -W`), for
+        reading; text only (no binary data), no external diff or text conversion, literal paths."""
+        if not paths:
+            return ""
+        self.git("add", "--all", "--", *paths, cwd=self.root)
+        try:
+            return self.git("diff", "--cached", "--function-context", "--no-ext-diff", "--no-textconv", "--no-color",
+                            self.base, "--", *paths, cwd=self.root)
+        finally:
+            self.git("reset", "--quiet", cwd=self.root)
+
     def numstat(self, patch: str) -> list[tuple[str, int, int]]:
         """(path, lines added, lines removed) of a patch."""
         if not patch:

@@ -95,8 +95,9 @@ def test_happy_path_opens_a_ready_pull_request(world: World) -> None:
     assert len(results) == 1 and "approved" in results[0] and "4 passed, 0 failed, 0 errors" in results[0]
     status = world.status()
     pull_url = f"{world.github.base_url}/{REPO}/pull/{pull.number}"
-    checklist = ["✅ Planned: plan v1", "✅ Approved by @carol: plan v1", "✅ Coded", "✅ Review round 1: approved",
-                 "✅ Tests: 4 passed, 0 failed, 0 errors, 0 skipped", f"✅ Pull request [#{pull.number}]({pull_url})"]
+    checklist = ["✅ Planned: plan v1", "✅ Approved by @carol: plan v1", "✅ Coded",
+                 "✅ Tests: 4 passed, 0 failed, 0 errors, 0 skipped", "✅ Review round 1: approved",
+                 f"✅ Pull request [#{pull.number}]({pull_url})"]
     assert world.checklist() == checklist
     assert "pull request open" in status and "/cancel" not in status and "tokens · $" in status
 
@@ -314,7 +315,8 @@ def test_tester_may_only_touch_test_files(world: World) -> None:
                                     "new_text": "return 0"}), ADD_TEST)
     approve(world)
 
-    tool_results = [m["content"] for m in world.openai.requests[-1]["messages"] if m["role"] == "tool"]
+    last_tester = [r for r in world.openai.requests if TESTER in r["messages"][0]["content"]][-1]
+    tool_results = [m["content"] for m in last_tester["messages"] if m["role"] == "tool"]
     assert tool_results[0].startswith("Edit refused") and tool_results[1].startswith("Applied replace")
     branch = BRANCH.format(n=world.issue)
     assert "return len(text.split())" in branch_file(world, branch, "textstats/__init__.py")

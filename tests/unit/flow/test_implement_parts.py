@@ -12,7 +12,7 @@ from bot.agents.brief import Brief
 from bot.config.settings import Settings
 from bot.core.redact import Redactor
 from bot.flow.implement import branch_name
-from bot.flow.services import job_timeouts, seconds_for_test_step
+from bot.flow.services import job_timeouts, seconds_for_code_step, seconds_for_test_step
 from bot.github.report import PullBody, TestSummary
 from bot.runs.issue import IssueInfo
 from bot.runs.plan import Plan
@@ -122,10 +122,17 @@ def test_draft_reasons() -> None:
 
 def test_the_test_step_and_its_job_last_long_enough_for_the_longest_test_runs_allowed() -> None:
     settings = Settings(webhook_secret="a-webhook-secret-0123456789", _env_file=None,  # type: ignore[call-arg]
-                        max_test_fixes=2, setup_timeout=900, max_test_timeout=3600)
-    # the setup command, the first run and two fixes' runs of an hour each, and their model rounds
-    assert seconds_for_test_step(settings, 3600) >= 900 + 3 * 3600
-    assert seconds_for_test_step(settings, 1) == 3600  # never below the code step's
+                        max_test_fixes=2, max_revisions=2, setup_timeout=900, max_test_timeout=3600,
+                        coder_test_seconds=1200)
+    # the setup command, the base run, the first run, two fixes' and two revisions' runs of an hour each, the
+    # Coder's own test seconds, and the model rounds
+    assert seconds_for_test_step(settings, 3600) >= 900 + 6 * 3600 + 1200
+    quick = settings.model_copy(update={"max_test_fixes": 0, "max_revisions": 0, "setup_timeout": 0,
+                                        "coder_test_seconds": 0, "test_baseline": False})
+    assert seconds_for_test_step(quick, 1) == 3600  # never below the code step's
+    # the code step: its model work, then the setup command, the base run and the Coder's test seconds
+    assert seconds_for_code_step(settings, 3600) == 3600 + 900 + 3600 + 1200
+    assert seconds_for_code_step(settings.model_copy(update={"coder_test_runs": 0}), 3600) == 3600
     jobs = job_timeouts(settings)
-    assert jobs["implement"] >= STEP_TIMEOUTS["implement"] + 900 + 3 * 3600 - 3600
+    assert jobs["implement"] >= STEP_TIMEOUTS["implement"] + 900 + 6 * 3600 + 1200 - 3600 + 900 + 3600 + 1200
     assert jobs["revise"] == jobs["implement"] and jobs["plan"] == STEP_TIMEOUTS["plan"]

@@ -103,21 +103,24 @@ def test_status_while_planning_and_waiting() -> None:
 
 def test_status_during_and_after_implementation() -> None:
     run = _run(state=State.TESTING, plan_version=1, approved_by="carol", approved_version=1)
-    log = [{"step": "code", "event": "started"}, {"step": "code", "event": "review", "round": 1,
-                                                   "verdict": "request_changes"},
-           {"step": "code", "event": "review", "round": 2, "verdict": "approve"},
-           {"step": "code", "event": "verified"}, {"step": "test", "event": "started"},
-           {"step": "test", "event": "progress", "detail": "running the setup command"}]
+    log = [{"step": "code", "event": "started"}, {"step": "code", "event": "verified"},
+           {"step": "test", "event": "started"},
+           {"step": "test", "event": "review", "round": 1, "verdict": "request_changes"},
+           {"step": "test", "event": "review", "round": 2, "verdict": "approve"},
+           {"step": "test", "event": "progress", "detail": "running the tests again"}]
     assert _lines(render(Snapshot(run, log, 10, 0.0), now=1010.0)) == [
         "✅ Planned: plan v1", "✅ Approved by @carol: plan v1", "✅ Coded",
-        "✅ Review round 1: changes requested", "✅ Review round 2: approved",
-        "⏳ Testing… running the setup command"]
+        "⏳ Testing… running the tests again",  # the review rounds follow the tests
+        "✅ Review round 1: changes requested", "✅ Review round 2: approved"]
+    retried = [*log, {"step": "test", "event": "started"}]  # a test step run again drops its review rounds
+    assert _lines(render(Snapshot(run, retried, 10, 0.0), now=1010.0))[3:] == ["⏳ Testing…"]
     failed = _run(state=State.FAILED, plan_version=1, approved_by="carol", approved_version=1, failed_step="test",
                   error="the setup command exited with 1")
     log += [{"step": "test", "event": "tests", "passed": 2, "failed": 1, "ok": False},
             {"step": "test", "event": "error", "will_retry": False}]
     text = render(Snapshot(failed, log, 10, 0.0), now=2000.0)
-    assert _lines(text)[-2:] == ["❌ Testing", "❌ Stopped at the **test** step: the setup command exited with 1"]
+    assert _lines(text)[-4:] == ["❌ Testing", "✅ Review round 1: changes requested", "✅ Review round 2: approved",
+                                 "❌ Stopped at the **test** step: the setup command exited with 1"]
     assert "`/retry` · `/cancel` · `/status`" in text and "Elapsed 0s" in text  # a stopped run's clock stops
 
 
