@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from standins.github import generate_app_key
-from tests.e2e.test_processes import _answers, _free_port, _start
+from tests.e2e.processes import answers, free_port, start
 from tests.integration.test_redis_restart import PrivateRedis
 from tests.world import BOT, MODEL_KEY, REPO, WEBHOOK_SECRET, make_stand_ins, wait_until
 
@@ -31,7 +31,7 @@ def processes(tmp_path: Path) -> Iterator[tuple[PrivateRedis, list[subprocess.Po
     private, public = generate_app_key()
     (tmp_path / "app.pem").write_text(private)
     github, _model, servers = make_stand_ins(tmp_path, public)
-    port = _free_port()
+    port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ISSUESMITH_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "ISSUESMITH_APP_ID": "101", "ISSUESMITH_PRIVATE_KEY_PATH": str(tmp_path / "app.pem"),
            "ISSUESMITH_REDIS_URL": server.url, "ISSUESMITH_GITHUB_API_URL": github.api_url,
@@ -39,10 +39,10 @@ def processes(tmp_path: Path) -> Iterator[tuple[PrivateRedis, list[subprocess.Po
            "ISSUESMITH_WORK_DIR": str(tmp_path / "work"), "ISSUESMITH_JOB_RETRY_INTERVALS": "[0]",
            "ISSUESMITH_GITHUB_REQUEST_SPACING": "0", "ISSUESMITH_GITHUB_WRITE_SPACING": "0"}
     logs = tmp_path / "processes.log"
-    procs = [_start(["serve", "--port", str(port)], env, tmp_path, logs), _start(["worker"], env, tmp_path, logs)]
+    procs = [start(["serve", "--port", str(port)], env, tmp_path, logs), start(["worker"], env, tmp_path, logs)]
     web_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(f"{web_url}/healthz"), what="issuesmith serve")
+        wait_until(lambda: answers(f"{web_url}/healthz"), what="issuesmith serve")
         github.set_webhook(f"{web_url}/webhook", WEBHOOK_SECRET)
         yield server, procs, github, web_url, logs
     finally:
