@@ -8,7 +8,9 @@ a stop signal lets the current job run for `ISSUESMITH_SHUTDOWN_GRACE` seconds a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -36,22 +38,37 @@ def run(settings: Settings, burst: bool, name: str | None) -> None:
     install(services)
     logging.getLogger("rq.worker").addFilter(outage.quiet)
     watch = outage.RedisOutage(services.redis_bytes, shown_url(settings.redis_url))
+    abandoned: set[str] = set()
     while True:
-        _requeue(services)
+        _requeue(services, abandoned)
         rq_worker = IssuesmithWorker([services.queue], connection=services.redis_bytes, name=name,
                                      exception_handlers=[honour_retry_after], grace=settings.shutdown_grace)
         rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         if burst or rq_worker._shutdown_requested_date is not None:
             return
+        abandoned.add(_abandon(rq_worker))
         if not watch.wait_until_back(stop=_stop_requested()):
             return
         log.warning("RQ worker stopped on a Redis error; starting a new one", extra={"worker": rq_worker.name})
 
 
-def _requeue(services: Services) -> None:
-    """Queue again the jobs that dead workers left started."""
+def _abandon(rq_worker: IssuesmithWorker) -> str:
+    """Give up an RQ worker whose loop a Redis error ended: stop its work horse, if one still runs (its job is
+    queued again once Redis is back, and resumes from its last recorded step); returns the worker's name."""
+    horse = rq_worker.horse_pid
+    if horse:
+        log.warning("stopping the work horse of the RQ worker a Redis error ended; its job will run again",
+                    extra={"horse": horse, "worker": rq_worker.name})
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(horse, signal.SIGKILL)
+            os.waitpid(horse, 0)
+    return str(rq_worker.name)
+
+
+def _requeue(services: Services, abandoned: set[str]) -> None:
+    """Queue again the jobs that dead workers (and the RQ workers this process gave up) left started."""
     log.info("worker starting: looking for jobs left behind by dead workers")
-    requeued = requeue_orphans(services.queue, services.redis_bytes)
+    requeued = requeue_orphans(services.queue, services.redis_bytes, abandoned=abandoned)
     if requeued:
         log.warning("requeued jobs left behind by dead workers", extra={"jobs": requeued})
 

@@ -82,6 +82,7 @@ class TestSummary:
     def base(self) -> str:
         """The base branch, as a code span."""
         return code(self.base_branch or "the base branch")
+
     @property
     def counted(self) -> bool:
         """Whether the runner's counts are known (a report or a summary line was read)."""

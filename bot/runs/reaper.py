@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 import redis
@@ -25,8 +26,13 @@ log = logging.getLogger("issuesmith.reaper")
 STALE_AFTER_SECONDS = 600
 
 
-def requeue_orphans(queue: Queue, connection: redis.Redis, stale_after: float = STALE_AFTER_SECONDS) -> list[str]:
-    """Requeue the started jobs whose worker is dead; returns their ids."""
+def requeue_orphans(queue: Queue, connection: redis.Redis, stale_after: float = STALE_AFTER_SECONDS,
+                    abandoned: Collection[str] = ()) -> list[str]:
+    """Requeue the started jobs whose worker is dead; returns their ids.
+
+    `abandoned`: names of RQ workers this process gave up (a Redis outage ended their loop, and their
+    work horse was stopped): dead, though their pid, ours, is alive and their heartbeat is recent.
+    """
     registry = StartedJobRegistry(queue=queue)
     requeued = []
     for job_id in registry.get_job_ids(cleanup=False):
@@ -36,7 +42,8 @@ def requeue_orphans(queue: Queue, connection: redis.Redis, stale_after: float = 
             continue
         if job.get_status() != JobStatus.STARTED:
             continue  # a leftover entry of a job that finished; RQ's maintenance drops it
-        if job.worker_name and not _worker_dead(job.worker_name, connection, stale_after):
+        if job.worker_name and job.worker_name not in abandoned and not _worker_dead(job.worker_name, connection,
+                                                                                    stale_after):
             continue
         registry.remove_executions(job)
         queue.enqueue_job(job)
