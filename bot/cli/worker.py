@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
+import redis
+
 from bot.cli import outage
 from bot.cli.redisconn import ensure_reachable, shown_url
 from bot.cli.rqworker import IssuesmithWorker
@@ -43,7 +45,10 @@ def run(settings: Settings, burst: bool, name: str | None) -> None:
         _requeue(services, abandoned)
         rq_worker = IssuesmithWorker([services.queue], connection=services.redis_bytes, name=name,
                                      exception_handlers=[honour_retry_after], grace=settings.shutdown_grace)
-        rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+        try:
+            rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # RQ's teardown (register_death) raises too
+            log.warning("RQ worker ended on a Redis error", extra={"worker": rq_worker.name, "error": str(exc)})
         if burst or rq_worker._shutdown_requested_date is not None:
             return
         abandoned.add(_abandon(rq_worker))

@@ -14,23 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from standins.github import generate_app_key
+from standins.github import FakeGitHub, generate_app_key
+from standins.openai import FakeOpenAI, Reply
 from tests.e2e.processes import answers, free_port, start
 from tests.integration.test_redis_restart import PrivateRedis
-from tests.world import BOT, MODEL_KEY, REPO, WEBHOOK_SECRET, make_stand_ins, wait_until
+from tests.world import BOT, MODEL_KEY, REPO, SAMPLE_PLAN, WEBHOOK_SECRET, make_stand_ins, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 OUTAGE_SECONDS = 10
 
 
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[tuple[PrivateRedis, list[subprocess.Popen[bytes]], object, str, Path]]:
+def processes(tmp_path: Path) -> Iterator[tuple[PrivateRedis, list[subprocess.Popen[bytes]], FakeGitHub, FakeOpenAI,
+                                                 Path]]:
     server = PrivateRedis(tmp_path / "redis", persistent=True)
     server.root.mkdir()
     server.start()
     private, public = generate_app_key()
     (tmp_path / "app.pem").write_text(private)
-    github, _model, servers = make_stand_ins(tmp_path, public)
+    github, model, servers = make_stand_ins(tmp_path, public)
     port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ISSUESMITH_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "ISSUESMITH_APP_ID": "101", "ISSUESMITH_PRIVATE_KEY_PATH": str(tmp_path / "app.pem"),
@@ -44,7 +46,7 @@ def processes(tmp_path: Path) -> Iterator[tuple[PrivateRedis, list[subprocess.Po
     try:
         wait_until(lambda: answers(f"{web_url}/healthz"), what="issuesmith serve")
         github.set_webhook(f"{web_url}/webhook", WEBHOOK_SECRET)
-        yield server, procs, github, web_url, logs
+        yield server, procs, github, model, logs
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -62,7 +64,7 @@ def processes(tmp_path: Path) -> Iterator[tuple[PrivateRedis, list[subprocess.Po
 
 
 def test_worker_and_web_survive_a_redis_outage_and_answer_after_it(processes: tuple) -> None:  # type: ignore[type-arg]
-    server, procs, github, _web_url, logs = processes
+    server, procs, github, _model, logs = processes
     number = github.create_issue(REPO, "carol", "Anything", "No run here yet.")
     time.sleep(2)  # the worker is blocked in its dequeue when Redis goes
 
@@ -86,3 +88,24 @@ def test_worker_and_web_survive_a_redis_outage_and_answer_after_it(processes: tu
     # RQ's dequeue retries by itself and logs each attempt (1, 2, 4, 8 s apart): shown once per outage; when
     # RQ's loop gives up instead, the command's own wait says so once
     assert text.count("could not connect to Redis") + text.count("Redis is unreachable") == 1
+
+
+def test_redis_down_while_a_job_works_it_runs_again_once_redis_is_back(processes: tuple) -> None:  # type: ignore[type-arg]
+    """The plan job is in its model call when Redis goes: the job cannot record anything, RQ's loop ends on the
+    Redis error, and the worker command stops that job's horse, waits, and queues the job again at once when
+    Redis is back (not after the dead registration goes stale, 600 s): the plan is posted."""
+    server, procs, github, model, logs = processes
+    model.script(Reply.json(SAMPLE_PLAN).slowly(3), Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
+    number = github.create_issue(REPO, "carol", "word_count is wrong with double spaces", "`word_count('a  b')` is 3.")
+    github.label_issue(REPO, number, "issuesmith", "alice")
+    wait_until(lambda: model.requests, timeout=60, what="the Planner at work")
+
+    server.stop()
+    time.sleep(OUTAGE_SECONDS)
+    assert [p.poll() for p in procs] == [None, None], logs.read_text(errors="replace")[-3000:]
+    server.start()
+
+    wait_until(lambda: any("issuesmith:plan" in c.body for c in github.comments(REPO, number) if c.user == BOT),
+               timeout=120, what="the plan comment after the outage")
+    assert [p.poll() for p in procs] == [None, None]
+    assert "requeued jobs left behind by dead workers" in logs.read_text(errors="replace")  # at once, not in 600 s
