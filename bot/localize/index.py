@@ -22,11 +22,12 @@ from pathlib import Path
 
 from bot.core import treefiles
 from bot.localize.parsing import parse_file
-from bot.localize.snapshot import MAX_FILE_BYTES
 from bot.localize.text import path_terms, term_counts
 
 PARALLEL_FROM = 300  # parse in worker processes from this many new files on
 MAX_WORKERS = 8
+INDEX_MAX_BYTES = 2_000_000  # larger files are indexed by path only; up to this their definitions count
+MINIFIED_LINE = 1_000  # average characters a line from which a file is minified or generated: path only
 PATH_TERM_WEIGHT = 3  # a path's words count as often as this in its file's bag of terms
 # record: (definitions, imports, term counts, line count); a definition: (name, kind, start, end, parent)
 Record = tuple[tuple[tuple[str, str, int, int, str], ...], tuple[str, ...], dict[str, int], int]
@@ -37,7 +38,7 @@ _DOC_SUFFIXES = (".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".cfg
 
 def make_record(path: str, data: bytes) -> Record:
     """Parse one file's contents into the record the index keeps."""
-    if len(data) > MAX_FILE_BYTES or b"\0" in data[:8192]:
+    if len(data) > INDEX_MAX_BYTES or b"\0" in data[:8192] or _minified(path, data):
         return name_only_record(path)
     parsed = parse_file(path, data)
     text = data.decode("utf-8", "replace")
@@ -45,6 +46,12 @@ def make_record(path: str, data: bytes) -> Record:
     counts.update(path_terms(path) * PATH_TERM_WEIGHT)
     definitions = tuple((d.name, d.kind, d.start, d.end, d.parent) for d in parsed.definitions)
     return (definitions, parsed.imports, dict(counts), text.count("\n") + 1)
+
+
+def _minified(path: str, data: bytes) -> bool:
+    """A minified bundle (`x.min.js`) or one-line generated file: its words are noise."""
+    return ".min." in path.rsplit("/", 1)[-1] or len(data) > 2 * MINIFIED_LINE and \
+        len(data) / (data.count(b"\n") + 1) > MINIFIED_LINE
 
 
 def name_only_record(path: str) -> Record:
@@ -267,7 +274,7 @@ def _record_of(root: Path, path: str) -> Record | None:
     (the tests may swap one), is left out of the index, never followed.
     """
     try:
-        return make_record(path, treefiles.read_bytes(root, path, MAX_FILE_BYTES))
+        return make_record(path, treefiles.read_bytes(root, path, INDEX_MAX_BYTES))
     except treefiles.TooLarge:
         return name_only_record(path)
     except (treefiles.TreeFileError, OSError):

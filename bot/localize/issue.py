@@ -22,6 +22,8 @@ _PATH = re.compile(rf"(?<![\w/.-])((?:[\w.-]+[/\\])*[\w-]+\.(?:{_SUFFIXES}))(?![
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
 _IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import\s+([\w, ()]+)|import\s+([\w., ]+))", re.M)
 _CALLED = re.compile(r"([A-Za-z_]\w*)\s*\(")
+# A fence's info string (```python, ~~~ pycon) names a language, not a file or an identifier.
+_FENCE_TAG = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*[\w+.#-]*[ \t]*$", re.M)
 # Bug-report templates ask for versions; these names say nothing about where the bug is.
 NOISE_NAMES = frozenset({"version", "__version__", "__pkginfo__", "VERSION", "version_info", "numversion"})
 TITLE_WEIGHT = 2  # the title's terms and identifiers count twice (in BM25 and for definitions)
@@ -45,6 +47,7 @@ class IssueMentions:
     dotted: list[str] = field(default_factory=list)
     identifiers: dict[str, float] = field(default_factory=dict)  # name → weight (code or prose)
     qualified: set[tuple[str, str]] = field(default_factory=set)  # (owner, member) from `Owner.member`
+    imported: set[str] = field(default_factory=set)  # dotted names seen only in import statements
     query: Counter[str] = field(default_factory=Counter)  # BM25 query terms
 
 
@@ -56,6 +59,7 @@ def code_spans(text: str) -> list[str]:
 def extract(text: str) -> IssueMentions:
     """Parse an issue's title and body into mentions."""
     mentions = IssueMentions()
+    text = _FENCE_TAG.sub(r"\1\2", text)
     code = "\n".join(code_spans(text))
     frames = _TRACEBACK_FRAME.findall(text)
     for order, (path, _line, function) in enumerate(frames):
@@ -68,12 +72,17 @@ def extract(text: str) -> IssueMentions:
             framed.add(fragment)
     prose = _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", text))  # a path's words are not identifiers
     code = _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", code))
-    mentions.dotted = [n for n in dict.fromkeys(_dotted_names(prose, code)) if not NOISE_NAMES & set(n.split("."))]
+    written, imported = _dotted_names(prose, code)
+    mentions.dotted = [n for n in dict.fromkeys(written + imported) if not NOISE_NAMES & set(n.split("."))]
+    mentions.imported = set(imported) - set(written)
     for name in mentions.dotted:
         parts = name.split(".")
         mentions.qualified.update(itertools.pairwise(parts))
     mentions.identifiers = {name: weight for name, weight in _identifiers(prose, code, mentions).items()
                             if name not in NOISE_NAMES}
+    for name in _through_imported_modules(code, text):
+        if name in mentions.identifiers:
+            mentions.identifiers[name] = PROSE_WEIGHT
     title = text.strip().split("\n", 1)[0]
     for word in set(WORD.findall(title)) & set(mentions.identifiers):
         mentions.identifiers[word] *= TITLE_WEIGHT
@@ -87,8 +96,11 @@ def _normalize(path: str) -> str:
     return path[2:] if path.startswith("./") else path
 
 
-def _dotted_names(text: str, code: str) -> list[str]:
-    names = [m for m in _DOTTED.findall(text) if not _looks_like_file(m)]
+def _dotted_names(text: str, code: str) -> tuple[list[str], list[str]]:
+    """Dotted names written in the text, and those only in import statements (a reproducer's imports
+    say which library is used, not which module is wrong)."""
+    written = [m for m in _DOTTED.findall(_IMPORT.sub(" ", text)) if not _looks_like_file(m)]
+    names: list[str] = []
     for found in _IMPORT.finditer(code):
         module, members, plain = found.groups()
         if module:
@@ -96,7 +108,30 @@ def _dotted_names(text: str, code: str) -> list[str]:
             names.extend(f"{module}.{m.strip()}" for m in members.strip("() ").split(",") if m.strip())
         elif plain:
             names.extend(p.split(" as ")[0].strip() for p in plain.split(","))
-    return [n for n in names if n]
+    return written, [n for n in names if n]
+
+
+def _through_imported_modules(code: str, text: str) -> set[str]:
+    """Names a reproducer only imports, or only reaches through a module it imports whole
+    (`import a.pyplot as plt` then `plt.subplots()`): the library's entry points used to show the
+    bug, not where it is."""
+    aliases: set[str] = set()
+    imported: set[str] = set()
+    for found in _IMPORT.finditer(code):
+        imported.update(WORD.findall(found.group(0)))
+        for part in (found.group(3) or "").split(","):
+            module, _, alias = part.strip().partition(" as ")
+            aliases.add(alias.strip() or module.strip())
+    aliases.discard("")
+    if not aliases and not imported:
+        return set()
+    rest = _IMPORT.sub(" ", text)
+    reached: set[str] = set()
+    if aliases:
+        pattern = re.compile(r"(?<![\w.])(" + "|".join(re.escape(a) for a in sorted(aliases)) + r")\.([A-Za-z_]\w*)")
+        reached = {found.group(2) for found in pattern.finditer(code)}
+        rest = pattern.sub(" ", rest)
+    return (reached | imported) - set(WORD.findall(rest))
 
 
 def _looks_like_file(name: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 import tree_sitter
 
-PARSER_VERSION = 3  # bump when what a record holds changes; invalidates cached records
+PARSER_VERSION = 4  # bump when what a record holds changes; invalidates cached records
 
 _PY = """
 (function_definition name: (identifier) @def.function)

@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core import treefiles
-from bot.localize.index import KIND_CODES, RepoIndex, kind_of
-from bot.localize.issue import IssueMentions
-from bot.localize.snapshot import MAX_FILE_BYTES
+from bot.localize.index import INDEX_MAX_BYTES, KIND_CODES, RepoIndex, kind_of
+from bot.localize.issue import IssueMentions, PathMention
 from bot.localize.text import WORD
 
 __all__ = ["RankedFile", "kind_of", "rank"]
@@ -47,6 +46,15 @@ MAX_QUERY_TERMS = 120
 PACKAGE_ROOT_FACTOR = 0.3
 SQUASH_SCALE = 2.0  # sums are squashed as 1 - e^(-x / SQUASH_SCALE)
 MENTION_SIGNALS = ("path", "module", "name")  # one mention, three spellings: only the strongest counts
+IMPORT_FACTOR = 0.5  # a module only imported (a reproducer's `import pkg.mod`) is a weaker mention
+COMMON_NAME_SHARE = 0.02  # a plain word used in more than this share of files is a common word ...
+COMMON_NAME_FACTOR = 0.3  # ... and names a file of that name this much less (`plot`, `figure`, `path`)
+COMMON_NAME_FILES = 5  # (and in more files than this, whatever the repository's size)
+FOREIGN_PRIOR = 0.3  # a source file in another language than the repository's main one (vendored JS, C)
+SITE_DIRS = frozenset({"site-packages", "dist-packages"})
+CODE_LANGUAGES = (frozenset({".py", ".pyi", ".pyx"}), frozenset({".js", ".jsx", ".mjs", ".ts", ".tsx", ".vue",
+                                                                 ".svelte"}),
+                  frozenset({".c", ".h", ".cc", ".cpp", ".hpp"}))
 
 
 @dataclass
@@ -82,9 +90,12 @@ def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) ->
                 parts.pop(signal, None)
     priors = [PRIORS[kind] for kind in sorted(KIND_CODES, key=KIND_CODES.__getitem__)]
     kinds, paths = index.kinds, index.paths
+    foreign = _foreign_suffixes(index)
     ranked = []
     for number, parts in totals.items():
         prior = priors[kinds[number]]
+        if foreign and "path" not in parts and _suffix(paths[number]) in foreign:
+            prior *= FOREIGN_PRIOR
         if len(parts) == 1:  # most files: one signal (usually a little BM25)
             (name, value), = parts.items()
             weighted = round(prior * value, 4)
@@ -96,6 +107,34 @@ def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) ->
     return ranked
 
 
+def _suffix(path: str) -> str:
+    dot = path.rfind(".")
+    return path[dot:].lower() if dot > path.rfind("/") else ""
+
+
+def _foreign_suffixes(index: RepoIndex) -> frozenset[str]:
+    """Code suffixes of the languages other than the one most of the repository's source files are in."""
+    counts = [0] * len(CODE_LANGUAGES)
+    source = KIND_CODES["source"]
+    for number, path in enumerate(index.paths):
+        if index.kinds[number] == source:
+            suffix = _suffix(path)
+            for position, language in enumerate(CODE_LANGUAGES):
+                if suffix in language:
+                    counts[position] += 1
+    if not any(counts):
+        return frozenset()
+    main = counts.index(max(counts))
+    return frozenset().union(*(lang for position, lang in enumerate(CODE_LANGUAGES) if position != main))
+
+
+def top_packages(index: RepoIndex) -> set[str]:
+    """Names of the repository's top-level Python packages (`src/pkg/__init__.py` → pkg): the project's own name."""
+    inits = {index.paths[n][:-len("/__init__.py")] for n in index.basenames.get("__init__.py", [])}
+    return {directory.rsplit("/", 1)[-1] for directory in inits
+            if "/" not in directory or directory.rsplit("/", 1)[0] not in inits}
+
+
 def _squash(value: float) -> float:
     return 1.0 - math.exp(-value / SQUASH_SCALE)
 
@@ -103,7 +142,7 @@ def _squash(value: float) -> float:
 def path_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     """Files named by a path in the issue; for an absolute path, its longest suffix that fits."""
     scores: dict[int, float] = {}
-    found = [(m, _longest_suffix_match(index, m.fragment)) for m in mentions.paths]
+    found = [(m, _longest_suffix_match(index, m)) for m in mentions.paths]
     found = [(m, matches) for m, matches in found if matches and len(matches) <= MAX_MATCHES]
     frames = [m for m, _ in found if m.in_traceback]
     for mention, matches in found:
@@ -115,9 +154,21 @@ def path_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     return scores
 
 
-def _longest_suffix_match(index: RepoIndex, fragment: str) -> list[int]:
+def _longest_suffix_match(index: RepoIndex, mention: PathMention) -> list[int]:
+    """The files the longest suffix of a path fits. A traceback frame or an absolute path must fit with a
+    directory and its file (the user's `/home/me/manage.py` is not the repository's `manage.py`), and a path
+    inside site-packages with all of what follows site-packages (`site-packages/requests/utils.py` is
+    not the repository's `pkg/utils.py`)."""
+    fragment = mention.fragment
     parts = [p for p in fragment.split("/") if p not in ("", ".", "..")]
-    for start in range(len(parts)):
+    shortest = 1
+    if mention.in_traceback or fragment.startswith("/") or fragment[1:3] == ":/":
+        shortest = 2
+    site = [position for position, part in enumerate(parts) if part in SITE_DIRS]
+    if site:
+        parts = parts[site[-1] + 1:]
+        shortest = max(len(parts), 1)
+    for start in range(len(parts) - shortest + 1):
         found = index.files_with_suffix("/".join(parts[start:]))
         if found:
             return found
@@ -133,28 +184,50 @@ def module_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]
         matches = index.resolve_module(dotted)
         for number in matches:
             strength = 1.0 / len(matches)
-            if index.paths[number].count("/") <= 1 and index.paths[number].endswith("__init__.py"):
+            if dotted in mentions.imported:
+                strength *= IMPORT_FACTOR
+            if _is_package_root(index, index.paths[number]):
                 strength *= PACKAGE_ROOT_FACTOR  # `pkg.Name` says more about Name than about pkg/__init__.py
             scores[number] = max(scores.get(number, 0.0), strength)
     return scores
 
 
+def _is_package_root(index: RepoIndex, path: str) -> bool:
+    """A top-level package's `__init__.py` (`pkg/__init__.py`, `src/pkg/__init__.py`): not inside another package."""
+    if not path.endswith("/__init__.py") and path != "__init__.py":
+        return False
+    if path.count("/") <= 1:
+        return True
+    parent = path.rsplit("/", 2)[0] + "/__init__.py"
+    return not any(index.paths[n] == parent for n in index.basenames.get("__init__.py", []))
+
+
 def name_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     """Files whose name (without suffix, not `__init__`) is an identifier of the issue."""
     by_stem: dict[str, list[int]] = defaultdict(list)
+    own = top_packages(index)  # `django` in a Django issue is the project, not django/.../django.py
     for basename, numbers in index.basenames.items():
         stem = basename.split(".", 1)[0]
-        if stem in mentions.identifiers and not stem.startswith("__"):
+        if stem in mentions.identifiers and not stem.startswith("__") and stem not in own:
             by_stem[stem].extend(numbers)
     for numbers in by_stem.values():
         numbers.sort()
     scores: dict[int, float] = {}
     for stem, numbers in by_stem.items():
         if len(numbers) <= MAX_MATCHES:
+            value = min(1.0, mentions.identifiers[stem]) / len(numbers)
+            if _common_word(index, stem):
+                value *= COMMON_NAME_FACTOR
             for number in numbers:
-                value = min(1.0, mentions.identifiers[stem]) / len(numbers)
                 scores[number] = max(scores.get(number, 0.0), value)
     return scores
+
+
+def _common_word(index: RepoIndex, stem: str) -> bool:
+    """A plain lowercase word (not `L031`, `json_utils`) used in many of the repository's files."""
+    if not stem.isalpha() or not stem.islower():
+        return False
+    return index.doc_freq(stem) > max(COMMON_NAME_FILES, COMMON_NAME_SHARE * len(index.paths))
 
 
 def definition_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
@@ -219,7 +292,7 @@ def _callees(index: RepoIndex, seed: int, mentions: IssueMentions, root: Path | 
     if not spans:
         return set()
     try:  # never through a link (see bot.core.treefiles)
-        lines = treefiles.read_text(root, index.paths[seed], MAX_FILE_BYTES).splitlines()
+        lines = treefiles.read_text(root, index.paths[seed], INDEX_MAX_BYTES).splitlines()
     except (treefiles.TreeFileError, OSError):
         return set()
     used = {word for start, end in spans[:5] for line in lines[start - 1:end] for word in WORD.findall(line)}

@@ -13,7 +13,6 @@ from bot.core import treefiles
 from bot.sandboxes.base import unchanged
 from bot.workspace.git import Git
 
-MAX_FILE_BYTES = 300_000
 SKIP_PARTS = frozenset({"node_modules", "vendor", "third_party", "dist", "build", ".git", "__pycache__",
                         "site-packages", ".venv", "venv"})
 TEXT_SUFFIXES = frozenset({
