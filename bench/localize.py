@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     instances = [i for i in instances if not args.repo or i["repo"] in args.repo][: args.limit]
     if args.cold and args.cache_dir.exists():
         shutil.rmtree(args.cache_dir)
+    args.scratch = args.scratch.resolve()  # git reads the tree from a child that changes directory first
     args.scratch.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else args.cache_dir
     results = []

@@ -112,16 +112,17 @@ def _dotted_names(text: str, code: str) -> tuple[list[str], list[str]]:
 
 
 def _through_imported_modules(code: str, text: str) -> set[str]:
-    """Names a reproducer only imports, or only reaches through a module it imports whole
+    """Names a reproducer only imports, or only reaches through a submodule it imports whole
     (`import a.pyplot as plt` then `plt.subplots()`): the library's entry points used to show the
-    bug, not where it is."""
+    bug, not where it is. (Through a top-level package, `pv.RectilinearGrid`, the name is the subject.)"""
     aliases: set[str] = set()
     imported: set[str] = set()
     for found in _IMPORT.finditer(code):
         imported.update(WORD.findall(found.group(0)))
         for part in (found.group(3) or "").split(","):
             module, _, alias = part.strip().partition(" as ")
-            aliases.add(alias.strip() or module.strip())
+            if "." in module:  # `import pkg as p` then `p.Thing` names Thing itself; a submodule is a facade
+                aliases.add(alias.strip() or module.strip())
     aliases.discard("")
     if not aliases and not imported:
         return set()
