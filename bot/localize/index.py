@@ -50,8 +50,9 @@ def make_record(path: str, data: bytes) -> Record:
 
 def _minified(path: str, data: bytes) -> bool:
     """A minified bundle (`x.min.js`) or one-line generated file: its words are noise."""
-    return ".min." in path.rsplit("/", 1)[-1] or len(data) > 2 * MINIFIED_LINE and \
-        len(data) / (data.count(b"\n") + 1) > MINIFIED_LINE
+    if ".min." in path.rsplit("/", 1)[-1]:
+        return True
+    return len(data) > 2 * MINIFIED_LINE and len(data) / (data.count(b"\n") + 1) > MINIFIED_LINE
 
 
 def name_only_record(path: str) -> Record:

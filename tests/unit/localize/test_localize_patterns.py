@@ -67,7 +67,7 @@ def test_a_src_layout_package_init_is_a_package_root(tmp_path: Path) -> None:
     files = {
         "src/pkg/__init__.py": "from pkg.core import Engine\n\n__all__ = ['Engine']\n",
         "src/pkg/core.py": "class Engine:\n    def start(self):\n        return 1\n"
-                           + "".join(f"\n    def step_{n}(self, speed):\n        return speed * {n}\n" for n in range(30)),
+                           + "".join(f"\n    def step_{n}(self, x):\n        return x * {n}\n" for n in range(30)),
         "src/pkg/helpers.py": "def clamp(value):\n    return value\n",
     }
     assert top(make_repo(tmp_path, files), "pkg.Engine crashes on start\n\nCalling pkg.Engine fails.") == [
