@@ -17,6 +17,8 @@ CODE_WEIGHT = 1.0  # an identifier written as code: in backticks or a code block
 PROSE_WEIGHT = 0.25  # a plain word that happens to be a definition's name
 _FENCE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.S)
 _TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+)(?:, in (\w+))?')
+# The source line a traceback prints under a frame is the library's code, not the reporter's words.
+_FRAME_SOURCE = re.compile(r'^([ \t]*File "[^"]+", line \d+[^\n]*\n)[ \t]+[^\n]*$', re.M)
 _SUFFIXES = "|".join(sorted((s[1:] for s in TEXT_SUFFIXES), key=len, reverse=True))
 _PATH = re.compile(rf"(?<![\w/.-])((?:[\w.-]+[/\\])*[\w-]+\.(?:{_SUFFIXES}))(?![\w])")
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
@@ -26,6 +28,7 @@ _CALLED = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _FENCE_TAG = re.compile(r"^([ \t]*)(`{3,}|~{3,})[ \t]*[\w+.#-]*[ \t]*$", re.M)
 # Bug-report templates ask for versions; these names say nothing about where the bug is.
 NOISE_NAMES = frozenset({"version", "__version__", "__pkginfo__", "VERSION", "version_info", "numversion"})
+INNER_FRAMES = 2  # the functions of a traceback's innermost frames count as code; the callers' as prose
 TITLE_WEIGHT = 2  # the title's terms and identifiers count twice (in BM25 and for definitions)
 
 
@@ -72,7 +75,10 @@ def extract(text: str) -> IssueMentions:
             framed.add(fragment)
     prose = _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", text))  # a path's words are not identifiers
     code = _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", code))
-    written, imported = _dotted_names(prose, code)
+    own = _FRAME_SOURCE.sub(r"\1", text)  # without the source lines of traceback frames
+    own_code = "\n".join(code_spans(own))
+    written, imported = _dotted_names(_TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", own)),
+                                      _TRACEBACK_FRAME.sub(" ", _PATH.sub(" ", own_code)))
     mentions.dotted = [n for n in dict.fromkeys(written + imported) if not NOISE_NAMES & set(n.split("."))]
     mentions.imported = set(imported) - set(written)
     for name in mentions.dotted:
@@ -146,7 +152,8 @@ def _identifiers(text: str, code: str, mentions: IssueMentions) -> dict[str, flo
             weights[word] = CODE_WEIGHT if _codeish(word) else PROSE_WEIGHT
     strong = set(WORD.findall(code)) | set(_CALLED.findall(text))
     strong.update(part for name in mentions.dotted for part in name.split("."))
-    strong.update(m.function for m in mentions.paths if m.function)
+    frames = [m for m in mentions.paths if m.in_traceback]
+    strong.update(m.function for m in frames[-INNER_FRAMES:] if m.function)  # outer frames' functions: prose
     for word in strong:
         if word.lower() not in STOPWORDS and len(word) > 2:
             weights[word] = CODE_WEIGHT

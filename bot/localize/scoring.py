@@ -3,7 +3,7 @@
 Each signal is a number in [0, 1] per file:
 
 * `path`: the file is named in the issue (a path or a traceback frame); 1 / number of files the
-  mention fits, a traceback's innermost frames counting more than its outer ones;
+  mention fits; a traceback's files 0.5 for the innermost in the repository, × 0.6 for each file further out;
 * `module`: a dotted name in the issue (`pkg.mod.func`, `from pkg.mod import x`) is this module;
 * `name`: the file's name (without suffix) is a word of the issue (`L031` → `rules/L031.py`);
 * `definition`: the file defines identifiers the issue mentions; each name adds its weight
@@ -51,6 +51,8 @@ COMMON_NAME_SHARE = 0.02  # a plain word used in more than this share of files i
 COMMON_NAME_FACTOR = 0.5  # ... and names a file of that name this much less (`plot`, `figure`, `path`)
 COMMON_NAME_FILES = 5  # (and in more files than this, whatever the repository's size)
 FOREIGN_PRIOR = 0.3  # a source file in another language than the repository's main one (vendored JS, C)
+FRAME_WEIGHT = 0.5  # a traceback's innermost repository file: where it broke, often not the place to change
+FRAME_DECAY = 0.6  # each file further out counts this much less, so a long traceback does not crowd out the rest
 SITE_DIRS = frozenset({"site-packages", "dist-packages"})
 CODE_LANGUAGES = (frozenset({".py", ".pyi", ".pyx"}), frozenset({".js", ".jsx", ".mjs", ".ts", ".tsx", ".vue",
                                                                  ".svelte"}),
@@ -144,11 +146,12 @@ def path_signal(index: RepoIndex, mentions: IssueMentions) -> dict[int, float]:
     scores: dict[int, float] = {}
     found = [(m, _longest_suffix_match(index, m)) for m in mentions.paths]
     found = [(m, matches) for m, matches in found if matches and len(matches) <= MAX_MATCHES]
-    frames = [m for m, _ in found if m.in_traceback]
+    # frames' files from the innermost out (a file with several frames counts once, at its innermost)
+    framed = list(dict.fromkeys(tuple(matches) for m, matches in reversed(found) if m.in_traceback))
     for mention, matches in found:
         strength = 1.0 / len(matches)
-        if mention.in_traceback:  # the innermost frame in the repository is where it broke
-            strength *= 0.5 + 0.5 * (frames.index(mention) + 1) / len(frames)
+        if mention.in_traceback:  # the innermost frame in the repository is where it broke, or near it
+            strength *= FRAME_WEIGHT * FRAME_DECAY ** framed.index(tuple(matches))
         for number in matches:
             scores[number] = max(scores.get(number, 0.0), strength)
     return scores

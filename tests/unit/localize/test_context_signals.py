@@ -57,7 +57,7 @@ def test_path_signal_prefers_the_exact_file_and_the_innermost_frame(tmp_path: Pa
     trace = ('Traceback:\n  File "/usr/lib/site-packages/pkg/core.py", line 6, in start\n'
              '  File "/usr/lib/site-packages/pkg/helpers.py", line 2, in clamp\nValueError')
     frames = signal_paths(index.paths, path_signal(index, extract(trace)))
-    assert frames["pkg/helpers.py"] == 1.0 and 0.5 < frames["pkg/core.py"] < 1.0
+    assert frames["pkg/helpers.py"] == 0.5 and 0 < frames["pkg/core.py"] < 0.5
 
 
 def test_module_signal_resolves_dotted_names(tmp_path: Path) -> None:

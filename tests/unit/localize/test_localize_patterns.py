@@ -141,3 +141,29 @@ def test_vendored_and_minified_files_stay_below_a_python_issues_files(tmp_path: 
     ranked = top(make_repo(tmp_path, files), issue, 5)
     assert ranked[0] == "pkg/widgets.py"
     assert "pkg/static/bundle.min.js" not in ranked
+
+
+def test_a_long_tracebacks_outer_frames_do_not_crowd_out_the_named_code(tmp_path: Path) -> None:
+    chain = ["cli", "runner", "loader", "walker", "reader"]
+    files = {"pkg/__init__.py": ""}
+    for position, name in enumerate(chain):
+        callee = chain[position + 1] if position + 1 < len(chain) else ""
+        body = f"    return {callee}_step(x)\n" if callee else "    raise ValueError(x)\n"
+        imports = f"from pkg.{callee} import {callee}_step\n\n\n" if callee else ""
+        files[f"pkg/{name}.py"] = f"{imports}def {name}_step(x):\n{body}"
+    files["pkg/headers.py"] = "class HeaderParser:\n    def split_fields(self, line):\n        return line.split(';')\n"
+    frames = "".join(f'  File "/home/me/src/pkg/{name}.py", line 3, in {name}_step\n' for name in chain)
+    issue = ("Reading a file with an empty header fails\n\n`HeaderParser.split_fields` returns an empty field "
+             "for a trailing `;`, and the reader then raises:\n\nTraceback (most recent call last):\n"
+             + frames + "ValueError: ''\n")
+    ranked = top(make_repo(tmp_path, files), issue, 3)
+    assert "pkg/headers.py" in ranked
+    assert ranked[0] == "pkg/headers.py" or ranked[0] == "pkg/reader.py"  # the named code, or the innermost frame
+
+
+def test_a_traceback_frames_source_line_is_not_a_mention() -> None:
+    issue = ('to_json fails\n\nTraceback (most recent call last):\n'
+             '  File "/usr/lib/python3/dist-packages/pkg/values.py", line 348, in convert\n'
+             '    return wrap(text, kind=pkg.valuerep.IS)\n'
+             'TypeError: no\n\nI call `Dataset.to_json` here.')
+    assert extract(issue).dotted == ["Dataset.to_json"]
