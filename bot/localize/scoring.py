@@ -4,8 +4,10 @@ Each signal is a number in [0, 1] per file:
 
 * `path`: the file is named in the issue (a path or a traceback frame); 1 / number of files the
   mention fits; a traceback's files 0.5 for the innermost in the repository, × 0.6 for each file further out;
-* `module`: a dotted name in the issue (`pkg.mod.func`, `from pkg.mod import x`) is this module;
-* `name`: the file's name (without suffix) is a word of the issue (`L031` → `rules/L031.py`);
+* `module`: a dotted name in the issue (`pkg.mod.func`, `from pkg.mod import x`) is this module; half
+  for a module only imported, 0.3 for a top-level package's `__init__.py`;
+* `name`: the file's name (without suffix) is a word of the issue (`L031` → `rules/L031.py`), not the
+  project's own name (a top-level package); half for a plain word most files use (`path`, `plot`);
 * `definition`: the file defines identifiers the issue mentions; each name adds its weight
   (code 1, prose 0.25; doubled in the title, and again for `Owner.member` when
   the file defines both) divided by how
@@ -19,7 +21,8 @@ Each signal is a number in [0, 1] per file:
     score = prior(kind) × Σ WEIGHTS[signal] × signal
 
 except that of `path`, `module` and `name` (three ways of naming the same file) only the largest
-weighted one counts, and where prior is 1 for source files, 0.5 for tests and examples, 0.3 for docs and data files.
+weighted one counts, and where prior is 1 for source files, 0.5 for tests and examples, 0.3 for docs and data files,
+times 0.3 for code in another language than the repository's main one (unless named by path).
 Recency is not a signal. `RankedFile.signals` holds each weighted contribution for --explain.
 """
 
