@@ -95,7 +95,8 @@ def rank(index: RepoIndex, mentions: IssueMentions, root: Path | None = None) ->
                 parts.pop(signal, None)
     priors = [PRIORS[kind] for kind in sorted(KIND_CODES, key=KIND_CODES.__getitem__)]
     kinds, paths = index.kinds, index.paths
-    foreign = _foreign_suffixes(index)
+    # an issue that names a file of another language (`_speedups.c`) is about that language too
+    foreign = _foreign_suffixes(index) - {_suffix(m.fragment) for m in mentions.paths}
     ranked = []
     for number, parts in totals.items():
         prior = priors[kinds[number]]

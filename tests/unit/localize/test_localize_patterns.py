@@ -141,6 +141,8 @@ def test_vendored_and_minified_files_stay_below_a_python_issues_files(tmp_path: 
     ranked = top(make_repo(tmp_path, files), issue, 5)
     assert ranked[0] == "pkg/widgets.py"
     assert "pkg/static/bundle.min.js" not in ranked
+    about_c = top(tmp_path, "select_option_value overflows\n\nIn `_speedups.c` the value wraps.")
+    assert about_c == ["pkg/_speedups.c"]
 
 
 def test_a_long_tracebacks_outer_frames_do_not_crowd_out_the_named_code(tmp_path: Path) -> None:
