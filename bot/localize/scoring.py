@@ -22,7 +22,7 @@ Each signal is a number in [0, 1] per file:
 
 except that of `path`, `module` and `name` (three ways of naming the same file) only the largest
 weighted one counts, and where prior is 1 for source files, 0.5 for tests and examples, 0.3 for docs and data files,
-times 0.3 for code in another language than the repository's main one (unless named by path).
+times 0.3 for code in another language than the repository's main one (unless the issue names such a file).
 Recency is not a signal. `RankedFile.signals` holds each weighted contribution for --explain.
 """
 
