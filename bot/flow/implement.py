@@ -540,7 +540,8 @@ def reproduced(tests: Reproduction | None, report: dict[str, Any]) -> list[tuple
     failing = {c["name"] for c in report.get("cases", []) if c.get("outcome") in ("failed", "error")}
     named = len(failing) >= report["failed"] + report["errors"]
     ran = report.get("source") != "exit_code" and not report.get("before_tests") and not report.get("timed_out")
-    return [(shown, ran and named and test not in failing) for test, shown in zip(tests.tests, tests.shown, strict=True)]
+    pairs = zip(tests.tests, tests.shown, strict=True)
+    return [(shown, ran and named and test not in failing) for test, shown in pairs]
 
 
 def reviewed(code_out: dict[str, Any], test_out: dict[str, Any]) -> tuple[Review, list[str]]:

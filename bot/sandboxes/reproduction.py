@@ -29,5 +29,6 @@ def rejection(report: TestReport) -> str | None:
 
 
 def reproducing(report: TestReport) -> tuple[str, ...]:
-    """The ids of the tests that failed (the reproduction), as the report names them."""
-    return tuple(case.name for case in report.cases if case.outcome == "failed")
+    """The ids of the tests that failed (the reproduction, once `rejection` found no error), as the report names
+    them for matching with other runs (`TestReport.failing`)."""
+    return report.failing
