@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.agents.testruns import Budget, TestRuns
+from bot.config.settings import Settings
 from bot.flow.implement import reproduced
 from bot.flow.reproduce import Reproduction
+from bot.flow.services import seconds_for_code_step
 from bot.sandboxes.base import CommandResult
 from bot.sandboxes.baseline import BaseRun, compare
 from bot.sandboxes.reproduction import rejection, reproducing
@@ -98,3 +100,12 @@ def test_the_pull_request_says_which_test_reproduces_the_issue_and_whether_it_pa
     shown = type(body)(**{**body.__dict__, "reproduction": reproduced(found, clean)}).render()
     assert "`tests/test_issue.py::test_double_spaces`: failed on `the base branch` before the change; passes " \
            "with it." in shown
+
+
+def test_the_code_step_has_room_for_each_try_of_the_reproduction() -> None:
+    settings = Settings(webhook_secret="a-webhook-secret-0123456789", _env_file=None,  # type: ignore[call-arg]
+                        setup_timeout=900, coder_test_seconds=1200,
+                        reproduce=True, reproduce_attempts=2)
+    assert seconds_for_code_step(settings, 3600) == 3600 + 900 + 3600 + 1200 + 2 * 3600
+    alone = settings.model_copy(update={"coder_test_runs": 0})
+    assert seconds_for_code_step(alone, 3600) == 3600 + 900 + 3600 + 2 * 3600
