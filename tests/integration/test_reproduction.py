@@ -5,6 +5,7 @@ Real git, Redis, RQ, sandbox and the sample repository's pytest suite; the model
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,23 @@ def test_a_reproduction_that_passes_on_base_is_rejected_with_the_output_and_the_
     assert [(e["passed"], e["failed"]) for e in events(world, run_id, "reproduction")] == [(1, 0), (0, 1)]
     [pull] = world.github.pulls(REPO)
     assert f"`{TEST_ID}`: failed on `main` before the change; passes with it." in pull.body
+
+
+def test_a_reproduction_never_failing_on_base_is_skipped_with_its_reason_and_the_run_goes_on(
+        repro_world: World) -> None:
+    world = repro_world
+    world.openai.script(Reply.tool_calls([create(PASSING)]), WROTE, WROTE, NOTHING_ADDED, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    run_id = world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run_id)[-5:]
+    assert [e["attempt"] for e in events(world, run_id, "reproduction_rejected")] == [1, 2]
+    [skipped] = events(world, run_id, "reproduction_skipped")
+    assert skipped["reason"] == "no test failed on the base tree after 2 tries"
+    assert not events(world, run_id, "reproduced")
+    [pull] = world.github.pulls(REPO)
+    assert "### Reproduction" not in pull.body
+    with pytest.raises(subprocess.CalledProcessError):  # the rejected test is not pushed
+        branch_file(world, pull.head, REPRO)
