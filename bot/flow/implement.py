@@ -251,9 +251,9 @@ class Implementation:
         """What the Coder is told of the reproduction tests ("" without any)."""
         if self.reproduction is None:
             return ""
-        shown = ", ".join(code(test) for test in self.reproduction.shown)
-        return (f"These tests reproduce the issue: they fail on {self.brief.branch} now ({shown}). Make them pass "
-                "(you cannot edit them) and show it with run_tests before you finish.")
+        shown = fenced("reproduction tests", "\n".join(self.reproduction.shown))
+        return (f"These tests reproduce the issue: they fail on {self.brief.branch} now. Make them pass (do not "
+                f"change them) and show it with run_tests before you finish.\n{shown}")
 
     def review_rounds(self, ctx: StepContext, tree: Tree, touched: list[str], extra_paths: list[str],
                       judged: tuple[TestReport, Comparison]) -> tuple[dict[str, Any], tuple[TestReport, Comparison]]:
