@@ -12,6 +12,10 @@ the seconds left, the smaller.
 regression against the base run, or a failing test the change added), at most
 `MAX_FINISH_REFUSALS` times and only while runs are left: then the answer is taken, and the
 test step judges the change as always.
+
+With a reproduction (`bot.flow.reproduce`: tests that fail on the base by design), each answer says
+whether they pass, and `finish` is refused the same bounded way while the latest run does not show
+them passing (it failed them, or did not run them all).
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ class TestRuns:
     runner_id: Callable[[str], str] = lambda test_id: test_id
     latest: tuple[TestReport, Comparison] | None = None
     refusals: int = 0
+    reproduction: tuple[str, ...] = ()  # the reproduction tests' ids, as reports name them
+    reproduced: bool = False  # the latest run ran every reproduction test and none failed
 
     def tool(self) -> Tool:
         """The tool for the model client."""
@@ -94,7 +100,30 @@ class TestRuns:
             return f"Selector refused (no run was used): {exc}"
         self.budget.spend(seconds)
         self.latest = (report, verdict)
-        return f"{self.describe(report, verdict)}\n{self.budget.text()}"
+        self.reproduced = self.passes_reproduction(args.selector, report)
+        return f"{self.describe(report, verdict)}{self.reproduction_line(report)}\n{self.budget.text()}"
+
+    def covers(self, selector: str) -> bool:
+        """Whether a run narrowed by `selector` runs every reproduction test (all tests, or each by id or file)."""
+        words = set(selector.split())
+        return not words or all(self.runner_id(test) in words or self.runner_id(test).split("::")[0] in words
+                                for test in self.reproduction)
+
+    def passes_reproduction(self, selector: str, report: TestReport) -> bool:
+        """Whether this run shows every reproduction test passing."""
+        ran = self.covers(selector) and report.counted and not report.before_tests and not report.timed_out
+        return ran and not set(self.reproduction) & set(report.failing)
+
+    def reproduction_line(self, report: TestReport) -> str:
+        """What the run says of the reproduction tests ("" without any)."""
+        if not self.reproduction:
+            return ""
+        shown = ", ".join(self.runner_id(test) for test in self.reproduction)
+        if self.reproduced:
+            return f"\nReproduction tests ({shown}): passing now."
+        failing = set(self.reproduction) & set(report.failing)
+        state = "still failing" if failing else "not shown passing by this run (run them, or all tests)"
+        return f"\nReproduction tests ({shown}): {state}."
 
     def describe(self, report: TestReport, verdict: Comparison) -> str:
         """The short, parsed result of one run."""
@@ -114,8 +143,17 @@ class TestRuns:
         return "\n".join(lines)
 
     def finish_problem(self) -> str | None:
-        """Why `finish` is refused now (the latest run shows a new failure), or None; bounded, see the module."""
-        if self.latest is None or self.budget.empty or self.refusals >= MAX_FINISH_REFUSALS:
+        """Why `finish` is refused now (the latest run shows a new failure, or not the reproduction passing),
+        or None; bounded, see the module."""
+        if self.budget.empty or self.refusals >= MAX_FINISH_REFUSALS:
+            return None
+        if self.reproduction and not self.reproduced:
+            self.refusals += 1
+            shown = ", ".join(self.runner_id(test) for test in self.reproduction)
+            return (f"not finished: the tests that reproduce the issue ({shown}) fail on {self.branch}, and your "
+                    f"latest test run does not show them passing. Make them pass and call run_tests with them "
+                    f"{self.budget.text()}; if you cannot, say so in your summary and call finish again.")
+        if self.latest is None:
             return None
         report, verdict = self.latest
         if verdict.new_failures == 0 and not report.before_tests:

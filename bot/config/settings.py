@@ -127,6 +127,12 @@ class Settings(ModelSettings):
     coder_test_seconds: float = Field(1200.0, ge=0, validation_alias="ISSUESMITH_CODER_TEST_SECONDS",
                                       description="seconds the Coder's own test runs may take together per job")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
+    reproduce: bool = Field(
+        False, validation_alias="ISSUESMITH_REPRODUCE",
+        description="before the Coder, the Tester writes a test that reproduces the issue; it must fail on the base "
+                    "tree (pytest only); the Coder's finish is refused while it fails; 0: off")
+    reproduce_attempts: int = Field(2, ge=1, validation_alias="ISSUESMITH_REPRODUCE_ATTEMPTS",
+                                    description="tries the Tester gets to write a test that fails on the base tree")
     test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT",
                                 description="seconds a test run may take, unless the repository's `test_timeout` "
                                             "says otherwise")

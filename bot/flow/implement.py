@@ -1,12 +1,17 @@
-"""The implement run: prepare → code (Coder, who may run the tests) → test (Tester, then code runs the tests,
-Coder fixes; then Reviewer ⇄ Coder, the Reviewer seeing the test results) → publish (commit, push, pull
-request) → report, as pipeline steps.
+"""The implement run: prepare → code (Tester reproduces the issue, then Coder, who may run the tests) → test
+(Tester, then code runs the tests, Coder fixes; then Reviewer ⇄ Coder, the Reviewer seeing the test results)
+→ publish (commit, push, pull request) → report, as pipeline steps.
 
 The Coder's `run_tests` (`bot.agents.testruns`) runs the repository's tests through the same
 `sandboxed` path as the test step, in the step's own HOME: the setup command first (once per
 step) and the base run (`bot.flow.baseline`, cached per base commit), so its `finish` can be
 refused while a regression against the base exists. The budget of its runs and seconds is the
 job's, shared by the code step and the test step's fix and revision rounds.
+
+The code step starts with the reproduction phase (`bot.flow.reproduce`): a test the Tester writes
+that fails on the base tree. Its ids are kept: the Coder's `run_tests` says whether they pass and its
+`finish` is refused while they do not; the base run never counts them as already failing; the pull
+request names them.
 
 The workflow is this code; the model only writes and judges text. Each step's output is
 verified and stored, so a re-run job resumes after the last verified step: the tree is
@@ -44,6 +49,7 @@ from bot.core.walk import remove_tree
 from bot.flow.baseline import base_run
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
+from bot.flow.reproduce import Reproduction, reproduce
 from bot.flow.services import Services, seconds_for_code_step, seconds_for_test_step
 from bot.flow.steps import call_context, notify, refresh_status, run_gate, stop_reason
 from bot.github.client import RepoGateway
@@ -97,6 +103,7 @@ class Implementation:
     base: BaseRun | None = None  # the base run, once asked for in this HOME
     based: bool = False
     test_budget: Budget | None = None  # the Coder's test runs and seconds left (this job's)
+    reproduction: Reproduction | None = None  # the tests that fail on the base by design (the code step's)
 
     # -- helpers ------------------------------------------------------------------------------
     def call(self, step: str) -> CallContext:
@@ -165,6 +172,8 @@ class Implementation:
             self.set_up = True
         if not self.based:
             self.base, self.based = base_run(self, ctx, touched), True
+        if self.base is not None and self.reproduction is not None:
+            return self.base.without(self.reproduction.tests)
         return self.base
 
     def coder_tests(self, ctx: StepContext, touched: Callable[[], list[str]]) -> TestRuns | None:
@@ -187,7 +196,8 @@ class Implementation:
             report, verdict = self.run_tests(ctx, paths, base, narrow=arguments, cap=seconds, event="coder_tests")
             return report, verdict, time.monotonic() - started
 
-        return TestRuns(run, self.test_budget, self.brief.branch, self.runner_id)
+        reproducing = self.reproduction.tests if self.reproduction else ()
+        return TestRuns(run, self.test_budget, self.brief.branch, self.runner_id, reproduction=reproducing)
 
     def runner_id(self, test_id: str) -> str:
         """A failing test's id in the form the test command accepts back (pytest node ids), else as reported."""
@@ -224,12 +234,26 @@ class Implementation:
         tree.reset()
         session = self.edit_session(self.edit_scope(self.code_paths(ctx)))
         settings, model = self.services.settings, self.model()
-        self.status("code", "implementing the plan")
-        with self.test_home(), self.keeping_partial(ctx, tree, lambda: session.touched):
+        written: list[str] = []  # the reproduction's test files
+        with self.test_home(), self.keeping_partial(ctx, tree, joined(written, session)):
+            self.reproduction = reproduce(self, ctx)
+            written += self.reproduction.paths if self.reproduction else ()
+            self.status("code", "implementing the plan")
             report = coder.code(model, self.call("code"), self.brief, session, "implement",
-                                settings.coder_tool_calls, tests=self.coder_tests(ctx, lambda: session.touched))
-            return {"patch": tree.patch(session.touched), "touched": session.touched, "refused": session.refused,
-                    "summary": report.summary}
+                                settings.coder_tool_calls, extra=self.reproduction_brief(),
+                                tests=self.coder_tests(ctx, joined(written, session)))
+            touched = [*written, *(p for p in session.touched if p not in written)]
+            return {"patch": tree.patch(touched), "touched": touched, "refused": session.refused,
+                    "summary": report.summary,
+                    "reproduction": self.reproduction.to_dict() if self.reproduction else None}
+
+    def reproduction_brief(self) -> str:
+        """What the Coder is told of the reproduction tests ("" without any)."""
+        if self.reproduction is None:
+            return ""
+        shown = fenced("reproduction tests", "\n".join(self.reproduction.shown))
+        return (f"These tests reproduce the issue: they fail on {self.brief.branch} now. Make them pass (do not "
+                f"change them) and show it with run_tests before you finish.\n{shown}")
 
     def review_rounds(self, ctx: StepContext, tree: Tree, touched: list[str], extra_paths: list[str],
                       judged: tuple[TestReport, Comparison]) -> tuple[dict[str, Any], tuple[TestReport, Comparison]]:
@@ -277,8 +301,11 @@ class Implementation:
     def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
         """A code step must change something, and only files in the plan."""
         problems = [] if output["patch"] else ["the Coder made no change"]
-        scope = self.edit_scope(self.plan_paths())
-        problems += [f"{p}: {why}" for p in output["touched"] if (why := scope.permits(p))]
+        tests = Reproduction.from_dict(output.get("reproduction"))
+        written = tests.paths if tests else ()
+        scope, tests_scope = self.edit_scope(self.plan_paths()), self.edit_scope((), tester.TEST_GLOBS)
+        problems += [f"{p}: {why}" for p in output["touched"]
+                     if (why := (tests_scope if p in written else scope).permits(p))]
         return problems
 
     def test(self, ctx: StepContext) -> dict[str, Any]:
@@ -293,6 +320,7 @@ class Implementation:
 
     def _test(self, ctx: StepContext) -> dict[str, Any]:
         code_out = ctx.outputs["code"]
+        self.reproduction = Reproduction.from_dict(code_out.get("reproduction"))
         tree = self.tree(ctx)
         tree.reset(code_out["patch"])
         touched = list(code_out["touched"])
@@ -495,12 +523,25 @@ class Implementation:
             unplanned=[p for p in changed if p not in planned], untouched=[p for p in planned if p not in changed],
             review=review, revisions=revisions,
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
-            base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})))
+            base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})),
+            reproduction=reproduced(Reproduction.from_dict(code_out.get("reproduction")), test_out["report"]))
 
 
 def joined(touched: list[str], session: EditSession) -> Callable[[], list[str]]:
     """The paths changed so far: `touched`, then what `session` changed (read when called)."""
     return lambda: [*touched, *session.touched]
+
+
+def reproduced(tests: Reproduction | None, report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """Each reproduction test (as the runner names it) and whether the test step's final run shows it passing:
+    the run counted and finished, named all its failures, and none of them is the test."""
+    if tests is None:
+        return []
+    failing = {c["name"] for c in report.get("cases", []) if c.get("outcome") in ("failed", "error")}
+    named = len(failing) >= report["failed"] + report["errors"]
+    ran = report.get("source") != "exit_code" and not report.get("before_tests") and not report.get("timed_out")
+    pairs = zip(tests.tests, tests.shown, strict=True)
+    return [(shown, ran and named and test not in failing) for test, shown in pairs]
 
 
 def reviewed(code_out: dict[str, Any], test_out: dict[str, Any]) -> tuple[Review, list[str]]:

@@ -127,12 +127,14 @@ def seconds_for_test_step(settings: Settings, test_timeout: float) -> int:
 
 
 def seconds_for_code_step(settings: Settings, test_timeout: float) -> int:
-    """Seconds the code step may take: its model work, and for the Coder's test runs the setup command, the base
-    run and the Coder's test seconds."""
-    if settings.coder_test_runs <= 0:
+    """Seconds the code step may take: its model work, and for the Coder's test runs and the reproduction phase's
+    (`bot.flow.reproduce`, one run per try) the setup command, the base run and their test seconds."""
+    reproducing = settings.reproduce_attempts * test_timeout if settings.reproduce else 0
+    coding = settings.coder_test_seconds if settings.coder_test_runs > 0 else 0
+    if not reproducing and not coding:
         return CODE_SECONDS
     base_run = test_timeout if settings.test_baseline else 0
-    return int(CODE_SECONDS + settings.setup_timeout + base_run + settings.coder_test_seconds)
+    return int(CODE_SECONDS + settings.setup_timeout + base_run + coding + reproducing)
 
 
 def job_timeouts(settings: Settings) -> dict[str, int]:

@@ -215,6 +215,7 @@ class PullBody:
     log: list[dict[str, Any]]
     base_note: str = ""
     sandbox_note: str = ""
+    reproduction: list[tuple[str, bool]] = field(default_factory=list)  # test id, passes with the change
 
     def draft_reasons(self) -> list[str]:
         """Why the PR must stay a draft (empty when it is ready for review)."""
@@ -241,7 +242,8 @@ class PullBody:
                                  f"</code>) by @{self.approved_by}</summary>\n\n"),
             fitting.listing(files, 3, fitting.more("| … {n:,} more files not shown {why} | | |"),
                             prefix="\n\n### Changes\n| file | added | removed |\n|---|---|---|\n"),
-            *self._plan_vs_diff(), fitting.fixed("\n\n### Review\n"), *_review_parts(self.review, self.revisions, 5),
+            *self._plan_vs_diff(), *self._reproduction(),
+            fitting.fixed("\n\n### Review\n"), *_review_parts(self.review, self.revisions, 5),
             fitting.prose(self.tests.markdown(), 4, prefix="\n\n### Tests\n"),
             fitting.fixed("\n\n### Usage\n" + _usage_table(self.usage)),
             fitting.listing(_log_rows(self.log), 1, from_end=True, suffix="\n</details>",
@@ -250,6 +252,17 @@ class PullBody:
                             prefix="\n\n<details><summary>Execution log</summary>\n\n"
                                    "| step | event | detail |\n|---|---|---|\n"),
             fitting.fixed("\n\n<sub>Opened by issuesmith. It never merges: review and merge are yours.</sub>")])
+
+    def _reproduction(self) -> list[fitting.Part]:
+        """The tests that reproduce the issue: each failed on the base branch before the change, and whether it
+        passes with it (none without a reproduction)."""
+        if not self.reproduction:
+            return []
+        base = code(self.tests.base_branch or "the base branch")
+        rows = [f"- {code(test)}: failed on {base} before the change; "
+                + ("passes with it." if passes else "**still fails** with it.") for test, passes in self.reproduction]
+        return [fitting.listing(rows, 3, fitting.more("- … {n:,} more not shown {why}"),
+                                prefix="\n\n### Reproduction\nThe test written first to reproduce the issue:\n")]
 
     def _plan_vs_diff(self) -> list[fitting.Part]:
         heading = "\n\n### Plan versus diff\n"

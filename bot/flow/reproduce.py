@@ -1,0 +1,108 @@
+"""The reproduction phase: before the Coder, the Tester writes a test that must fail on the base tree.
+
+Only the Tester's test files are in the tree (the base commit plus them); code runs exactly those
+files (the test command narrowed to them, as `run_tests` narrows it: a plain pytest command only)
+in the sandbox, after the setup command, and judges the run (`bot.sandboxes.reproduction`). A run
+that is no reproduction goes back to the Tester with the reason and the output's end, at most
+`ISSUESMITH_REPRODUCE_ATTEMPTS` tries; then the phase is skipped with the reason logged (the
+tests written are thrown away) and the run goes on as without it. `ISSUESMITH_REPRODUCE=0`
+switches the phase off; without a test command, or with one that cannot be narrowed, it is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.agents import tester
+from bot.agents.tools import EditSession
+from bot.flow.pipeline import StepContext
+from bot.sandboxes.reproduction import rejection, reproducing
+from bot.sandboxes.selector import SelectorError, narrowing
+from bot.sandboxes.testresults import TestReport, is_plain_pytest
+
+if TYPE_CHECKING:
+    from bot.flow.implement import Implementation
+
+TAIL_LINES = 30
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The tests that reproduce the issue: their ids as reports name them, as the runner takes them, their files."""
+
+    tests: tuple[str, ...]
+    shown: tuple[str, ...]
+    paths: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict for the code step's output."""
+        return {"tests": list(self.tests), "shown": list(self.shown), "paths": list(self.paths)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Reproduction | None:
+        """The reproduction `to_dict` stored, or None (none was found, or a run recorded before the phase)."""
+        if not isinstance(data, dict) or not data.get("tests"):
+            return None
+        return cls(tuple(data["tests"]), tuple(data["shown"]), tuple(data["paths"]))
+
+
+def skip_reason(impl: Implementation) -> str:
+    """Why the phase does not run for this job ("" when it does)."""
+    command = impl.brief.test_command
+    if not impl.services.settings.reproduce:
+        return "switched off (ISSUESMITH_REPRODUCE=0)"
+    if not command:
+        return "no test command"
+    if not is_plain_pytest(command):
+        return f"the test command `{command}` cannot be narrowed to the new tests (a plain pytest command only)"
+    return ""
+
+
+def reproduce(impl: Implementation, ctx: StepContext) -> Reproduction | None:
+    """Run the phase (see the module); the reproduction, or None with the reason logged (`reproduction_skipped`)."""
+    why_not = skip_reason(impl)
+    if why_not:
+        ctx.log("reproduction_skipped", reason=why_not)
+        return None
+    session = impl.edit_session(impl.edit_scope((), tester.TEST_GLOBS))
+    attempts, feedback = impl.services.settings.reproduce_attempts, ""
+    for attempt in range(1, attempts + 1):
+        ctx.check()
+        impl.status(ctx.step, f"writing a test that reproduces the issue (try {attempt} of {attempts})")
+        tester.reproduce(impl.model(), impl.call("reproduce"), impl.brief, session, feedback,
+                         impl.services.settings.tester_tool_calls)
+        found, feedback = judged(impl, ctx, session)
+        if found is not None:
+            ctx.log("reproduced", attempt=attempt, tests=list(found.shown), paths=list(found.paths))
+            return found
+        ctx.log("reproduction_rejected", attempt=attempt, reason=feedback.splitlines()[0][:300])
+    impl.tree(ctx).reset()  # the rejected tests go: the run goes on as without the phase
+    ctx.log("reproduction_skipped", reason=f"no test failed on the base tree after {attempts} tries")
+    return None
+
+
+def judged(impl: Implementation, ctx: StepContext, session: EditSession) -> tuple[Reproduction | None, str]:
+    """Run the session's test files on the base tree: the reproduction, or None and why it is none."""
+    paths = list(session.touched)
+    if not paths:
+        return None, "you wrote no test file"
+    try:
+        arguments = narrowing(impl.brief.test_command, " ".join(paths))
+    except SelectorError as exc:
+        return None, f"the test files cannot be run on their own: {exc}"
+    impl.prepared(ctx, paths)
+    report, _ = impl.run_tests(ctx, paths, narrow=arguments, event="reproduction")
+    why = rejection(report)
+    tests = reproducing(report)
+    if why is None and not tests:
+        why = "the runner did not name the failing tests"
+    if why is not None:
+        return None, told(why, report)
+    return Reproduction(tests, tuple(impl.runner_id(t) for t in tests), tuple(paths)), ""
+
+
+def told(why: str, report: TestReport) -> str:
+    """What the Tester is told of a rejected try: why, the command, and the output's end."""
+    tail = "\n".join(report.output_tail.splitlines()[-TAIL_LINES:])
+    return f"{why}.\nCommand: {report.command}\nResult: {report.what}\nOutput (end):\n{tail}"

@@ -1,0 +1,109 @@
+"""Reproduction first: the Tester writes a test that must fail on the base tree before the Coder starts.
+
+Real git, Redis, RQ, sandbox and the sample repository's pytest suite; the model is scripted.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.runs.model import State
+from standins.openai import Reply
+from tests.integration.test_coder_tests import FINISH, branch_file, events, requests_of, run_tests, tool_results
+from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, TESTER, World, make_world
+
+REPRO = "tests/test_issue.py"
+FAILING = 'from textstats import word_count\n\n\ndef test_tabs_and_spaces():\n    assert word_count("a  b") == 2\n'
+PASSING = 'from textstats import word_count\n\n\ndef test_tabs_and_spaces():\n    assert word_count("a b") == 2\n'
+WROTE = Reply.json({"summary": "A test of the issue.", "tests_added": ["test_tabs_and_spaces"]})
+NOTHING_ADDED = Reply.json({"summary": "The reproduction covers it.", "tests_added": []})
+TEST_ID = f"{REPRO}::test_tabs_and_spaces"
+
+
+@pytest.fixture
+def repro_world(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iterator[World]:
+    """A world with the reproduction phase on (ISSUESMITH_REPRODUCE=1)."""
+    w = make_world(tmp_path, redis_url, app_keys, reproduce=True)
+    try:
+        yield w
+        assert not w.contract_problems()
+    finally:
+        w.close()
+
+
+def create(content: str) -> tuple[str, dict[str, Any]]:
+    return ("create_file", {"path": REPRO, "content": content})
+
+
+def test_the_reproduction_fails_on_base_the_coder_is_held_to_it_and_the_pull_request_names_it(
+        repro_world: World) -> None:
+    world = repro_world
+    world.openai.script(Reply.tool_calls([create(FAILING)]), WROTE, NOTHING_ADDED, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([FINISH]), Reply.tool_calls([run_tests(REPRO)]),
+                        Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    run_id = world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run_id)[-5:]
+    [on_base] = events(world, run_id, "reproduction")
+    assert (on_base["passed"], on_base["failed"], on_base["errors"]) == (0, 1, 0)
+    [found] = events(world, run_id, "reproduced")
+    assert (found["attempt"], found["tests"], found["paths"]) == (1, [TEST_ID], [REPRO])
+    coder_request = requests_of(world, CODER)[-1]
+    assert TEST_ID in coder_request["messages"][1]["content"]  # the Coder is told which test reproduces the issue
+    _, refused, ran = tool_results(coder_request)
+    assert refused.startswith("Not a valid CoderReport: not finished: the tests that reproduce the issue")
+    assert f"Reproduction tests ({TEST_ID}): passing now." in ran
+    [judged] = events(world, run_id, "tests")
+    assert judged["ok"] and judged["already_failing"] == 0
+    [pull] = world.github.pulls(REPO)
+    assert f"`{TEST_ID}`: failed on `main` before the change; passes with it." in pull.body
+    assert branch_file(world, pull.head, REPRO) == FAILING
+
+
+def test_a_reproduction_that_passes_on_base_is_rejected_with_the_output_and_the_second_try_is_taken(
+        repro_world: World) -> None:
+    world = repro_world
+    world.openai.script(Reply.tool_calls([create(PASSING)]), WROTE,
+                        Reply.tool_calls([("write_file", {"path": REPRO, "content": FAILING})]), WROTE,
+                        NOTHING_ADDED, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX, run_tests("")]), Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    run_id = world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run_id)[-5:]
+    [rejected] = events(world, run_id, "reproduction_rejected")
+    assert rejected["attempt"] == 1 and "every test passed on the base tree" in rejected["reason"]
+    second = requests_of(world, TESTER)[2]["messages"][1]["content"]
+    assert "Your last try was rejected" in second and "1 passed" in second and "Output (end)" in second
+    assert [(e["attempt"], e["tests"]) for e in events(world, run_id, "reproduced")] == [(2, [TEST_ID])]
+    assert [(e["passed"], e["failed"]) for e in events(world, run_id, "reproduction")] == [(1, 0), (0, 1)]
+    [pull] = world.github.pulls(REPO)
+    assert f"`{TEST_ID}`: failed on `main` before the change; passes with it." in pull.body
+
+
+def test_a_reproduction_never_failing_on_base_is_skipped_with_its_reason_and_the_run_goes_on(
+        repro_world: World) -> None:
+    world = repro_world
+    world.openai.script(Reply.tool_calls([create(PASSING)]), WROTE, WROTE, NOTHING_ADDED, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    run_id = world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run_id)[-5:]
+    assert [e["attempt"] for e in events(world, run_id, "reproduction_rejected")] == [1, 2]
+    [skipped] = events(world, run_id, "reproduction_skipped")
+    assert skipped["reason"] == "no test failed on the base tree after 2 tries"
+    assert not events(world, run_id, "reproduced")
+    [pull] = world.github.pulls(REPO)
+    assert "### Reproduction" not in pull.body
+    with pytest.raises(subprocess.CalledProcessError):  # the rejected test is not pushed
+        branch_file(world, pull.head, REPRO)
