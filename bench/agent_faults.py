@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = generate_app_key()
     rows: list[Row] = []
     baselines: dict[str, Outcome] = {}
+    print(HEADER)
     for profile in args.profiles.split(","):
         base = _run(args.redis_url, keys, profile, None, args.timeout)
         if base.outcome is None or not base.recovered():
@@ -146,5 +147,4 @@ def _summary(rows: list[Row]) -> int:
 
 
 if __name__ == "__main__":
-    print(HEADER)
     sys.exit(main())
