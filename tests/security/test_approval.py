@@ -70,3 +70,20 @@ def test_a_triager_re_adding_a_label_a_writer_once_added_does_not_inherit_the_wr
     assert any("@trish added the `trusted` label" in c.body for c in world.bot_comments())
     lookups = [ex for ex in world.github.exchanges if ex.method == "GET" and ex.path.endswith("/events")]
     assert lookups, "who added the label is looked up on GitHub, not guessed"
+
+
+def test_a_comment_edited_into_approve_by_someone_without_write_access_approves_nothing(world: World) -> None:
+    """An edit is judged by who made it: a triager turning her own old comment into `/approve` is refused."""
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    old = world.say("looks fine to me", by="trish")  # triage is not write
+    world.drain()
+    world.github.edit_comment(REPO, old, "/approve", by="trish")
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.AWAITING_APPROVAL and run.approved_version == 0
+    assert "Only people with write access to this repository can use `/approve`" in world.bot_comments()[-1].body
+    assert not [j for j in world.job_ids() if j.startswith("implement")]
