@@ -69,6 +69,16 @@ class Budget:
     def text(self) -> str:
         return f"({self.runs} test runs left, {self.seconds:.0f} s)"
 
+    def portion(self, parts: int) -> Budget:
+        """An equal part of what is left, for one of `parts` attempts (at least one run while any is left)."""
+        runs = min(self.runs, max(1, self.runs // parts)) if self.runs > 0 else 0
+        return Budget(runs, self.seconds / max(1, parts))
+
+    def settle(self, portion: Budget, given: tuple[int, float]) -> None:
+        """Count what `portion` (given `given` runs and seconds from this budget) spent."""
+        self.runs -= given[0] - portion.runs
+        self.seconds = max(0.0, self.seconds - (given[1] - portion.seconds))
+
 
 @dataclass
 class TestRuns:

@@ -13,6 +13,8 @@ Limits are the deployment's: a repository may tighten them, never loosen them.
 * `test_timeout` may set a repository's test timeout up to `ISSUESMITH_MAX_TEST_TIMEOUT` (a
   suite longer than the deployment's default `ISSUESMITH_TEST_TIMEOUT` can then run); a larger
   value is a config problem, and the effective timeout never exceeds the maximum.
+* `candidates` (Coder attempts, `bot.flow.candidates`) may ask for up to `ISSUESMITH_MAX_CANDIDATES`;
+  more is a config problem, and the effective count never exceeds the maximum.
 
 A configuration with problems does not start a run: intake shows them in the same key → problem
 table as a file that does not validate (`RepoConfigInvalid`).
@@ -39,6 +41,7 @@ class LimitSource(Protocol):
     allow_repo_setup_command: bool
     test_timeout: float
     max_test_timeout: float
+    max_candidates: int
 
 
 @dataclass(frozen=True)
@@ -52,18 +55,19 @@ class DeploymentLimits:
     allow_repo_setup_command: bool
     test_timeout: float = 600.0
     max_test_timeout: float = 3600.0
+    max_candidates: int = 4
 
     @classmethod
     def from_settings(cls, settings: LimitSource) -> DeploymentLimits:
         """The limits the deployment's settings set."""
         return cls(Budget(settings.run_budget_usd, settings.run_budget_tokens), PriceTable(settings.prices),
                    settings.model, settings.setup_command, settings.allow_repo_setup_command,
-                   settings.test_timeout, settings.max_test_timeout)
+                   settings.test_timeout, settings.max_test_timeout, settings.max_candidates)
 
     def problems(self, config: RepoConfig) -> list[tuple[str, str]]:
         """(key, problem) for each value of `config` that goes beyond what the deployment allows."""
         return (self._budget_problems(config) + self._model_problems(config) + self._setup_problems(config)
-                + self._timeout_problems(config))
+                + self._timeout_problems(config) + self._candidate_problems(config))
 
     def check(self, config: RepoConfig, path: str) -> RepoConfig:
         """`config` if it stays within the limits; else `RepoConfigInvalid` listing every problem."""
@@ -91,6 +95,10 @@ class DeploymentLimits:
         """Seconds a test run may take: the repository's `test_timeout` or the deployment's, never above the maximum."""
         wanted = self.test_timeout if config.test_timeout is None else config.test_timeout
         return min(wanted, self.max_test_timeout)
+
+    def run_candidates(self, config: RepoConfig) -> int:
+        """How many Coder attempts a run makes: the repository's `candidates` (default 1), never above the maximum."""
+        return min(config.candidates or 1, self.max_candidates)
 
     def _budget_problems(self, config: RepoConfig) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -133,6 +141,14 @@ class DeploymentLimits:
         return [("test_timeout", f"{wanted:g}s is above this deployment's limit of {self.max_test_timeout:g}s per "
                                  "test run (ISSUESMITH_MAX_TEST_TIMEOUT): set at most "
                                  f"{self.max_test_timeout:g}, remove the key, or ask the operator to raise it")]
+
+    def _candidate_problems(self, config: RepoConfig) -> list[tuple[str, str]]:
+        wanted = config.candidates
+        if wanted is None or wanted <= self.max_candidates:
+            return []
+        return [("candidates", f"{wanted} is above this deployment's limit of {self.max_candidates} Coder attempts "
+                               "per run (ISSUESMITH_MAX_CANDIDATES): set at most "
+                               f"{self.max_candidates}, remove the key, or ask the operator to raise it")]
 
 
 SETUP_NOT_ALLOWED = ("this deployment does not let a repository choose its setup command "

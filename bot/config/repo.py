@@ -20,6 +20,8 @@ paths:
   block: ["docs/legal/**"]       # never changed; .github/workflows/** is always blocked ...
   allow_workflows: false         # ... unless this is true
 max_revisions: 2                 # Reviewer → Coder rounds per run, and review rounds on the PR
+candidates: 1                    # independent Coder attempts (1-4), judged by the tests, one kept;
+                                 # at most ISSUESMITH_MAX_CANDIDATES
 budget: {usd: 1.0, tokens: 300000}  # may only lower the deployment's (ISSUESMITH_RUN_BUDGET_*)
 models: {plan: gpt-4o, code: gpt-4o-mini, review: gpt-4o, test: gpt-4o-mini}  # priced models only
 draft: when_failing              # when_failing | always | never
@@ -110,6 +112,7 @@ class RepoConfig(_Strict):
     test_timeout: float | None = Field(default=None, gt=0, le=MAX_TEST_TIMEOUT)
     paths: PathRules = Field(default_factory=PathRules)
     max_revisions: int | None = Field(default=None, ge=0, le=10)
+    candidates: int | None = Field(default=None, ge=1, le=4)
     budget: RunBudget = Field(default_factory=RunBudget)
     models: RoleModels = Field(default_factory=RoleModels)
     draft: Literal["when_failing", "always", "never"] = "when_failing"

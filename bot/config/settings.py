@@ -133,6 +133,11 @@ class Settings(ModelSettings):
                     "tree (pytest only); the Coder's finish is refused while it fails; 0: off")
     reproduce_attempts: int = Field(2, ge=1, validation_alias="ISSUESMITH_REPRODUCE_ATTEMPTS",
                                     description="tries the Tester gets to write a test that fails on the base tree")
+    max_candidates: int = Field(4, ge=1, le=4, validation_alias="ISSUESMITH_MAX_CANDIDATES",
+                                description="the most Coder attempts a repository's `candidates` may ask for")
+    candidate_temperature: float = Field(0.8, ge=0, le=2, validation_alias="ISSUESMITH_CANDIDATE_TEMPERATURE",
+                                         description="the temperature of the Coder's attempts after the first "
+                                                     "(`candidates` above 1)")
     test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT",
                                 description="seconds a test run may take, unless the repository's `test_timeout` "
                                             "says otherwise")
@@ -314,6 +319,7 @@ class LimitSettings(BaseSettings):
     allow_repo_setup_command: bool = Field(False, validation_alias="ISSUESMITH_ALLOW_REPO_SETUP_COMMAND")
     test_timeout: float = Field(600.0, gt=0, validation_alias="ISSUESMITH_TEST_TIMEOUT")
     max_test_timeout: float = Field(3600.0, gt=0, validation_alias="ISSUESMITH_MAX_TEST_TIMEOUT")
+    max_candidates: int = Field(4, ge=1, le=4, validation_alias="ISSUESMITH_MAX_CANDIDATES")
 
     @model_validator(mode="after")
     def _timeout_within_maximum(self) -> LimitSettings:

@@ -43,10 +43,12 @@ from bot.agents.testruns import Budget, TestRuns
 from bot.agents.tools import EditSession
 from bot.config.limits import DeploymentLimits
 from bot.config.repo import RepoConfig
-from bot.core.errors import ConfigError, InvalidTransition
+from bot.core.errors import BudgetExceeded, ConfigError, InvalidTransition
 from bot.core.markdown import code, fence
 from bot.core.walk import remove_tree
+from bot.flow import candidates
 from bot.flow.baseline import base_run
+from bot.flow.candidates import Attempt
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
 from bot.flow.reproduce import Reproduction, reproduce
@@ -228,24 +230,116 @@ class Implementation:
         return {"base": self.work.sha, "base_note": note}
 
     def code(self, ctx: StepContext) -> dict[str, Any]:
-        """Coder implements the plan, running the tests as it sees fit (the Reviewer comes after the tests)."""
+        """The reproduction phase, then the Coder implements the plan (once, or as candidates: `bot.flow.candidates`),
+        running the tests as it sees fit (the Reviewer comes after the tests)."""
         self.advance(State.IMPLEMENTING)
         tree = self.tree(ctx)
         tree.reset()
-        session = self.edit_session(self.edit_scope(self.code_paths(ctx)))
-        settings, model = self.services.settings, self.model()
         written: list[str] = []  # the reproduction's test files
-        with self.test_home(), self.keeping_partial(ctx, tree, joined(written, session)):
+        sessions: list[EditSession] = []  # the Coder's, one per attempt: the latest is the one at work
+        with self.test_home(), self.keeping_partial(ctx, tree, lambda: [*written, *latest_touched(sessions)]):
             self.reproduction = reproduce(self, ctx)
             written += self.reproduction.paths if self.reproduction else ()
-            self.status("code", "implementing the plan")
-            report = coder.code(model, self.call("code"), self.brief, session, "implement",
-                                settings.coder_tool_calls, extra=self.reproduction_brief(),
-                                tests=self.coder_tests(ctx, joined(written, session)))
-            touched = [*written, *(p for p in session.touched if p not in written)]
-            return {"patch": tree.patch(touched), "touched": touched, "refused": session.refused,
-                    "summary": report.summary,
-                    "reproduction": self.reproduction.to_dict() if self.reproduction else None}
+            count = self.candidate_count(ctx)
+            if count == 1:
+                return self.code_output(self.attempt(ctx, tree, written, sessions, Attempt(1, False)))
+            return self.code_candidates(ctx, tree, written, sessions, count)
+
+    def candidate_count(self, ctx: StepContext) -> int:
+        """How many Coder attempts: the repository's `candidates`, bounded by the deployment's maximum."""
+        count = DeploymentLimits.from_settings(self.services.settings).run_candidates(self.config)
+        if (self.config.candidates or 1) > count:  # a configuration stored before the deployment lowered its limit
+            ctx.log("candidates_bounded", asked=self.config.candidates, allowed=count)
+        return count
+
+    def attempt(self, ctx: StepContext, tree: Tree, written: list[str], sessions: list[EditSession],
+                attempt: Attempt, model: ModelClient | None = None, of: int = 1) -> Attempt:
+        """One Coder attempt from the tree as it is (the base plus the reproduction tests): its change."""
+        session = self.edit_session(self.edit_scope(self.code_paths(ctx)))
+        sessions.append(session)
+        self.status("code", "implementing the plan" + (f" (attempt {attempt.index} of {of})" if of > 1 else ""))
+        report = coder.code(model or self.model(), self.call("code"), self.brief, session, "implement",
+                            self.services.settings.coder_tool_calls, extra=self.reproduction_brief(),
+                            tests=self.coder_tests(ctx, joined(written, session)))
+        attempt.touched = [*written, *(p for p in session.touched if p not in written)]
+        attempt.patch, attempt.refused, attempt.summary = tree.patch(attempt.touched), session.refused, report.summary
+        attempt.change = tree.patch([p for p in attempt.touched if p not in written])
+        return attempt
+
+    def code_output(self, attempt: Attempt, candidates: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The code step's output: the attempt's change, and the candidates' record when there were several."""
+        return {"patch": attempt.patch, "touched": attempt.touched, "refused": attempt.refused,
+                "summary": attempt.summary, "candidates": candidates,
+                "reproduction": self.reproduction.to_dict() if self.reproduction else None}
+
+    def code_candidates(self, ctx: StepContext, tree: Tree, written: list[str], sessions: list[EditSession],
+                   count: int) -> dict[str, Any]:
+        """`count` Coder attempts from the same tree, each judged by the tests; the chosen one's change is the
+        step's (see `bot.flow.candidates`)."""
+        start, settings = tree.patch(written), self.services.settings
+        shared = self.test_budget = self.test_budget or Budget(settings.coder_test_runs, settings.coder_test_seconds)
+        attempts: list[Attempt] = []
+        errors: list[Exception] = []
+        stopped, first = "", (0.0, 0)
+        for index in range(1, count + 1):
+            ctx.check()
+            stopped = candidates.budget_short(self.spent(), first, self.budget_limit()) if index > 1 else ""
+            if stopped:
+                break
+            before, attempt = self.spent(), Attempt(index, sampled=index > 1)
+            model = self.model() if index == 1 else self.model().sampled(settings.candidate_temperature)
+            self.test_budget = shared.portion(count - index + 1)
+            given = (self.test_budget.runs, self.test_budget.seconds)
+            tree.reset(start)
+            try:
+                self.attempt(ctx, tree, written, sessions, attempt, model, count)
+                self.judge(ctx, attempt)
+            except candidates.ATTEMPT_ERRORS as exc:
+                errors.append(exc)
+                attempt.error = str(exc).splitlines()[0][:300]
+                stopped = attempt.error if isinstance(exc, BudgetExceeded) else ""
+            finally:
+                shared.settle(self.test_budget, given)
+            if index == 1:
+                after = self.spent()
+                first = (after[0] - before[0], after[1] - before[1])
+            attempts.append(attempt)
+            ctx.log("candidate", index=index, sampled=attempt.sampled, kept=attempt.kept, lines=attempt.lines,
+                    why=(attempt.error or attempt.why)[:300], files=attempt.touched)
+            if stopped:
+                break
+        self.test_budget = shared
+        choice = candidates.choose(attempts)
+        if choice.chosen is None and errors and len(errors) == len(attempts):
+            raise errors[0]  # every attempt failed: the first failure is the step's
+        chosen = choice.chosen or attempts[0]
+        ctx.log("candidate_chosen", index=chosen.index, tried=len(attempts), reason=choice.reason[:500])
+        tree.reset(chosen.patch)
+        return self.code_output(chosen, {"tried": len(attempts), "asked": count, "chosen": chosen.index,
+                                         "reason": choice.reason, "stopped": stopped,
+                                         "attempts": [a.to_dict() for a in attempts]})
+
+    def judge(self, ctx: StepContext, attempt: Attempt) -> None:
+        """Run the whole test command on the attempt's tree against the base run: whether it is kept, and why."""
+        if not attempt.patch or not self.brief.test_command:
+            attempt.kept, attempt.why = candidates.judged_reason(bool(attempt.patch), None, 0, [], "")
+            return
+        base = self.prepared(ctx, attempt.touched)
+        report, verdict = self.run_tests(ctx, attempt.touched, base, event="candidate_tests")
+        passing = [passes for _, passes in reproduced(self.reproduction, self._report_dict(report, verdict))]
+        attempt.tests = self.what(report, verdict)
+        attempt.kept, attempt.why = candidates.judged_reason(True, verdict.accepted, verdict.new_failures, passing,
+                                                            attempt.tests)
+
+    def spent(self) -> tuple[float, int]:
+        """What the run spent on the model so far: dollars, tokens."""
+        usage = self.services.store.usage(self.run.id)
+        return float(usage.get("cost_usd", 0.0)), int(usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
+
+    def budget_limit(self) -> tuple[float, int]:
+        """The run's budget: dollars, tokens (the deployment's, lowered by the repository's)."""
+        budget = DeploymentLimits.from_settings(self.services.settings).run_budget(self.config)
+        return budget.max_usd, budget.max_tokens
 
     def reproduction_brief(self) -> str:
         """What the Coder is told of the reproduction tests ("" without any)."""
@@ -383,7 +477,8 @@ class Implementation:
     def code_step_seconds(self) -> int:
         """The code step's timeout for this run (room for the Coder's test runs, see `seconds_for_code_step`)."""
         settings = self.services.settings
-        return seconds_for_code_step(settings, DeploymentLimits.from_settings(settings).run_test_timeout(self.config))
+        limits = DeploymentLimits.from_settings(settings)
+        return seconds_for_code_step(settings, limits.run_test_timeout(self.config), limits.run_candidates(self.config))
 
     def run_setup(self, ctx: StepContext, touched: list[str]) -> None:
         """Run the configured setup command (dependency installs) in the sandbox, with an outbound network."""
@@ -524,7 +619,21 @@ class Implementation:
             review=review, revisions=revisions,
             tests=TestSummary.from_report(test_out["report"]), usage=step_usage(entries), log=entries,
             base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})),
-            reproduction=reproduced(Reproduction.from_dict(code_out.get("reproduction")), test_out["report"]))
+            reproduction=reproduced(Reproduction.from_dict(code_out.get("reproduction")), test_out["report"]),
+            candidates=candidate_rows(code_out.get("candidates")))
+
+
+def candidate_rows(record: dict[str, Any] | None) -> list[str]:
+    """The pull request's lines on the Coder's attempts (none with a single attempt)."""
+    if not record:
+        return []
+    head = f"{record['tried']} Coder attempts were made ({record['asked']} asked), each judged by the tests:"
+    return [head, *candidates.render(record["attempts"], record["reason"], record.get("stopped", ""))]
+
+
+def latest_touched(sessions: list[EditSession]) -> list[str]:
+    """What the latest of `sessions` changed so far (nothing before the first)."""
+    return list(sessions[-1].touched) if sessions else []
 
 
 def joined(touched: list[str], session: EditSession) -> Callable[[], list[str]]:

@@ -126,22 +126,25 @@ def seconds_for_test_step(settings: Settings, test_timeout: float) -> int:
     return int(max(CODE_SECONDS, needed))
 
 
-def seconds_for_code_step(settings: Settings, test_timeout: float) -> int:
-    """Seconds the code step may take: its model work, and for the Coder's test runs and the reproduction phase's
-    (`bot.flow.reproduce`, one run per try) the setup command, the base run and their test seconds."""
+def seconds_for_code_step(settings: Settings, test_timeout: float, candidates: int = 1) -> int:
+    """Seconds the code step may take: its model work (per Coder attempt, `bot.flow.candidates`), and for the
+    Coder's test runs and the reproduction phase's (`bot.flow.reproduce`, one run per try) the setup command, the
+    base run and their test seconds; with several candidates, one whole test run each to judge them."""
     reproducing = settings.reproduce_attempts * test_timeout if settings.reproduce else 0
     coding = settings.coder_test_seconds if settings.coder_test_runs > 0 else 0
-    if not reproducing and not coding:
-        return CODE_SECONDS
+    judging = candidates * test_timeout if candidates > 1 else 0
+    model_work = candidates * CODE_SECONDS
+    if not reproducing and not coding and not judging:
+        return model_work
     base_run = test_timeout if settings.test_baseline else 0
-    return int(CODE_SECONDS + settings.setup_timeout + base_run + coding + reproducing)
+    return int(model_work + settings.setup_timeout + base_run + coding + reproducing + judging)
 
 
 def job_timeouts(settings: Settings) -> dict[str, int]:
     """Seconds RQ gives each step's job: enough for the longest code and test steps a repository may ask for."""
     longest = settings.max_test_timeout
     extra = (max(0, seconds_for_test_step(settings, longest) - CODE_SECONDS)
-             + seconds_for_code_step(settings, longest) - CODE_SECONDS)
+             + seconds_for_code_step(settings, longest, settings.max_candidates) - CODE_SECONDS)
     return {step: seconds + extra if step in ("implement", "revise") else seconds
             for step, seconds in STEP_TIMEOUTS.items()}
 

@@ -216,6 +216,7 @@ class PullBody:
     base_note: str = ""
     sandbox_note: str = ""
     reproduction: list[tuple[str, bool]] = field(default_factory=list)  # test id, passes with the change
+    candidates: list[str] = field(default_factory=list)  # the Coder's attempts and the choice (`bot.flow.candidates`)
 
     def draft_reasons(self) -> list[str]:
         """Why the PR must stay a draft (empty when it is ready for review)."""
@@ -242,7 +243,7 @@ class PullBody:
                                  f"</code>) by @{self.approved_by}</summary>\n\n"),
             fitting.listing(files, 3, fitting.more("| … {n:,} more files not shown {why} | | |"),
                             prefix="\n\n### Changes\n| file | added | removed |\n|---|---|---|\n"),
-            *self._plan_vs_diff(), *self._reproduction(),
+            *self._plan_vs_diff(), *self._reproduction(), *self._candidates(),
             fitting.fixed("\n\n### Review\n"), *_review_parts(self.review, self.revisions, 5),
             fitting.prose(self.tests.markdown(), 4, prefix="\n\n### Tests\n"),
             fitting.fixed("\n\n### Usage\n" + _usage_table(self.usage)),
@@ -263,6 +264,13 @@ class PullBody:
                 + ("passes with it." if passes else "**still fails** with it.") for test, passes in self.reproduction]
         return [fitting.listing(rows, 3, fitting.more("- … {n:,} more not shown {why}"),
                                 prefix="\n\n### Reproduction\nThe test written first to reproduce the issue:\n")]
+
+    def _candidates(self) -> list[fitting.Part]:
+        """The Coder's attempts when there were several: each, how the tests judged it, and which was used."""
+        if not self.candidates:
+            return []
+        rows = [inert(row) for row in self.candidates]
+        return [fitting.listing(rows, 3, fitting.more("- … {n:,} more not shown {why}"), prefix="\n\n### Candidates\n")]
 
     def _plan_vs_diff(self) -> list[fitting.Part]:
         heading = "\n\n### Plan versus diff\n"

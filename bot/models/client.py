@@ -21,6 +21,7 @@ is raised, and `bot.core.errors.is_retryable` decides whether the job runs again
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import time
@@ -168,6 +169,13 @@ class ModelClient:
         client = copy.copy(self)
         client._budget = budget
         client._models = lambda step: models(step, self.model)
+        return client
+
+    def sampled(self, temperature: float) -> ModelClient:
+        """This client, sampling at `temperature` (unless the endpoint takes no temperature: then as it is)."""
+        client = copy.copy(self)
+        if self._sampling.temperature is not None:
+            client._sampling = dataclasses.replace(self._sampling, temperature=temperature)
         return client
 
     def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],

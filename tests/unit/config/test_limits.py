@@ -142,6 +142,19 @@ def test_the_test_timeout_is_the_repositorys_within_the_deployments_maximum() ->
         parse("test_timeout: 0")
 
 
+def test_candidates_are_the_repositorys_within_the_deployments_maximum() -> None:
+    deployment = DeploymentLimits(Budget(2.0, 600_000), PriceTable({}), "gpt-4o-mini", "", False, 600, 3600, 2)
+    assert deployment.run_candidates(RepoConfig()) == 1
+    assert deployment.run_candidates(parse("candidates: 2")) == 2
+    assert deployment.run_candidates(parse("candidates: 3")) == 2  # a stored configuration: the maximum
+    assert dict(deployment.problems(parse("candidates: 3")))["candidates"].startswith(
+        "3 is above this deployment's limit of 2 Coder attempts per run (ISSUESMITH_MAX_CANDIDATES)")
+    assert not deployment.problems(parse("candidates: 2"))
+    for wrong in ("candidates: 0", "candidates: 5"):
+        with pytest.raises(RepoConfigInvalid, match="candidates"):
+            parse(wrong)
+
+
 def test_a_deployment_timeout_above_its_own_maximum_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ISSUESMITH_TEST_TIMEOUT", "5000")
     with pytest.raises(ValueError, match=r"ISSUESMITH_TEST_TIMEOUT \(5000s\) is above ISSUESMITH_MAX_TEST_TIMEOUT"):

@@ -130,9 +130,16 @@ def test_the_test_step_and_its_job_last_long_enough_for_the_longest_test_runs_al
     quick = settings.model_copy(update={"max_test_fixes": 0, "max_revisions": 0, "setup_timeout": 0,
                                         "coder_test_seconds": 0, "test_baseline": False})
     assert seconds_for_test_step(quick, 1) == 3600  # never below the code step's
-    # the code step: its model work, then the setup command, the base run and the Coder's test seconds
-    assert seconds_for_code_step(settings, 3600) == 3600 + 900 + 3600 + 1200
-    assert seconds_for_code_step(settings.model_copy(update={"coder_test_runs": 0}), 3600) == 3600
+    # the code step: its model work, then the setup command, the base run, the Coder's test seconds and the
+    # reproduction phase's runs (two tries)
+    settings = settings.model_copy(update={"reproduce": True})
+    assert seconds_for_code_step(settings, 3600) == 3600 + 900 + 3600 + 1200 + 2 * 3600
+    no_tests = settings.model_copy(update={"coder_test_runs": 0, "reproduce": False})
+    assert seconds_for_code_step(no_tests, 3600) == 3600
+    # three candidates: the model work of each, and one whole test run each to judge them
+    assert seconds_for_code_step(settings, 3600, 3) == 3 * 3600 + 900 + 3600 + 1200 + 2 * 3600 + 3 * 3600
+    assert seconds_for_code_step(no_tests, 3600, 3) == 3 * 3600 + 900 + 3600 + 3 * 3600
     jobs = job_timeouts(settings)
-    assert jobs["implement"] >= STEP_TIMEOUTS["implement"] + 900 + 6 * 3600 + 1200 - 3600 + 900 + 3600 + 1200
+    assert jobs["implement"] >= (STEP_TIMEOUTS["implement"] + 900 + 6 * 3600 + 1200 - 3600
+                                 + seconds_for_code_step(settings, 3600, 4) - 3600)  # the most candidates allowed
     assert jobs["revise"] == jobs["implement"] and jobs["plan"] == STEP_TIMEOUTS["plan"]
