@@ -59,10 +59,27 @@ FIX = ("replace_text", {"path": "textstats/__init__.py", "old_text": 'return len
 APPROVE = {"verdict": "approve", "summary": "The change matches the plan.", "findings": []}
 
 
-def script_implementation(model: FakeOpenAI) -> None:
-    """Model replies for a clean implement run: the Coder fixes word_count, review approves, no new tests."""
-    model.script(Reply.tool_calls([FIX], usage=(900, 80)),
-                 Reply.json({"summary": "Split on any whitespace.", "notes": ""}, usage=(1100, 60)), match=CODER)
+REPRO_PATH = "tests/test_issue.py"
+REPRO_TEST = 'from textstats import word_count\n\n\ndef test_repeated_spaces():\n    assert word_count("a  b") == 2\n'
+RUN_REPRO = ("run_tests", {"selector": REPRO_PATH})
+
+
+def reproduction_replies() -> tuple[Reply, Reply]:
+    """The Tester's reproduction phase on the sample repository: a test of the issue that fails on main."""
+    return (Reply.tool_calls([("create_file", {"path": REPRO_PATH, "content": REPRO_TEST})], usage=(700, 90)),
+            Reply.json({"summary": "A test of the issue.", "tests_added": ["test_repeated_spaces"]}, usage=(800, 30)))
+
+
+def script_implementation(model: FakeOpenAI, reproduce: bool = False) -> None:
+    """Model replies for a clean implement run: the Coder fixes word_count, review approves, no new tests.
+
+    With `reproduce` (the deployment's default: the phase on), the Tester first writes a test of the issue
+    and the Coder runs it after its fix before it finishes.
+    """
+    if reproduce:
+        model.script(*reproduction_replies(), match=TESTER)
+    fix = Reply.tool_calls([FIX, RUN_REPRO] if reproduce else [FIX], usage=(900, 80))
+    model.script(fix, Reply.json({"summary": "Split on any whitespace.", "notes": ""}, usage=(1100, 60)), match=CODER)
     model.script(Reply.json(APPROVE, usage=(1500, 120)), match=REVIEWER)
     model.script(Reply.json({"summary": "Already covered.", "tests_added": []}, usage=(800, 40)), match=TESTER)
 
@@ -232,8 +249,14 @@ def make_stand_ins(root: Path, public_key: str,
 
 def settings_for(root: Path, redis_url: str, github: FakeGitHub, model_url: str, private_key: str,
                  **overrides: Any) -> Settings:
-    """Settings pointing at the stand-ins, with fast retries and no API throttling."""
-    values: dict[str, Any] = dict(
+    """Settings pointing at the stand-ins, with fast retries and no API throttling.
+
+    The reproduction phase (`bot.flow.reproduce`, on in a deployment unless ISSUESMITH_REPRODUCE=0) is off
+    here unless a test turns it on (`reproduce=True`): then the scripted model needs the Tester's reproduction
+    replies first (`tests/integration/test_reproduction.py`, `test_candidates.py`). The end-to-end tests, the
+    demo and the real-model smoke test run the deployment's default, the phase on.
+    """
+    values: dict[str, Any] = dict(reproduce=False,
         app_id=APP_ID, private_key=private_key, webhook_secret=WEBHOOK_SECRET, redis_url=redis_url,
         github_api_url=github.api_url, openai_api_key=MODEL_KEY, openai_base_url=f"{model_url}/v1",
         work_dir=root / "work", job_retry_intervals=[0], github_request_spacing=0.0,

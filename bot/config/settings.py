@@ -128,7 +128,7 @@ class Settings(ModelSettings):
                                       description="seconds the Coder's own test runs may take together per job")
     tester_tool_calls: int = Field(12, validation_alias="ISSUESMITH_TESTER_TOOL_CALLS")
     reproduce: bool = Field(
-        False, validation_alias="ISSUESMITH_REPRODUCE",
+        True, validation_alias="ISSUESMITH_REPRODUCE",
         description="before the Coder, the Tester writes a test that reproduces the issue; it must fail on the base "
                     "tree (pytest only); the Coder's finish is refused while it fails; 0: off")
     reproduce_attempts: int = Field(2, ge=1, validation_alias="ISSUESMITH_REPRODUCE_ATTEMPTS",

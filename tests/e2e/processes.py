@@ -35,6 +35,7 @@ from tests.world import (
     wait_until,
 )
 
+FLOW_SECONDS = 120.0
 REDIS_URL = os.environ.get("ISSUESMITH_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
 BIN = Path(sys.executable).parent / "issuesmith"
 
@@ -69,8 +70,10 @@ class Deployment:
                           f"a comment with {text!r}")
 
     def _wait(self, predicate: Callable[[], Any], what: str) -> Any:
+        """`predicate`'s first truthy value, within `FLOW_SECONDS` (a bound against hangs, not a goal: an implement
+        job runs the setup command and up to five sandboxed test runs, slow on a busy machine)."""
         try:
-            return wait_until(predicate, what=what)
+            return wait_until(predicate, timeout=FLOW_SECONDS, what=what)
         except AssertionError as exc:
             tail = "\n".join(self.logs.read_text(errors="replace").splitlines()[-40:])
             raise AssertionError(f"{exc}\n--- last lines of the serve/worker log ---\n{tail}") from None

@@ -13,7 +13,7 @@ from typing import Any
 
 from standins.openai import Reply
 from tests.e2e.processes import Deployment, kill_worker_and_start_another, running, start_worker
-from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, TESTER
+from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, RUN_REPRO, TESTER, reproduction_replies
 
 SLOW_TEST = "import time\n\n\ndef test_takes_its_time():\n    time.sleep(4)\n"
 TESTS_WITH_THE_CHANGE = "running the tests with the change"
@@ -22,10 +22,12 @@ CODER_ANSWER = Reply.json({"summary": "Split on any whitespace.", "notes": ""})
 
 
 def script_run(d: Deployment, *coder: Reply) -> None:
-    """The Coder's edit and answer (or `coder`), an approving review, a Tester adding a test that takes 4 s."""
-    d.openai.script(*(coder or (Reply.tool_calls([FIX]), CODER_ANSWER)), match=CODER)
+    """The Tester's reproduction (the deployment's default), the Coder's edit and test run and answer (or `coder`),
+    an approving review, a Tester adding a test that takes 4 s."""
+    d.openai.script(*(coder or (Reply.tool_calls([FIX, RUN_REPRO]), CODER_ANSWER)), match=CODER)
     d.openai.script(Reply.json(APPROVE), match=REVIEWER)
-    d.openai.script(Reply.tool_calls([("create_file", {"path": "tests/test_slow.py", "content": SLOW_TEST})]),
+    d.openai.script(*reproduction_replies(),
+                    Reply.tool_calls([("create_file", {"path": "tests/test_slow.py", "content": SLOW_TEST})]),
                     Reply.json({"summary": "A slow test.", "tests_added": ["tests/test_slow.py"]}), match=TESTER)
 
 
@@ -65,13 +67,13 @@ def test_worker_killed_while_the_tests_run_resumes_without_asking_the_model_agai
     wait_for_the_tests(d, number)
     kill_worker_and_start_another(d)
     assert_one_pull_request(d, number)
-    assert (len(asked(d, CODER, since)), len(asked(d, REVIEWER, since)), len(asked(d, TESTER, since))) == (2, 1, 2)
+    assert (len(asked(d, CODER, since)), len(asked(d, REVIEWER, since)), len(asked(d, TESTER, since))) == (2, 1, 4)
 
 
 def test_worker_alone_killed_while_the_coder_works_takes_its_horse_along(deployment: Deployment) -> None:
     """Only the worker's own process is killed: its horse must not go on beside the job queued again."""
     d = deployment
-    script_run(d, Reply.tool_calls([FIX]), CODER_ANSWER.slowly(4), CODER_ANSWER)
+    script_run(d, Reply.tool_calls([FIX, RUN_REPRO]), CODER_ANSWER.slowly(4), CODER_ANSWER)
     number, since = approve(d, "Worker alone killed while the Coder works")
     d._wait(lambda: len(asked(d, CODER, since)) == 2, "the Coder's second request")
     os.kill(d.procs[-1].pid, signal.SIGKILL)
@@ -80,7 +82,7 @@ def test_worker_alone_killed_while_the_coder_works_takes_its_horse_along(deploym
     assert_one_pull_request(d, number)
     first, second, third = asked(d, CODER, since)
     assert second == third and first != second  # the edit was not asked for again, the unanswered request was
-    assert len(asked(d, TESTER, since)) == 2
+    assert len(asked(d, TESTER, since)) == 4  # the reproduction's two, not asked again, and the test step's two
 
 
 def test_a_step_interrupted_twice_fails_with_a_comment_naming_it(deployment: Deployment) -> None:
@@ -93,7 +95,7 @@ def test_a_step_interrupted_twice_fails_with_a_comment_naming_it(deployment: Dep
     body = d.wait_comment(number, "issuesmith stopped at the **test** step")
     assert "the worker running this step stopped before the step ended (2 times" in body and "`/retry`" in body
     assert not [p for p in d.github.pulls(REPO) if f"Closes #{number}" in p.body]
-    assert (len(asked(d, CODER, since)), len(asked(d, TESTER, since))) == (2, 2)
+    assert (len(asked(d, CODER, since)), len(asked(d, TESTER, since))) == (2, 4)
 
 
 def test_worker_stopped_while_the_tests_run_stops_them_within_its_grace_and_the_next_worker_finishes(
@@ -111,5 +113,5 @@ def test_worker_stopped_while_the_tests_run_stops_them_within_its_grace_and_the_
     assert stopping.wait(timeout=30) == 0
     start_worker(d)
     assert_one_pull_request(d, number)
-    assert (len(asked(d, CODER, since)), len(asked(d, TESTER, since))) == (2, 2)
+    assert (len(asked(d, CODER, since)), len(asked(d, TESTER, since))) == (2, 4)
     assert "dubious ownership" not in d.logs.read_text()

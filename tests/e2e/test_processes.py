@@ -18,16 +18,23 @@ from bot.web.webhooks import sign
 from standins.openai import Reply
 from tests.e2e.processes import Deployment, kill_worker_and_start_another
 from tests.world import (
+    APPROVE,
     BOT,
     CODER,
+    FIX,
     MODEL_KEY,
     REPO,
+    REVIEWER,
+    RUN_REPRO,
     SAMPLE_PLAN,
     TESTER,
     WEBHOOK_SECRET,
+    reproduction_replies,
     script_implementation,
     wait_until,
 )
+
+WRITING_TESTS = "A change implementing an approved plan is in the work tree"  # the Tester after the Coder
 
 
 def test_label_reacts_and_posts_the_plan_once_even_if_redelivered(deployment: Deployment) -> None:
@@ -75,13 +82,15 @@ def test_revise_stale_approve_non_writer_then_writer_approve_opens_a_pr(deployme
     d.wait_comment(number, "Only people with write access")
     assert d.run(number).state == State.AWAITING_APPROVAL  # type: ignore[union-attr]
 
-    script_implementation(d.openai)
+    script_implementation(d.openai, reproduce=True)  # the deployment's default: the reproduction phase on
     d.github.comment(REPO, number, "/approve", by="carol")
     run = d.wait_state(number, State.PR_OPEN)
     assert (run.approved_version, run.approved_by) == (2, "carol")
     [pull] = [p for p in d.github.pulls(REPO) if f"Closes #{number}" in p.body]
     assert pull.head.startswith(f"issuesmith/{number}-") and not pull.draft
-    assert "3 passed, 0 failed" in pull.body  # the sample repository's own suite ran, and passes now
+    assert "4 passed, 0 failed" in pull.body  # the sample repository's own suite and the reproduction test
+    assert "`tests/test_issue.py::test_repeated_spaces`: failed on `main` before the change; passes with it." \
+        in pull.body
     d.wait_comment(number, "### Review and tests")
 
 
@@ -128,14 +137,17 @@ def test_worker_killed_mid_step_is_recovered_by_the_next_worker(deployment: Depl
     assert len([b for b in d.bot_comments(number) if "issuesmith:plan" in b]) == 1
     assert "requeued jobs left behind by dead workers" in d.logs.read_text()
 
-    # now while the Coder is working, and again while the Tester is
-    coding = len(d.openai.requests)
-    d.openai.script(Reply.hang(30), match=CODER)
-    d.openai.script(Reply.hang(30), match=TESTER)
-    script_implementation(d.openai)
+    # now while the Coder is working (after the Tester's reproduction), and again while the Tester writes tests
+    d.openai.script(*reproduction_replies(), Reply.hang(30), Reply.json({"summary": "Covered.", "tests_added": []}),
+                    match=TESTER)
+    d.openai.script(Reply.hang(30), Reply.tool_calls([FIX, RUN_REPRO]),
+                    Reply.json({"summary": "Split on any whitespace.", "notes": ""}), match=CODER)
+    d.openai.script(Reply.json(APPROVE), match=REVIEWER)
     d.github.comment(REPO, number, "/approve", by="alice")
-    for role, what in ((CODER, "the Coder's call"), (TESTER, "the Tester's call")):
-        d._wait(lambda role=role: any(role in str(r["messages"][0]) for r in d.openai.requests[coding:]), what)
+    for role, what in ((CODER, "the Coder's call"), (WRITING_TESTS, "the Tester's call after the change")):
+        since = len(d.openai.requests)
+        d._wait(lambda role=role, since=since: any(role in str(r["messages"][0]) for r in d.openai.requests[since:]),
+                what)
         kill_worker_and_start_another(d)
     run = d.wait_state(number, State.PR_OPEN)
     d.wait_comment(number, "### Review and tests")  # posted by the report step, just after the PR opens

@@ -63,7 +63,7 @@ def test_demo_with_the_transcript_and_a_private_redis(tmp_path: Path) -> None:
                      "pull request #2: Count words separated by any whitespace", "Closes #1",
                      f"diff of {BRANCH}", "+    return len(text.split())", "+def test_word_count_empty():"):
         assert expected in out, expected
-    assert lines[-1].startswith("✓ pull request #2 opened in ") and "spent $0.0025" in lines[-1]
+    assert lines[-1].startswith("✓ pull request #2 opened in ") and "spent $0.0033" in lines[-1]
     bare = next(line.split(" is in ")[1] for line in lines if line.startswith(f"branch {BRANCH} is in "))
     shown_log = subprocess.run(["git", "-C", bare, "log", "--format=%s", f"main..{BRANCH}"], capture_output=True,
                                text=True, check=True).stdout
@@ -73,12 +73,12 @@ def test_demo_with_the_transcript_and_a_private_redis(tmp_path: Path) -> None:
 def test_demo_with_a_configured_model(tmp_path: Path, model: tuple[FakeOpenAI, str]) -> None:
     fake, url = model
     fake.script(Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
-    script_implementation(fake)
+    script_implementation(fake, reproduce=True)
     code, out = demo(tmp_path, base_env(tmp_path, ISSUESMITH_REDIS_URL=REDIS_URL, OPENAI_API_KEY=MODEL_KEY,
                                         OPENAI_BASE_URL=url, ISSUESMITH_ALLOW_UNSANDBOXED="1"))
     assert code == 0, out
     assert f"model: gpt-4o-mini at {url} (OPENAI_* is set)" in out
-    assert "tests: 3 passed, 0 failed" in out and fake.pending() == 0
+    assert "tests: 4 passed, 0 failed" in out and fake.pending() == 0  # the sample's 3 and the reproduction
 
 
 def test_demo_fails_loudly_when_a_step_fails(tmp_path: Path, model: tuple[FakeOpenAI, str]) -> None:
@@ -124,12 +124,12 @@ def test_local_mode_leaves_a_branch_and_the_pr_body_and_touches_nothing_else(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: Path, model: tuple[FakeOpenAI, str]) -> None:
     fake, url = model
     fake.script(Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
-    script_implementation(fake)
+    script_implementation(fake, reproduce=True)
     subprocess.run(["git", "-C", str(checkout), "tag", "v0.3.0", "main"], check=True)
     code, out = local(tmp_path, monkeypatch, url, ["--repo", str(checkout), "--yes", "--issue",
                                                    "word_count is wrong with double spaces\nIt says 3 for 'a  b'."])
     assert code == 0, out
-    assert "plan v1" in out and "tests: 3 passed" in out and f"✓ branch {BRANCH} is in {checkout}" in out
+    assert "plan v1" in out and "tests: 4 passed" in out and f"✓ branch {BRANCH} is in {checkout}" in out
     [bare] = (tmp_path / "var" / "run").glob("*/github/repos/*/textstats.git")
     assert "v0.3.0" in git_out(bare, "tag", "--list")  # setuptools-scm projects need their tags
     assert git_out(checkout, "branch", "--show-current").strip() == "my-work"
@@ -190,7 +190,7 @@ def test_local_mode_shows_and_approves_only_the_plan_the_issue_shows(
     monkeypatch.setattr(Core, "add_comment", slow_plans)
     fake, url = model
     fake.script(Reply.json(SAMPLE_PLAN), match="Planner of issuesmith")
-    script_implementation(fake)
+    script_implementation(fake, reproduce=True)
     code, out = local(tmp_path, monkeypatch, url, ["--repo", str(checkout), "--yes", "--issue",
                                                    "word_count is wrong with double spaces\nIt says 3 for 'a  b'."])
     assert code == 0, out
@@ -209,6 +209,7 @@ def test_local_mode_hands_every_setting_to_the_worker_and_keeps_its_own(
     (tmp_path / ".env").write_text(f"ISSUESMITH_RECORD_TRANSCRIPT={recorded}\n")
     monkeypatch.setenv("ISSUESMITH_TEST_TIMEOUT", "0.001")  # no test run finishes in a millisecond
     monkeypatch.setenv("ISSUESMITH_MAX_TEST_FIXES", "0")
+    monkeypatch.setenv("ISSUESMITH_REPRODUCE", "0")  # no reproduction phase: the Tester is scripted without it
     monkeypatch.setenv("ISSUESMITH_GITHUB_API_URL", "https://github.example.invalid/api/v3")
     monkeypatch.setenv("ISSUESMITH_PRIVATE_KEY", "not the playground's key")
     monkeypatch.setenv("ISSUESMITH_WEBHOOK_SECRET", "the user's real webhook secret")
@@ -216,4 +217,5 @@ def test_local_mode_hands_every_setting_to_the_worker_and_keeps_its_own(
                                                    "word_count is wrong with double spaces\nIt says 3 for 'a  b'."])
     assert code == 0, out
     assert "tests: 3 passed" not in out and "tests: timed out" in out  # the timeout stopped the run of the tests
+    assert not [r for r in fake.requests if "reproduces the issue" in r["messages"][0]["content"]]  # switched off
     assert len(recorded.read_text().splitlines()) == len(fake.requests)  # every reply was recorded
