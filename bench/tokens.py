@@ -40,6 +40,7 @@ from bot.agents import coder, planner, reviewer, tester  # noqa: E402
 from bot.agents.brief import Brief  # noqa: E402
 from bot.agents.tools import EditSession  # noqa: E402
 from bot.config.pricing import Budget, PriceTable  # noqa: E402
+from bot.core.errors import ContextOverflow  # noqa: E402
 from bot.localize.context import build_context  # noqa: E402
 from bot.models.client import DEFAULT_INPUT_TOKENS, CallContext, ModelClient, Tool  # noqa: E402
 from bot.models.context import cap_output  # noqa: E402
@@ -244,8 +245,9 @@ class Script:
         return [*(Reply.tool_calls([call]) for call in calls), Reply.json(report)]
 
 
-def run(root: Path, input_tokens: int) -> tuple[dict[str, Tally], list[tuple[str, str, dict[str, Any]]]]:
-    """The scripted run through the real agents and client; each agent's tally and the client's log."""
+def run(root: Path, input_tokens: int) -> tuple[dict[str, Tally], list[tuple[str, str, dict[str, Any]]], str]:
+    """The scripted run through the real agents and client: each agent's tally, the client's log, and why the run
+    stopped early ("" when it did not)."""
     fake = FakeOpenAI(api_key=KEY)
     script = Script(root)
     for agent, replies in (("Planner", script.planner()), ("Coder", script.coder()),
@@ -253,6 +255,21 @@ def run(root: Path, input_tokens: int) -> tuple[dict[str, Tally], list[tuple[str
         fake.script(*replies, match=f"{agent} of issuesmith")
     ledger = Ledger()
     git = Git(unchanged)
+    try:
+        _agents(fake, root, input_tokens, ledger, git)
+    except ContextOverflow:  # a window too small for what an agent must keep: its step fails, and so does this
+        return dict(ledger.tallies), ledger.events, f"stopped at the {AGENTS[exc_step(ledger)]}: {sys.exc_info()[1]}"
+    assert fake.pending() == 0, f"{fake.pending()} scripted replies were not asked for"
+    return dict(ledger.tallies), ledger.events, ""
+
+
+def exc_step(ledger: Ledger) -> str:
+    """The step of the last thing the client logged (where a conversation stopped)."""
+    return ledger.events[-1][0] if ledger.events else "plan"
+
+
+def _agents(fake: FakeOpenAI, root: Path, input_tokens: int, ledger: Ledger, git: Git) -> None:
+    """Planner, Coder, Reviewer and Tester in turn, as an implement run has them."""
     with ServerThread(fake.app) as server:
         sdk = openai.OpenAI(api_key=KEY, base_url=f"{server.url}/v1", max_retries=0)
         client = ModelClient(sdk.chat.completions.create, "gpt-4o-mini", ledger, PriceTable(),
@@ -276,8 +293,6 @@ def run(root: Path, input_tokens: int) -> tuple[dict[str, Tally], list[tuple[str
         ledger.cut_chars = 0
         client.structured(CallContext("bench", "test"), tester.render_messages(brief, diff), tester.TesterReport,
                           tools=measured(tests.tools(), ledger), max_tool_calls=12)
-    assert fake.pending() == 0, f"{fake.pending()} scripted replies were not asked for"
-    return dict(ledger.tallies), ledger.events
 
 
 def planner_answer(client: ModelClient, inp: planner.PlannerInput, root: Path, tools: list[Tool],
@@ -328,12 +343,14 @@ def main(argv: list[str] | None = None) -> int:
                               check=True).stdout.strip()
         files = len(subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True,
                                    check=True).stdout.splitlines())
-        tallies, events = run(root, args.input_tokens)
+        tallies, events, stopped = run(root, args.input_tokens)
     refused = [e for e in events if e[1] in ("invalid_output", "repeated_call", "output_cut_off")]
     print(f"repository: issuesmith at {head} ({files:,} files); input window {args.input_tokens:,} tokens; "
           f"{sum(e[1] == 'tool_call' for e in events)} tool calls; {len(refused)} refused answers\n")
     print(table(tallies))
-    return 0
+    if stopped:
+        print(f"\n{stopped}")
+    return 1 if stopped else 0
 
 
 if __name__ == "__main__":
