@@ -257,8 +257,8 @@ def run(root: Path, input_tokens: int) -> tuple[dict[str, Tally], list[tuple[str
     git = Git(unchanged)
     try:
         _agents(fake, root, input_tokens, ledger, git)
-    except ContextOverflow:  # a window too small for what an agent must keep: its step fails, and so does this
-        return dict(ledger.tallies), ledger.events, f"stopped at the {AGENTS[exc_step(ledger)]}: {sys.exc_info()[1]}"
+    except ContextOverflow as exc:  # a window too small for what an agent must keep: its step fails, and so does this
+        return dict(ledger.tallies), ledger.events, f"stopped at the {AGENTS[exc_step(ledger)]}: {exc}"
     assert fake.pending() == 0, f"{fake.pending()} scripted replies were not asked for"
     return dict(ledger.tallies), ledger.events, ""
 
