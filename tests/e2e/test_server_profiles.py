@@ -40,9 +40,7 @@ CANNOT_FIT = {"ollama-small-ctx": "more than the model's input window"}
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One deployment for every profile, without its own worker (each profile brings one)."""
     with deploy(tmp_path_factory.mktemp("profiles")) as d:
-        default_worker = d.procs[-1]
-        default_worker.terminate()
-        default_worker.wait(timeout=60)
+        stop(d.procs[-1])
         yield d
 
 
@@ -50,9 +48,10 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 def model_server(profile: str, port: int, log: Path) -> Iterator[str]:
     """The OpenAI stand-in as its own process on `port`, playing `profile` and replaying the demo; yields its
     /v1 URL once it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", "standins.model_server", "--profile", profile, "--transcript",
-                             str(TRANSCRIPT), "--api-key", MODEL_KEY, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=log.open("ab"))
+    with log.open("ab") as errors:
+        proc = subprocess.Popen([sys.executable, "-m", "standins.model_server", "--profile", profile, "--transcript",
+                                 str(TRANSCRIPT), "--api-key", MODEL_KEY, "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=errors)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline().decode()
