@@ -26,6 +26,12 @@ short for the default 4,096-token output cap), ``ollama-text-tools`` (tool calls
 JSON object in ``content`` with ``tool_calls`` null, as qwen2.5-coder does under Ollama:
 ollama/ollama#12174) and ``no-usage`` (no ``usage`` object at all: LostRuins/koboldcpp#603,
 triton-inference-server/server#8194).
+
+Each profile also carries the issuesmith ``settings`` (environment) that server needs, the same ones the
+README's model section names: an input window plus output cap within the server's context (vLLM refuses a
+longer request, Ollama cuts it silently), and JSON mode where ``json_schema`` is refused. A profile that
+needs none has none; ``ollama-small-ctx`` cannot hold the demo's prompts with any output cap (the remedy
+is the server's ``num_ctx``), so its settings make the run stop saying so instead of being cut.
 """
 
 from __future__ import annotations
@@ -51,21 +57,34 @@ class ServerProfile:
     num_ctx: int | None = None  # keep only this many prompt tokens, silently (usage says so)
     usage: bool = True  # False: the response has no `usage` object
     tool_calls_as_text: bool = False  # tool calls come back as JSON text in `content`
+    settings: Mapping[str, str] = field(default_factory=dict)  # the issuesmith environment this server needs
+
+
+def _window(context: int, output: int) -> dict[str, str]:
+    """The settings that keep every request within a server's `context` tokens: `output` for the answer, the
+    rest for the prompt (`ISSUESMITH_MODEL_MAX_INPUT_TOKENS` + `_MAX_OUTPUT_TOKENS` <= the context)."""
+    return {"ISSUESMITH_MODEL_MAX_INPUT_TOKENS": str(context - output),
+            "ISSUESMITH_MODEL_MAX_OUTPUT_TOKENS": str(output)}
 
 
 PROFILES: dict[str, ServerProfile] = {p.name: p for p in (
     ServerProfile("openai"),
     ServerProfile("ollama", "ollama/ollama#8095, #14464, #299, #3839; docs/context-length.mdx",
-                  tools_lost_with_format=True, reads_max_completion_tokens=False, num_ctx=4096),
-    ServerProfile("vllm", "vllm-project/vllm#20409", max_model_len=32_768),
+                  tools_lost_with_format=True, reads_max_completion_tokens=False, num_ctx=4096,
+                  settings=_window(4096, output=1024)),
+    ServerProfile("vllm", "vllm-project/vllm#20409", max_model_len=32_768, settings=_window(32_768, output=4096)),
     ServerProfile("llamacpp", "ggml-org/llama.cpp#23463; abetlen/llama-cpp-python#1907",
-                  refused_formats=LLAMA_CPP_PYTHON_REFUSAL, reads_max_completion_tokens=False),
+                  refused_formats=LLAMA_CPP_PYTHON_REFUSAL, reads_max_completion_tokens=False,
+                  settings={"ISSUESMITH_STRUCTURED_OUTPUT": "json"}),
     ServerProfile("lmstudio", "lmstudio-ai/lmstudio-bug-tracker#189, #307", refused_formats=LM_STUDIO_REFUSAL),
     ServerProfile("ollama-small-ctx", "ollama/ollama#299, #3839 (num_ctx 2048, the old default)",
-                  tools_lost_with_format=True, reads_max_completion_tokens=False, num_ctx=2048),
-    ServerProfile("vllm-short", "vllm-project/vllm#20409 (--max-model-len 4096)", max_model_len=4096),
+                  tools_lost_with_format=True, reads_max_completion_tokens=False, num_ctx=2048,
+                  settings=_window(2048, output=512)),
+    ServerProfile("vllm-short", "vllm-project/vllm#20409 (--max-model-len 4096)", max_model_len=4096,
+                  settings=_window(4096, output=1024)),
     ServerProfile("ollama-text-tools", "ollama/ollama#12174 (qwen2.5-coder)", tools_lost_with_format=True,
-                  reads_max_completion_tokens=False, num_ctx=32_768, tool_calls_as_text=True),
+                  reads_max_completion_tokens=False, num_ctx=32_768, tool_calls_as_text=True,
+                  settings=_window(32_768, output=4096)),
     ServerProfile("no-usage", "LostRuins/koboldcpp#603; triton-inference-server/server#8194", usage=False),
 )}
 """Every named profile; the first five are the servers, the rest their commonly met settings."""

@@ -13,6 +13,10 @@ shutdown, and a run told when its job's horse was killed for the last time.
   A second signal is RQ's cold shutdown: the horse is killed at once and the next worker to start
   queues the job again. RQ's scheduler process is given `SCHEDULER_STOP_SECONDS` to stop, then
   killed (RQ joined it without a bound: a stopping worker was seen to take over 30 s to exit).
+  RQ's command channel listener (a pub/sub thread waiting up to 60 s for a message) is told to stop
+  before the channel is left, and waited for 1 s at most: RQ left the channel first, so the listener,
+  woken by the reply, went back to waiting 60 s, and redis-py (8.x) joins it without a bound, so an
+  idle worker told to stop often took a minute to exit (seen in `tests/e2e/test_server_profiles.py`).
 * A horse killed when RQ has no retry left for its job (RQ moves the job to its failed jobs and
   nothing runs it again): the run fails with a comment naming the step and `/retry`.
 """
@@ -39,6 +43,7 @@ log = logging.getLogger("issuesmith.worker")
 PR_SET_PDEATHSIG = 1
 DEFAULT_GRACE_SECONDS = 20.0
 SCHEDULER_STOP_SECONDS = 5.0
+LISTENER_STOP_SECONDS = 1.0
 
 
 class IssuesmithWorker(Worker):
@@ -77,6 +82,22 @@ class IssuesmithWorker(Worker):
         if process.is_alive():
             process.kill()
             process.join(SCHEDULER_STOP_SECONDS)
+
+    def unsubscribe(self) -> None:
+        """Leave RQ's command channel without waiting for its listener's 60 s poll to end (see the module)."""
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        try:
+            thread.stop(timeout=0)  # redis-py 8: clears its running flag; a bound of 0 returns at once
+        except TypeError:  # redis-py 5-7: stop() only clears the flag, and takes no bound
+            thread.stop()
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        pubsub.unsubscribe()  # the reply wakes the listener, which now sees the flag cleared and ends,
+        pubsub.subscribed_event.set()  # also when it already waits for a subscription (it then reads the reply)
+        thread.join(LISTENER_STOP_SECONDS)
+        if not thread.is_alive():  # else it still reads the connection: leave it to end (a daemon thread)
+            pubsub.close()
 
     def _grace_over(self, horse: int) -> None:
         if self.horse_pid == horse:
