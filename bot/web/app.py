@@ -1,4 +1,4 @@
-"""The web process: verify a webhook, decide cheaply, queue what concerns us, answer at once.
+"""The web process: verify a webhook, decide cheaply, store what concerns us, answer at once.
 
 `POST /webhook` is a plain ASGI handler in front of FastAPI (the FastAPI layers cost more
 than everything else on this path); other routes (`/healthz`, `/metrics`, the runs page of
@@ -14,6 +14,10 @@ timed for `/metrics` (`bot.web.metrics`). Answers:
 | not for us (event, action, not a command, bot sender) | 200, queue untouched |
 | queued / already queued (same delivery id) | 202 / 200 |
 | Redis unreachable | 503: GitHub marks the delivery failed and it can be redelivered |
+
+"Queued" means appended to the inbox (`bot.runs.inbox`): one asynchronous Redis round trip on the
+event loop, which also de-duplicates by delivery id; the worker's dispatcher (`bot.runs.dispatch`)
+turns it into the RQ intake job.
 """
 
 from __future__ import annotations
@@ -26,15 +30,14 @@ from typing import Any
 import anyio
 import orjson
 import redis
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from rq import Queue
-from starlette.concurrency import run_in_threadpool
 
 from bot.config.settings import Settings
 from bot.core.logs import bound
+from bot.runs.inbox import AsyncInbox
 from bot.runs.intents import Intent
-from bot.runs.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake
 from bot.web import dashboard
 from bot.web.metrics import CONTENT_TYPE, WebMetrics, deployment_models, event_label
 from bot.web.webhooks import decide, valid_delivery, verify_signature
@@ -55,11 +58,9 @@ class TooLarge(Exception):
 class WebhookReceiver:
     """The `/webhook` ASGI handler; everything else goes to `fallback`."""
 
-    def __init__(self, settings: Settings, queue: Queue, fallback: Any, metrics: WebMetrics) -> None:
+    def __init__(self, settings: Settings, inbox: AsyncInbox, fallback: Any, metrics: WebMetrics) -> None:
         self._secret = settings.webhook_secret.get_secret_value().encode()
-        self._queue = queue
-        self._policy = RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals))
-        self._keep = settings.delivery_ttl_seconds
+        self._inbox = inbox
         self._fallback = fallback
         self._metrics = metrics
 
@@ -124,7 +125,7 @@ class WebhookReceiver:
     async def _queue_intent(self, intent: Intent) -> tuple[int, dict[str, Any], str]:
         with bound(delivery=intent.delivery, repo=intent.repo, issue=intent.issue_number):
             try:
-                fresh = await run_in_threadpool(enqueue_intake, self._queue, intent, self._policy, self._keep)
+                fresh = await self._inbox.append(intent)
             except redis.RedisError as exc:
                 log.error("queue unavailable, delivery refused", extra={"error": repr(exc)})
                 return 503, {"error": "queue unavailable, redeliver later"}, "unavailable"
@@ -180,7 +181,9 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
 
     if settings.dashboard_token is not None:
         dashboard.mount(api, settings.dashboard_token, text, secure_cookie=not settings.dashboard_insecure_cookie)
-    return WebhookReceiver(settings, Queue(QUEUE_NAME, connection=connection), api, metrics)
+    inbox = AsyncInbox(redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2),
+                       settings.delivery_ttl_seconds)
+    return WebhookReceiver(settings, inbox, api, metrics)
 
 
 def _decoding(connection: redis.Redis) -> redis.Redis:
