@@ -106,14 +106,17 @@ def report(bench: Bench, burst: dict[str, Any]) -> dict[str, Any]:
     print("\n" + markdown(summary, ratio) + "\n")
     for name, s in summary.items():
         print(f"- {name} req/s per round: " + ", ".join(f"{r:.0f}" for r in s["rounds_rps"]))
-    print(f"- queue: {queue['jobs']} jobs queued for {queue['sent_relevant']} relevant requests sent "
+    print(f"- queue: {queue['jobs']} deliveries taken in for {queue['sent_relevant']} relevant requests sent "
           f"({queue['answered_202']} answered 202, {queue['duplicates']} answered duplicate, "
           f"{queue['jobs_during_bare']} during bare batches): {'OK' if queue['ok'] else 'MISMATCH'}")
     if not queue["database_untouched"]:
-        print(f"- the Redis database changed under the benchmark (queue {queue['queue_length']}, "
-              f"{queue['intake_job_hashes']} job hashes): another client uses it; pick another --redis-db")
+        print(f"- the Redis database changed under the benchmark (inbox {queue['inbox_length']}, "
+              f"{queue['delivery_ids_remembered']} delivery ids): another client uses it; pick another --redis-db")
     print(f"- de-dup burst: {burst['deliveries']} deliveries sent twice at once → {burst['outcomes']}, "
-          f"{burst['jobs']} jobs: {'OK' if burst['ok'] else 'MISMATCH'}")
+          f"{burst['jobs']} taken in: {'OK' if burst['ok'] else 'MISMATCH'}")
+    print(f"- dispatch: the worker's dispatcher turned {queue['dispatched']} inbox entries into {queue['rq_jobs']} "
+          f"RQ jobs ({queue['intake_job_hashes']} intake job hashes) in {queue['dispatch_seconds']} s: "
+          f"{'OK' if queue['dispatch_ok'] else 'MISMATCH'}")
     for note in notes:
         print(f"- {note}")
     for name, found in logs.items():

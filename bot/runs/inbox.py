@@ -100,7 +100,7 @@ class InboxReader:
     def read(self, count: int, block_ms: int | None) -> list[Entry]:
         """Entries no consumer has read yet (up to `count`), waiting up to `block_ms` for one (None: no wait)."""
         try:
-            reply = self._client.xreadgroup(GROUP, self.consumer, {INBOX: ">"}, count=count, block=block_ms)
+            reply: Any = self._client.xreadgroup(GROUP, self.consumer, {INBOX: ">"}, count=count, block=block_ms)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise

@@ -1,7 +1,8 @@
 """A webhook burst: 2,000 deliveries in a few seconds, most irrelevant, some duplicated.
 
 This checks correctness under load (each relevant delivery queued exactly once, none lost)
-against the real `issuesmith serve` process, whose inbox the worker's dispatcher then turns into jobs. The Python client here is the bottleneck;
+against the real `issuesmith serve` process, whose inbox the worker's dispatcher then turns into
+jobs. The Python client here is the bottleneck;
 throughput and latency figures of the web path come from `bench/webhook.py` (wrk).
 """
 

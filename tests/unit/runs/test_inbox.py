@@ -29,6 +29,7 @@ from tests.conftest import REDIS_URL
 from tests.world import wait_until
 
 KEEP = 3600
+SECRET = "inbox-test-secret-0123456789"
 
 
 @pytest.fixture
@@ -136,8 +137,8 @@ def test_an_unreadable_entry_is_logged_with_its_delivery_and_dropped(connection:
 
 
 def test_the_worker_s_dispatcher_follows_the_settings(connection: redis.Redis, tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, webhook_secret="inbox-test-secret-0123456789", redis_url=REDIS_URL, work_dir=tmp_path,  # type: ignore[call-arg]
-                        job_retries=5, job_retry_intervals=[3], delivery_ttl_seconds=120,
+    settings = Settings(_env_file=None, webhook_secret=SECRET, redis_url=REDIS_URL,  # type: ignore[call-arg]
+                        work_dir=tmp_path, job_retries=5, job_retry_intervals=[3], delivery_ttl_seconds=120,
                         inbox_reclaim_seconds=0.001)
     append(intent("d-1"))
     dead = InboxReader(connection, "dead")
@@ -151,7 +152,8 @@ def test_the_worker_s_dispatcher_follows_the_settings(connection: redis.Redis, t
 
 def test_the_thread_dispatches_as_deliveries_come_and_stops_when_told(connection: redis.Redis,
                                                                       tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, webhook_secret="inbox-test-secret-0123456789", redis_url=REDIS_URL, work_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, webhook_secret=SECRET, redis_url=REDIS_URL,  # type: ignore[call-arg]
+                        work_dir=tmp_path)
     thread = dispatcher_cli.DispatcherThread(dispatcher_cli.build(settings, "w"), "w").start()
     try:
         append(intent("d-1"))
