@@ -15,11 +15,12 @@ calls; Redis's own CPU per call comes from `INFO cpu`. The parts:
 | HMAC | `verify_signature` (SHA-256 over the body, compared in constant time) |
 | parse | `orjson.loads` of the body |
 | decide | `bot.web.webhooks.decide` (event → `Intent` or the reason to ignore it) |
-| enqueue, inbox | `AsyncInbox.append`: one EVALSHA through `redis.asyncio`, on the event loop (today) |
+| enqueue, inbox | `AsyncInbox.append`: one EVAL through `redis.asyncio`, on the event loop (today) |
+| … 16 at once | the same, 16 requests at a time: their EVALs share one pipeline (as under load) |
 | enqueue, RQ in a thread | `enqueue_intake` through `run_in_threadpool` (before: RQ's `unique=True` enqueue) |
-| whole handler | `WebhookReceiver` as uvicorn calls it (all the above, the JSON answer, metrics, the log line) |
+| whole handler | `WebhookReceiver` as uvicorn calls it (all the above, the answer, metrics), 1 and 16 at once |
 
-The whole handler minus the parts is what the answer, the metrics and the log line cost. uvicorn's
+The whole handler minus the parts is what the answer and the metrics cost. uvicorn's
 own HTTP parsing and the socket writes are not in any row (the bare FastAPI app of `bench/webhook.py`
 pays them too). Results go to `bench/results/webhook-parts.json`.
 """
@@ -60,6 +61,7 @@ from bot.web.webhooks import decide, verify_signature
 
 SECRET = "parts-bench-secret-0123456789abcdef"
 Part = Callable[[int], Awaitable[None]]
+WIDTH = 16
 
 
 def _redis_cpu(client: redis.Redis) -> float:
@@ -67,14 +69,25 @@ def _redis_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def _timed(part: Part, n: int, client: redis.Redis) -> dict[str, float]:
-    """µs of this process's CPU (and of Redis's) per call of `part`, over `n` calls after a short warm-up."""
-    for i in range(min(200, n)):
+def together(part: Part, width: int) -> Part:
+    """`part` run `width` times at once (as concurrent requests are), as one call."""
+    async def calls(i: int) -> None:
+        await asyncio.gather(*(part(i * width + j) for j in range(width)))
+    return calls
+
+
+async def _timed(part: Part, n: int, client: redis.Redis, width: int = 1) -> dict[str, float]:
+    """µs of this process's CPU (and of Redis's) per call of `part`, over `n` calls after a short warm-up;
+    with `width` > 1, `n` calls made `width` at a time."""
+    rounds = max(1, n // width)
+    part = together(part, width) if width > 1 else part
+    for i in range(min(200, rounds)):
         await part(-1 - i)
     cpu, server, wall = time.process_time(), _redis_cpu(client), time.perf_counter()
-    for i in range(n):
+    for i in range(rounds):
         await part(i)
     cpu, server, wall = time.process_time() - cpu, _redis_cpu(client) - server, time.perf_counter() - wall
+    n = rounds * width
     return {"cpu_us": round(cpu / n * 1e6, 1), "redis_cpu_us": round(server / n * 1e6, 1),
             "wall_us": round(wall / n * 1e6, 1)}
 
@@ -88,8 +101,8 @@ def _scope(variant: Variant, delivery: str) -> dict[str, Any]:
 
 
 def parts(variants: dict[str, Variant], settings: Settings, inbox: AsyncInbox,
-          queue: Queue) -> dict[str, tuple[str, Part]]:
-    """The parts to time, by row name: (variant name, the part)."""
+          queue: Queue) -> dict[str, tuple[str, Part, int]]:
+    """The parts to time, by row name: (variant name, the part, how many run at once)."""
     relevant, ignored = variants["labeled-issuesmith"], variants["unlabeled-bug"]
     payload = orjson.loads(relevant.body)
     intent = decide("issues", "d", payload)
@@ -129,12 +142,15 @@ def parts(variants: dict[str, Variant], settings: Settings, inbox: AsyncInbox,
             await app(_scope(variant, f"{run}{tag}-{i}"), receive, send)
         return handler
 
-    return {"read body": ("labeled-issuesmith", read_body), "HMAC": ("labeled-issuesmith", hmac_check),
-            "parse": ("labeled-issuesmith", parse), "decide": ("labeled-issuesmith", decide_relevant),
-            "enqueue, inbox (one EVALSHA, on the event loop)": ("labeled-issuesmith", enqueue_inbox),
-            "enqueue, RQ in a thread (before)": ("labeled-issuesmith", enqueue_rq),
-            "whole handler, relevant": ("labeled-issuesmith", whole(relevant, "whole")),
-            "whole handler, ignored": ("unlabeled-bug", whole(ignored, "ignored"))}
+    label = "labeled-issuesmith"
+    return {"read body": (label, read_body, 1), "HMAC": (label, hmac_check, 1), "parse": (label, parse, 1),
+            "decide": (label, decide_relevant, 1), "enqueue, inbox (one at a time)": (label, enqueue_inbox, 1),
+            f"enqueue, inbox ({WIDTH} at once)": (label, enqueue_inbox, WIDTH),
+            "enqueue, RQ in a thread (before, one at a time)": (label, enqueue_rq, 1),
+            f"enqueue, RQ in a thread (before, {WIDTH} at once)": (label, enqueue_rq, WIDTH),
+            "whole handler, relevant (one at a time)": (label, whole(relevant, "whole"), 1),
+            f"whole handler, relevant ({WIDTH} at once)": (label, whole(relevant, "many"), WIDTH),
+            "whole handler, ignored": ("unlabeled-bug", whole(ignored, "ignored"), 1)}
 
 
 async def measure(options: argparse.Namespace, url: str, client: redis.Redis) -> dict[str, dict[str, Any]]:
@@ -145,8 +161,9 @@ async def measure(options: argparse.Namespace, url: str, client: redis.Redis) ->
     inbox = AsyncInbox(redis.asyncio.Redis.from_url(url), settings.delivery_ttl_seconds)
     variants = {v.name: v for v in build_variants(SECRET)}
     results: dict[str, dict[str, Any]] = {}
-    for name, (variant, part) in parts(variants, settings, inbox, Queue(QUEUE_NAME, connection=client)).items():
-        results[name] = {"variant": variant, **await _timed(part, options.n, client)}
+    for name, (variant, part, width) in parts(variants, settings, inbox,
+                                              Queue(QUEUE_NAME, connection=client)).items():
+        results[name] = {"variant": variant, "at_once": width, **await _timed(part, options.n, client, width)}
         print(f"{name:<50} {results[name]['cpu_us']:>8.1f} µs CPU   Redis {results[name]['redis_cpu_us']:>6.1f} µs"
               f"   wall {results[name]['wall_us']:>8.1f} µs", flush=True)
     return results

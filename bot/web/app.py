@@ -123,14 +123,27 @@ class WebhookReceiver:
         return status, body, label, outcome
 
     async def _queue_intent(self, intent: Intent) -> tuple[int, dict[str, Any], str]:
+        """Store the intent in the inbox: 202 when new, 200 when its delivery id was taken in before, 503 when
+        Redis cannot store it. A new delivery is logged at DEBUG only: the worker's dispatcher logs each one
+        (delivery id, kind, repository, issue) and `/metrics` counts them; a log line costs as much CPU here
+        as the rest of the answer."""
+        try:
+            fresh = await self._inbox.append(intent)
+        except redis.RedisError as exc:
+            _log(logging.ERROR, "queue unavailable, delivery refused", intent, error=repr(exc))
+            return 503, {"error": "queue unavailable, redeliver later"}, "unavailable"
+        if fresh:
+            _log(logging.DEBUG, "delivery queued", intent, kind=intent.kind)
+            return 202, {"queued": intent.kind}, "queued"
+        _log(logging.INFO, "duplicate delivery", intent, kind=intent.kind)
+        return 200, {"duplicate": intent.delivery}, "duplicate"
+
+
+def _log(level: int, message: str, intent: Intent, **extra: Any) -> None:
+    """Log about a delivery, with its id, repository and issue bound (nothing is built when `level` is off)."""
+    if log.isEnabledFor(level):
         with bound(delivery=intent.delivery, repo=intent.repo, issue=intent.issue_number):
-            try:
-                fresh = await self._inbox.append(intent)
-            except redis.RedisError as exc:
-                log.error("queue unavailable, delivery refused", extra={"error": repr(exc)})
-                return 503, {"error": "queue unavailable, redeliver later"}, "unavailable"
-            log.info("delivery queued" if fresh else "duplicate delivery", extra={"kind": intent.kind})
-        return (202, {"queued": intent.kind}, "queued") if fresh else (200, {"duplicate": intent.delivery}, "duplicate")
+            log.log(level, message, extra=extra)
 
 
 async def _read_body(receive: Receive, content_length: str | None) -> bytes:
