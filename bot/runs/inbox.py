@@ -65,7 +65,9 @@ class AsyncInbox:
     async def append(self, intent: Intent) -> bool:
         """Store `intent` in the inbox; False when its delivery id was taken in before.
 
-        Raises `redis.RedisError` when Redis cannot store it: the caller answers 503.
+        Raises `redis.RedisError` when Redis cannot store it: the caller answers 503. (The client should
+        retry at most once, without backoff: a pooled connection Redis closed is replaced, an outage is
+        answered at once. A retried `EVAL` that had been applied answers "taken in before".)
         """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(((seen_key(intent.delivery), intent.delivery, orjson.dumps(intent)), future))

@@ -33,6 +33,8 @@ import redis
 import redis.asyncio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from bot.config.settings import Settings
 from bot.core.logs import bound
@@ -194,8 +196,8 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
 
     if settings.dashboard_token is not None:
         dashboard.mount(api, settings.dashboard_token, text, secure_cookie=not settings.dashboard_insecure_cookie)
-    inbox = AsyncInbox(redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2),
-                       settings.delivery_ttl_seconds)
+    inbox = AsyncInbox(redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                                    retry=Retry(NoBackoff(), 1)), settings.delivery_ttl_seconds)
     return WebhookReceiver(settings, inbox, api, metrics)
 
 

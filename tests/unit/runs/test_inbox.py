@@ -13,6 +13,9 @@ import orjson
 import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 from rq.job import Job
 
@@ -70,6 +73,46 @@ def test_a_delivery_is_taken_in_once_and_remembered(connection: redis.Redis) -> 
     assert append(intent("d-1"), intent("d-1"), intent("d-2")) == [True, False, True]
     assert connection.xlen(INBOX) == 2
     assert 0 < connection.ttl(seen_key("d-1")) <= KEEP
+
+
+def test_concurrent_appends_share_round_trips_and_each_caller_gets_its_own_answer(connection: redis.Redis) -> None:
+    async def go() -> tuple[list[bool], int]:
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        sent = 0
+        original = client.pipeline
+
+        def counting(*args: object, **kwargs: object) -> object:
+            nonlocal sent
+            sent += 1
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+
+        client.pipeline = counting  # type: ignore[method-assign]
+        inbox = AsyncInbox(client, KEEP)
+        deliveries = [f"d-{i % 150}" for i in range(200)]  # 50 of them twice, at the same moment
+        try:
+            return list(await asyncio.gather(*(inbox.append(intent(d)) for d in deliveries))), sent
+        finally:
+            await client.aclose()
+
+    answers, round_trips = asyncio.run(go())
+    assert answers[:150] == [True] * 150 and answers[150:] == [False] * 50
+    assert connection.xlen(INBOX) == 150
+    assert 1 <= round_trips < 10  # the first alone, then whatever waited meanwhile, together
+
+
+def test_every_caller_of_a_batch_is_told_when_redis_cannot_store_it() -> None:
+    async def go() -> list[BaseException | bool]:
+        client = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5,
+                                     retry=AsyncRetry(NoBackoff(), 1))
+        inbox = AsyncInbox(client, KEEP)
+        try:
+            return list(await asyncio.gather(*(inbox.append(intent(f"d-{i}")) for i in range(5)),
+                                             return_exceptions=True))
+        finally:
+            await client.aclose()
+
+    answers = asyncio.run(go())
+    assert len(answers) == 5 and all(isinstance(a, redis.ConnectionError) for a in answers)
 
 
 def test_the_dispatcher_queues_the_same_intake_job_the_web_app_used_to(connection: redis.Redis) -> None:
@@ -179,7 +222,7 @@ def test_an_unreachable_redis_pauses_the_dispatcher_with_one_log_line(caplog: py
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dispatch, "FIRST_WAIT", 0.01)
     monkeypatch.setattr(dispatch, "MAX_WAIT", 0.02)
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     reader = CountingReader(dead, "w")
     stop = threading.Event()
     thread = threading.Thread(target=Dispatcher(reader, Queue(QUEUE_NAME, connection=dead), RetryPolicy(), KEEP,
