@@ -281,7 +281,10 @@ async def _burst(bench: Bench, count: int) -> Counter[str]:
     variant = bench.variants[0]
     limits = httpx.Limits(max_connections=bench.options.concurrency)
     outcomes: Counter[str] = Counter()
-    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+    # No bound on the wait for a free connection: the burst checks de-duplication, not speed, and on a busy
+    # machine 512 requests queued behind 64 connections can wait longer than one request's timeout.
+    timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, pool=None)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
 
         async def send(delivery: str) -> None:
             got = await client.post(url, content=variant.body, headers=_signed(variant, delivery))
