@@ -15,8 +15,8 @@ calls; Redis's own CPU per call comes from `INFO cpu`. The parts:
 | HMAC | `verify_signature` (SHA-256 over the body, compared in constant time) |
 | parse | `orjson.loads` of the body |
 | decide | `bot.web.webhooks.decide` (event → `Intent` or the reason to ignore it) |
-| enqueue, inbox | `AsyncInbox.append`: one EVAL through `redis.asyncio`, on the event loop (today) |
-| … 16 at once | the same, 16 requests at a time: their EVALs share one pipeline (as under load) |
+| enqueue, inbox | `AsyncInbox.append`: one EVALSHA through `redis.asyncio`, on the event loop (today) |
+| … 16 at once | the same, 16 requests at a time: they share one EVALSHA (as concurrent requests do) |
 | enqueue, RQ in a thread | `enqueue_intake` through `run_in_threadpool` (before: RQ's `unique=True` enqueue) |
 | whole handler | `WebhookReceiver` as uvicorn calls it (all the above, the answer, metrics), 1 and 16 at once |
 

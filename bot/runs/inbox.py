@@ -5,7 +5,7 @@ twice. Both are one Redis round trip here: a Lua script (`APPEND`) sets the deli
 (`issuesmith:delivery:<id>`, kept `ISSUESMITH_DELIVERY_TTL_SECONDS`) only if it is absent and, in
 the same atomic step, appends the intent to a Redis stream (`issuesmith:inbox`). The web process
 sends it with `redis.asyncio` (`AsyncInbox`): no thread, no RQ; the appends of concurrent requests
-share one pipeline.
+share one script call.
 
 The worker reads the stream through a consumer group (`InboxReader`): an entry stays *pending*
 until it is acknowledged, which `bot.runs.dispatch` does only after the RQ job exists. A dispatcher
@@ -30,13 +30,21 @@ INBOX = "issuesmith:inbox"
 GROUP = "dispatch"
 SEEN_PREFIX = "issuesmith:delivery:"
 APPEND = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[2], '*', 'delivery', ARGV[2], 'intent', ARGV[3])
-  return 1
+local taken = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'delivery', ARGV[2 * i - 2], 'intent', ARGV[2 * i - 1])
+    taken[i - 1] = 1
+  else
+    taken[i - 1] = 0
+  end
 end
-return 0
+return taken
 """
-"""KEYS: seen key, inbox; ARGV: seconds to remember the delivery, delivery id, intent (JSON). 1 if appended."""
+"""KEYS: the inbox, then each delivery's seen key; ARGV: seconds to remember a delivery, then each delivery's id
+and intent (JSON). Returns, per delivery, 1 if appended, 0 if its id was taken in before."""
+MAX_BATCH = 128
+"""Deliveries one `APPEND` takes at most (Redis runs a script alone: keep each one short)."""
 
 
 def seen_key(delivery: str) -> str:
@@ -47,19 +55,18 @@ def seen_key(delivery: str) -> str:
 class AsyncInbox:
     """The web process's side: append a delivery's intent, once per delivery id.
 
-    Appends requested while others are on their way to Redis are sent together, as one pipeline of
-    `EVAL`s, when the round trip before them returns (and at once when none is on its way): a quiet
-    server pays one round trip per delivery as before, a busy one shares the round trip and the
-    client's per-command overhead among all the deliveries of the moment. Each `EVAL` stays atomic on
-    its own, and each caller gets its own reply, so batching changes neither the answer nor what
-    is stored. `EVAL` rather than `EVALSHA`: no `NOSCRIPT` after Redis restarts empty, and Redis
-    caches the compiled script by its digest anyway.
+    Appends requested while an `APPEND` is on its way to Redis wait for it, then go together in the
+    next one (at once when none is on its way): a quiet server pays one round trip per delivery, a
+    busy one shares the round trip and the client's per-command work among all the deliveries of the
+    moment. Each delivery's check and append stay one atomic step, and each caller gets its own
+    answer; if Redis fails in the middle of a batch, every caller of the batch gets the error (503) and
+    a delivery already stored is answered "taken in before" when GitHub sends it again.
     """
 
     def __init__(self, client: redis.asyncio.Redis, keep_seconds: int) -> None:
-        self._client = client
+        self._append = client.register_script(APPEND)
         self._keep = keep_seconds
-        self._waiting: list[tuple[tuple[str, str, bytes], asyncio.Future[Any]]] = []
+        self._waiting: list[tuple[Intent, asyncio.Future[Any]]] = []
         self._sending: asyncio.Task[None] | None = None
 
     async def append(self, intent: Intent) -> bool:
@@ -67,29 +74,31 @@ class AsyncInbox:
 
         Raises `redis.RedisError` when Redis cannot store it: the caller answers 503. (The client should
         retry at most once, without backoff: a pooled connection Redis closed is replaced, an outage is
-        answered at once. A retried `EVAL` that had been applied answers "taken in before".)
+        answered at once.)
         """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(((seen_key(intent.delivery), intent.delivery, orjson.dumps(intent)), future))
+        self._waiting.append((intent, future))
         if self._sending is None:  # else the sending task takes it after the round trip on its way
             self._sending = asyncio.get_running_loop().create_task(self._send_all())
         return bool(await future)
 
     async def _send_all(self) -> None:
-        """Send what is waiting, one pipeline at a time, until nothing is."""
+        """Send what is waiting, one `APPEND` at a time, until nothing is."""
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting, []
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 await self._send(batch)
         finally:
             self._sending = None
 
-    async def _send(self, batch: list[tuple[tuple[str, str, bytes], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[Intent, asyncio.Future[Any]]]) -> None:
+        keys: list[Any] = [INBOX]
+        args: list[Any] = [self._keep]
+        for intent, _ in batch:
+            keys.append(seen_key(intent.delivery))
+            args += (intent.delivery, orjson.dumps(intent))
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for (key, delivery, record), _ in batch:
-                    pipe.eval(APPEND, 2, key, INBOX, self._keep, delivery, record)
-                replies = await pipe.execute(raise_on_error=False)
+            replies: list[Any] = list(await self._append(keys=keys, args=args))
         except Exception as exc:  # every caller of the batch answers it (a RedisError: 503)
             replies = [exc] * len(batch)
         for (_, future), reply in zip(batch, replies, strict=True):
