@@ -16,8 +16,8 @@ timed for `/metrics` (`bot.web.metrics`). Answers:
 | Redis unreachable | 503: GitHub marks the delivery failed and it can be redelivered |
 
 "Queued" means appended to the inbox (`bot.runs.inbox`): one asynchronous Redis round trip on the
-event loop, which also de-duplicates by delivery id; the worker's dispatcher (`bot.runs.dispatch`)
-turns it into the RQ intake job.
+event loop (shared by the requests of the moment), which also de-duplicates by delivery id; the
+worker's dispatcher (`bot.runs.dispatch`) turns it into the RQ intake job.
 """
 
 from __future__ import annotations
