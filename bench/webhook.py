@@ -18,10 +18,11 @@ small asyncio/uvloop HTTP/1.1 client) keeps `--concurrency` keep-alive connectio
 ignored by the app (`labeled` with `bug`, `opened`). After a warm-up, short batches alternate
 between the targets (ABBA order) so machine noise hits both alike.
 
-It prints a Markdown table (req/s, p50, p99, errors, CPU of client, server and Redis), the
-req/s ratio issuesmith ÷ bare, checks that the jobs queued in Redis match the relevant
-requests (plus a burst of concurrent duplicate deliveries that must queue once each), says
-what limited the measurement, and writes everything to `bench/results/webhook.json`.
+It prints a Markdown table (req/s, p50, p99, errors, CPU of client, server and Redis, server and
+Redis CPU per request), the req/s ratio issuesmith ÷ bare, checks that the deliveries stored in the
+inbox match the relevant requests (plus a burst of concurrent duplicate deliveries that must be
+stored once each) and that the worker's dispatcher turns them into exactly one RQ intake job each,
+says what limited the measurement, and writes everything to `bench/results/webhook.json`.
 
 The code is in `bench/webhook_bench/` (the load client, the servers and Redis, the report, the
 batches of a run); this file is only the entry point, also of the built-in client process

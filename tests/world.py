@@ -18,9 +18,11 @@ from typing import Any
 
 from rq import SimpleWorker
 
+from bot.cli import dispatcher
 from bot.cli.demo import SAMPLE_REPO as DEMO_REPO
 from bot.config.settings import Settings
 from bot.flow.services import Services, build_services, install
+from bot.runs.dispatch import Dispatcher
 from bot.runs.model import Run
 from bot.web.app import create_app
 from standins.github import Comment, FakeGitHub
@@ -112,6 +114,7 @@ class World:
     web_url: str
     servers: list[ServerThread] = field(default_factory=list)
     issue: int = 0
+    dispatcher: Dispatcher | None = None
 
     # people act -------------------------------------------------------------------------
     def new_issue(self, title: str = "word_count is wrong with double spaces",
@@ -145,11 +148,18 @@ class World:
         self.openai.script(*(Reply.json(p, usage=(1200, 300)) for p in plans), match="Planner of issuesmith")
 
     # the machine works ------------------------------------------------------------------
+    def dispatch(self) -> int:
+        """Turn the deliveries the web app put in the inbox into intake jobs, as the worker's dispatcher does."""
+        if self.dispatcher is None:
+            self.dispatcher = dispatcher.build(self.settings, "world")
+        return self.dispatcher.drain()
+
     def drain(self, rounds: int = 20) -> None:
         """Deliver webhooks and run queued jobs until nothing is left to do."""
         worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
         for _ in range(rounds):
             self.github.wait_for_deliveries()
+            self.dispatch()
             if self.services.queue.count == 0:
                 return
             worker.work(burst=True, with_scheduler=False)
@@ -158,12 +168,14 @@ class World:
     def step(self) -> None:
         """Deliver pending webhooks and run exactly one queued job."""
         self.github.wait_for_deliveries()
+        self.dispatch()
         worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
         worker.work(burst=True, max_jobs=1, with_scheduler=False)
         self.github.wait_for_deliveries()
 
     def job_ids(self) -> list[str]:
-        """Ids of the jobs waiting in the queue."""
+        """Ids of the jobs waiting in the queue (after dispatching the inbox)."""
+        self.dispatch()
         return list(self.services.queue.get_job_ids())
 
     # what a user sees -------------------------------------------------------------------

@@ -48,7 +48,9 @@ def summarize(batches: list[dict[str, Any]]) -> dict[str, Any]:
             "sent_relevant": sum(b["sent_relevant"] for b in batches),
             "duplicates": sum(b["duplicates"] for b in batches), "jobs": sum(b["jobs"] for b in batches),
             **{k: sum(b[k] * b["wall"] for b in batches) / wall
-               for k in ("client_cpu", "server_cpu", "redis_cpu", "other_cpu")}}
+               for k in ("client_cpu", "server_cpu", "redis_cpu", "other_cpu")},
+            **{f"{k}_us_per_request": sum(b[f"{k}_cpu"] * b["wall"] for b in batches) / max(requests, 1) * 1e6
+               for k in ("server", "redis")}}
 
 
 def bottlenecks(options: Options, summary: dict[str, Any], client_cores: int) -> list[str]:
@@ -76,15 +78,23 @@ def bottlenecks(options: Options, summary: dict[str, Any], client_cores: int) ->
     return notes
 
 
+def cpu_ratio(summary: dict[str, Any]) -> float:
+    """Bare's server CPU per request ÷ issuesmith's: the req/s ratio one CPU-bound server would reach."""
+    mine = summary["issuesmith"]["server_us_per_request"]
+    return float(summary["bare"]["server_us_per_request"] / mine) if mine else float("nan")
+
+
 def markdown(summary: dict[str, Any], ratio: float) -> str:
     """The results table."""
     rows = ["| target | req/s | p50 ms | p99 ms | max ms | errors | requests | client CPU | server CPU | Redis CPU "
-            "| other CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| other CPU | server µs/req | Redis µs/req |", "|---" + "|---:" * 12 + "|"]
     for name, s in summary.items():
         rows.append(f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['max_ms']:.1f} | "
                     f"{s['errors']} | {s['requests']} | {s['client_cpu']:.0%} | {s['server_cpu']:.0%} | "
-                    f"{s['redis_cpu']:.0%} | {s['other_cpu']:.0%} |")
-    rows.append(f"| **issuesmith ÷ bare** | **{ratio:.2f}** | | | | | | | | | |")
+                    f"{s['redis_cpu']:.0%} | {s['other_cpu']:.0%} | {s['server_us_per_request']:.0f} | "
+                    f"{s['redis_us_per_request']:.0f} |")
+    rows.append(f"| **issuesmith ÷ bare** | **{ratio:.2f}** | | | | | | | | | | **{cpu_ratio(summary):.2f}** "
+                "(bare µs ÷ issuesmith µs) | |")
     return "\n".join(rows)
 
 
@@ -106,19 +116,23 @@ def report(bench: Bench, burst: dict[str, Any]) -> dict[str, Any]:
     print("\n" + markdown(summary, ratio) + "\n")
     for name, s in summary.items():
         print(f"- {name} req/s per round: " + ", ".join(f"{r:.0f}" for r in s["rounds_rps"]))
-    print(f"- queue: {queue['jobs']} jobs queued for {queue['sent_relevant']} relevant requests sent "
+    print(f"- queue: {queue['jobs']} deliveries taken in for {queue['sent_relevant']} relevant requests sent "
           f"({queue['answered_202']} answered 202, {queue['duplicates']} answered duplicate, "
           f"{queue['jobs_during_bare']} during bare batches): {'OK' if queue['ok'] else 'MISMATCH'}")
     if not queue["database_untouched"]:
-        print(f"- the Redis database changed under the benchmark (queue {queue['queue_length']}, "
-              f"{queue['intake_job_hashes']} job hashes): another client uses it; pick another --redis-db")
+        print(f"- the Redis database changed under the benchmark (inbox {queue['inbox_length']}, "
+              f"{queue['delivery_ids_remembered']} delivery ids): another client uses it; pick another --redis-db")
     print(f"- de-dup burst: {burst['deliveries']} deliveries sent twice at once → {burst['outcomes']}, "
-          f"{burst['jobs']} jobs: {'OK' if burst['ok'] else 'MISMATCH'}")
+          f"{burst['jobs']} taken in: {'OK' if burst['ok'] else 'MISMATCH'}")
+    print(f"- dispatch: the worker's dispatcher turned {queue['dispatched']} inbox entries into {queue['rq_jobs']} "
+          f"RQ jobs ({queue['intake_job_hashes']} intake job hashes) in {queue['dispatch_seconds']} s: "
+          f"{'OK' if queue['dispatch_ok'] else 'MISMATCH'}")
     for note in notes:
         print(f"- {note}")
     for name, found in logs.items():
         print(f"- {name} log ({found['log']}): {found['problems']} warning/error lines of {found['lines']}")
         for line in found["first"]:
             print(f"    {line[:200]}")
-    return {"summary": summary, "ratio_rps": ratio, "queue_check": queue, "dedup_burst": burst,
+    return {"summary": summary, "ratio_rps": ratio, "ratio_server_cpu": cpu_ratio(summary),
+            "queue_check": queue, "dedup_burst": burst,
             "bottlenecks": notes, "server_logs": logs}

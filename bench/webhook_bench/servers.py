@@ -3,8 +3,9 @@
 `issuesmith serve` (the real CLI) and `bench/bare_app.py` each run as one uvicorn worker in
 their own session, optionally pinned to their CPUs, with their output in `bench/results/`.
 `RedisProbe` flushes and reads the benchmark's Redis database. `Bench` is what a run shares,
-`running` keeps both servers up for a block, and the checks make sure the app queued each
-relevant delivery exactly once (sanity check, de-dup burst, queue check).
+`running` keeps both servers up for a block, and the checks make sure the app took in each
+relevant delivery exactly once (sanity check, de-dup burst, queue check) and that the worker's
+dispatcher turns the inbox into exactly one intake job per delivery (dispatch check).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from .options import BENCH_DIR, HOST, REQUEST_TIMEOUT_SECONDS, RESULTS_DIR, SETT
 
 VENV_BIN = Path(sys.executable).parent
 QUEUE_KEY = "rq:queue:issuesmith"  # bot.runs.queueing.QUEUE_NAME, as RQ stores it
+INBOX_KEY = "issuesmith:inbox"  # bot.runs.inbox.INBOX
+SEEN_PATTERN = "issuesmith:delivery:*"  # bot.runs.inbox.seen_key
 BURST_DELIVERIES = 256
 
 
@@ -51,8 +54,24 @@ class RedisProbe:
         self._redis.flushdb()
 
     def queued(self) -> int:
+        """Deliveries taken in: entries of the inbox (no dispatcher runs during the benchmark)."""
+        return int(cast(int, self._redis.xlen(INBOX_KEY)))
+
+    def jobs(self) -> int:
         """Jobs waiting on the issuesmith queue."""
         return int(cast(int, self._redis.llen(QUEUE_KEY)))
+
+    def remembered(self) -> int:
+        """Delivery ids remembered (one per delivery taken in)."""
+        return sum(1 for _ in self._redis.scan_iter(match=SEEN_PATTERN, count=1000))
+
+    def dispatch(self, redis_url: str) -> int:
+        """Empty the inbox as the worker's dispatcher does (`bot.cli.dispatcher`); entries dispatched."""
+        from bot.cli import dispatcher
+        from bot.config.settings import Settings
+
+        settings = Settings(_env_file=None, webhook_secret="x" * 32, redis_url=redis_url)  # type: ignore[call-arg]
+        return dispatcher.build(settings, "bench").drain()
 
     def intake_jobs(self) -> int:
         """Intake job hashes present (one per queued delivery)."""
@@ -262,7 +281,10 @@ async def _burst(bench: Bench, count: int) -> Counter[str]:
     variant = bench.variants[0]
     limits = httpx.Limits(max_connections=bench.options.concurrency)
     outcomes: Counter[str] = Counter()
-    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+    # No bound on the wait for a free connection: the burst checks de-duplication, not speed, and on a busy
+    # machine 512 requests queued behind 64 connections can wait longer than one request's timeout.
+    timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, pool=None)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
 
         async def send(delivery: str) -> None:
             got = await client.post(url, content=variant.body, headers=_signed(variant, delivery))
@@ -283,17 +305,24 @@ def dedup_burst(bench: Bench, count: int = BURST_DELIVERIES) -> dict[str, Any]:
 
 
 def queue_check(bench: Bench, summary: dict[str, Any], burst: dict[str, Any]) -> dict[str, Any]:
-    """Jobs queued during issuesmith's batches against the relevant requests sent and answered 202."""
+    """Deliveries taken in during issuesmith's batches against the relevant requests sent and answered 202;
+    then the inbox dispatched: one intake job per delivery taken in."""
     mine = summary["issuesmith"]
     bare_jobs = sum(b["jobs"] for b in bench.batches if b["target"] == "bare")
     jobs, queued, sent = mine["jobs"], mine["statuses"].get("202", 0), mine["sent_relevant"]
-    # wrk drops the requests in flight when time is up; the server may still queue them.
-    length, hashes = bench.redis.queued(), bench.redis.intake_jobs()
-    # Nothing else writes to our database: the queue holds exactly the jobs counted batch by batch.
-    untouched = length == hashes == jobs + bare_jobs + burst["jobs"] and all(b["jobs"] >= 0 for b in bench.batches)
-    ok = queued <= jobs <= sent and mine["duplicates"] == 0 and bare_jobs == 0 and untouched
+    # wrk drops the requests in flight when time is up; the server may still take them in.
+    length, seen = bench.redis.queued(), bench.redis.remembered()
+    # Nothing else writes to our database: the inbox holds exactly the deliveries counted batch by batch.
+    untouched = length == seen == jobs + bare_jobs + burst["jobs"] and all(b["jobs"] >= 0 for b in bench.batches)
+    started = time.perf_counter()
+    dispatched = bench.redis.dispatch(redis_db_url(bench.options.redis_url, bench.options.redis_db))
+    dispatch_seconds = time.perf_counter() - started
+    rq_jobs, hashes = bench.redis.jobs(), bench.redis.intake_jobs()
+    dispatch_ok = dispatched == length == rq_jobs == hashes and bench.redis.queued() == 0
+    ok = queued <= jobs <= sent and mine["duplicates"] == 0 and bare_jobs == 0 and untouched and dispatch_ok
     if bench.options.client == "python":
         ok = ok and jobs == sent
     return {"jobs": jobs, "answered_202": queued, "sent_relevant": sent, "duplicates": mine["duplicates"],
-            "jobs_during_bare": bare_jobs, "queue_length": length, "intake_job_hashes": hashes,
-            "database_untouched": untouched, "ok": ok}
+            "jobs_during_bare": bare_jobs, "inbox_length": length, "delivery_ids_remembered": seen,
+            "database_untouched": untouched, "dispatched": dispatched, "dispatch_seconds": round(dispatch_seconds, 2),
+            "rq_jobs": rq_jobs, "intake_job_hashes": hashes, "dispatch_ok": dispatch_ok, "ok": ok}

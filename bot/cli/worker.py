@@ -4,6 +4,9 @@ A Redis outage does not end the process: when RQ's loop gives up on a Redis erro
 for Redis (`bot.cli.outage`, with backoff, logged once per outage), looks for jobs left behind by
 dead workers again and starts a fresh RQ worker. Only a stop signal (or `--burst` running dry) ends it;
 a stop signal lets the current job run for `ISSUESMITH_SHUTDOWN_GRACE` seconds at most (`bot.cli.rqworker`).
+
+Beside RQ, a thread turns the webhook inbox into intake jobs (`bot.cli.dispatcher`); it rides out Redis
+outages on its own. With `--burst`, the inbox is emptied first, then RQ runs dry.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from types import FrameType
 
 import redis
 
-from bot.cli import outage
+from bot.cli import dispatcher, outage
 from bot.cli.redisconn import ensure_reachable, shown_url
 from bot.cli.rqworker import IssuesmithWorker
 from bot.config.settings import Settings
@@ -39,6 +42,22 @@ def run(settings: Settings, burst: bool, name: str | None) -> None:
         sys.exit(f"issuesmith: {exc}; {exc.hint}")
     install(services)
     logging.getLogger("rq.worker").addFilter(outage.quiet)
+    consumer = dispatcher.consumer_name(name)
+    inbox = dispatcher.build(settings, consumer)
+    if burst:
+        inbox.drain()
+        _serve(services, burst, name)
+        return
+    thread = dispatcher.DispatcherThread(inbox, consumer).start()
+    try:
+        _serve(services, burst, name)
+    finally:
+        thread.stop()
+
+
+def _serve(services: Services, burst: bool, name: str | None) -> None:
+    """RQ workers on the queue, one after another across Redis outages, until stopped (or dry, in burst)."""
+    settings = services.settings
     watch = outage.RedisOutage(services.redis_bytes, shown_url(settings.redis_url))
     abandoned: set[str] = set()
     while True:

@@ -180,6 +180,10 @@ class Settings(ModelSettings):
                                               "grace period longer")
     permission_cache_seconds: int = Field(60, validation_alias="ISSUESMITH_PERMISSION_CACHE_SECONDS")
     delivery_ttl_seconds: int = Field(7 * 24 * 3600, validation_alias="ISSUESMITH_DELIVERY_TTL_SECONDS")
+    inbox_reclaim_seconds: float = Field(
+        30.0, gt=0, validation_alias="ISSUESMITH_INBOX_RECLAIM_SECONDS",
+        description="seconds a delivery read from the inbox may wait unqueued before another worker's "
+                    "dispatcher takes it over (its reader died)")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
     dashboard_token: SecretStr | None = Field(
         None, validation_alias="ISSUESMITH_DASHBOARD_TOKEN",

@@ -1,4 +1,4 @@
-"""The web process: verify a webhook, decide cheaply, queue what concerns us, answer at once.
+"""The web process: verify a webhook, decide cheaply, store what concerns us, answer at once.
 
 `POST /webhook` is a plain ASGI handler in front of FastAPI (the FastAPI layers cost more
 than everything else on this path); other routes (`/healthz`, `/metrics`, the runs page of
@@ -14,6 +14,10 @@ timed for `/metrics` (`bot.web.metrics`). Answers:
 | not for us (event, action, not a command, bot sender) | 200, queue untouched |
 | queued / already queued (same delivery id) | 202 / 200 |
 | Redis unreachable | 503: GitHub marks the delivery failed and it can be redelivered |
+
+"Queued" means appended to the inbox (`bot.runs.inbox`): one asynchronous Redis round trip on the
+event loop (shared by the requests of the moment), which also de-duplicates by delivery id; the
+worker's dispatcher (`bot.runs.dispatch`) turns it into the RQ intake job.
 """
 
 from __future__ import annotations
@@ -26,15 +30,16 @@ from typing import Any
 import anyio
 import orjson
 import redis
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from rq import Queue
-from starlette.concurrency import run_in_threadpool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from bot.config.settings import Settings
 from bot.core.logs import bound
+from bot.runs.inbox import AsyncInbox
 from bot.runs.intents import Intent
-from bot.runs.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake
 from bot.web import dashboard
 from bot.web.metrics import CONTENT_TYPE, WebMetrics, deployment_models, event_label
 from bot.web.webhooks import decide, valid_delivery, verify_signature
@@ -55,11 +60,9 @@ class TooLarge(Exception):
 class WebhookReceiver:
     """The `/webhook` ASGI handler; everything else goes to `fallback`."""
 
-    def __init__(self, settings: Settings, queue: Queue, fallback: Any, metrics: WebMetrics) -> None:
+    def __init__(self, settings: Settings, inbox: AsyncInbox, fallback: Any, metrics: WebMetrics) -> None:
         self._secret = settings.webhook_secret.get_secret_value().encode()
-        self._queue = queue
-        self._policy = RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals))
-        self._keep = settings.delivery_ttl_seconds
+        self._inbox = inbox
         self._fallback = fallback
         self._metrics = metrics
 
@@ -122,14 +125,27 @@ class WebhookReceiver:
         return status, body, label, outcome
 
     async def _queue_intent(self, intent: Intent) -> tuple[int, dict[str, Any], str]:
+        """Store the intent in the inbox: 202 when new, 200 when its delivery id was taken in before, 503 when
+        Redis cannot store it. A new delivery is logged at DEBUG only: the worker's dispatcher logs each one
+        (delivery id, kind, repository, issue) and `/metrics` counts them; a log line costs as much CPU here
+        as the rest of the answer."""
+        try:
+            fresh = await self._inbox.append(intent)
+        except redis.RedisError as exc:
+            _log(logging.ERROR, "queue unavailable, delivery refused", intent, error=repr(exc))
+            return 503, {"error": "queue unavailable, redeliver later"}, "unavailable"
+        if fresh:
+            _log(logging.DEBUG, "delivery queued", intent, kind=intent.kind)
+            return 202, {"queued": intent.kind}, "queued"
+        _log(logging.INFO, "duplicate delivery", intent, kind=intent.kind)
+        return 200, {"duplicate": intent.delivery}, "duplicate"
+
+
+def _log(level: int, message: str, intent: Intent, **extra: Any) -> None:
+    """Log about a delivery, with its id, repository and issue bound (nothing is built when `level` is off)."""
+    if log.isEnabledFor(level):
         with bound(delivery=intent.delivery, repo=intent.repo, issue=intent.issue_number):
-            try:
-                fresh = await run_in_threadpool(enqueue_intake, self._queue, intent, self._policy, self._keep)
-            except redis.RedisError as exc:
-                log.error("queue unavailable, delivery refused", extra={"error": repr(exc)})
-                return 503, {"error": "queue unavailable, redeliver later"}, "unavailable"
-            log.info("delivery queued" if fresh else "duplicate delivery", extra={"kind": intent.kind})
-        return (202, {"queued": intent.kind}, "queued") if fresh else (200, {"duplicate": intent.delivery}, "duplicate")
+            log.log(level, message, extra=extra)
 
 
 async def _read_body(receive: Receive, content_length: str | None) -> bytes:
@@ -180,7 +196,9 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
 
     if settings.dashboard_token is not None:
         dashboard.mount(api, settings.dashboard_token, text, secure_cookie=not settings.dashboard_insecure_cookie)
-    return WebhookReceiver(settings, Queue(QUEUE_NAME, connection=connection), api, metrics)
+    inbox = AsyncInbox(redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                                    retry=Retry(NoBackoff(), 1)), settings.delivery_ttl_seconds)
+    return WebhookReceiver(settings, inbox, api, metrics)
 
 
 def _decoding(connection: redis.Redis) -> redis.Redis:

@@ -1,7 +1,8 @@
 """A webhook burst: 2,000 deliveries in a few seconds, most irrelevant, some duplicated.
 
 This checks correctness under load (each relevant delivery queued exactly once, none lost)
-against the real `issuesmith serve` process. The Python client here is the bottleneck;
+against the real `issuesmith serve` process, whose inbox the worker's dispatcher then turns into
+jobs. The Python client here is the bottleneck;
 throughput and latency figures of the web path come from `bench/webhook.py` (wrk).
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 import httpx
 import redis
 
+from bot.cli import dispatcher
+from bot.config.settings import Settings
 from bot.web.webhooks import sign
 from tests.contracts.openapi import webhook_examples
 from tests.world import wait_until
@@ -96,7 +99,13 @@ def test_burst_of_2000_deliveries_queues_each_relevant_one_exactly_once(redis_ur
     assert len(statuses) == 2000 and all(s in (200, 202) for s in statuses)
     assert statuses.count(202) == len(unique_relevant)
     client = redis.Redis.from_url(redis_url)
+    assert client.xlen("issuesmith:inbox") == len(unique_relevant)
+    settings = Settings(_env_file=None, webhook_secret=SECRET, redis_url=redis_url,  # type: ignore[call-arg]
+                        work_dir=tmp_path)
+    assert dispatcher.build(settings, "burst").drain() == len(unique_relevant)
     assert client.llen("rq:queue:issuesmith") == len(unique_relevant)
+    queued = {job_id.decode().removeprefix("intake-") for job_id in client.lrange("rq:queue:issuesmith", 0, -1)}
+    assert queued == unique_relevant
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
     print(f"\nburst: 2000 deliveries in {elapsed:.2f}s, {len(unique_relevant)} relevant queued once, p99 {p99:.1f} ms")
     assert elapsed < 60

@@ -363,6 +363,7 @@ def test_cancel_while_the_planner_works_shows_what_was_spent_and_when_the_job_st
         wait_until(lambda: world.openai.requests, what="the Planner's call")
         world.say("/cancel", by="carol")
         world.github.wait_for_deliveries()
+        world.dispatch()
         [job_id] = [j for j in world.services.queue.get_job_ids() if j.startswith("intake")]
         job = world.services.queue.fetch_job(job_id)
         assert job is not None

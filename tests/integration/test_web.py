@@ -11,6 +11,7 @@ import httpx
 import pytest
 import redis
 
+from bot.cli import dispatcher
 from bot.config.settings import Settings
 from bot.web.app import create_app
 from bot.web.webhooks import sign
@@ -98,15 +99,20 @@ def test_irrelevant_events_do_not_touch_redis(web) -> None:
     assert client.dbsize() == 0
 
 
-def test_relevant_event_is_queued_once_per_delivery(web) -> None:
+def test_relevant_event_is_queued_once_per_delivery(web, redis_url: str, tmp_path: Path) -> None:
     url, client = web
     delivery = str(uuid.uuid4())
     first = post(url, "issues", labeled(), delivery=delivery)
     second = post(url, "issues", labeled(), delivery=delivery)
     assert (first.status_code, first.json()) == (202, {"queued": "label"})
     assert (second.status_code, second.json()) == (200, {"duplicate": delivery})
-    assert client.llen("rq:queue:issuesmith") == 1
+    assert client.xlen("issuesmith:inbox") == 1 and client.llen("rq:queue:issuesmith") == 0
+    settings = Settings(_env_file=None, webhook_secret=SECRET, redis_url=redis_url,  # type: ignore[call-arg]
+                        work_dir=tmp_path)
+    assert dispatcher.build(settings, "test").drain() == 1
+    assert client.llen("rq:queue:issuesmith") == 1 and client.xlen("issuesmith:inbox") == 0
     assert client.exists(f"rq:job:intake-{delivery}")
+    assert post(url, "issues", labeled(), delivery=delivery).status_code == 200  # still a duplicate
 
 
 def test_redis_down_is_503_so_github_can_redeliver(tmp_path: Path) -> None:
