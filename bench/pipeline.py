@@ -151,7 +151,7 @@ def approver(d: Any, issues: list[Issue], stop: threading.Event) -> threading.Th
     return thread
 
 
-def run_once(workers: int, count: int, repos: int, timeout: float) -> Measured:
+def run_once(workers: int, count: int, repos: int, timeout: float, timeline: bool = False) -> Measured:
     """One deployment, `count` issues labelled at once, every pull request waited for; what it measured."""
     from bot.runs.model import State
     from tests.world import wait_until
@@ -173,6 +173,8 @@ def run_once(workers: int, count: int, repos: int, timeout: float) -> Measured:
                 watcher.join(5)
             d.github.wait_for_deliveries()
             measured = measure(d, issues, workers)
+            if timeline:
+                print_timeline(d, issues[-1])
             measured.wall = time.time() - started
     return measured
 
@@ -293,6 +295,16 @@ def _kind(method: str, path: str) -> str:
     return f"{method} other"
 
 
+def print_timeline(d: Any, issue: Issue) -> None:
+    """One issue's execution log, seconds from its label, with the jobs RQ ran for it."""
+    run = d.store.for_issue(issue.repo, issue.number)
+    print(f"\ntimeline of {issue.repo}#{issue.number} (seconds after the label)")
+    print(f"  {issue.approved - issue.labelled:7.3f} bench  /approve")
+    for e in d.store.entries(run.id):
+        detail = {k: v for k, v in e.items() if k not in ("ts", "step", "event", "output", "patch", "top")}
+        print(f"  {e['ts'] - issue.labelled:7.3f} {e['step']:10} {e['event']:14} {json.dumps(detail)[:110]}")
+
+
 # the report -----------------------------------------------------------------------------------------
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -340,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repos", type=int, default=1, help="sample repositories the issues are spread over")
     parser.add_argument("--rounds", type=int, default=1, help="runs per worker count, alternated (default 1)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every pull request")
+    parser.add_argument("--timeline", action="store_true", help="print the last issue's execution log")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12",
                         help="a Redis database this bench may flush (default db 12)")
     args = parser.parse_args(argv)
@@ -350,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     for n in range(args.rounds):
         for w in counts if n % 2 == 0 else reversed(counts):
-            results[w].append(run_once(w, args.issues, args.repos, args.timeout))
+            results[w].append(run_once(w, args.issues, args.repos, args.timeout, args.timeline))
             print(f"  round {n + 1}, W={w}: done; load average {os.getloadavg()[0]:.2f}", flush=True)
     print("\nseconds per stage (p50 and p95 over the issues; median over rounds)\n")
     print(table(results))
