@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -156,26 +156,26 @@ def run_once(workers: int, count: int, repos: int, timeout: float, timeline: boo
     from bot.runs.model import State
     from tests.world import wait_until
 
-    with tempfile.TemporaryDirectory(prefix="issuesmith-pipeline-") as tmp:
-        with deployment(Path(tmp), workers, repos) as d:
-            issues = open_issues(d, count, repos)
-            stop = threading.Event()
-            watcher = approver(d, issues, stop)
-            started = time.time()
-            for issue in issues:
-                issue.labelled = time.time()
-                d.github.label_issue(issue.repo, issue.number, "issuesmith", by="alice")
-            try:
-                wait_until(lambda: all((r := d.store.for_issue(i.repo, i.number)) and r.state == State.PR_OPEN
-                                       for i in issues), timeout=timeout, what="every pull request")
-            finally:
-                stop.set()
-                watcher.join(5)
-            d.github.wait_for_deliveries()
-            measured = measure(d, issues, workers)
-            if timeline:
-                print_timeline(d, issues[-1])
-            measured.wall = time.time() - started
+    with tempfile.TemporaryDirectory(prefix="issuesmith-pipeline-") as tmp, \
+            deployment(Path(tmp), workers, repos) as d:
+        issues = open_issues(d, count, repos)
+        stop = threading.Event()
+        watcher = approver(d, issues, stop)
+        started = time.time()
+        for issue in issues:
+            issue.labelled = time.time()
+            d.github.label_issue(issue.repo, issue.number, "issuesmith", by="alice")
+        try:
+            wait_until(lambda: all((r := d.store.for_issue(i.repo, i.number)) and r.state == State.PR_OPEN
+                                   for i in issues), timeout=timeout, what="every pull request")
+        finally:
+            stop.set()
+            watcher.join(5)
+        d.github.wait_for_deliveries()
+        measured = measure(d, issues, workers)
+        if timeline:
+            print_timeline(d, issues[-1])
+        measured.wall = time.time() - started
     return measured
 
 
@@ -229,8 +229,13 @@ def stages_of(d: Any, issue: Issue, entries: list[dict[str, Any]]) -> dict[str, 
 
 
 def idleness(d: Any, workers: int, since: float) -> dict[str, float]:
-    """Per worker, seconds busy with jobs and idle, over [first label, last job's end]; and the seconds jobs
-    waited in the queue while some worker was idle (a dequeue that polls, or a job queued late, shows here)."""
+    """Where the workers were idle, from RQ's job records, over [first label, last job's end].
+
+    `busy share`: job seconds ÷ (window × workers). `pickup`: for each job, the seconds from the moment it
+    could have run (queued, and the worker that ran it done with its previous job) to its start: RQ's
+    hand-off, the fork of the job's process and what that process does before the job. `queue wait`: queued
+    to started, pickup included (the rest is waiting for a busy worker).
+    """
     from rq import Queue
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
@@ -240,29 +245,19 @@ def idleness(d: Any, workers: int, since: float) -> dict[str, float]:
     conn = redis.Redis.from_url(d.env["ISSUESMITH_REDIS_URL"])
     queue = Queue(QUEUE_NAME, connection=conn)
     jobs = [j for j in Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=conn) if j]
-    spans = [(_ts(j.enqueued_at), _ts(j.started_at), _ts(j.ended_at), j.worker_name or "?") for j in jobs]
-    end = max(s[2] for s in spans)
-    window = end - since
-    busy: dict[str, float] = {}
-    for _, begun, ended, worker in spans:
-        busy[worker] = busy.get(worker, 0.0) + (ended - begun)
-    waited_idle = sum(_overlap_idle(spans, queued, begun, workers) for queued, begun, _, _ in spans)
-    waits = sorted(begun - queued for queued, begun, _, _ in spans)
-    return {"window": window, "jobs": float(len(spans)), "busy share": sum(busy.values()) / (window * workers),
-            "idle seconds": window * workers - sum(busy.values()), "queued while a worker idled": waited_idle,
-            "dequeue wait p50": statistics.median(waits), "dequeue wait max": waits[-1]}
-
-
-def _overlap_idle(spans: Sequence[tuple[float, float, float, str]], start: float, stop: float, workers: int) -> float:
-    """Seconds of [start, stop] (a job waiting in the queue) during which fewer than `workers` jobs ran."""
-    cuts = sorted({start, stop, *(t for s in spans for t in s[1:3] if start < t < stop)})
-    idle = 0.0
-    for a, b in zip(cuts, cuts[1:], strict=False):
-        mid = (a + b) / 2
-        running = sum(1 for s in spans if s[1] <= mid < s[2])
-        if running < workers:
-            idle += b - a
-    return idle
+    spans = sorted((_ts(j.started_at), _ts(j.ended_at), _ts(j.enqueued_at), j.worker_name or "?") for j in jobs)
+    window = max(s[1] for s in spans) - since
+    busy = sum(ended - begun for begun, ended, _, _ in spans)
+    previous: dict[str, float] = {}
+    pickups, waits = [], []
+    for begun, ended, queued, worker in spans:
+        pickups.append(begun - max(queued, previous.get(worker, queued)))
+        waits.append(begun - queued)
+        previous[worker] = ended
+    return {"window": window, "jobs": float(len(spans)), "busy share": busy / (window * workers),
+            "idle seconds": window * workers - busy, "pickup total": sum(pickups),
+            "pickup p50": statistics.median(pickups), "pickup max": max(pickups),
+            "queue wait p50": statistics.median(waits), "queue wait max": max(waits)}
 
 
 def _ts(moment: datetime | None) -> float:
@@ -332,14 +327,15 @@ def table(results: dict[int, list[Measured]]) -> str:
 
 
 def idle_lines(results: dict[int, list[Measured]]) -> str:
+    """Per run: how busy the workers were, the pickup and queue waits (see `idleness`), GitHub's requests."""
     lines = []
     for w, runs in sorted(results.items()):
         for m in runs:
             i = m.idle
             lines.append(f"W={w}: {int(i['jobs'])} jobs in {i['window']:.1f} s, workers busy {i['busy share']:.0%} "
-                         f"({i['idle seconds']:.1f} worker-seconds idle); jobs waited {i['queued while a worker idled']:.2f} s "
-                         f"in the queue while a worker was idle; dequeue wait p50 {i['dequeue wait p50']:.3f} s, max "
-                         f"{i['dequeue wait max']:.2f} s; wall {m.wall:.1f} s")
+                         f"({i['idle seconds']:.1f} worker-seconds idle); pickup p50 {i['pickup p50']:.3f} s, max "
+                         f"{i['pickup max']:.3f} s, {i['pickup total']:.2f} s in all; queue wait p50 "
+                         f"{i['queue wait p50']:.2f} s, max {i['queue wait max']:.2f} s; wall {m.wall:.1f} s")
             lines.append("      GitHub requests: " + ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items())))
     return "\n".join(lines)
 
