@@ -88,13 +88,14 @@ def tagged(reply: Reply, tag: str) -> Reply:
 
 # the deployment -------------------------------------------------------------------------------
 @contextmanager
-def deployment(root: Path, workers: int, repos: int) -> Iterator[Any]:
-    """`tests.e2e.processes.deploy` with `workers` worker processes and `repos` sample repositories."""
+def deployment(root: Path, workers: int, repos: int, code: str = "") -> Iterator[Any]:
+    """`tests.e2e.processes.deploy` with `workers` worker processes and `repos` sample repositories; with `code`,
+    the processes import issuesmith from that checkout (PYTHONPATH) instead of this one."""
     from bot.cli.demo import SAMPLE_REPO
     from tests.e2e.processes import deploy, start_worker
     from tests.world import INSTALLATION, REPO
 
-    with deploy(root) as d:
+    with deploy(root, **({"PYTHONPATH": code} if code else {})) as d:
         for n in range(2, repos + 1):
             name = f"{REPO_PREFIX}{n}"
             d.github.add_repo(name, INSTALLATION, SAMPLE_REPO)
@@ -151,13 +152,14 @@ def approver(d: Any, issues: list[Issue], stop: threading.Event) -> threading.Th
     return thread
 
 
-def run_once(workers: int, count: int, repos: int, timeout: float, timeline: bool = False) -> Measured:
+def run_once(workers: int, count: int, repos: int, timeout: float, timeline: bool = False, code: str = ""
+             ) -> Measured:
     """One deployment, `count` issues labelled at once, every pull request waited for; what it measured."""
     from bot.runs.model import State
     from tests.world import wait_until
 
     with tempfile.TemporaryDirectory(prefix="issuesmith-pipeline-") as tmp, \
-            deployment(Path(tmp), workers, repos) as d:
+            deployment(Path(tmp), workers, repos, code) as d:
         issues = open_issues(d, count, repos)
         stop = threading.Event()
         watcher = approver(d, issues, stop)
@@ -348,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repos", type=int, default=1, help="sample repositories the issues are spread over")
     parser.add_argument("--rounds", type=int, default=1, help="runs per worker count, alternated (default 1)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every pull request")
+    parser.add_argument("--code", default="", help="another checkout for serve and the workers to run (e.g. the "
+                                                   "commit before a change), by PYTHONPATH")
     parser.add_argument("--timeline", action="store_true", help="print the last issue's execution log")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12",
                         help="a Redis database this bench may flush (default db 12)")
@@ -355,11 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["ISSUESMITH_TEST_E2E_REDIS_URL"] = args.redis_url  # read by the harness when imported
     counts = [int(w) for w in args.workers.split(",")]
     results: dict[int, list[Measured]] = {w: [] for w in counts}
-    print(f"{args.issues} issues on {args.repos} repositories, workers {counts}, {args.rounds} round(s); "
+    print(f"{args.issues} issues on {args.repos} repositories, workers {counts}, {args.rounds} round(s), "
+          f"code {args.code or ROOT}; "
           f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     for n in range(args.rounds):
         for w in counts if n % 2 == 0 else reversed(counts):
-            results[w].append(run_once(w, args.issues, args.repos, args.timeout, args.timeline))
+            results[w].append(run_once(w, args.issues, args.repos, args.timeout, args.timeline, args.code))
             print(f"  round {n + 1}, W={w}: done; load average {os.getloadavg()[0]:.2f}", flush=True)
     print("\nseconds per stage (p50 and p95 over the issues; median over rounds)\n")
     print(table(results))
