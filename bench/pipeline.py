@@ -248,6 +248,9 @@ def idleness(d: Any, workers: int, since: float) -> dict[str, float]:
     queue = Queue(QUEUE_NAME, connection=conn)
     jobs = [j for j in Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=conn) if j]
     spans = sorted((_ts(j.started_at), _ts(j.ended_at), _ts(j.enqueued_at), j.worker_name or "?") for j in jobs)
+    kinds: dict[str, list[float]] = {}
+    for j in jobs:
+        kinds.setdefault(_job_kind(j), []).append(_ts(j.ended_at) - _ts(j.started_at))
     window = max(s[1] for s in spans) - since
     busy = sum(ended - begun for begun, ended, _, _ in spans)
     previous: dict[str, float] = {}
@@ -259,7 +262,16 @@ def idleness(d: Any, workers: int, since: float) -> dict[str, float]:
     return {"window": window, "jobs": float(len(spans)), "busy share": busy / (window * workers),
             "idle seconds": window * workers - busy, "pickup total": sum(pickups),
             "pickup p50": statistics.median(pickups), "pickup max": max(pickups),
-            "queue wait p50": statistics.median(waits), "queue wait max": max(waits)}
+            "queue wait p50": statistics.median(waits), "queue wait max": max(waits),
+            **{f"job {kind}": statistics.median(seconds) for kind, seconds in sorted(kinds.items())}}
+
+
+def _job_kind(job: Any) -> str:
+    """What a job did: `intake label`, `intake command`, `plan`, `implement`, ..."""
+    name = (job.func_name or "?").rsplit(".", 1)[-1]
+    if name == "handle" and job.args:
+        return f"intake {job.args[0].get('kind', '?')}"
+    return {"make_plan": "plan"}.get(name, name)
 
 
 def _ts(moment: datetime | None) -> float:
@@ -279,6 +291,9 @@ def github_counts(d: Any) -> dict[str, int]:
 
 def _kind(method: str, path: str) -> str:
     parts = path.strip("/").split("/")
+    if len(parts) > 3 and parts[0] == "repos":
+        shape = "/".join("N" if p.isdigit() else p for p in parts[3:])
+        return f"{method} {shape}"
     if path.endswith(".git/info/refs") or "git-upload-pack" in path:
         return "git fetch"
     if len(parts) == 3 and parts[0] == "repos":
@@ -338,6 +353,8 @@ def idle_lines(results: dict[int, list[Measured]]) -> str:
                          f"({i['idle seconds']:.1f} worker-seconds idle); pickup p50 {i['pickup p50']:.3f} s, max "
                          f"{i['pickup max']:.3f} s, {i['pickup total']:.2f} s in all; queue wait p50 "
                          f"{i['queue wait p50']:.2f} s, max {i['queue wait max']:.2f} s; wall {m.wall:.1f} s")
+            lines.append("      job seconds (p50): " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in i.items()
+                                                             if k.startswith("job ")))
             lines.append("      GitHub requests: " + ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items())))
     return "\n".join(lines)
 
