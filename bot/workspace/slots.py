@@ -146,9 +146,11 @@ class Workspace:
         if not os.path.lexists(slot):
             slot.parent.mkdir(parents=True, exist_ok=True)
             self.git("clone", "--local", "--no-checkout", "--quiet", str(mirror), str(slot), local=True)
-            _config_mark(slot).write_text(_config_digest(slot))
             self.git("fetch", "--prune", "--tags", "--force", "--quiet", "origin", cwd=slot, local=True)
             self._reset(slot, sha)
+            # marked after the reset: it deletes the branch the clone made (a mirror whose HEAD names an existing
+            # branch, `master` in git's default), and with it that branch's section of .git/config
+            _config_mark(slot).write_text(_config_digest(slot))
 
     def _proven(self, slot: Path, mirror: Path, sha: str) -> bool:
         """Whether the slot can be reused: see the module docstring (it is reset to `sha` on the way)."""

@@ -6,12 +6,14 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import github
 import pytest
 
 from bot.core.errors import GitError
 from bot.core.redact import Redactor
+from bot.workspace.git import Git
 from bot.workspace.slots import Workspace
 from standins.github import FakeGitHub, generate_app_key
 from standins.server import ServerThread
@@ -56,6 +58,35 @@ def test_second_checkout_reuses_the_slot_and_sees_new_commits(tmp_path: Path, re
     with ws.checkout(REPO, url, token, "main") as second:
         assert second.path == first.path
         assert (second.path / "src/new.py").exists() and second.sha != first.sha
+
+
+class CountingGit(Git):
+    """The real hardened git, counting the commands it ran."""
+
+    def __init__(self) -> None:
+        super().__init__(Redactor())
+        self.commands: list[str] = []
+
+    def __call__(self, *args: str, **kwargs: Any) -> str:
+        self.commands.append(args[0])
+        return super().__call__(*args, **kwargs)
+
+
+@pytest.mark.parametrize("default_branch", ["main", "master"])
+def test_a_clean_slot_is_reused_not_cloned_again(tmp_path: Path, remote, default_branch: str) -> None:
+    """A mirror's HEAD names `master` (git's default), so for a repository whose branch is `master` the clone made
+    a local branch; the reset deleted it, which changed .git/config after its digest was taken, and every job
+    after the first threw the slot away and cloned it again."""
+    fake, url, token = remote
+    name = f"acme/{default_branch}-tool"
+    fake.add_repo(name, 9, {"README.md": "# tool\n"}, default_branch=default_branch)
+    ws = Workspace(tmp_path / "work", Redactor())
+    ws.git = git = CountingGit()
+    url = url.replace(REPO, name)
+    for _ in range(3):
+        with ws.checkout(name, url, token, default_branch) as tree:
+            assert (tree.path / "README.md").is_file()
+    assert git.commands.count("clone") == 1
 
 
 def test_concurrent_checkouts_get_separate_slots(tmp_path: Path, remote) -> None:
