@@ -191,6 +191,9 @@ def measure(d: Any, issues: list[Issue], workers: int) -> Measured:
             out.stages[name].append(seconds)
     out.idle = idleness(d, workers, min(i.labelled for i in issues))
     out.counts = github_counts(d)
+    base_runs = [e for i in issues for e in d.store.entries(d.store.for_issue(i.repo, i.number).id)
+                 if e.get("event") == "baseline" and not e.get("cached")]
+    out.counts["base test runs (not cached)"] = len(base_runs)
     return out
 
 
@@ -304,7 +307,7 @@ def _kind(method: str, path: str) -> str:
         return "GET permission"
     if "access_tokens" in parts:
         return "POST token"
-    return f"{method} other"
+    return f"{method} " + "/".join("N" if p.isdigit() else p for p in parts)
 
 
 def print_timeline(d: Any, issue: Issue) -> None:
@@ -355,7 +358,7 @@ def idle_lines(results: dict[int, list[Measured]]) -> str:
                          f"{i['queue wait p50']:.2f} s, max {i['queue wait max']:.2f} s; wall {m.wall:.1f} s")
             lines.append("      job seconds (p50): " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in i.items()
                                                              if k.startswith("job ")))
-            lines.append("      GitHub requests: " + ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items())))
+            lines.append("      counts: " + ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items())))
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import github
 import openai
 import redis
 from rq import Queue
@@ -77,17 +78,20 @@ class Services:
         return self._sandbox
 
     def prepare_for_jobs(self) -> list[str]:
-        """Choose the sandbox and build the model client now, in the worker, before RQ forks a process per job.
+        """Choose the sandbox, build the model client and learn our GitHub login now, in the worker, before RQ
+        forks a process per job.
 
         Every job's process inherits them, instead of probing the sandbox again (its trial runs of bubblewrap
-        took 0.5-0.9 s a job here) and building the model's HTTP client again (0.3 s). What cannot be built
-        now stays lazy: the job that needs it raises the same named error as before. Returns what was built.
+        took 0.5-0.9 s a job here), building the model's HTTP client again (0.3 s) and asking GitHub who we are
+        (`GET /app`). What cannot be done now stays lazy: the job that needs it raises the same named error as
+        before. Returns what was prepared.
         """
         built = []
-        for name, build in (("sandbox", self.sandbox), ("model client", self.model)):
+        for name, build in (("sandbox", self.sandbox), ("model client", self.model),
+                            ("bot login", self.github.learn_bot_login)):
             try:
                 build()
-            except (IssuesmithError, OSError) as exc:
+            except (IssuesmithError, OSError, github.GithubException) as exc:
                 log.warning("not prepared before the first job; each job will try", extra={"what": name,
                                                                                             "error": str(exc)})
                 continue

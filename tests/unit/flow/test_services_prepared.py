@@ -64,7 +64,8 @@ def test_jobs_forked_after_preparing_choose_no_sandbox_and_build_no_model_client
         monkeypatch: pytest.MonkeyPatch, settings: Callable[..., Settings]) -> None:
     chosen, endpoints = _counting(monkeypatch, "choose_backend"), _counting(monkeypatch, "chat_endpoint")
     services = build_services(settings())
-    assert services.prepare_for_jobs() == ["sandbox", "model client"]
+    monkeypatch.setattr(services.github, "_bot_login", "issuesmith[bot]")  # known: nothing to ask GitHub here
+    assert services.prepare_for_jobs() == ["sandbox", "model client", "bot login"]
     assert (len(chosen), len(endpoints)) == (1, 1)
 
     def job() -> int:  # what a plan or implement job asks for, in its own process
@@ -108,7 +109,8 @@ def test_what_cannot_be_prepared_stays_lazy_and_fails_in_the_job_as_before(
                                       openai_base_url=None, allow_unsandboxed=False))
     monkeypatch.setattr(choice.DockerBackend, "probe",
                         lambda self: choice.Probe("docker", False, "no docker engine in this test"))
-    assert services.prepare_for_jobs() == []
+    monkeypatch.setattr(services.github, "_bot_login", "issuesmith[bot]")
+    assert services.prepare_for_jobs() == ["bot login"]
     with pytest.raises(choice.SandboxUnavailable, match="no docker engine"):
         services.sandbox()
     with pytest.raises(ConfigError, match="no model configured"):
