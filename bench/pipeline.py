@@ -326,33 +326,43 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def table(results: dict[int, list[Measured]]) -> str:
-    """Median over rounds of each stage's p50 / p95, side by side per worker count, with ratios."""
-    counts = sorted(results)
-    head = "| stage | " + " | ".join(f"W={w} p50 | W={w} p95" for w in counts)
-    if len(counts) > 1:
-        head += f" | p50 W={counts[-1]} ÷ W={counts[0]}"
-    lines = [head + " |", "|" + "---|" * (head.count("|"))]
+Config = tuple[str, int]
+"""A checkout's label ("" for this one) and a worker count."""
+
+
+def label(config: Config) -> str:
+    code, workers = config
+    return f"{Path(code).name + ' ' if code else ''}W={workers}"
+
+
+def table(results: dict[Config, list[Measured]]) -> str:
+    """Median over rounds of each stage's p50 / p95, side by side per configuration, with ratios of the p50s:
+    each worker count over the first (per checkout), and each later checkout over the first (per worker count)."""
+    configs = list(results)
+    codes = list(dict.fromkeys(code for code, _ in configs))
+    counts = list(dict.fromkeys(w for _, w in configs))
+    ratios = [((c, w), (c, counts[0])) for c in codes for w in counts[1:]]
+    ratios += [((c, w), (codes[0], w)) for c in codes[1:] for w in counts]
+    head = "| stage | " + " | ".join(f"{label(c)} p50 | p95" for c in configs)
+    head += "".join(f" | {label(a)} ÷ {label(b)}" for a, b in ratios)
+    lines = [head + " |", "|" + "---|" * head.count("|")]
     for name in (*STAGES, *TOTALS):
-        cells, p50s = [], []
-        for w in counts:
-            p50 = statistics.median(pct(m.stages[name], 0.5) for m in results[w])
-            p95 = statistics.median(pct(m.stages[name], 0.95) for m in results[w])
-            cells.append(f"{p50:.2f} | {p95:.2f}")
-            p50s.append(p50)
-        ratio = f" | {p50s[-1] / p50s[0]:.2f}" if len(counts) > 1 and p50s[0] > 0 else (" | —" if len(counts) > 1
-                                                                                      else "")
-        lines.append(f"| {name} | " + " | ".join(cells) + ratio + " |")
+        p50 = {c: statistics.median(pct(m.stages[name], 0.5) for m in results[c]) for c in configs}
+        p95 = {c: statistics.median(pct(m.stages[name], 0.95) for m in results[c]) for c in configs}
+        cells = [f"{p50[c]:.2f} | {p95[c]:.2f}" for c in configs]
+        cells += [f"{p50[a] / p50[b]:.2f}" if p50[b] > 0 else "—" for a, b in ratios]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def idle_lines(results: dict[int, list[Measured]]) -> str:
+def idle_lines(results: dict[Config, list[Measured]]) -> str:
     """Per run: how busy the workers were, the pickup and queue waits (see `idleness`), GitHub's requests."""
     lines = []
-    for w, runs in sorted(results.items()):
+    for config, runs in results.items():
         for m in runs:
             i = m.idle
-            lines.append(f"W={w}: {int(i['jobs'])} jobs in {i['window']:.1f} s, workers busy {i['busy share']:.0%} "
+            lines.append(f"{label(config)}: {int(i['jobs'])} jobs in {i['window']:.1f} s, workers busy "
+                         f"{i['busy share']:.0%} "
                          f"({i['idle seconds']:.1f} worker-seconds idle); pickup p50 {i['pickup p50']:.3f} s, max "
                          f"{i['pickup max']:.3f} s, {i['pickup total']:.2f} s in all; queue wait p50 "
                          f"{i['queue wait p50']:.2f} s, max {i['queue wait max']:.2f} s; wall {m.wall:.1f} s")
@@ -370,22 +380,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repos", type=int, default=1, help="sample repositories the issues are spread over")
     parser.add_argument("--rounds", type=int, default=1, help="runs per worker count, alternated (default 1)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for every pull request")
-    parser.add_argument("--code", default="", help="another checkout for serve and the workers to run (e.g. the "
-                                                   "commit before a change), by PYTHONPATH")
+    parser.add_argument("--code", default="", help="checkouts for serve and the workers to run, by PYTHONPATH, "
+                                                   "comma-separated (e.g. the commit before a change and after); "
+                                                   "default: this one")
     parser.add_argument("--timeline", action="store_true", help="print the last issue's execution log")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12",
                         help="a Redis database this bench may flush (default db 12)")
     args = parser.parse_args(argv)
     os.environ["ISSUESMITH_TEST_E2E_REDIS_URL"] = args.redis_url  # read by the harness when imported
-    counts = [int(w) for w in args.workers.split(",")]
-    results: dict[int, list[Measured]] = {w: [] for w in counts}
-    print(f"{args.issues} issues on {args.repos} repositories, workers {counts}, {args.rounds} round(s), "
-          f"code {args.code or ROOT}; "
-          f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    configs = [(code, int(w)) for code in args.code.split(",") for w in args.workers.split(",")]
+    results: dict[Config, list[Measured]] = {c: [] for c in configs}
+    print(f"{args.issues} issues on {args.repos} repositories, {args.rounds} round(s) of "
+          f"{', '.join(map(label, configs))} (code: {args.code or ROOT}); load average {os.getloadavg()[0]:.2f}",
+          flush=True)
     for n in range(args.rounds):
-        for w in counts if n % 2 == 0 else reversed(counts):
-            results[w].append(run_once(w, args.issues, args.repos, args.timeout, args.timeline, args.code))
-            print(f"  round {n + 1}, W={w}: done; load average {os.getloadavg()[0]:.2f}", flush=True)
+        for config in configs if n % 2 == 0 else reversed(configs):
+            code, workers = config
+            results[config].append(run_once(workers, args.issues, args.repos, args.timeout, args.timeline, code))
+            print(f"  round {n + 1}, {label(config)}: done; load average {os.getloadavg()[0]:.2f}", flush=True)
     print("\nseconds per stage (p50 and p95 over the issues; median over rounds)\n")
     print(table(results))
     print("\nwhere the workers were idle\n")
