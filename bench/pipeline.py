@@ -211,8 +211,8 @@ def stages_of(d: Any, issue: Issue, entries: list[dict[str, Any]]) -> dict[str, 
     posted = at("plan", "posted")["ts"]
     implement_started = at("implement", "started")["ts"]
     code_done = at("code", "finished")["ts"]
-    setup = sum(e.get("seconds", 0.0) for e in entries if e.get("step") == "test"
-                and e.get("event") in ("setup", "baseline", "base_tests"))
+    setup = sum(e.get("seconds", 0.0) for e in entries if e.get("step") == "test"  # `base_tests` is inside
+                and e.get("event") in ("setup", "baseline"))                       # `baseline`: not counted twice
     test_done = at("test", "finished")["ts"]
     pulled = next(x.at for x in d.github.exchanges if x.method == "POST" and x.path == f"/repos/{issue.repo}/pulls"
                   and x.status == 201 and f"Closes #{issue.number}" in str(x.request_json))
