@@ -153,5 +153,6 @@ class WebhookSender:
                 status_code=status,
                 redelivery=job.redelivery,
                 error=error,
+                at=time.time(),
             )
         )

@@ -8,6 +8,7 @@ import binascii
 import gzip
 import json
 import re
+import time
 import zlib
 from collections.abc import AsyncIterator
 from http import HTTPStatus
@@ -130,6 +131,7 @@ class GitHubApp:
                 actor=actor.label if actor else None,
                 injected=fault is not None,
                 response_headers=dict(headers),
+                at=time.time(),
             )
         )
         if response.status == 204 or response.body is None:

@@ -433,6 +433,8 @@ class Exchange:
     actor: str | None
     injected: bool = False
     response_headers: dict[str, str] = field(default_factory=dict)
+    at: float = 0.0
+    """When the stand-in answered (time.time()), for benchmarks that time a flow by what GitHub saw."""
 
 
 @dataclass(frozen=True)
@@ -446,6 +448,8 @@ class Delivery:
     status_code: int
     redelivery: bool = False
     error: str | None = None
+    at: float = 0.0
+    """When the app answered the delivery (time.time())."""
 
 
 @dataclass

@@ -422,7 +422,7 @@ class FakeOpenAI:
         self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self.refused_formats = {**self.profile.refused_formats, **(refused_formats or {})}
         self._lock = threading.Lock()
-        self._queue: list[tuple[Reply, str | None]] = []
+        self._queue: list[tuple[Reply, tuple[str, ...]]] = []
         self._requests: list[dict[str, Any]] = []
         self._exchanges: list[Exchange] = []
         self._prompt_tokens = 0
@@ -432,11 +432,13 @@ class FakeOpenAI:
 
     # -- scripting and inspection (any thread) -------------------------------------------------
 
-    def script(self, *replies: Reply, match: str | None = None) -> None:
+    def script(self, *replies: Reply, match: str | tuple[str, ...] | None = None) -> None:
         """Queue replies, used first-in first-out. With ``match``, these replies are only used for a
-        request whose messages' text contains that substring (other requests skip over them)."""
+        request whose messages' text contains that substring (or, for a tuple, every one of them);
+        other requests skip over them."""
+        wanted = () if match is None else (match,) if isinstance(match, str) else tuple(match)
         with self._lock:
-            self._queue.extend((reply, match) for reply in replies)
+            self._queue.extend((reply, wanted) for reply in replies)
 
     def pending(self) -> int:
         """How many scripted replies have not been used yet."""
@@ -632,8 +634,8 @@ class FakeOpenAI:
 
     def _take(self, text: str) -> Reply | None:
         with self._lock:
-            for index, (reply, match) in enumerate(self._queue):
-                if match is None or match in text:
+            for index, (reply, wanted) in enumerate(self._queue):
+                if all(part in text for part in wanted):
                     del self._queue[index]
                     return reply
         return None

@@ -41,6 +41,7 @@ def run(settings: Settings, burst: bool, name: str | None) -> None:
     except ConfigError as exc:
         sys.exit(f"issuesmith: {exc}; {exc.hint}")
     install(services)
+    log.info("prepared for jobs", extra={"built": services.prepare_for_jobs()})
     logging.getLogger("rq.worker").addFilter(outage.quiet)
     consumer = dispatcher.consumer_name(name)
     inbox = dispatcher.build(settings, consumer)

@@ -8,6 +8,8 @@ command built kept) and restored to base plus the change afterwards. One test ru
 run, none when the cache has it: runs of the same repository from the same base commit with
 the same test and setup commands and timeout share it (`bot.runs.baselines`). A base run that
 timed out, or whose counts are unknown, is not cached. `ISSUESMITH_TEST_BASELINE=0` switches it off.
+Runs that need the same base run at the same time make it once: the others wait for it
+(`BaselineCache.claim` / `wait`), and make their own only when it could not be kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from bot.sandboxes.baseline import BaseRun
 if TYPE_CHECKING:
     from bot.flow.implement import Implementation
 
+LEASE_MARGIN_SECONDS = 120
+"""A claimed base run may take the test timeout plus this before a run
+waiting for it stops waiting and makes its own."""
+
 
 def base_run(impl: Implementation, ctx: StepContext, touched: list[str]) -> BaseRun | None:
     """What the test command does on the base commit (from the cache when it has it); None when switched off
@@ -37,9 +43,28 @@ def base_run(impl: Implementation, ctx: StepContext, touched: list[str]) -> Base
                        str(limits.run_test_timeout(impl.config)))
     cache = BaselineCache(impl.services.redis_text)
     cached = BaseRun.from_dict(cache.get(key))
-    if cached is not None:
+    lease = limits.run_test_timeout(impl.config) + LEASE_MARGIN_SECONDS
+    claimed = cached is None and cache.claim(key, lease)
+    if cached is None and not claimed:  # another run makes this base run now: wait for it
+        waited = time.monotonic()
+        cached = BaseRun.from_dict(cache.wait(key, lease, ctx.check))
+        if cached is not None:
+            ctx.log("baseline", cached=True, commit=commit, what=cached.what, failures=cached.failures,
+                    waited=round(time.monotonic() - waited, 3))
+            return cached
+    elif cached is not None:
         ctx.log("baseline", cached=True, commit=commit, what=cached.what, failures=cached.failures)
         return cached
+    try:
+        return _run_base(impl, ctx, touched, commit, cache, key)
+    finally:
+        if claimed:
+            cache.release(key)
+
+
+def _run_base(impl: Implementation, ctx: StepContext, touched: list[str], commit: str, cache: BaselineCache,
+              key: str) -> BaseRun:
+    """Make the base run, and keep it when it can be reused."""
     impl.status(ctx.step, f"running the tests on {impl.brief.branch} before the change")
     started = time.monotonic()
     report, _ = impl.run_tests(ctx, touched, on=commit)

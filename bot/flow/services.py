@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import github
 import openai
 import redis
 from rq import Queue
@@ -20,7 +22,7 @@ from bot.config.limits import DeploymentLimits
 from bot.config.pricing import Budget, PriceTable
 from bot.config.repo import RepoConfig
 from bot.config.settings import Settings
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, IssuesmithError
 from bot.core.redact import Redactor
 from bot.github.client import GitHubApp
 from bot.models.client import ModelClient
@@ -30,6 +32,7 @@ from bot.runs.queueing import QUEUE_NAME, STEP_TIMEOUTS, RetryPolicy
 from bot.runs.store import RunStore
 from bot.sandboxes import choose_backend
 from bot.sandboxes.base import Backend
+from bot.sandboxes.choice import adopt
 from bot.sandboxes.trust import SetupTrust
 from bot.workspace.git import Reader
 from bot.workspace.slots import Workspace
@@ -52,20 +55,48 @@ class Services:
     policy: RetryPolicy
     _model: ModelClient | None = field(default=None, repr=False)
     _sandbox: Backend | None = field(default=None, repr=False)
+    _sandbox_process: int = field(default=0, repr=False)
 
     def sandbox(self) -> Backend:
         """The backend that runs repository code, chosen on first use; fails closed.
 
         Raises `SandboxUnavailable` (final: the run stops and the issue is told) when no isolating
-        backend works here and unsandboxed runs were not explicitly allowed.
+        backend works here and unsandboxed runs were not explicitly allowed. A backend chosen by the
+        worker before it forked this job's process (`prepare_for_jobs`) is taken as it is, without its
+        trial runs; the first use in each process still does the rest of a check (`choice.adopt`).
         """
         if self._sandbox is None:
             s = self.settings
             self._sandbox = choose_backend(s.sandbox, s.allow_unsandboxed, uid=s.sandbox_uid, gid=s.sandbox_gid,
                                            docker_image=s.docker_image, trust=setup_trust(s))
+            self._sandbox_process = os.getpid()
             if not self._sandbox.isolating:
                 log.warning("UNSANDBOXED: repository code runs without isolation (ISSUESMITH_ALLOW_UNSANDBOXED=1)")
+        elif self._sandbox_process != os.getpid():
+            self._sandbox_process = os.getpid()
+            adopt(self._sandbox)
         return self._sandbox
+
+    def prepare_for_jobs(self) -> list[str]:
+        """Choose the sandbox, build the model client and learn our GitHub login now, in the worker, before RQ
+        forks a process per job.
+
+        Every job's process inherits them, instead of probing the sandbox again (its trial runs of bubblewrap
+        took 0.5-0.9 s a job here), building the model's HTTP client again (0.3 s) and asking GitHub who we are
+        (`GET /app`). What cannot be done now stays lazy: the job that needs it raises the same named error as
+        before. Returns what was prepared.
+        """
+        built = []
+        for name, build in (("sandbox", self.sandbox), ("model client", self.model),
+                            ("bot login", self.github.learn_bot_login)):
+            try:
+                build()
+            except (IssuesmithError, OSError, github.GithubException) as exc:
+                log.warning("not prepared before the first job; each job will try", extra={"what": name,
+                                                                                            "error": str(exc)})
+                continue
+            built.append(name)
+        return built
 
     def model(self) -> ModelClient:
         """The model client (built on first use: a run that never plans needs no key)."""

@@ -100,6 +100,15 @@ class GitHubApp:
             self._bot_login = f"{self._integration.get_app().slug}[bot]"
         return self._bot_login
 
+    def learn_bot_login(self) -> str:
+        """`bot_login`, asked now, with the connection it used closed after: a worker does this before RQ forks a
+        process per job, so no job asks again (`GET /app` was one request of every job) and none of them shares
+        a socket the worker opened."""
+        try:
+            return self.bot_login()
+        finally:
+            self._integration.close()
+
     def repo(self, installation_id: int, full_name: str) -> RepoGateway:
         """A gateway acting on `full_name` as the installation."""
         token = self.installation_token(installation_id)

@@ -4,12 +4,17 @@ A base run costs one run of a repository's test command; runs of the same reposi
 same base commit with the same commands reuse it (`bot.flow.baseline` makes the key). Entries
 live `TTL_SECONDS`, at most `MAX_ENTRIES` are kept (the oldest written go first), and an entry
 of over `MAX_ENTRY_BYTES` is not stored.
+
+Runs that miss the cache at once (several jobs from one base commit) make one base run, not one each: the
+first `claim`s the key, the others `wait` for its `release` (woken by it, not polling) and read what it
+stored; a claim lapses after its lease, and a waiter whose holder stored nothing makes its own base run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -20,6 +25,8 @@ from bot.runs.store import PREFIX
 TTL_SECONDS = 7 * 24 * 3600
 MAX_ENTRIES = 2000
 MAX_ENTRY_BYTES = 512_000
+DONE_SECONDS = 60
+"""How long a finished claim's wake-up signal is kept (waiters pass it on to each other)."""
 INDEX = f"{PREFIX}:baselines"
 """The cached keys scored by when they were written (a sorted set), to drop the oldest past MAX_ENTRIES."""
 
@@ -60,6 +67,40 @@ class BaselineCache:
         pipe.execute()
         self._evict()
         return True
+
+    def claim(self, key: str, lease: float) -> bool:
+        """Whether the caller is to make the base run of `key` now: True for the first to ask, who holds the claim
+        until `release` or for `lease` seconds at most; False while another holds it (then `wait`)."""
+        return bool(self.redis.set(f"{key}:claim", "1", nx=True, ex=max(1, int(lease))))
+
+    def release(self, key: str) -> None:
+        """End the claim on `key` (after storing its base run, or not) and wake whoever waits for it."""
+        pipe = self.redis.pipeline()
+        pipe.delete(f"{key}:claim")
+        pipe.rpush(f"{key}:done", "1")
+        pipe.expire(f"{key}:done", DONE_SECONDS)
+        pipe.execute()
+
+    def wait(self, key: str, lease: float, check: Callable[[], None]) -> dict[str, Any] | None:
+        """Wait for the claim on `key` to end, at most `lease` seconds; then what was stored for it (None: nothing,
+        make the base run yourself). `check` runs every second of the wait (it raises to stop waiting)."""
+        deadline = time.monotonic() + lease
+        done = f"{key}:done"
+        while time.monotonic() < deadline:
+            check()
+            if self.redis.blpop([done], timeout=1):
+                self.release_waiter(done)
+                return self.get(key)
+            if not self.redis.exists(f"{key}:claim"):  # ended before we waited, or its holder died
+                return self.get(key)
+        return self.get(key)
+
+    def release_waiter(self, done: str) -> None:
+        """Pass the wake-up signal on to the next waiter (each takes it with BLPOP)."""
+        pipe = self.redis.pipeline()
+        pipe.rpush(done, "1")
+        pipe.expire(done, DONE_SECONDS)
+        pipe.execute()
 
     def _evict(self) -> None:
         """Delete the oldest entries past MAX_ENTRIES."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.sandboxes.base import Backend, Probe, SandboxUnavailable
-from bot.sandboxes.bubblewrap import NOBODY, BubblewrapBackend
+from bot.sandboxes.bubblewrap import NOBODY, BubblewrapBackend, sweep
 from bot.sandboxes.docker import DEFAULT_IMAGE, DockerBackend
 from bot.sandboxes.trust import NO_TRUST, SetupTrust
 from bot.sandboxes.unsandboxed import UnsandboxedBackend
@@ -79,3 +79,11 @@ def choose_backend(preference: str = "auto", allow_unsandboxed: bool = False, *,
         return candidates["unsandboxed"]
     reasons = "; ".join(f"{p.backend}: {p.reason}" for p in probes)
     raise SandboxUnavailable(f"no sandbox to run the repository's commands in ({reasons})", hint=HINT)
+
+
+def adopt(backend: Backend) -> Backend:
+    """A backend chosen in the worker before it forked this process: do what choosing it again would do here
+    besides the trial runs (bubblewrap removes what killed runs left behind, as its probe does first)."""
+    if isinstance(backend, BubblewrapBackend):
+        sweep()
+    return backend

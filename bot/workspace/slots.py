@@ -4,7 +4,8 @@ Measured on these machines (see README): a reused clone of a local mirror reset 
 takes ~0.14 s against 6.6 s for `clone --depth 1` of a django-sized repository.
 
 * The mirror (`mirrors/<owner>/<repo>.git`, heads and tags only) is created once and
-  refreshed with `fetch`, always under an exclusive `flock` (concurrent fetches corrupt).
+  refreshed with `fetch`, always under an exclusive `flock` (concurrent fetches corrupt). Jobs that
+  wait for the lock while another fetches share that fetch: it began after they asked.
 * A slot (`slots/<owner>/<repo>/<n>`) is a `clone --local` of the mirror (hard-linked objects, no
   alternates: git reading the tree as the sandbox user needs nothing outside it), held by one
   job at a time through its own `flock`. A slot is reused only when it is *proven* clean:
@@ -35,6 +36,8 @@ from bot.workspace.tree import scrub, tracked_paths
 SLOTS_PER_REPO = 8
 LENT_SUFFIX = ".lent"
 CONFIG_SUFFIX = ".config-sha256"
+FETCHED_SUFFIX = ".fetched"
+"""Beside a mirror: when its last successful fetch began (`time.time()`), written under the mirror's lock."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,24 @@ class Workspace:
         return self.root / "mirrors" / f"{repo}.git"
 
     def refresh_mirror(self, repo: str, url: str, token: str) -> Path:
-        """Create the mirror if needed and fetch heads and tags, holding the mirror's lock."""
+        """Create the mirror if needed and fetch heads and tags, holding the mirror's lock.
+
+        A fetch that began after this call did (another job's, which held the lock meanwhile) and succeeded
+        leaves the mirror as fresh as a fetch of ours would: then there is no second one.
+        """
+        return self._refresh(repo, url, token, asked=time.time())
+
+    def _refresh(self, repo: str, url: str, token: str, asked: float) -> Path:
         mirror = self.mirror_path(repo)
+        stamp = mirror.with_suffix(FETCHED_SUFFIX)
         with _flock(mirror.with_suffix(".lock")):
             if not (mirror / "HEAD").exists():
                 self._init_mirror(mirror, url)
+            elif asked <= _fetch_began(stamp) <= time.time():
+                return mirror
+            began = time.time()
             self.git("fetch", "--prune", "--no-tags", "origin", cwd=mirror, token=token)
+            stamp.write_text(repr(began))
         return mirror
 
     def _init_mirror(self, mirror: Path, url: str) -> None:
@@ -146,9 +161,11 @@ class Workspace:
         if not os.path.lexists(slot):
             slot.parent.mkdir(parents=True, exist_ok=True)
             self.git("clone", "--local", "--no-checkout", "--quiet", str(mirror), str(slot), local=True)
-            _config_mark(slot).write_text(_config_digest(slot))
             self.git("fetch", "--prune", "--tags", "--force", "--quiet", "origin", cwd=slot, local=True)
             self._reset(slot, sha)
+            # marked after the reset: it deletes the branch the clone made (a mirror whose HEAD names an existing
+            # branch, `master` in git's default), and with it that branch's section of .git/config
+            _config_mark(slot).write_text(_config_digest(slot))
 
     def _proven(self, slot: Path, mirror: Path, sha: str) -> bool:
         """Whether the slot can be reused: see the module docstring (it is reset to `sha` on the way)."""
@@ -189,6 +206,14 @@ def discard(slot: Path) -> None:
         mark.unlink(missing_ok=True)
     if os.path.lexists(slot):
         raise GitError(f"the unproven work tree {slot} could not be deleted", retryable=True)
+
+
+def _fetch_began(stamp: Path) -> float:
+    """When the mirror's last successful fetch began; 0 when unknown."""
+    try:
+        return float(stamp.read_text())
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _ours(path: Path) -> bool:

@@ -310,3 +310,20 @@ def test_unknown_path_is_an_openai_style_404(fake: FakeOpenAI, url: str) -> None
     )
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "Invalid URL (POST /v1/embeddings)"
+
+
+def test_a_reply_matched_on_several_substrings_goes_only_to_a_request_holding_all_of_them(
+        fake: FakeOpenAI, url: str) -> None:
+    """Two runs of one agent at once, each given its own replies (the pipeline bench scripts runs like this)."""
+    fake.script(Reply.text("coder of run one"), match=("You are the Coder", "[run-1]"))
+    fake.script(Reply.text("coder of run two"), match=("You are the Coder", "[run-2]"))
+    fake.script(Reply.text("anyone"))
+
+    def ask(text: str) -> str:
+        done = client(url).chat.completions.create(model="gpt-4o-mini", messages=user(text))
+        return str(done.choices[0].message.content)
+
+    assert ask("You are the Reviewer [run-2]") == "anyone"  # holds one of the substrings only
+    assert ask("You are the Coder [run-2]") == "coder of run two"
+    assert ask("You are the Coder [run-1]") == "coder of run one"
+    assert fake.pending() == 0

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import github
 import pytest
 
 from bot.core.errors import GitError
 from bot.core.redact import Redactor
+from bot.workspace.git import Git
 from bot.workspace.slots import Workspace
 from standins.github import FakeGitHub, generate_app_key
 from standins.server import ServerThread
+from tests.world import wait_until
 
 REPO = "acme/tool"
 
@@ -56,6 +62,75 @@ def test_second_checkout_reuses_the_slot_and_sees_new_commits(tmp_path: Path, re
     with ws.checkout(REPO, url, token, "main") as second:
         assert second.path == first.path
         assert (second.path / "src/new.py").exists() and second.sha != first.sha
+
+
+class CountingGit(Git):
+    """The real hardened git, counting the commands it ran."""
+
+    def __init__(self) -> None:
+        super().__init__(Redactor())
+        self.commands: list[str] = []
+
+    def __call__(self, *args: str, **kwargs: Any) -> str:
+        self.commands.append(args[0])
+        return super().__call__(*args, **kwargs)
+
+
+@pytest.mark.parametrize("default_branch", ["main", "master"])
+def test_a_clean_slot_is_reused_not_cloned_again(tmp_path: Path, remote, default_branch: str) -> None:
+    """A mirror's HEAD names `master` (git's default), so for a repository whose branch is `master` the clone made
+    a local branch; the reset deleted it, which changed .git/config after its digest was taken, and every job
+    after the first threw the slot away and cloned it again."""
+    fake, url, token = remote
+    name = f"acme/{default_branch}-tool"
+    fake.add_repo(name, 9, {"README.md": "# tool\n"}, default_branch=default_branch)
+    ws = Workspace(tmp_path / "work", Redactor())
+    ws.git = git = CountingGit()
+    url = url.replace(REPO, name)
+    for _ in range(3):
+        with ws.checkout(name, url, token, default_branch) as tree:
+            assert (tree.path / "README.md").is_file()
+    assert git.commands.count("clone") == 1
+
+
+def test_a_fetch_that_began_after_the_ask_is_not_repeated(tmp_path: Path, remote) -> None:
+    fake, url, token = remote
+    ws = Workspace(tmp_path / "work", Redactor())
+    ws.git = git = CountingGit()
+    ws.refresh_mirror(REPO, url, token)  # creates the mirror
+    asked = time.time()
+    ws.refresh_mirror(REPO, url, token)  # began after `asked`
+    ws._refresh(REPO, url, token, asked=asked)  # as a job that asked then, and waited for the lock meanwhile
+    assert git.commands.count("fetch") == 2
+    fake.push_commit(REPO, "main", {"src/new.py": "x = 1\n"}, by="acme")
+    with ws.checkout(REPO, url, token, "main") as tree:  # asks now: fetches, and sees the new commit
+        assert (tree.path / "src/new.py").exists()
+    assert git.commands.count("fetch") == 4  # the mirror's, and the slot's from the mirror
+
+
+def test_jobs_waiting_for_the_mirror_share_one_fetch(tmp_path: Path, remote) -> None:
+    _, url, token = remote
+    ws = Workspace(tmp_path / "work", Redactor())
+    ws.refresh_mirror(REPO, url, token)
+    ws.git = git = CountingGit()
+    lock = ws.mirror_path(REPO).with_suffix(".lock")
+    with open(lock, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another job is fetching
+        jobs = [threading.Thread(target=ws.refresh_mirror, args=(REPO, url, token)) for _ in range(3)]
+        for job in jobs:
+            job.start()
+        wait_until(lambda: _flock_waiters(lock) == 3, what="three jobs waiting for the mirror's lock")
+        fcntl.flock(held, fcntl.LOCK_UN)
+    for job in jobs:
+        job.join(30)
+    assert git.commands.count("fetch") == 1
+
+
+def _flock_waiters(path: Path) -> int:
+    """Processes or open files blocked on a `flock` of `path` (Linux /proc/locks: lines marked `->`)."""
+    inode = os.stat(path).st_ino
+    return sum(1 for line in Path("/proc/locks").read_text().splitlines()
+               if "->" in line and line.split()[-3].endswith(f":{inode}"))
 
 
 def test_concurrent_checkouts_get_separate_slots(tmp_path: Path, remote) -> None:
