@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a Redis database for the runs (flushed before each instance)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per instance")
     args = parser.parse_args(argv)
+    args.repos, args.work = args.repos.resolve(), args.work.resolve()  # git runs in other directories
     instances = load(args.instances, args.only)
     ensure_materialized(instances, args.repos)
     options = Options(args.repos, args.work, args.redis_url, args.timeout, args.wrong_first,
