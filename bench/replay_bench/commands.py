@@ -18,6 +18,7 @@ from pathlib import Path
 
 VENV = "~/venv"
 PYTEST = "pytest>=7.4,<8"
+SETUPTOOLS = "setuptools<70"  # still ships pkg_resources, which conftests and setup.py files of that time import
 # Test requirements per repository that its package metadata does not declare (as SWE-bench's specs list
 # them per repository), and pins that keep releases of 2019–2023 importable on today's Python 3.11.
 EXTRA_REQUIREMENTS = {
@@ -57,8 +58,8 @@ def setup_command(repo: str, extra_names: list[str]) -> str:
     target = "." + (f"[{','.join(extra_names)}]" if extra_names else "")
     wanted = [PYTEST, *EXTRA_REQUIREMENTS.get(repo, ()), "-e", target]
     quoted = " ".join(shlex.quote(word) for word in wanted)
-    return (f"python3 -m venv {VENV} && {VENV}/bin/pip install -q --disable-pip-version-check -U pip setuptools wheel"
-            f" && {VENV}/bin/pip install -q --disable-pip-version-check {quoted}")
+    return (f"python3 -m venv {VENV} && {VENV}/bin/pip install -q --disable-pip-version-check -U pip "
+            f"{shlex.quote(SETUPTOOLS)} wheel && {VENV}/bin/pip install -q --disable-pip-version-check {quoted}")
 
 
 def junit_id(node_id: str) -> str:
