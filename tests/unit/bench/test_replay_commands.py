@@ -39,6 +39,7 @@ def test_the_setup_installs_pytest_the_repositorys_extras_and_the_package_editab
     assert words[-2:] == ["-e", ".[test]"]
     assert "numpy<2" in words and any(w.startswith("pytest") for w in words)
     assert shlex.split(setup_command("unknown/repo", []).split("&&")[-1])[-2:] == ["-e", "."]
+    assert "setuptools<70" in shlex.split(command.split("&&")[1])  # pkg_resources, which old conftests import
 
 
 @pytest.mark.parametrize(("name", "text", "found"), [
