@@ -23,6 +23,7 @@ class Outcome:
     instance: str
     status: str = "ran"  # ran, cannot run here, failed
     reason: str = ""
+    release: str = ""
     edits_applied: str = ""
     setup_ok: str = ""
     baseline: str = ""

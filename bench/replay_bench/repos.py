@@ -38,6 +38,7 @@ class Checkout:
     release: str
     gold: list[FileChange]
     tests: list[FileChange]
+    apply_flags: tuple[str, ...] = ()  # `--ignore-whitespace` when the release has CRLF line endings
 
 
 def git(cwd: Path, *args: str, stdin: str | None = None) -> str:
@@ -65,8 +66,9 @@ def checkout(repos: Path, into: Path, instance: dict[str, Any], config: str) -> 
     into.parent.mkdir(parents=True, exist_ok=True)
     git(into.parent, "clone", "-q", "--no-tags", str(source.resolve()), str(into))
     git(into, "checkout", "-q", "-B", "main", release["commit"])
-    gold = changes(into, instance["patch"], "gold patch")
-    tests = changes(into, instance["test_patch"], "test patch")
+    flags = apply_flags(into, instance["patch"], instance["test_patch"])
+    gold = changes(into, instance["patch"], "gold patch", flags)
+    tests = changes(into, instance["test_patch"], "test patch", flags)
     missing = missing_test_files(into, instance)
     if missing:
         raise CannotRun(f"the release lacks the test files {', '.join(missing)}")
@@ -74,20 +76,33 @@ def checkout(repos: Path, into: Path, instance: dict[str, Any], config: str) -> 
     (into / ".github" / "issuesmith.yml").write_text(config)
     git(into, "add", "-f", ".github/issuesmith.yml")
     git(into, "commit", "-q", "-m", "issuesmith configuration (bench)")
-    return Checkout(into, release["release"], gold, tests)
+    return Checkout(into, release["release"], gold, tests, flags)
 
 
-def changes(tree: Path, patch: str, what: str) -> list[FileChange]:
+def apply_flags(tree: Path, *patches: str) -> tuple[str, ...]:
+    """`("--ignore-whitespace",)` when the patches apply only so (an sdist that ships CRLF line endings where the
+    repository has LF; the added lines then keep LF), else `()`."""
+    def applies(flags: tuple[str, ...]) -> bool:
+        try:
+            for patch in patches:
+                git(tree, "apply", "--check", *flags, "-", stdin=patch)
+        except subprocess.CalledProcessError:
+            return False
+        return True
+    return ("--ignore-whitespace",) if not applies(()) and applies(("--ignore-whitespace",)) else ()
+
+
+def changes(tree: Path, patch: str, what: str, flags: tuple[str, ...] = ()) -> list[FileChange]:
     """`patch`'s files with their content before and after; CannotRun when it does not apply or is binary."""
     if "GIT binary patch" in patch or "Binary files " in patch:
         raise CannotRun(f"the {what} changes a binary file")
     try:
-        git(tree, "apply", "--check", "-", stdin=patch)
+        git(tree, "apply", "--check", *flags, "-", stdin=patch)
     except subprocess.CalledProcessError as exc:
         raise CannotRun(f"the {what} does not apply to the release: {exc.stderr.strip().splitlines()[0]}") from exc
     diffs = file_diffs(patch)
     before = {d.path: read(tree / d.path) for d in diffs}
-    git(tree, "apply", "-", stdin=patch)
+    git(tree, "apply", *flags, "-", stdin=patch)
     after = {d.path: read(tree / d.path) for d in diffs}
     git(tree, "reset", "-q", "--hard")
     git(tree, "clean", "-qfd")

@@ -51,7 +51,7 @@ def replay(instance: dict[str, Any], options: Options) -> outcome.Outcome:
     except repos.CannotRun as exc:
         row.status, row.reason = "cannot run here", str(exc)
         return row
-    row.reason = co.release
+    row.release = co.release + (" (patches applied ignoring whitespace: CRLF in the sdist)" if co.apply_flags else "")
     wrong = wrong_change(co.gold) if options.wrong_first else None
     if options.wrong_first and wrong is None:
         row.wrong_first = "no wrong variant (no change line can be undone and still parse)"
@@ -115,13 +115,13 @@ def read_run(row: outcome.Outcome, instance: dict[str, Any], client: redis.Redis
     calls = [e for e in entries if e.get("event") == "tool_call" and e.get("tool") in EDIT_TOOLS]
     refused = len((outputs.get("code") or {}).get("refused", []))
     branch = (outputs.get("publish") or {}).get("branch")
-    exact = branch_matches(co.path, branch, instance) if branch else "no branch"
+    exact = branch_matches(co.path, branch, instance, co.apply_flags) if branch else "no branch"
     row.edits_applied = f"{exact} ({len(calls)} calls, {refused} refused)"
     if code != 0 and row.status == "ran" and not row.pr:
         row.status, row.reason = "failed", f"issuesmith run exited {code} in state {run.state.value}"
 
 
-def branch_matches(checkout: Path, branch: str, instance: dict[str, Any]) -> str:
+def branch_matches(checkout: Path, branch: str, instance: dict[str, Any], flags: tuple[str, ...] = ()) -> str:
     """`exact` when the branch's tree is the release plus the gold and test patches (and the bench config)."""
     env = {**os.environ, **repos.GIT_ENV, "GIT_INDEX_FILE": str(checkout / ".git" / "bench-expected-index")}
     def git(*args: str, stdin: str | None = None) -> str:
@@ -129,8 +129,8 @@ def branch_matches(checkout: Path, branch: str, instance: dict[str, Any]) -> str
                               check=True).stdout.strip()
     try:
         git("read-tree", "main")
-        git("apply", "--cached", "-", stdin=instance["patch"])
-        git("apply", "--cached", "-", stdin=instance["test_patch"])
+        git("apply", "--cached", *flags, "-", stdin=instance["patch"])
+        git("apply", "--cached", *flags, "-", stdin=instance["test_patch"])
         expected, got = git("write-tree"), git("rev-parse", f"{branch}^{{tree}}")
     except subprocess.CalledProcessError as exc:
         return f"unchecked ({exc.stderr.strip()[:80]})"

@@ -21,7 +21,8 @@ def row_cells(row: Outcome) -> list[str]:
     why = row.why if row.status == "ran" else f"{row.status}: {row.reason}"
     if row.wrong_first:
         why += f"; wrong first: {row.wrong_first}"
-    return [row.instance, row.edits_applied, row.setup_ok, row.baseline, row.reproduced, row.f2p, row.p2p,
+    name = f"{row.instance} ({row.release})" if row.release else row.instance
+    return [name, row.edits_applied, row.setup_ok, row.baseline, row.reproduced, row.f2p, row.p2p,
             row.regressions, row.already_failing, row.pr or "none", why, seconds, tokens]
 
 

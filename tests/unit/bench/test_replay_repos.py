@@ -70,3 +70,16 @@ def test_a_checkout_is_the_release_plus_the_config_with_the_patches_read_not_app
 def test_instances_that_cannot_run_here_say_why(tmp_path: Path, changes: dict[str, object], reason: str) -> None:
     with pytest.raises(CannotRun, match=reason):
         checkout(materialized(tmp_path), tmp_path / "co", instance(**changes), "")
+
+
+def test_a_release_with_crlf_line_endings_takes_the_patches_ignoring_whitespace(tmp_path: Path) -> None:
+    repos = materialized(tmp_path)
+    source = repos / "o__r"
+    (source / "pkg" / "m.py").write_bytes(b"def f(x):\r\n    return x + 1\r\n")
+    git(source, "commit", "-qam", "crlf")
+    mapping = json.loads((repos / "commit-map.json").read_text())
+    mapping["mapped"]["o__r-1"]["commit"] = git(source, "rev-parse", "HEAD").strip()
+    (repos / "commit-map.json").write_text(json.dumps(mapping))
+    co = checkout(repos, tmp_path / "co", instance(), "")
+    assert co.apply_flags == ("--ignore-whitespace",)
+    assert co.gold[0].new == "def f(x):\r\n    return x + 2\n"
