@@ -136,7 +136,8 @@ def branch_matches(checkout: Path, branch: str, instance: dict[str, Any], flags:
         return f"unchecked ({exc.stderr.strip()[:80]})"
     if expected == got:
         return "exact"
-    if flags and not git("diff", "--ignore-cr-at-eol", "--name-only", expected, got):
+    if flags and subprocess.run(["git", "diff", "--quiet", "--ignore-cr-at-eol", expected, got], cwd=checkout,
+                                env=env, check=False).returncode == 0:
         return "exact but CR at line ends"  # the patches applied ignoring whitespace write some lines LF
     differ = git("diff", "--name-only", expected, got).split()
     return f"differs in {', '.join(differ[:3])}"
