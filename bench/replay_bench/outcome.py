@@ -98,7 +98,8 @@ def judge(row: Outcome, instance: dict[str, Any], entries: list[dict[str, Any]],
     base = last(entries, "base_tests")
     row.baseline = f"{base.get('passed')}/{base.get('failed', 0) + base.get('errors', 0)}" if base else "none"
     row.reproduced = reproduction(entries, f2p)
-    row.seconds, row.tokens = stage_seconds(entries), tokens_by_agent(entries)
+    row.seconds.update(stage_seconds(entries))
+    row.tokens = tokens_by_agent(entries)
     test_out, publish = outputs.get("test"), outputs.get("publish")
     if test_out is None:
         error = last(entries, "error")
