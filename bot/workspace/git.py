@@ -133,14 +133,14 @@ class Git:
         if cwd is not None and not discover:
             full.update(repository_env(cwd))
         full.update(env or {})
-        try:
-            done = subprocess.run(["git", *args], cwd=cwd, env=full, capture_output=True, input=stdin, text=True,
-                                  timeout=timeout, check=False)
+        try:  # bytes, decoded here: text mode would read CRLF as LF, and a diff of a CRLF file would not apply back
+            done = subprocess.run(["git", *args], cwd=cwd, env=full, capture_output=True,
+                                  input=None if stdin is None else stdin.encode("utf-8"), timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise GitError(f"git {args[0]} timed out after {timeout:.0f}s", retryable=True) from exc
         if done.returncode != 0:
-            raise self._failure(args, done.stderr)
-        return done.stdout
+            raise self._failure(args, done.stderr.decode("utf-8", "replace"))
+        return str(done.stdout.decode("utf-8"))
 
     def read_tree(self, root: Path, *args: str, ok: Sequence[int] = (0,), timeout: float = 60) -> bytes:
         """Run a read-only `git args...` on the untrusted work tree at `root`, as the reader when we are root.
