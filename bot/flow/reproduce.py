@@ -2,7 +2,10 @@
 
 Only the Tester's test files are in the tree (the base commit plus them); code runs exactly those
 files (the test command narrowed to them, as `run_tests` narrows it: a plain pytest command only)
-in the sandbox, after the setup command, and judges the run (`bot.sandboxes.reproduction`). A run
+in the sandbox, after the setup command, and judges the run (`bot.sandboxes.reproduction`). A test
+that also fails in the base run (the whole command on the base tree, without the Tester's files: an
+existing test of a file the Tester edited, failing for the environment or an older bug) is no
+reproduction: it stays "already failing", and a run whose only failures are such tests is rejected. A run
 that is no reproduction goes back to the Tester with the reason and the output's end, at most
 `ISSUESMITH_REPRODUCE_ATTEMPTS` tries; then the phase is skipped with the reason logged (the
 tests written are thrown away) and the run goes on as without it. `ISSUESMITH_REPRODUCE=0`
@@ -91,12 +94,20 @@ def judged(impl: Implementation, ctx: StepContext, session: EditSession) -> tupl
         arguments = narrowing(impl.brief.test_command, " ".join(paths))
     except SelectorError as exc:
         return None, f"the test files cannot be run on their own: {exc}"
-    impl.prepared(ctx, paths)
+    base = impl.prepared(ctx, paths)
     report, _ = impl.run_tests(ctx, paths, narrow=arguments, event="reproduction")
     why = rejection(report)
-    tests = reproducing(report)
-    if why is None and not tests:
+    failing = reproducing(report)
+    already = set(base.failing) if base is not None else set()
+    tests = tuple(test for test in failing if test not in already)  # failing without the new tests too: not theirs
+    if why is None and not failing:
         why = "the runner did not name the failing tests"
+    elif why is None and not tests:
+        why = (f"every test that failed ({len(failing)}) fails on {impl.brief.branch} without your tests too "
+               "(the environment, or an older bug): none of them reproduces this issue; write a test of its "
+               "acceptance criteria")
+    if tests != failing:
+        ctx.log("reproduction_already_failing", tests=len(failing) - len(tests))
     if why is not None:
         return None, told(why, report)
     return Reproduction(tests, tuple(impl.runner_id(t) for t in tests), tuple(paths)), ""

@@ -107,3 +107,39 @@ def test_a_reproduction_never_failing_on_base_is_skipped_with_its_reason_and_the
     assert "### Reproduction" not in pull.body
     with pytest.raises(subprocess.CalledProcessError):  # the rejected test is not pushed
         branch_file(world, pull.head, REPRO)
+
+
+def add_to_the_suite(test: str) -> tuple[str, dict[str, Any]]:
+    """The Tester adds `test` to the sample's own test file, whose test of repeated spaces already fails on main."""
+    return ("replace_text", {"path": "tests/test_textstats.py", "old_text": "def test_longest_word():",
+                             "new_text": f"{test}\n\n\ndef test_longest_word():"})
+
+
+NEW_FAILING = 'def test_tabs():\n    assert word_count("a\\tb") == 2'
+NEW_PASSING = 'def test_one_word():\n    assert word_count("a") == 1'
+
+
+def test_a_test_already_failing_on_base_in_the_file_the_tester_edits_is_no_reproduction(
+        repro_world: World) -> None:
+    world = repro_world
+    world.openai.script(Reply.tool_calls([add_to_the_suite(NEW_PASSING)]), WROTE,
+                        Reply.tool_calls([add_to_the_suite(NEW_FAILING)]), WROTE, NOTHING_ADDED, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX, run_tests("tests/test_textstats.py")]), Reply.tool_calls([FINISH]),
+                        match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    run_id = world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run_id)[-5:]
+    # the first try only shows the old failure: rejected, and the Tester is told why
+    [rejected] = events(world, run_id, "reproduction_rejected")
+    assert rejected["reason"].startswith("every test that failed (1) fails on main without your tests too")
+    second_try = [r for r in requests_of(world, TESTER) if "reproduces the issue" in r["messages"][0]["content"]][-1]
+    assert "none of them reproduces this issue" in second_try["messages"][1]["content"]
+    # the second try adds a failing test: only it is the reproduction, the old failure stays already failing
+    [found] = events(world, run_id, "reproduced")
+    assert found["tests"] == ["tests/test_textstats.py::test_tabs"]
+    assert [e["tests"] for e in events(world, run_id, "reproduction_already_failing")] == [1, 1]
+    [pull] = world.github.pulls(REPO)
+    assert "`tests/test_textstats.py::test_tabs`: failed on `main` before the change; passes with it." in pull.body
+    assert "test_word_count_ignores_repeated_spaces`: failed" not in pull.body
