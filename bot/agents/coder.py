@@ -96,7 +96,14 @@ class RevisionReport(BaseModel):
 
 
 def address(model: ModelClient, call: CallContext, brief: Brief, session: EditSession, request: str,
-            diff: str, max_tool_calls: int) -> RevisionReport:
-    """Run the `address` phase: make the changes a reviewer of the pull request asked for."""
+            diff: str, max_tool_calls: int, tests: TestRuns | None = None) -> RevisionReport:
+    """Run the `address` phase: make the changes a reviewer of the pull request asked for.
+
+    With `tests`, the Coder may run the tests, and its answer is refused while its latest run shows a new
+    failure (bounded), as in the other phases.
+    """
     messages = render_messages(brief, "address", request, diff)
-    return model.structured(call, messages, RevisionReport, tools=session.tools(), max_tool_calls=max_tool_calls)
+    tools = session.tools() + ([tests.tool()] if tests else [])
+    accept = (lambda report: tests.finish_problem()) if tests else None
+    return model.structured(call, messages, RevisionReport, tools=tools, max_tool_calls=max_tool_calls,
+                            accept=accept)

@@ -5,7 +5,8 @@ The same pipeline as `bot.flow.implement` (its steps are reused: a `Revision` is
 `Implementation` whose base is the branch's current head and whose scope is the plan's
 files, the files the pull request changes and the files the review names, minus what the
 repository's configuration forbids). Differences: `prepare` reads the request, `code` starts
-with the Coder's `address` phase, `publish` pushes a commit on top of the branch (never
+with the Coder's `address` phase (with `run_tests`, against the base run where the branch left the
+default branch), `publish` pushes a commit on top of the branch (never
 forced, never twice) and adds the round to the PR body's "Revisions" part, and `report`
 answers each inline comment in its thread (once) and posts the round's results on the PR.
 
@@ -25,7 +26,7 @@ from bot.config.repo import RepoConfig
 from bot.config.settings import Settings
 from bot.core.errors import GitError, InvalidTransition
 from bot.flow.gate import Action
-from bot.flow.implement import Implementation, reviewed, unsandboxed_note
+from bot.flow.implement import Implementation, joined, reviewed, unsandboxed_note
 from bot.flow.pipeline import Pipeline, Step, StepContext
 from bot.flow.services import Services
 from bot.flow.steps import refresh_status, run_gate, stop_reason
@@ -124,8 +125,10 @@ class Revision(Implementation):
         session = self.edit_session(self.edit_scope(self.scope))
         settings, model = self.services.settings, self.model()
         self.status("code", f"addressing the review (round {self.round_no} on the pull request)")
-        report = coder.address(model, self.call("code"), self.brief, session, self._request_text(prep),
-                               self.pull_diff(prep["base"]), settings.coder_tool_calls)
+        with self.test_home():  # the Coder's test runs: the setup command and the base run first, in this HOME
+            report = coder.address(model, self.call("code"), self.brief, session, self._request_text(prep),
+                                   self.pull_diff(prep["base"]), settings.coder_tool_calls,
+                                   tests=self.coder_tests(ctx, joined([], session)))
         known = {int(c["id"]) for c in prep["comments"]}
         answers = [{"id": a.comment_id, "note": a.note} for a in report.answers
                    if a.comment_id in known and a.note.strip()]

@@ -227,3 +227,33 @@ def test_a_pull_request_comment_edited_into_revise_starts_a_round_and_a_second_e
     world.drain()
     assert world.run().pr_round == 1 and len(world.openai.requests) == calls  # type: ignore[union-attr]
     assert any("do not run it again" in b for b in pr_comments(world, number))
+
+
+def test_the_coder_runs_the_tests_in_a_revision_round_and_is_held_to_them(world: World) -> None:
+    run_id, number, branch, _head = open_pull(world)
+    broken = ("replace_text", {"path": "textstats/__init__.py", "old_text": "return len(text.split())",
+                               "new_text": "return 0"})
+    mended = ("replace_text", {"path": "textstats/__init__.py", "old_text": "return 0",
+                               "new_text": "return len(text.strip().split())"})
+    answer = Reply.json({"summary": "Strip the text.", "answers": []})
+    world.openai.script(Reply.tool_calls([broken, ("run_tests", {"selector": ""})]), answer,
+                        Reply.tool_calls([mended, ("run_tests", {"selector": ""})]), answer, match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.openai.script(Reply.json({"summary": "Covered.", "tests_added": []}), match=TESTER)
+    world.github.comment(REPO, number, "/revise ignore leading and trailing spaces", "carol")
+    world.drain()
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN and run.pr_round == 1
+    coder = [r for r in world.openai.requests if CODER in r["messages"][0]["content"]][-1]
+    results = [m["content"] for m in coder["messages"] if m["role"] == "tool"]
+    ran_broken, ran_mended = (r for r in results if r.startswith("Command: python -m pytest -q"))
+    # the new failure against where the branch left main, named as pytest takes it back; the old one apart
+    assert "Result: 1 passed, 1 failing, 1 already failing on main" in ran_broken
+    assert "--- tests/test_textstats.py::test_word_count_simple (failed)" in ran_broken
+    assert "Result: 3 passed, 0 failed" in ran_mended
+    said = [str(m.get("content")) for m in coder["messages"] if m["role"] == "user"]
+    assert any("not finished: your latest test run" in text for text in said)  # the first answer was refused
+    ran = [e for e in world.services.store.entries(run_id) if e["event"] == "coder_tests"]
+    assert len(ran) >= 2 and not ran[0]["ok"] and ran[-1]["ok"]
+    assert "text.strip().split()" in branch_file(world, branch, "textstats/__init__.py")
