@@ -2,11 +2,12 @@
 
 The ranking needs no model (see `bot.localize.scoring` for the signals and how they add up).
 The index behind it is cached on disk per repository, by tree and by blob, so a new commit
-re-parses only the files that changed and patches an earlier tree's index
-(see `bot.localize.cache`); the cache is bounded in bytes (`cache_bytes`). The plan job passes `cache_dir=<work dir>/context-index/<owner>/<repo>`,
-one cache shared by all of a repository's clones (slots); concurrent jobs may read and write it
-(sqlite with a lock timeout, tree files renamed into place). Without `cache_dir` the cache lives in
-the work tree's git directory (`.git/issuesmith/context-index`); `cache_dir=False` caches nothing.
+re-parses only the files that changed and patches an earlier tree's index (see `bot.localize.cache`);
+the cache is bounded in bytes (`cache_bytes`). The plan job passes
+`cache_dir=<work dir>/context-index/<owner>/<repo>`, one cache shared by all of a repository's
+clones (slots); concurrent jobs may read and write it (sqlite with a lock timeout, tree files
+renamed into place). Without `cache_dir` the cache lives in the work tree's git directory
+(`.git/issuesmith/context-index`); `cache_dir=False` caches nothing.
 
     python -m bot.localize.context --explain PATH_TO_REPO < issue.txt
 """

@@ -72,7 +72,7 @@ class PatchedTable(Mapping[str, bytes]):
 
     def __iter__(self) -> Iterator[str]:
         for key in dict.fromkeys([*self.base, *self.added]):
-            if self._done.get(key) or key not in self._done and self._fill(key):
+            if self._done.get(key) or (key not in self._done and self._fill(key)):
                 yield key
 
     def _fill(self, key: str) -> bytes:
