@@ -34,7 +34,7 @@ from bot.localize.parsing import PARSER_VERSION
 if TYPE_CHECKING:
     from bot.localize.index import Record, RepoIndex
 
-DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_MAX_BYTES = 256 << 20  # the default of `Settings.localize_cache_bytes`
 RECORDS_SHARE = 2  # the records may use 1 / RECORDS_SHARE of the bound before the least used are dropped
 _BATCH = 500
 _FIELDS = ("paths", "packed_definitions", "lines", "doc_len", "postings", "imports", "importers", "symbols",

@@ -131,3 +131,13 @@ def test_build_context_caches_inside_the_git_directory_by_default(tmp_path: Path
     assert default_cache_dir(tmp_path) is None
     uncached = build_context(tmp_path / "r", "func_3", 2000, cache_dir=False)
     assert uncached.index and not uncached.index.from_tree_cache
+
+
+def test_the_cache_bound_is_a_setting_defaulting_to_the_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config.settings import Settings
+    from bot.localize.store import DEFAULT_MAX_BYTES
+
+    assert Settings.model_fields["localize_cache_bytes"].default == DEFAULT_MAX_BYTES
+    monkeypatch.setenv("ISSUESMITH_LOCALIZE_CACHE_BYTES", str(64 << 20))
+    monkeypatch.setenv("ISSUESMITH_WEBHOOK_SECRET", "0123456789abcdef")
+    assert Settings(_env_file=None).localize_cache_bytes == 64 << 20  # type: ignore[call-arg]
