@@ -219,17 +219,19 @@ def assemble(paths: list[str], records: list[Record], blobs: list[str] | None = 
     return index
 
 
-def link_imports(index: RepoIndex) -> None:
+def link_imports(index: RepoIndex, known: Mapping[int, list[int]] | None = None) -> None:
     """Resolve every file's `import_names` to files of the index: its `imports` and `importers`.
 
-    Resolution depends on every path of the tree, so it is redone whenever the paths change.
+    Resolution depends on every path of the tree; `known` gives files whose imports are already
+    resolved against these very paths (an earlier tree with the same paths).
     """
     tails: dict[str, list[int]] = defaultdict(list)
     for number, path in enumerate(index.paths):
         tails["/".join(path.rsplit("/", 2)[-2:])].append(number)
     index._tails = dict(tails)
     modules: dict[str, list[int]] = {}
-    index.imports = [_resolve_imports(index, number, names, modules)
+    known = known or {}
+    index.imports = [known[number] if number in known else _resolve_imports(index, number, names, modules)
                      for number, names in enumerate(index.import_names)]
     index._tails = None
     importers: list[list[int]] = [[] for _ in index.paths]

@@ -5,7 +5,8 @@ earlier one with the changed, added and removed files swapped. File numbers are 
 sorted paths (as in a full build), so an added or removed file renumbers the files after it.
 The postings and the symbol table are not rewritten for that: `PatchedTable` renumbers the earlier
 table's entries when a query asks for a term, and adds the new files' entries. Everything else
-(paths, per-file arrays, the import graph) is rebuilt, which costs little per file.
+(paths, per-file arrays, the import graph) is rebuilt, which costs little per file; the imports of
+kept files are resolved again only when a file was added or removed.
 
 The result equals a full build of the new tree (`tests/unit/localize/test_incremental_index.py`).
 """
@@ -120,7 +121,8 @@ def patch(base: RepoIndex, base_key: str, kept: set[str], fresh: Mapping[str, Re
                       symbols=PatchedTable(base.symbols, renumber, symbols, 1), basenames=basename_table(paths),
                       kinds=bytes(kinds), blobs=[blobs[path] for path in paths], import_names=import_names,
                       base=base_key)
-    link_imports(index)
+    same_paths = paths == base.paths  # then the kept files' imports resolve as they did
+    link_imports(index, {number: base.imports[number] for number in old} if same_paths else None)
     return index
 
 

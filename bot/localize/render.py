@@ -13,6 +13,7 @@ more context lines around each match when the budget is larger.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,17 +106,26 @@ def trim(chunk: str, budget: int) -> str:
 
 
 def line_weights(lines: list[str], query: set[str]) -> list[float]:
-    """How many distinct query terms each line holds: `len(set(terms(line)) & query)`, each word looked up once."""
+    """How many distinct query terms each line holds: `len(set(terms(line)) & query)`, each word looked up once.
+
+    Only lines containing one of the words that yield a query term are split into words at all.
+    """
     hits: dict[str, frozenset[str]] = {}
+    for word in set(WORD.findall("\n".join(lines))):
+        matched = frozenset(query.intersection(word_terms(word)))
+        if matched:
+            hits[word] = matched
+    if not hits:
+        return [0.0] * len(lines)
+    candidate = re.compile("|".join(map(re.escape, sorted(hits, key=len, reverse=True))))
     weights: list[float] = []
     for line in lines:
+        if candidate.search(line) is None:
+            weights.append(0.0)
+            continue
         found: set[str] = set()
         for word in WORD.findall(line):
-            matched = hits.get(word)
-            if matched is None:
-                matched = hits[word] = frozenset(query.intersection(word_terms(word)))
-            if matched:
-                found |= matched
+            found |= hits.get(word, frozenset())
         weights.append(float(len(found)))
     return weights
 

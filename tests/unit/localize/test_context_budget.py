@@ -56,3 +56,4 @@ def test_line_weights_count_the_query_terms_of_each_line_as_terms_does() -> None
     query = {"http", "response", "code", "engine", "token", "cache", "run", "v2"}
     assert line_weights(lines, query) == [float(len(set(terms(line)) & query)) for line in lines]
     assert any(line_weights(lines, query))
+    assert line_weights(lines, {"absent"}) == [0.0] * len(lines)

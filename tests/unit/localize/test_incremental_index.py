@@ -175,3 +175,17 @@ def test_random_edit_sequences_patch_to_the_full_build(tmp_path: Path) -> None:
         patched = load_index(root, store)
         assert patched.base, step
         assert fields(patched) == fields(load_index(root, None)), step
+
+
+def test_edits_alone_keep_the_numbers_and_the_other_files_imports(repo: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = repo
+    store = IndexStore(tmp_path / "cache")
+    before = load_index(root, store)
+    write(root, "pkg/user.py", "import pkg.helpers\n\ndef use():\n    return 0\n")  # imports something else now
+    write(root, "pkg/helpers.py", "from pkg.core import Engine\n\ndef helper_three():\n    pass\n")
+    git(root, "commit", "-qam", "edits")
+    patched = load_index(root, store)
+    fresh = load_index(root, None)
+    assert patched.base and patched.paths == before.paths and patched.stats and patched.stats.parsed == 2
+    assert fields(patched) == fields(fresh)
+    assert patched.imports[patched.paths.index("pkg/helpers.py")] == [patched.paths.index("pkg/core.py")]
