@@ -170,7 +170,13 @@ class IndexStore:
         return None
 
     def trim(self, keep: set[Path]) -> None:
-        """Remove the least recently used trees (not those in `keep`), then records, until within `max_bytes`."""
+        """Remove the least recently used trees (not those in `keep`), then records, until within `max_bytes`.
+
+        Records of another parser or table version are of no use to this one: they go first.
+        """
+        for stale in self.directory.glob("records-*.sqlite*"):
+            if not stale.name.startswith(self._db.name):
+                stale.unlink(missing_ok=True)
         trees = sorted(((_mtime(p), p) for p in (self.directory / "trees").glob("*.idx")), reverse=True)
         records = _size(self._db)
         total = records + sum(_size(p) for _, p in trees)

@@ -73,7 +73,10 @@ def test_a_new_commit_reparses_only_changed_blobs(tmp_path: Path) -> None:
 def test_the_cache_stays_within_its_bytes_least_recently_used_trees_first(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r", count=1)
     trees = tmp_path / "cache" / "trees"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "records-v1.sqlite").write_bytes(b"an older parser's records")
     load_index(root, IndexStore(tmp_path / "cache"))
+    assert not (tmp_path / "cache" / "records-v1.sqlite").exists()
     first = next(trees.glob("*.idx"))
     records = (tmp_path / "cache").glob("*.sqlite")
     bound = sum(p.stat().st_size for p in records) + 4 * first.stat().st_size
