@@ -21,12 +21,14 @@ work tree of it and with a fresh cache directory:
 * `small-K`: a commit on top of the newest changing K files (K-1 edited, one added) after the
   newest was indexed, for each K of `--changes`.
 
-Each figure is the median of `--repeats` runs (fresh scratch and cache each time); the summary
+With `--replicate N` each repository is first replaced by N side-by-side copies of its newest tree
+(one commit, so no `release` steps). Each figure is the median of `--repeats` runs (fresh scratch and cache each time); the summary
 gives the median over repositories of each.
 
     .venv/bin/python bench/index_speed.py var/bench/repos/django__django --base HEAD~1 --head HEAD
     .venv/bin/python bench/index_speed.py var/bench/repos/django__django --replicate 5
     .venv/bin/python bench/index_speed.py --series var/bench/repos/*__*/
+    .venv/bin/python bench/index_speed.py --series --replicate 10 var/bench/repos/pydicom__pydicom
 """
 
 from __future__ import annotations
@@ -143,9 +145,10 @@ def series_once(repo: Path, scratch: Path, changes: list[int]) -> dict[str, tupl
     try:
         call("cold", commits[-1])
         call("same")
-        shutil.rmtree(cache)
-        for number, commit in enumerate(commits):
-            call(f"release-{number}" if number else "first-release", commit)
+        if len(commits) > 1:
+            shutil.rmtree(cache)
+            for number, commit in enumerate(commits):
+                call(f"release-{number}" if number else "first-release", commit)
         for count in changes:
             git(tree, "checkout", "-q", "-f", "--detach", commits[-1])
             call(f"base-{count}")
@@ -189,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     args.scratch.mkdir(parents=True, exist_ok=True)
     if args.series:
         changes = [int(count) for count in args.changes.split(",")]
-        figures = measure_series(args.repo, args.scratch, changes, args.repeats)
+        repos = [replicate(repo, args.replicate, args.scratch / f"{repo.resolve().name}-x{args.replicate}")
+                 for repo in args.repo] if args.replicate else args.repo
+        figures = measure_series(repos, args.scratch, changes, args.repeats)
     else:
         repo = args.repo[0]
         if args.replicate:
