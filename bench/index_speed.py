@@ -22,8 +22,8 @@ work tree of it and with a fresh cache directory:
   newest was indexed, for each K of `--changes`.
 
 With `--replicate N` each repository is first replaced by N side-by-side copies of its newest tree
-(one commit, so no `release` steps). Each figure is the median of `--repeats` runs (fresh scratch and cache each time); the summary
-gives the median over repositories of each.
+(one commit, so no `release` steps). Each figure is the median of `--repeats` runs (fresh scratch
+and cache each time); the summary gives the median over repositories of each.
 
     .venv/bin/python bench/index_speed.py var/bench/repos/django__django --base HEAD~1 --head HEAD
     .venv/bin/python bench/index_speed.py var/bench/repos/django__django --replicate 5
