@@ -56,6 +56,8 @@ class IndexStore:
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._db, timeout=60)
         connection.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect when the file is created
+        connection.execute("PRAGMA journal_mode = WAL")  # commits (marking records used) without an fsync each;
+        connection.execute("PRAGMA synchronous = NORMAL")  # a power loss may drop the last writes, not corrupt
         connection.execute("CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, data BLOB NOT NULL, "
                            "used REAL NOT NULL)")
         connection.execute("CREATE INDEX IF NOT EXISTS records_used ON records (used)")
@@ -178,7 +180,7 @@ class IndexStore:
             if not stale.name.startswith(self._db.name):
                 stale.unlink(missing_ok=True)
         trees = sorted(((_mtime(p), p) for p in (self.directory / "trees").glob("*.idx")), reverse=True)
-        records = _size(self._db)
+        records = _size(self._db) + _size(self._db.with_name(self._db.name + "-wal"))
         total = records + sum(_size(p) for _, p in trees)
         for _, stale in reversed(trees):
             if total <= self.max_bytes:
