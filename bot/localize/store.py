@@ -52,6 +52,7 @@ class IndexStore:
         self.max_bytes = max_bytes
         (directory / "trees").mkdir(parents=True, exist_ok=True)
         self._db = directory / f"records-v{PARSER_VERSION}.{RECORDS_FORMAT}.sqlite"
+        self._loaded: dict[str, RepoIndex] = {}  # trees read by this store object (a patched tree's base once)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._db, timeout=60)
@@ -94,6 +95,8 @@ class IndexStore:
         """The cached index of the tree with this key, if any (its postings are read on demand)."""
         from bot.localize.index import Packed, RepoIndex
 
+        if key in self._loaded:
+            return self._loaded[key]
         path = self._tree_path(key)
         try:
             with path.open("rb") as handle:
@@ -108,7 +111,8 @@ class IndexStore:
             if fields["base"] and not self._attach_base(fields):
                 return None
             os.utime(path)
-            return RepoIndex(**{name: fields[name] for name in _FIELDS})
+            index = self._loaded[key] = RepoIndex(**{name: fields[name] for name in _FIELDS})
+            return index
         except (OSError, EOFError, ValueError, TypeError, KeyError):
             return None
 
