@@ -1,7 +1,8 @@
 """The on-disk index cache of one repository, in the worker, bounded in bytes.
 
-* `records-v<N>.sqlite`: one parsed record per (blob id, path), reused by every later commit
-  that still holds the blob; `N` is the parser version, so a parser change starts afresh;
+* `records-v<N>.<F>.sqlite`: one parsed record per (blob id, path), reused by every later commit
+  that still holds the blob, with when it was last used; `N` is the parser version and `F` the
+  table's, so a change of either starts afresh (and the older file is removed);
 * `trees/<key>.idx`: the query-ready index of one exact tree (see `snapshot.TreeSnapshot.key`):
   a marshalled head, then the postings and the per-file definitions, which are mmapped and read
   only where a query needs them. A tree patched from an earlier one (`bot.localize.patch`) is stored
