@@ -11,8 +11,24 @@ work tree of it and with a fresh cache directory:
 `--replicate N` first builds a repository holding N copies of the head tree side by side
 (`copy1/`, `copy2/`, ...), to measure at tens of thousands of files.
 
+`--series` instead measures, side by side in one run, every repository given (e.g. all those
+`bench/materialize.py` wrote, one commit per release), each with a fresh cache, the first
+`build_context` call (index, ranking, default budget) on:
+
+* `cold`: the newest commit, empty cache (every file parsed);
+* `same`: the same tree again;
+* `release`: each release commit in turn, oldest first, after the one before it was indexed;
+* `small-K`: a commit on top of the newest changing K files (K-1 edited, one added) after the
+  newest was indexed, for each K of `--changes`.
+
+With `--replicate N` each repository is first replaced by N side-by-side copies of its newest tree
+(one commit, so no `release` steps). Each figure is the median of `--repeats` runs (fresh scratch
+and cache each time); the summary gives the median over repositories of each.
+
     .venv/bin/python bench/index_speed.py var/bench/repos/django__django --base HEAD~1 --head HEAD
     .venv/bin/python bench/index_speed.py var/bench/repos/django__django --replicate 5
+    .venv/bin/python bench/index_speed.py --series var/bench/repos/*__*/
+    .venv/bin/python bench/index_speed.py --series --replicate 10 var/bench/repos/pydicom__pydicom
 """
 
 from __future__ import annotations
@@ -99,21 +115,91 @@ def measure(repo: Path, base: str, head: str, scratch: Path) -> dict[str, Any]:
             "query_max_s": round(max(queries), 3)}
 
 
+def small_change(tree: Path, count: int) -> None:
+    """Commit a change of `count` files on top of the work tree's commit: `count - 1` edited, one added."""
+    sources = [p for p in git(tree, "ls-files", "*.py").splitlines() if "/" in p][:max(count - 1, 0)]
+    for path in sources:
+        with (tree / path).open("a") as handle:
+            handle.write("\n\ndef bench_added_function():\n    return 'bench'\n")
+    added = (sources[0].rsplit("/", 1)[0] if sources else "") + "/bench_added_module.py"
+    (tree / added.lstrip("/")).write_text("def bench_new_module():\n    return 1\n")
+    git(tree, "add", "-A")
+    git(tree, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", f"{count} files")
+
+
+def series_once(repo: Path, scratch: Path, changes: list[int]) -> dict[str, tuple[float, int]]:
+    """One run of `--series` on `repo`: step → (seconds of the first call, files parsed)."""
+    commits = git(repo, "rev-list", "--reverse", "HEAD").splitlines()
+    tree, cache = scratch / "tree", scratch / "cache"
+    steps: dict[str, tuple[float, int]] = {}
+
+    def call(step: str, commit: str | None = None) -> None:
+        if commit:
+            git(tree, "checkout", "-q", "-f", "--detach", commit)
+        seconds, context = timed_build(tree, cache, QUERIES[0])
+        steps[step] = (seconds, context.index.parsed if context.index else 0)
+
+    for path in (tree, cache):
+        shutil.rmtree(path, ignore_errors=True)
+    git(repo, "clone", "-q", "--shared", "--no-checkout", str(repo.resolve()), str(tree.resolve()))
+    try:
+        call("cold", commits[-1])
+        call("same")
+        if len(commits) > 1:
+            shutil.rmtree(cache)
+            for number, commit in enumerate(commits):
+                call(f"release-{number}" if number else "first-release", commit)
+        for count in changes:
+            git(tree, "checkout", "-q", "-f", "--detach", commits[-1])
+            call(f"base-{count}")
+            small_change(tree, count)
+            call(f"small-{count}")
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    return steps
+
+
+def measure_series(repos: list[Path], scratch: Path, changes: list[int], repeats: int) -> dict[str, Any]:
+    """`--series`: per repository the median of each step over `repeats` runs, and medians over repositories."""
+    per_repo: dict[str, dict[str, Any]] = {}
+    for repo in repos:
+        runs = [series_once(repo, scratch, changes) for _ in range(repeats)]
+        files = len(git(repo, "ls-files").splitlines())
+        per_repo[repo.name] = {"files": files, **{step: {"s": round(statistics.median(r[step][0] for r in runs), 3),
+                                                        "parsed": runs[0][step][1]} for step in runs[0]}}
+    summary: dict[str, Any] = {}
+    for step in ("cold", "same", *(f"small-{count}" for count in changes)):
+        summary[step] = round(statistics.median(figures[step]["s"] for figures in per_repo.values()), 3)
+    releases = [figures[step]["s"] for figures in per_repo.values() for step in figures if step.startswith("release-")]
+    summary["release"] = round(statistics.median(releases), 3) if releases else None
+    return {"median_over_repositories": summary, "repositories": per_repo}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("repo", type=Path)
+    parser.add_argument("repo", type=Path, nargs="+")
     parser.add_argument("--base", default="HEAD", help="commit indexed cold")
     parser.add_argument("--head", default="HEAD", help="commit indexed incrementally after --base")
     parser.add_argument("--replicate", type=int, default=0, help="measure N side-by-side copies of HEAD instead")
     parser.add_argument("--scratch", type=Path, default=Path("var/bench/index-speed"))
+    parser.add_argument("--series", action="store_true", help="first calls on each release and small changes")
+    parser.add_argument("--changes", default="1,10,50", help="--series: files changed by the small commits")
+    parser.add_argument("--repeats", type=int, default=3, help="--series: runs per repository (median)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
+    args.scratch = args.scratch.resolve()  # git reads the tree from a child that changes directory first
     args.scratch.mkdir(parents=True, exist_ok=True)
-    repo = args.repo
-    if args.replicate:
-        repo = replicate(args.repo, args.replicate, args.scratch / f"replicated-{args.replicate}")
-    figures = measure(repo, args.base, args.head, args.scratch)
+    if args.series:
+        changes = [int(count) for count in args.changes.split(",")]
+        repos = [replicate(repo, args.replicate, args.scratch / f"{repo.resolve().name}-x{args.replicate}")
+                 for repo in args.repo] if args.replicate else args.repo
+        figures = measure_series(repos, args.scratch, changes, args.repeats)
+    else:
+        repo = args.repo[0]
+        if args.replicate:
+            repo = replicate(repo, args.replicate, args.scratch / f"replicated-{args.replicate}")
+        figures = measure(repo, args.base, args.head, args.scratch)
     text = json.dumps(figures, indent=1)
     print(text)
     if args.out:

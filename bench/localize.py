@@ -58,6 +58,7 @@ class InstanceResult:
     seconds: float = 0.0
     index_seconds: float = 0.0
     index_from_cache: bool = False
+    index_patched: bool = False  # patched from an earlier tree's index (`bot.localize.patch`)
     parsed_files: int = 0
     tree_files: int = 0
     indexed_files: int = 0
@@ -141,6 +142,7 @@ def run_instance(inst: dict[str, Any], repos: Path, scratch: Path, cache: Path |
     if index.stats:
         result.index_seconds = round(index.stats.seconds, 4)
         result.index_from_cache = index.stats.from_tree_cache
+        result.index_patched = bool(index.base) and not index.stats.from_tree_cache
         result.parsed_files = index.stats.parsed
     result.indexed_files = len(index.paths)
     return result
@@ -192,7 +194,8 @@ def markdown(summary: dict[str, Any], results: list[InstanceResult]) -> str:
         ranks = ", ".join(f"{path}: {rank if rank else 'absent' if path in r.gold_missing else '-'}"
                           for path, rank in r.ranks.items())
         shown = sum(r.in_context[str(DEFAULT_BUDGET)].values())
-        index = "cache" if r.index_from_cache else f"built ({r.parsed_files} parsed)"
+        how = "patched" if r.index_patched else "built"
+        index = "cache" if r.index_from_cache else f"{how} ({r.parsed_files} parsed)"
         lines.append(f"| {r.instance_id} | {ranks} | {shown}/{len(r.gold)} | {r.tree_files} | {r.seconds:.3f} "
                      f"| {index} |")
     return "\n".join(lines) + "\n"

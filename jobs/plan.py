@@ -85,7 +85,7 @@ def draft_plan(services: Services, run: Run) -> int | None:
         started = time.monotonic()
         context = build_context(tree.path, f"{issue.title}\n{issue.body}", services.settings.context_tokens,
                                 cache_dir=services.workspace.root / "context-index" / run.repo,
-                                git=services.workspace.git)
+                                git=services.workspace.git, cache_bytes=services.settings.localize_cache_bytes)
         services.store.log(run.id, "plan", "context", files=len(context.ranked), tokens=context.tokens,
                            top=[r.path for r in context.ranked[:5]], seconds=round(time.monotonic() - started, 3))
         inp = planner.PlannerInput(

@@ -113,6 +113,10 @@ class Settings(ModelSettings):
 
     work_dir: Path = Field(Path("var"), validation_alias="ISSUESMITH_WORK_DIR")
     context_tokens: int = Field(12_000, validation_alias="ISSUESMITH_CONTEXT_TOKENS")
+    localize_cache_bytes: int = Field(
+        256 << 20, ge=1 << 20, validation_alias="ISSUESMITH_LOCALIZE_CACHE_BYTES",
+        description="bytes the context index cache of one repository may use on disk (parsed records and "
+                    "tree indexes); the least recently used trees, then records, are removed beyond it")
     planner_tool_calls: int = Field(8, validation_alias="ISSUESMITH_PLANNER_TOOL_CALLS")
     max_revisions: int = Field(2, validation_alias="ISSUESMITH_MAX_REVISIONS")
     max_test_fixes: int = Field(2, validation_alias="ISSUESMITH_MAX_TEST_FIXES")

@@ -2,10 +2,12 @@
 
 The ranking needs no model (see `bot.localize.scoring` for the signals and how they add up).
 The index behind it is cached on disk per repository, by tree and by blob, so a new commit
-re-parses only the files that changed. The plan job passes `cache_dir=<work dir>/context-index/<owner>/<repo>`,
-one cache shared by all of a repository's clones (slots); concurrent jobs may read and write it
-(sqlite with a lock timeout, tree files renamed into place). Without `cache_dir` the cache lives in
-the work tree's git directory (`.git/issuesmith/context-index`); `cache_dir=False` caches nothing.
+re-parses only the files that changed and patches an earlier tree's index (see `bot.localize.cache`);
+the cache is bounded in bytes (`cache_bytes`). The plan job passes
+`cache_dir=<work dir>/context-index/<owner>/<repo>`, one cache shared by all of a repository's
+clones (slots); concurrent jobs may read and write it (sqlite with a lock timeout, tree files
+renamed into place). Without `cache_dir` the cache lives in the work tree's git directory
+(`.git/issuesmith/context-index`); `cache_dir=False` caches nothing.
 
     python -m bot.localize.context --explain PATH_TO_REPO < issue.txt
 """
@@ -25,7 +27,7 @@ from bot.localize.index import BuildStats, RepoIndex
 from bot.localize.issue import IssueMentions, extract
 from bot.localize.render import MAP_SHARE, excerpts, repo_map
 from bot.localize.scoring import RankedFile, rank
-from bot.localize.store import IndexStore
+from bot.localize.store import DEFAULT_MAX_BYTES, IndexStore
 from bot.localize.text import estimate_tokens, split_identifier, terms
 from bot.sandboxes.base import unchanged
 from bot.workspace.git import Git
@@ -56,23 +58,25 @@ def default_cache_dir(root: Path) -> Path | None:
     return Path(git_dir) / "issuesmith" / "context-index" if git_dir else None
 
 
-def rank_files(root: Path, issue_text: str, cache_dir: Path | Literal[False] | None = None, git: Git | None = None
-               ) -> tuple[RepoIndex, IssueMentions, list[RankedFile]]:
+def rank_files(root: Path, issue_text: str, cache_dir: Path | Literal[False] | None = None, git: Git | None = None,
+               cache_bytes: int = DEFAULT_MAX_BYTES) -> tuple[RepoIndex, IssueMentions, list[RankedFile]]:
     """The index of the work tree, the issue's mentions, and every file with a score, best first.
 
-    `git` (the worker's, reading as its configured unprivileged user) lists the tree.
+    `git` (the worker's, reading as its configured unprivileged user) lists the tree; the cache
+    is kept within `cache_bytes` (`Settings.localize_cache_bytes`).
     """
     directory = default_cache_dir(root) if cache_dir is None else cache_dir
-    index = load_index(root, IndexStore(directory) if directory else None, git)
+    index = load_index(root, IndexStore(directory, cache_bytes) if directory else None, git)
     mentions = extract(issue_text)
     return index, mentions, rank(index, mentions, root)
 
 
 def build_context(root: Path, issue_text: str, budget_tokens: int,
-                  cache_dir: Path | Literal[False] | None = None, git: Git | None = None) -> RepoContext:
+                  cache_dir: Path | Literal[False] | None = None, git: Git | None = None,
+                  cache_bytes: int = DEFAULT_MAX_BYTES) -> RepoContext:
     """Rank the work tree's files against the issue and fit a map plus excerpts in the budget."""
     started = time.monotonic()
-    index, mentions, ranked = rank_files(root, issue_text, cache_dir, git)
+    index, mentions, ranked = rank_files(root, issue_text, cache_dir, git, cache_bytes)
     ranked_at = time.monotonic()
     context = fit_context(root, index, mentions, ranked, budget_tokens)
     index_seconds = index.stats.seconds if index.stats else 0.0

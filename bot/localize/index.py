@@ -118,9 +118,12 @@ class RepoIndex:
     postings: Mapping[str, bytes]  # term → array('I') bytes of (file number, term count) pairs
     imports: list[list[int]]  # file number → file numbers it imports
     importers: list[list[int]]  # file number → file numbers importing it
-    symbols: dict[str, bytes]  # definition name → array('I') bytes of the files defining it
+    symbols: Mapping[str, bytes]  # definition name → array('I') bytes of the files defining it
     basenames: dict[str, list[int]]  # file name → files of that name
     kinds: bytes  # file number → KIND_CODES of its kind (source, test, doc)
+    blobs: list[str] = field(default_factory=list)  # file number → git blob id (what a later tree reuses)
+    import_names: list[tuple[str, ...]] = field(default_factory=list)  # file number → the modules it imports
+    base: str = ""  # key of the cached tree this index was patched from (see `bot.localize.patch`); "": none
     stats: BuildStats | None = None
     _decoded: dict[int, tuple[Definition, ...]] = field(default_factory=dict, repr=False)
     _tails: dict[str, list[int]] | None = field(default=None, repr=False)  # last two path components → files
@@ -195,7 +198,7 @@ def basename_table(paths: list[str]) -> dict[str, list[int]]:
     return dict(table)
 
 
-def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
+def assemble(paths: list[str], records: list[Record], blobs: list[str] | None = None) -> RepoIndex:
     """The query-ready index of files with these records (postings, import graph)."""
     postings: dict[str, array[int]] = {}
     new = postings.setdefault
@@ -210,20 +213,32 @@ def assemble(paths: list[str], records: list[Record]) -> RepoIndex:
                       doc_len=array("I", [sum(r[2].values()) for r in records]),
                       postings={t: p.tobytes() for t, p in postings.items()}, imports=[], importers=[],
                       symbols=symbol_table(definitions), basenames=basename_table(paths),
-                      kinds=bytes(KIND_CODES[kind_of(path)] for path in paths))
+                      kinds=bytes(KIND_CODES[kind_of(path)] for path in paths), blobs=list(blobs or []),
+                      import_names=[r[1] for r in records])
+    link_imports(index)
+    return index
+
+
+def link_imports(index: RepoIndex, known: Mapping[int, list[int]] | None = None) -> None:
+    """Resolve every file's `import_names` to files of the index: its `imports` and `importers`.
+
+    Resolution depends on every path of the tree; `known` gives files whose imports are already
+    resolved against these very paths (an earlier tree with the same paths).
+    """
     tails: dict[str, list[int]] = defaultdict(list)
-    for number, path in enumerate(paths):
+    for number, path in enumerate(index.paths):
         tails["/".join(path.rsplit("/", 2)[-2:])].append(number)
     index._tails = dict(tails)
     modules: dict[str, list[int]] = {}
-    index.imports = [_resolve_imports(index, number, record[1], modules) for number, record in enumerate(records)]
+    known = known or {}
+    index.imports = [known[number] if number in known else _resolve_imports(index, number, names, modules)
+                     for number, names in enumerate(index.import_names)]
     index._tails = None
-    importers: list[list[int]] = [[] for _ in paths]
+    importers: list[list[int]] = [[] for _ in index.paths]
     for number, targets in enumerate(index.imports):
         for target in targets:
             importers[target].append(number)
     index.importers = importers
-    return index
 
 
 def kind_of(path: str) -> str:

@@ -13,6 +13,7 @@ more context lines around each match when the budget is larger.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from bot.core import treefiles
 from bot.localize.index import RepoIndex
 from bot.localize.issue import IssueMentions
 from bot.localize.scoring import RankedFile
-from bot.localize.text import estimate_tokens, terms
+from bot.localize.text import WORD, estimate_tokens, word_terms
 
 MAP_SHARE = 4  # the map gets 1/MAP_SHARE of the budget
 MIN_EXCERPTS, MAX_EXCERPTS = 2, 24
@@ -104,12 +105,37 @@ def trim(chunk: str, budget: int) -> str:
     return cut[: cut.rfind("\n")] if "\n" in cut else cut
 
 
+def line_weights(lines: list[str], query: set[str]) -> list[float]:
+    """How many distinct query terms each line holds: `len(set(terms(line)) & query)`, each word looked up once.
+
+    Only lines containing one of the words that yield a query term are split into words at all.
+    """
+    hits: dict[str, frozenset[str]] = {}
+    for word in set(WORD.findall("\n".join(lines))):
+        matched = frozenset(query.intersection(word_terms(word)))
+        if matched:
+            hits[word] = matched
+    if not hits:
+        return [0.0] * len(lines)
+    candidate = re.compile("|".join(map(re.escape, sorted(hits, key=len, reverse=True))))
+    weights: list[float] = []
+    for line in lines:
+        if candidate.search(line) is None:
+            weights.append(0.0)
+            continue
+        found: set[str] = set()
+        for word in WORD.findall(line):
+            found |= hits.get(word, frozenset())
+        weights.append(float(len(found)))
+    return weights
+
+
 def window(text: str, query: set[str], anchors: list[tuple[int, int]], budget: int,
            context_lines: int = CONTEXT_LINES) -> str:
     """Numbered lines around the anchors (definitions' 1-based first and last lines), then the
     rest of those definitions and the lines densest in query terms, within `budget` tokens."""
     lines = text.splitlines()
-    weights = [float(len(set(terms(line)) & query)) for line in lines]
+    weights = line_weights(lines, query)
     for start, end in anchors:
         if 0 < start <= len(lines):
             weights[start - 1] += 100

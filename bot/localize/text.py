@@ -31,6 +31,11 @@ def _word_terms(word: str) -> tuple[str, ...]:
     return tuple(t for t in split_identifier(word) if t not in STOPWORDS)
 
 
+def word_terms(word: str) -> tuple[str, ...]:
+    """The search terms of one identifier (a `WORD` match), as `terms` gives them."""
+    return _word_terms(word)
+
+
 def terms(text: str) -> list[str]:
     """Search terms of a text: identifiers, split into their parts, minus stop words."""
     out: list[str] = []

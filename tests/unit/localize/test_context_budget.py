@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 
@@ -42,3 +43,17 @@ def test_plan_scales_with_the_budget() -> None:
     assert small.files < default.files < large.files
     assert small.longest < default.longest < large.longest
     assert small.context_lines < default.context_lines < large.context_lines
+
+
+def test_line_weights_count_the_query_terms_of_each_line_as_terms_does() -> None:
+    from bot.localize.render import line_weights
+    from bot.localize.text import terms
+
+    rng = random.Random(7)
+    vocabulary = ["parseHTTPResponse", "http_code", "self", "Engine", "run", "the", "x1", "café", "ÄÖ", "tokenCache"]
+    lines = [" ".join(rng.choice(vocabulary) + rng.choice(["", "(", ".", "_v2"]) for _ in range(rng.randrange(9)))
+             for _ in range(300)]
+    query = {"http", "response", "code", "engine", "token", "cache", "run", "v2"}
+    assert line_weights(lines, query) == [float(len(set(terms(line)) & query)) for line in lines]
+    assert any(line_weights(lines, query))
+    assert line_weights(lines, {"absent"}) == [0.0] * len(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from bot.localize import index as index_module
 from bot.localize.cache import load_index
 from bot.localize.context import build_context, default_cache_dir
 from bot.localize.snapshot import blob_id, snapshot
-from bot.localize.store import KEEP_TREES, IndexStore
+from bot.localize.store import IndexStore
 
 
 def git(root: Path, *args: str) -> str:
@@ -69,13 +70,47 @@ def test_a_new_commit_reparses_only_changed_blobs(tmp_path: Path) -> None:
     assert before.stats and before.stats.from_tree_cache and "func_1" in before.symbols
 
 
-def test_old_trees_are_forgotten(tmp_path: Path) -> None:
+def test_the_cache_stays_within_its_bytes_least_recently_used_trees_first(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r", count=1)
-    store = IndexStore(tmp_path / "cache")
-    for number in range(KEEP_TREES + 2):
+    trees = tmp_path / "cache" / "trees"
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "records-v1.sqlite").write_bytes(b"an older parser's records")
+    load_index(root, IndexStore(tmp_path / "cache"))
+    assert not (tmp_path / "cache" / "records-v1.sqlite").exists()
+    first = next(trees.glob("*.idx"))
+    records = (tmp_path / "cache").glob("*.sqlite")
+    bound = sum(p.stat().st_size for p in records) + 4 * first.stat().st_size
+    store = IndexStore(tmp_path / "cache", bound)
+    for number in range(10):
         (root / "mod0.py").write_text(f"VALUE = {number}\n")
         load_index(root, store)
-    assert len(list((tmp_path / "cache" / "trees").glob("*.idx"))) == KEEP_TREES
+    used = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert used <= bound and 2 <= len(list(trees.glob("*.idx"))) < 10
+    assert first.exists()  # the base every later tree was patched from was used each time
+    (root / "mod0.py").write_text("VALUE = 9\n")
+    assert (again := load_index(root, store)).stats and again.stats.from_tree_cache
+
+
+def _word(seed: int) -> str:
+    digest = hashlib.sha1(str(seed).encode()).hexdigest()
+    return "".join(chr(ord("a") + int(char, 16)) for char in digest[:12])
+
+
+def test_records_over_their_share_of_the_bound_go_least_recently_used_first(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r", count=30)
+    for number in range(30):  # records of some size, so that the file's fixed overhead does not count
+        words = " +\n        ".join(_word(number * 1000 + word) for word in range(300))
+        (root / f"mod{number}.py").write_text(f"def func_{number}():\n    return {words}\n")
+    git(root, "commit", "-qam", "bigger")
+    store = IndexStore(tmp_path / "cache")
+    load_index(root, store)
+    database = next((tmp_path / "cache").glob("*.sqlite"))
+    small = IndexStore(tmp_path / "cache", database.stat().st_size)  # the records alone fill the whole bound
+    keys = {f"{blob} {path}" for path, blob in snapshot(root).files.items()}
+    small.load_records({key for key in keys if "mod1" in key})  # used last: kept
+    small.trim(keep=set())
+    left = small.load_records(keys)
+    assert 0 < len(left) < len(keys) and all("mod1" in key for key in left)
 
 
 def test_many_new_files_are_parsed_in_parallel_with_the_same_result(tmp_path: Path,
@@ -99,3 +134,13 @@ def test_build_context_caches_inside_the_git_directory_by_default(tmp_path: Path
     assert default_cache_dir(tmp_path) is None
     uncached = build_context(tmp_path / "r", "func_3", 2000, cache_dir=False)
     assert uncached.index and not uncached.index.from_tree_cache
+
+
+def test_the_cache_bound_is_a_setting_defaulting_to_the_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config.settings import Settings
+    from bot.localize.store import DEFAULT_MAX_BYTES
+
+    assert Settings.model_fields["localize_cache_bytes"].default == DEFAULT_MAX_BYTES
+    monkeypatch.setenv("ISSUESMITH_LOCALIZE_CACHE_BYTES", str(64 << 20))
+    monkeypatch.setenv("ISSUESMITH_WEBHOOK_SECRET", "0123456789abcdef")
+    assert Settings(_env_file=None).localize_cache_bytes == 64 << 20  # type: ignore[call-arg]
