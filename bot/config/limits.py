@@ -135,21 +135,24 @@ class DeploymentLimits:
 
 
     def _timeout_problems(self, config: RepoConfig) -> list[tuple[str, str]]:
-        wanted = config.test_timeout
-        if wanted is None or wanted <= self.max_test_timeout:
+        wanted, limit = config.test_timeout, self.max_test_timeout
+        if wanted is None or wanted <= limit:
             return []
-        return [("test_timeout", f"{wanted:g}s is above this deployment's limit of {self.max_test_timeout:g}s per "
-                                 "test run (ISSUESMITH_MAX_TEST_TIMEOUT): set at most "
-                                 f"{self.max_test_timeout:g}, remove the key, or ask the operator to raise it")]
+        return [_beyond("test_timeout", f"{wanted:g}s", f"{limit:g}s per test run", "ISSUESMITH_MAX_TEST_TIMEOUT",
+                        f"{limit:g}")]
 
     def _candidate_problems(self, config: RepoConfig) -> list[tuple[str, str]]:
-        wanted = config.candidates
-        if wanted is None or wanted <= self.max_candidates:
+        wanted, limit = config.candidates, self.max_candidates
+        if wanted is None or wanted <= limit:
             return []
-        return [("candidates", f"{wanted} is above this deployment's limit of {self.max_candidates} Coder attempts "
-                               "per run (ISSUESMITH_MAX_CANDIDATES): set at most "
-                               f"{self.max_candidates}, remove the key, or ask the operator to raise it")]
+        return [_beyond("candidates", str(wanted), f"{limit} Coder attempts per run", "ISSUESMITH_MAX_CANDIDATES",
+                        str(limit))]
 
+
+def _beyond(key: str, wanted: str, limit: str, variable: str, at_most: str) -> tuple[str, str]:
+    """The problem of a value above a maximum only the operator can raise."""
+    return (key, f"{wanted} is above this deployment's limit of {limit} ({variable}): set at most {at_most}, "
+                 "remove the key, or ask the operator to raise it")
 
 SETUP_NOT_ALLOWED = ("this deployment does not let a repository choose its setup command "
                      "(ISSUESMITH_ALLOW_REPO_SETUP_COMMAND is off)")
