@@ -37,6 +37,9 @@ from tests.world import (
 
 FLOW_SECONDS = 120.0
 REDIS_URL = os.environ.get("ISSUESMITH_TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
+PROFILES_REDIS_URL = os.environ.get("ISSUESMITH_TEST_PROFILES_REDIS_URL", "redis://127.0.0.1:6379/11")
+"""The server profiles' deployment (`test_server_profiles.py`): a database of its own, since the session's
+deployment and its worker live on beside it (its worker would take the other's jobs, its flush their runs)."""
 BIN = Path(sys.executable).parent / "issuesmith"
 
 
@@ -96,20 +99,21 @@ def start(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subproc
 
 
 @contextlib.contextmanager
-def deploy(root: Path, **extra_env: str) -> Iterator[Deployment]:
-    """`issuesmith serve` and one `issuesmith worker` on the stand-ins, with `extra_env` set; stopped after."""
+def deploy(root: Path, redis_url: str = REDIS_URL, **extra_env: str) -> Iterator[Deployment]:
+    """`issuesmith serve` and one `issuesmith worker` on the stand-ins, with `extra_env` set, on the Redis database
+    at `redis_url` (flushed first); stopped after."""
     from standins.github import generate_app_key
 
     private, public = generate_app_key()
     key_file = root / "app.pem"
     key_file.write_text(private)
     github, model, servers = make_stand_ins(root, public)
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.flushdb()
     port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(root), "ISSUESMITH_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "ISSUESMITH_APP_ID": "101", "ISSUESMITH_PRIVATE_KEY_PATH": str(key_file),
-           "ISSUESMITH_REDIS_URL": REDIS_URL, "ISSUESMITH_GITHUB_API_URL": github.api_url,
+           "ISSUESMITH_REDIS_URL": redis_url, "ISSUESMITH_GITHUB_API_URL": github.api_url,
            "OPENAI_API_KEY": MODEL_KEY, "OPENAI_BASE_URL": f"{servers[1].url}/v1",
            "ISSUESMITH_WORK_DIR": str(root / "work"), "ISSUESMITH_JOB_RETRY_INTERVALS": "[0]",
            "ISSUESMITH_GITHUB_REQUEST_SPACING": "0", "ISSUESMITH_GITHUB_WRITE_SPACING": "0", **extra_env}

@@ -24,7 +24,7 @@ import pytest
 
 from bot.cli.demo import ISSUE_BODY, ISSUE_TITLE, TRANSCRIPT
 from standins.profiles import PROFILES
-from tests.e2e.processes import Deployment, deploy, descendants, free_port, start_worker
+from tests.e2e.processes import PROFILES_REDIS_URL, Deployment, deploy, descendants, free_port, start_worker
 from tests.flows import GOOD_LINES
 from tests.world import MODEL_KEY, REPO, wait_until
 
@@ -39,7 +39,7 @@ CANNOT_FIT = {"ollama-small-ctx": "more than the model's input window"}
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """One deployment for every profile, without its own worker (each profile brings one)."""
-    with deploy(tmp_path_factory.mktemp("profiles")) as d:
+    with deploy(tmp_path_factory.mktemp("profiles"), redis_url=PROFILES_REDIS_URL) as d:
         stop(d.procs[-1])
         yield d
 
