@@ -106,7 +106,8 @@ def _flow(url: str, keys: tuple[str, str], profile: str, wrong: Mistake | None,
     logging.disable(logging.WARNING)
     redis.Redis.from_url(url).flushdb()
     name = wrong.name if wrong else "(none)"
-    world = make_world(Path(tempfile.mkdtemp(prefix="issuesmith-faults-")), url, keys, profile=profile)
+    world = make_world(Path(tempfile.mkdtemp(prefix="issuesmith-faults-")), url, keys, profile=profile,
+                       reproduce=True)  # the demo's flow as deployed: the reproduction first
     try:
         good = trajectory.load(TRANSCRIPT)
         results.put(Row(name, profile, demo_flow(world, wrong.apply(good) if wrong else good)))

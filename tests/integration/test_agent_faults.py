@@ -19,7 +19,8 @@ from standins.profiles import PROFILES
 from tests.flows import Outcome, demo_flow
 from tests.world import World, make_world
 
-GOOD_CALLS = 7  # the demo transcript's replies: plan, three Coder turns, review, two Tester turns
+GOOD_CALLS = 9  # the demo transcript's replies: plan, two Tester turns (the reproduction), four Coder turns (the
+# last after its run of the reproduction test), one Tester turn after the change, review
 EXTRA_CALLS = 2  # at most this many more for a recovered mistake
 FAILS_IN = {"vllm-short": "longer than the server's context window"}
 """Profiles whose setting cannot work, and a phrase of the failure they must end in."""
@@ -31,7 +32,8 @@ def world_for(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iter
     made: dict[str, World] = {}
 
     def world(profile: str) -> World:
-        made[profile] = make_world(tmp_path / profile, redis_url, app_keys, profile=profile)
+        made[profile] = make_world(tmp_path / profile, redis_url, app_keys, profile=profile,
+                                   reproduce=True)  # the demo's flow as deployed: the reproduction first
         return made[profile]
 
     try:

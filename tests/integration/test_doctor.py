@@ -488,7 +488,7 @@ def test_replayed_transcript_instead_of_a_model(stage: Stage) -> None:
 
     stage.set(ISSUESMITH_MODEL_PROVIDER="replay", ISSUESMITH_REPLAY_TRANSCRIPT=str(TRANSCRIPT))
     code, out = stage.doctor()
-    assert block(out, "model").startswith(f"✓ model: replaying {TRANSCRIPT} (replies: coder 3, planner 1, ")
+    assert block(out, "model").startswith(f"✓ model: replaying {TRANSCRIPT} (replies: coder 4, planner 1, ")
     assert stage.model.exchanges == []  # no endpoint asked
 
     broken = stage.root / "broken.jsonl"

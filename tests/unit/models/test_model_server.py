@@ -42,7 +42,7 @@ def test_it_replays_the_transcript_under_the_profile_asked_for_and_stops_on_sigt
     assert "Count words separated by any whitespace" in (answer.choices[0].message.content or "")
     assert answer.usage is not None and answer.usage.prompt_tokens == 2140  # the transcript's recorded usage
     assert proc.returncode == 0
-    assert proc.stdout is not None and b"6 scripted replies were not asked for" in proc.stdout.read()
+    assert proc.stdout is not None and b"8 scripted replies were not asked for" in proc.stdout.read()
 
 
 def test_estimate_usage_reports_the_stand_ins_count_of_the_request() -> None:

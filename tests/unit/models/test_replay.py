@@ -58,7 +58,7 @@ def test_malformed_transcripts_say_where(tmp_path: Path) -> None:
 
 
 def test_the_demo_transcript_loads() -> None:
-    assert ReplayModel.from_file(TRANSCRIPT).remaining() == {"planner": 1, "coder": 3, "reviewer": 1, "tester": 2}
+    assert ReplayModel.from_file(TRANSCRIPT).remaining() == {"planner": 1, "coder": 4, "reviewer": 1, "tester": 3}
 
 
 def test_a_recorded_live_exchange_replays_the_same(tmp_path: Path) -> None:
