@@ -187,7 +187,9 @@ def test_the_worker_s_dispatcher_follows_the_settings(connection: redis.Redis, t
     dead = InboxReader(connection, "dead")
     dead.ensure_group()
     assert len(dead.read(10, None)) == 1  # a dead dispatcher's entry, stale after 1 ms
-    wait_until(lambda: connection.xpending(INBOX, GROUP)["pending"] == 1)
+    # stale once idle past the 1 ms setting (Redis counts idle time in whole milliseconds: wait for 2)
+    wait_until(lambda: [p["time_since_delivered"] for p in connection.xpending_range(INBOX, GROUP, "-", "+", 10)]
+               >= [2], what="the dead dispatcher's entry idle for 2 ms")
     assert dispatcher_cli.build(settings, "worker-1").drain() == 1
     job = Job.fetch(intake_job_id("d-1"), connection=connection)
     assert job.retries_left == 5 and job.retry_intervals == [3] and job.result_ttl == 120
