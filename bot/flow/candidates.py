@@ -93,7 +93,7 @@ def choose(attempts: list[Attempt]) -> Choice:
     """The vote among the kept attempts (see the module); without any, the first attempt with a change."""
     kept = [a for a in attempts if a.kept]
     if not kept:
-        fallback = next((a for a in attempts if a.patch), None)
+        fallback = next((a for a in attempts if a.change), None)
         if fallback is None:
             return Choice(None, f"none of the {len(attempts)} attempts changed anything")
         return Choice(fallback, f"no attempt passed the tests; attempt {fallback.index}, the first with a change, "

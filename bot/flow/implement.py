@@ -269,11 +269,11 @@ class Implementation:
     def code_output(self, attempt: Attempt, candidates: dict[str, Any] | None = None) -> dict[str, Any]:
         """The code step's output: the attempt's change, and the candidates' record when there were several."""
         return {"patch": attempt.patch, "touched": attempt.touched, "refused": attempt.refused,
-                "summary": attempt.summary, "candidates": candidates,
+                "summary": attempt.summary, "changed": bool(attempt.change), "candidates": candidates,
                 "reproduction": self.reproduction.to_dict() if self.reproduction else None}
 
     def code_candidates(self, ctx: StepContext, tree: Tree, written: list[str], sessions: list[EditSession],
-                   count: int) -> dict[str, Any]:
+                        count: int) -> dict[str, Any]:
         """`count` Coder attempts from the same tree, each judged by the tests; the chosen one's change is the
         step's (see `bot.flow.candidates`)."""
         start, settings = tree.patch(written), self.services.settings
@@ -321,8 +321,8 @@ class Implementation:
 
     def judge(self, ctx: StepContext, attempt: Attempt) -> None:
         """Run the whole test command on the attempt's tree against the base run: whether it is kept, and why."""
-        if not attempt.patch or not self.brief.test_command:
-            attempt.kept, attempt.why = candidates.judged_reason(bool(attempt.patch), None, 0, [], "")
+        if not attempt.change or not self.brief.test_command:  # its own change: the reproduction tests are everyone's
+            attempt.kept, attempt.why = candidates.judged_reason(bool(attempt.change), None, 0, [], "")
             return
         base = self.prepared(ctx, attempt.touched)
         report, verdict = self.run_tests(ctx, attempt.touched, base, event="candidate_tests")
@@ -394,9 +394,10 @@ class Implementation:
 
     def verify_code(self, output: dict[str, Any], ctx: StepContext) -> list[str]:
         """A code step must change something, and only files in the plan."""
-        problems = [] if output["patch"] else ["the Coder made no change"]
         tests = Reproduction.from_dict(output.get("reproduction"))
         written = tests.paths if tests else ()
+        changed = output.get("changed", bool(output["patch"]))  # the reproduction tests are not the Coder's change
+        problems = [] if changed else ["the Coder made no change"]
         scope, tests_scope = self.edit_scope(self.plan_paths()), self.edit_scope((), tester.TEST_GLOBS)
         problems += [f"{p}: {why}" for p in output["touched"]
                      if (why := (tests_scope if p in written else scope).permits(p))]

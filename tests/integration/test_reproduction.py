@@ -143,3 +143,19 @@ def test_a_test_already_failing_on_base_in_the_file_the_tester_edits_is_no_repro
     [pull] = world.github.pulls(REPO)
     assert "`tests/test_textstats.py::test_tabs`: failed on `main` before the change; passes with it." in pull.body
     assert "test_word_count_ignores_repeated_spaces`: failed" not in pull.body
+
+
+def test_a_coder_that_leaves_only_the_reproduction_test_made_no_change(repro_world: World) -> None:
+    world = repro_world
+    undo = ("replace_text", {"path": "textstats/__init__.py", "old_text": "return len(text.split())",
+                             "new_text": 'return len(text.split(" "))'})
+    world.openai.script(Reply.tool_calls([create(FAILING)]), WROTE, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([undo]), *(Reply.tool_calls([FINISH]),) * 3,
+                        match=CODER)
+    world.plan_and_approve()
+
+    run = world.run()
+    assert run is not None and run.state == State.FAILED and run.failed_step == "code"
+    notice = next(c.body for c in world.bot_comments() if "stopped at the **code** step" in c.body)
+    assert "the Coder made no change" in notice
+    assert not world.github.pulls(REPO)  # the reproduction test alone is no pull request

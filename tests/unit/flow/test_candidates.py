@@ -44,6 +44,8 @@ def test_only_kept_attempts_are_voted_on_and_without_any_the_first_change_goes_o
     none_kept = choose([Attempt(1, False, error="gave up"), attempt(2, REGEX, kept=False), attempt(3, SPLIT, False)])
     assert none_kept.chosen is not None and none_kept.chosen.index == 2
     assert none_kept.reason.startswith("no attempt passed the tests; attempt 2, the first with a change")
+    only_tests = choose([Attempt(1, False, patch="the reproduction test", kept=False), attempt(2, REGEX, kept=False)])
+    assert only_tests.chosen is not None and only_tests.chosen.index == 2  # the reproduction alone is no change
     nothing = choose([Attempt(1, False, error="gave up"), Attempt(2, True)])
     assert nothing.chosen is None and nothing.reason == "none of the 2 attempts changed anything"
 
