@@ -84,7 +84,7 @@ def _approved(play: Playground, number: int, yes: bool, out: TextIO, ask: Callab
         run = play.follow(number, _new_plan_after(play, number, version), PLAN_SECONDS)
         plan = play.posted_plan(number, run)
         if run.state != State.AWAITING_APPROVAL or plan is None:
-            section(out, f"the run ended {run.state.value}", play.bot_comment(number, "") or "")
+            section(out, f"the run ended {run.state.value}", play.said_at_end(number, run))
             return False
         version = run.plan_version
         section(out, f"plan v{version}", plan)
@@ -114,8 +114,7 @@ def _finish(play: Playground, number: int, repo: Path, pr_body: Path | None, out
                       IMPLEMENT_SECONDS)
     pull = play.pull(number)
     if run.state != State.PR_OPEN or pull is None:
-        section(out, f"the run ended {run.state.value}; the bot said",
-                 play.bot_comment(number, "stopped at") or play.bot_comment(number, "") or "")
+        section(out, f"the run ended {run.state.value}; the bot said", play.said_at_end(number, run))
         return 1
     section(out, "review and tests", play.bot_comment(number, "Review and t") or "")
     branch = _free_branch(repo, pull.head)

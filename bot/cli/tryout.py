@@ -41,6 +41,8 @@ INSTALLATION = 1
 MAINTAINER = "maintainer"
 BOT = "issuesmith[bot]"
 START_SECONDS = 30.0
+NOTICE_SECONDS = 30.0
+"""How long a failed run's notice is waited for after the run's state says FAILED (`Playground.said_at_end`)."""
 FINAL = (State.FAILED, State.CANCELLED)
 OWNED = frozenset({"ISSUESMITH_WEBHOOK_SECRET", "ISSUESMITH_APP_ID", "ISSUESMITH_PRIVATE_KEY_PATH",
                    "ISSUESMITH_PRIVATE_KEY", "ISSUESMITH_REDIS_URL", "ISSUESMITH_GITHUB_API_URL",
@@ -162,6 +164,18 @@ class Playground:
         """The newest comment of the bot that contains `text`, without hidden markers."""
         found = [c.body for c in self.github.comments(self.repo, number) if c.user == BOT and text in c.body]
         return _MARKER.sub("", found[-1]).strip() if found else None
+
+    def said_at_end(self, number: int, run: Run) -> str:
+        """What the bot said of a run that ended short of its goal: its failure notice ("stopped at …"), else its
+        newest comment. The run's state moves to FAILED before the notice is posted (by design, as for the plan),
+        so for a failed run the notice is waited for, at most `NOTICE_SECONDS`."""
+        deadline = time.monotonic() + (NOTICE_SECONDS if run.state == State.FAILED else 0)
+        while True:
+            said = self.bot_comment(number, "stopped at")
+            if said or time.monotonic() >= deadline:
+                return said or self.bot_comment(number, "") or "(no comment)"
+            self._check_processes()
+            time.sleep(0.1)
 
     def posted_plan(self, number: int, run: Run) -> str | None:
         """The comment of the run's current plan as the issue shows it (its marker and content hash), without

@@ -219,3 +219,24 @@ def test_local_mode_hands_every_setting_to_the_worker_and_keeps_its_own(
     assert "tests: 3 passed" not in out and "tests: timed out" in out  # the timeout stopped the run of the tests
     assert not [r for r in fake.requests if "reproduces the issue" in r["messages"][0]["content"]]  # switched off
     assert len(recorded.read_text().splitlines()) == len(fake.requests)  # every reply was recorded
+
+
+def test_local_mode_shows_the_failure_notice_a_busy_github_posts_late(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: Path, model: tuple[FakeOpenAI, str]) -> None:
+    """The run's state says FAILED before its notice is up (seen on a loaded machine: the demo printed the status
+    comment instead of why it stopped); what is printed is the notice."""
+    from standins.github_core import Core
+
+    post = Core.add_comment
+
+    def slow_notices(self: Core, repo: Any, number: int, body: str, actor: str, via_app: int | None) -> Any:
+        if "stopped at the" in body:
+            time.sleep(1.5)
+        return post(self, repo, number, body, actor, via_app)
+
+    monkeypatch.setattr(Core, "add_comment", slow_notices)
+    fake, url = model
+    fake.script(*(Reply.json({"summary": "not a plan"}) for _ in range(3)), match="Planner of issuesmith")
+    code, out = local(tmp_path, monkeypatch, url, ["--repo", str(checkout), "--yes", "--issue", "x is wrong"])
+    assert code == 1, out
+    assert "the run ended FAILED" in out and "stopped at the **plan** step" in out, out

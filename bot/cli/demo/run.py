@@ -95,7 +95,6 @@ def _story(play: Playground, out: TextIO) -> int:
 
 
 def _failed(play: Playground, number: int, run: Run, out: TextIO) -> int:
-    said = play.bot_comment(number, "stopped at") or play.bot_comment(number, "") or "(no comment)"
-    section(out, f"the run ended {run.state.value}; the bot said", said)
+    section(out, f"the run ended {run.state.value}; the bot said", play.said_at_end(number, run))
     print(f"✗ demo failed; the processes' log is {play.log_path}", file=out)
     return 1
