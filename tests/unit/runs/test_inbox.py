@@ -6,7 +6,6 @@ import asyncio
 import io
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -33,15 +32,6 @@ from tests.world import wait_until
 
 KEEP = 3600
 SECRET = "inbox-test-secret-0123456789"
-
-
-@pytest.fixture
-def connection() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
 
 
 def intent(delivery: str, kind: str = "label") -> Intent:

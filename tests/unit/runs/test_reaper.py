@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
-import pytest
 import redis
 from rq import Queue, Worker
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
 from bot.runs.reaper import requeue_orphans
-from tests.conftest import REDIS_URL
-
-
-@pytest.fixture
-def connection() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
 
 
 def started_by_a_live_worker(queue: Queue, connection: redis.Redis) -> tuple[Worker, str]:
