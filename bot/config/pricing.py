@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from bot.core.errors import BudgetExceeded, ConfigError
 
@@ -102,3 +103,33 @@ class Budget:
                 hint="raise `budget.usd` in .github/issuesmith.yml (up to the deployment's "
                      "ISSUESMITH_RUN_BUDGET_USD, which only the operator can raise), "
                      "or narrow the issue, then reply `/retry`")
+
+
+@dataclass
+class Share:
+    """The part of a run's budget one of several concurrent Coder attempts may spend, counted apart from the
+    others (the run's own budget is checked as well). Thread-safe: an attempt's calls may overlap its checks."""
+
+    max_usd: float
+    max_tokens: int
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def check(self, next_usd: float, next_tokens: int) -> None:
+        """Raise `BudgetExceeded` if the next call could take this attempt over its share."""
+        with self._lock:
+            tokens, usd = self.spent_tokens, self.spent_usd
+        if tokens + next_tokens > self.max_tokens or usd + next_usd > self.max_usd:
+            raise BudgetExceeded(
+                f"the next model call (up to {next_tokens:,} tokens, ${next_usd:.4f}) would exceed this attempt's "
+                f"share of the run's budget: {tokens:,} of {self.max_tokens:,} tokens, ${usd:.4f} of "
+                f"${self.max_usd:.4f} used",
+                hint="ask for fewer `candidates` or raise `budget` in .github/issuesmith.yml (up to the deployment's "
+                     "ISSUESMITH_RUN_BUDGET_USD and ISSUESMITH_RUN_BUDGET_TOKENS), then reply `/retry`")
+
+    def add(self, usd: float, tokens: int) -> None:
+        """Count one call of this attempt."""
+        with self._lock:
+            self.spent_usd += usd
+            self.spent_tokens += tokens

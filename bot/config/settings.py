@@ -139,6 +139,10 @@ class Settings(ModelSettings):
                                     description="tries the Tester gets to write a test that fails on the base tree")
     max_candidates: int = Field(4, ge=1, le=4, validation_alias="ISSUESMITH_MAX_CANDIDATES",
                                 description="the most Coder attempts a repository's `candidates` may ask for")
+    candidates_at_once: int = Field(4, ge=1, le=4, validation_alias="ISSUESMITH_CANDIDATES_AT_ONCE",
+                                    description="how many of a run's Coder attempts work at the same time (their "
+                                                "model calls overlap; their test runs take turns); 1 for a model "
+                                                "server that answers one request at a time")
     candidate_temperature: float = Field(0.8, ge=0, le=2, validation_alias="ISSUESMITH_CANDIDATE_TEMPERATURE",
                                          description="the temperature of the Coder's attempts after the first "
                                                      "(`candidates` above 1)")

@@ -3,35 +3,51 @@
 With `candidates: N` in `.github/issuesmith.yml` (bounded by the deployment's `ISSUESMITH_MAX_CANDIDATES`),
 the code step runs the Coder N times from the same tree (the base commit plus the reproduction tests,
 when the Tester found some): the first attempt at the deployment's temperature (0 by default: greedy),
-the others sampled at `ISSUESMITH_CANDIDATE_TEMPERATURE`. Each attempt gets an equal share of the
-Coder's test runs and seconds. Attempts run one after another on the job's work tree.
+the others sampled at `ISSUESMITH_CANDIDATE_TEMPERATURE`. The attempts run at once, up to
+`ISSUESMITH_CANDIDATES_AT_ONCE` (a model server that answers one request at a time gains nothing from
+more than 1), each in a spare tree of its own (`bot.workspace.slots.Workspace.spare`), where only the
+edit tools write. Their test runs take turns on the job's work tree (`Bench`): the attempt's change is
+put there, the sandbox runs the tests, the tree is restored; so the setup command, the base run and
+what they built are made once and shared, and no repository code ever runs in a spare tree.
 
-Code judges each attempt by one run of the whole test command on its tree, against the base run. An
-attempt is *kept* when it changed something, every reproduction test passes and no test fails that did
-not fail on the base (without a test command, every attempt that changed something is kept). Among
-the kept ones, `choose` votes: attempts whose normalized diffs are equal (the changed lines without
-blank lines, comment lines and whitespace differences) are one answer reached several times; the answer
-reached most often wins, then the one with the fewest changed lines, then the earliest. When none is
-kept, the first attempt that changed something goes on to the test step (and its fix rounds), and the
-pull request says so.
+Each attempt gets an equal part of the Coder's test runs and seconds, and of the run's budget left when
+the attempts start: N parts and one more kept for the test step after them (`share`); an attempt that
+would go beyond its part ends as failed, the others go on.
 
-An attempt that fails (the model gives up, repeats itself, answers invalidly) is recorded and the next
-one runs; when every attempt failed, the first one's error is the step's. A cancel or a failure of ours
-stops the step as always. Before each attempt after the first, the run's budget left must cover twice
-what the first attempt took (this one, and the test step after it); else no more attempts are made,
-and the pull request says why.
+Code judges each attempt by one run of the whole test command, against the base run. An attempt is
+*kept* when it changed something, every reproduction test passes and no test fails that did not fail
+on the base (without a test command, every attempt that changed something is kept). Among the kept
+ones, `choose` votes: attempts whose normalized diffs are equal (the changed lines without blank lines,
+comment lines and whitespace differences) are one answer reached several times; the answer reached most
+often wins, then the one with the fewest changed lines, then the earliest. When none is kept, the first
+attempt that changed something goes on to the test step (and its fix rounds), and the pull request says
+so.
+
+An attempt that fails (the model gives up, repeats itself, answers invalidly, goes beyond its budget) is
+recorded; when every attempt failed, the first one's error is the step's. Any other error (a cancel, a
+failure of ours) stops every attempt (`Bench.stop`) and is the step's, as always.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.core.errors import AgentGaveUp, AgentStuck, BudgetExceeded, ModelOutputInvalid
+from bot.core.errors import AgentGaveUp, AgentStuck, BudgetExceeded, IssuesmithError, ModelOutputInvalid
+from bot.models.client import CallContext
+from bot.workspace.tree import Tree
 
 ATTEMPT_ERRORS = (AgentGaveUp, AgentStuck, ModelOutputInvalid, BudgetExceeded)
 """What ends one attempt without ending the step (a budget exceeded also ends the attempts after it)."""
+Turn = Callable[[list[str]], AbstractContextManager[Any]]
+"""Held around one test run of an attempt, given the paths it touched (`Bench.turn`, or `no_turn`)."""
 _COMMENT = re.compile(r"^(#|//|/\*|\*|--)")
 _AROUND_PUNCTUATION = re.compile(r"\s*([()\[\]{},:;=+\-*/<>.])\s*")
 
@@ -51,6 +67,7 @@ class Attempt:
     tests: str = ""  # what its test run did ("" when none ran)
     kept: bool = False
     why: str = ""  # why it was kept or not
+    failure: Exception | None = field(default=None, repr=False, compare=False)  # the error behind `error`
 
     @property
     def lines(self) -> int:
@@ -59,8 +76,8 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict for the code step's output (without the patch: the chosen one is the step's)."""
-        data = asdict(self)
-        del data["patch"], data["change"], data["refused"]
+        data = asdict(dataclasses.replace(self, failure=None))
+        del data["patch"], data["change"], data["refused"], data["failure"]
         return {**data, "lines": self.lines}
 
 
@@ -128,14 +145,79 @@ def judged_reason(changed: bool, tests_accepted: bool | None, new_failures: int,
     return True, f"the tests pass ({what})" + (", reproduction tests included" if reproduction else "")
 
 
-def budget_short(spent: tuple[float, int], first: tuple[float, int], limit: tuple[float, int]) -> str:
-    """Why no further attempt can start ("" when one can): the budget left (dollars, tokens) below twice what
-    the first attempt took."""
-    left_usd, left_tokens = limit[0] - spent[0], limit[1] - spent[1]
-    if left_usd < 2 * first[0] or left_tokens < 2 * first[1]:
-        return (f"the run's budget left (${left_usd:.4f}, {left_tokens:,} tokens) is less than twice what the first "
-                f"attempt took (${first[0]:.4f}, {first[1]:,} tokens): one more attempt and the test step after it")
-    return ""
+def share(spent: tuple[float, int], limit: tuple[float, int], count: int) -> tuple[float, int]:
+    """Each of `count` attempts' part of the run's budget left (dollars, tokens): one of `count` + 1 equal parts,
+    the last kept for the test step after them."""
+    left_usd, left_tokens = max(0.0, limit[0] - spent[0]), max(0, limit[1] - spent[1])
+    return left_usd / (count + 1), left_tokens // (count + 1)
+
+
+def told(index: int, of: int) -> str:
+    """What the Coder is told of the candidates ("" for a single attempt)."""
+    if of <= 1:
+        return ""
+    return (f"This is attempt {index} of {of}: {of} independent attempts at this plan are made, the tests judge "
+            "each one, and the simplest that passes them is used.")
+
+
+class AttemptsStopped(IssuesmithError):
+    """An attempt ended because another one failed with an error of ours or the run was stopped."""
+
+
+class Bench:
+    """The job's work tree, where the attempts' test runs take turns; and the flag that stops every attempt."""
+
+    def __init__(self, tree: Tree, synced: list[str]) -> None:
+        self.tree = tree
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._synced = list(synced)  # the paths whose state the job's tree holds beyond the base
+
+    def check(self) -> None:
+        """Raise `AttemptsStopped` once another attempt failed with an error of ours."""
+        if self.stop.is_set():
+            raise AttemptsStopped("another attempt failed")
+
+    @contextmanager
+    def turn(self, spare: Tree, paths: list[str]) -> Iterator[None]:
+        """Hold the job's tree with the spare tree's change to `paths` on it (the last holder's taken off)."""
+        with self._lock:
+            self.check()
+            self.tree.restore(spare.patch(paths), list(dict.fromkeys([*self._synced, *paths])))
+            self._synced = list(paths)
+            yield
+
+
+def no_turn(paths: list[str]) -> AbstractContextManager[None]:
+    """A single attempt works on the job's tree itself: nothing to take turns for."""
+    return nullcontext()
+
+
+def own_call(call: CallContext, index: int, bench: Bench) -> CallContext:
+    """An attempt's model-call context: its replies kept apart from the other attempts' (a resumed job gives each
+    attempt its own), and stopped once `bench` is."""
+    def check() -> None:
+        bench.check()
+        if call.check is not None:
+            call.check()
+
+    return dataclasses.replace(call, memo=f"{call.memo}.c{index}" if call.memo else "", check=check)
+
+
+def run_all(jobs: Sequence[Callable[[], Attempt]], at_once: int, bench: Bench) -> list[Attempt]:
+    """Run the attempts, `at_once` at a time, in the caller's logging context; the first error that is not an
+    attempt's own stops the others (through `bench`) and is raised once they ended."""
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="candidate") as pool:
+        futures: list[Future[Attempt]] = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.exception() is not None for f in done):
+            bench.stop.set()
+        wait(futures)
+    failures = [f.exception() for f in futures if f.exception() is not None]
+    cause = next((e for e in failures if not isinstance(e, AttemptsStopped)), failures[0] if failures else None)
+    if cause is not None:
+        raise cause
+    return [f.result() for f in futures]
 
 
 def render(attempts: list[dict[str, Any]], reason: str, stopped: str = "") -> list[str]:

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,14 @@ from bot.agents.prompting import fenced
 from bot.agents.testruns import Budget, TestRuns
 from bot.agents.tools import EditSession
 from bot.config.limits import DeploymentLimits
+from bot.config.pricing import Share
 from bot.config.repo import RepoConfig
-from bot.core.errors import BudgetExceeded, ConfigError, InvalidTransition
+from bot.core.errors import ConfigError, InvalidTransition
 from bot.core.markdown import code, fence
 from bot.core.walk import remove_tree
 from bot.flow import candidates
 from bot.flow.baseline import base_run
-from bot.flow.candidates import Attempt
+from bot.flow.candidates import Attempt, Turn
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
 from bot.flow.reproduce import Reproduction, reproduce
@@ -120,9 +122,9 @@ class Implementation:
         return edits.Scope(allowed=allowed, extra_globs=extra_globs, blocked=self.config.blocked(),
                            rule=self.config.allow_problem)
 
-    def edit_session(self, scope: edits.Scope) -> EditSession:
-        """The agents' tools on this job's work tree, within `scope`."""
-        return EditSession(self.work.path, scope, git=self.services.workspace.git)
+    def edit_session(self, scope: edits.Scope, root: Path | None = None) -> EditSession:
+        """The agents' tools on this job's work tree (or a candidate's spare tree at `root`), within `scope`."""
+        return EditSession(root or self.work.path, scope, git=self.services.workspace.git)
 
     def max_revisions(self) -> int:
         """Reviewer → Coder rounds: the repository's setting, else the deployment's."""
@@ -178,28 +180,34 @@ class Implementation:
             return self.base.without(self.reproduction.tests)
         return self.base
 
-    def coder_tests(self, ctx: StepContext, touched: Callable[[], list[str]]) -> TestRuns | None:
+    def coder_tests(self, ctx: StepContext, touched: Callable[[], list[str]], budget: Budget | None = None,
+                    turn: Turn = candidates.no_turn) -> TestRuns | None:
         """The Coder's `run_tests` for one phase (None when the deployment offers none or there is no test command).
 
         Each run: the setup command and the base run first (once per step), then the test command narrowed
         by the selector, sandboxed like the test step's runs (the tree restored after), logged as `coder_tests`.
+        `budget` is the runs and seconds it may take (the job's by default); `turn(paths)` is held around each
+        run (a candidate's turn on the job's tree, `bot.flow.candidates.Bench`).
         """
         settings = self.services.settings
         if settings.coder_test_runs <= 0 or not self.brief.test_command:
             return None
-        if self.test_budget is None:
-            self.test_budget = Budget(settings.coder_test_runs, settings.coder_test_seconds)
+        if budget is None:
+            if self.test_budget is None:
+                self.test_budget = Budget(settings.coder_test_runs, settings.coder_test_seconds)
+            budget = self.test_budget
 
         def run(selector: str, seconds: float) -> tuple[TestReport, Comparison, float]:
             arguments = narrowing(self.brief.test_command, selector)
             paths = list(dict.fromkeys(touched()))
             base = self.prepared(ctx, paths)
-            started = time.monotonic()
-            report, verdict = self.run_tests(ctx, paths, base, narrow=arguments, cap=seconds, event="coder_tests")
-            return report, verdict, time.monotonic() - started
+            with turn(paths):
+                started = time.monotonic()
+                report, verdict = self.run_tests(ctx, paths, base, narrow=arguments, cap=seconds, event="coder_tests")
+                return report, verdict, time.monotonic() - started
 
         reproducing = self.reproduction.tests if self.reproduction else ()
-        return TestRuns(run, self.test_budget, self.brief.branch, self.runner_id, reproduction=reproducing)
+        return TestRuns(run, budget, self.brief.branch, self.runner_id, reproduction=reproducing)
 
     def runner_id(self, test_id: str) -> str:
         """A failing test's id in the form the test command accepts back (pytest node ids), else as reported."""
@@ -236,14 +244,15 @@ class Implementation:
         tree = self.tree(ctx)
         tree.reset()
         written: list[str] = []  # the reproduction's test files
-        sessions: list[EditSession] = []  # the Coder's, one per attempt: the latest is the one at work
+        sessions: list[EditSession] = []  # the Coder's on the job's tree (a single attempt's)
         with self.test_home(), self.keeping_partial(ctx, tree, lambda: [*written, *latest_touched(sessions)]):
             self.reproduction = reproduce(self, ctx)
             written += self.reproduction.paths if self.reproduction else ()
             count = self.candidate_count(ctx)
             if count == 1:
-                return self.code_output(self.attempt(ctx, tree, written, sessions, Attempt(1, False)))
-            return self.code_candidates(ctx, tree, written, sessions, count)
+                self.status("code", "implementing the plan")
+                return self.code_output(self.attempt(ctx, tree, written, Attempt(1, False), sessions=sessions))
+            return self.code_candidates(ctx, tree, written, count)
 
     def candidate_count(self, ctx: StepContext) -> int:
         """How many Coder attempts: the repository's `candidates`, bounded by the deployment's maximum."""
@@ -252,15 +261,21 @@ class Implementation:
             ctx.log("candidates_bounded", asked=self.config.candidates, allowed=count)
         return count
 
-    def attempt(self, ctx: StepContext, tree: Tree, written: list[str], sessions: list[EditSession],
-                attempt: Attempt, model: ModelClient | None = None, of: int = 1) -> Attempt:
-        """One Coder attempt from the tree as it is (the base plus the reproduction tests): its change."""
-        session = self.edit_session(self.edit_scope(self.code_paths(ctx)))
-        sessions.append(session)
-        self.status("code", "implementing the plan" + (f" (attempt {attempt.index} of {of})" if of > 1 else ""))
-        report = coder.code(model or self.model(), self.call("code"), self.brief, session, "implement",
-                            self.services.settings.coder_tool_calls, extra=self.reproduction_brief(),
-                            tests=self.coder_tests(ctx, joined(written, session)))
+    def attempt(self, ctx: StepContext, tree: Tree, written: list[str], attempt: Attempt,
+                model: ModelClient | None = None, of: int = 1, sessions: list[EditSession] | None = None,
+                call: CallContext | None = None, budget: Budget | None = None,
+                turn: Turn = candidates.no_turn) -> Attempt:
+        """One Coder attempt on `tree` as it is (the base plus the reproduction tests): its change.
+
+        A candidate's attempt works in a spare tree with its own `model`, `call`, test `budget` and `turn`.
+        """
+        session = self.edit_session(self.edit_scope(self.code_paths(ctx)), tree.root)
+        if sessions is not None:
+            sessions.append(session)
+        extra = "\n\n".join(filter(None, [candidates.told(attempt.index, of), self.reproduction_brief()]))
+        report = coder.code(model or self.model(), call or self.call("code"), self.brief, session, "implement",
+                            self.services.settings.coder_tool_calls, extra=extra,
+                            tests=self.coder_tests(ctx, joined(written, session), budget, turn))
         attempt.touched = [*written, *(p for p in session.touched if p not in written)]
         attempt.patch, attempt.refused, attempt.summary = tree.patch(attempt.touched), session.refused, report.summary
         attempt.change = tree.patch([p for p in attempt.touched if p not in written])
@@ -272,60 +287,72 @@ class Implementation:
                 "summary": attempt.summary, "changed": bool(attempt.change), "candidates": candidates,
                 "reproduction": self.reproduction.to_dict() if self.reproduction else None}
 
-    def code_candidates(self, ctx: StepContext, tree: Tree, written: list[str], sessions: list[EditSession],
-                        count: int) -> dict[str, Any]:
-        """`count` Coder attempts from the same tree, each judged by the tests; the chosen one's change is the
-        step's (see `bot.flow.candidates`)."""
-        start, settings = tree.patch(written), self.services.settings
-        shared = self.test_budget = self.test_budget or Budget(settings.coder_test_runs, settings.coder_test_seconds)
-        attempts: list[Attempt] = []
-        errors: list[Exception] = []
-        stopped, first = "", (0.0, 0)
-        for index in range(1, count + 1):
-            ctx.check()
-            stopped = candidates.budget_short(self.spent(), first, self.budget_limit()) if index > 1 else ""
-            if stopped:
-                break
-            before, attempt = self.spent(), Attempt(index, sampled=index > 1)
-            model = self.model() if index == 1 else self.model().sampled(settings.candidate_temperature)
-            self.test_budget = shared.portion(count - index + 1)
-            given = (self.test_budget.runs, self.test_budget.seconds)
-            tree.reset(start)
-            try:
-                self.attempt(ctx, tree, written, sessions, attempt, model, count)
-                self.judge(ctx, attempt)
-            except candidates.ATTEMPT_ERRORS as exc:
-                errors.append(exc)
-                attempt.error = str(exc).splitlines()[0][:300]
-                stopped = attempt.error if isinstance(exc, BudgetExceeded) else ""
-            finally:
-                shared.settle(self.test_budget, given)
-            if index == 1:
-                after = self.spent()
-                first = (after[0] - before[0], after[1] - before[1])
-            attempts.append(attempt)
-            ctx.log("candidate", index=index, sampled=attempt.sampled, kept=attempt.kept, lines=attempt.lines,
-                    why=(attempt.error or attempt.why)[:300], files=attempt.touched)
-            if stopped:
-                break
-        self.test_budget = shared
+    def code_candidates(self, ctx: StepContext, tree: Tree, written: list[str], count: int) -> dict[str, Any]:
+        """`count` Coder attempts from the same tree, as many at once as the deployment allows, each in a spare
+        tree, judged by the tests on the job's tree in turns; the chosen one's change is the step's (see
+        `bot.flow.candidates`)."""
+        settings = self.services.settings
+        start = tree.patch(written)
+        if self.brief.test_command:
+            self.prepared(ctx, written)  # the setup command and the base run, once, before the attempts share them
+        runs = self.test_budget = self.test_budget or Budget(settings.coder_test_runs, settings.coder_test_seconds)
+        usd, tokens = candidates.share(self.spent(), self.budget_limit(), count)
+        bench = candidates.Bench(tree, written)
+        at_once = min(count, settings.candidates_at_once)
+        self.status("code", f"implementing the plan: {count} attempts, {at_once} at a time")
+        portions = [runs.portion(count) for _ in range(count)]
+        given = [(p.runs, p.seconds) for p in portions]
+        jobs = [partial(self.candidate, ctx, bench, start, written, Attempt(i, sampled=i > 1), count,
+                        Share(usd, tokens), portions[i - 1]) for i in range(1, count + 1)]
+        try:
+            attempts = candidates.run_all(jobs, at_once, bench)
+        finally:
+            for portion, was in zip(portions, given, strict=True):
+                runs.settle(portion, was)
         choice = candidates.choose(attempts)
-        if choice.chosen is None and errors and len(errors) == len(attempts):
-            raise errors[0]  # every attempt failed: the first failure is the step's
+        failed = [a.failure for a in attempts if a.failure is not None]
+        if choice.chosen is None and failed and len(failed) == len(attempts):
+            raise failed[0]  # every attempt failed: the first failure is the step's
         chosen = choice.chosen or attempts[0]
         ctx.log("candidate_chosen", index=chosen.index, tried=len(attempts), reason=choice.reason[:500])
         tree.reset(chosen.patch)
         return self.code_output(chosen, {"tried": len(attempts), "asked": count, "chosen": chosen.index,
-                                         "reason": choice.reason, "stopped": stopped,
+                                         "at_once": at_once, "reason": choice.reason,
                                          "attempts": [a.to_dict() for a in attempts]})
 
-    def judge(self, ctx: StepContext, attempt: Attempt) -> None:
-        """Run the whole test command on the attempt's tree against the base run: whether it is kept, and why."""
+    def candidate(self, ctx: StepContext, bench: candidates.Bench, start: str, written: list[str], attempt: Attempt,
+                  of: int, share: Share, budget: Budget) -> Attempt:
+        """One of the candidates (run by `candidates.run_all`): a spare tree at the base plus `start`, the Coder in
+        it held to `share` and `budget`, then one whole test run on the job's tree in its turn. The attempt's own
+        failure is recorded in it; any other error ends it (and the others, through `bench`)."""
+        bench.check()
+        model = self.model()
+        if attempt.sampled:
+            model = model.sampled(self.services.settings.candidate_temperature)
+        call = candidates.own_call(self.call("code"), attempt.index, bench)
+        base = bench.tree.base
+        with self.services.workspace.spare(self.run.repo, base) as place:
+            spare = Tree(self.services.workspace.git, place, base)
+            spare.reset(start)
+            turn = partial(bench.turn, spare)
+            try:
+                self.attempt(ctx, spare, written, attempt, model.within(share), of, call=call, budget=budget,
+                             turn=turn)
+                self.judge(ctx, attempt, turn)
+            except candidates.ATTEMPT_ERRORS as exc:
+                attempt.failure, attempt.error = exc, str(exc).splitlines()[0][:300]
+        ctx.log("candidate", index=attempt.index, sampled=attempt.sampled, kept=attempt.kept, lines=attempt.lines,
+                why=(attempt.error or attempt.why)[:300], files=attempt.touched)
+        return attempt
+
+    def judge(self, ctx: StepContext, attempt: Attempt, turn: Turn = candidates.no_turn) -> None:
+        """Run the whole test command on the attempt's change against the base run: whether it is kept, and why."""
         if not attempt.change or not self.brief.test_command:  # its own change: the reproduction tests are everyone's
             attempt.kept, attempt.why = candidates.judged_reason(bool(attempt.change), None, 0, [], "")
             return
         base = self.prepared(ctx, attempt.touched)
-        report, verdict = self.run_tests(ctx, attempt.touched, base, event="candidate_tests")
+        with turn(attempt.touched):
+            report, verdict = self.run_tests(ctx, attempt.touched, base, event="candidate_tests")
         passing = [passes for _, passes in reproduced(self.reproduction, self._report_dict(report, verdict))]
         attempt.tests = self.what(report, verdict)
         attempt.kept, attempt.why = candidates.judged_reason(True, verdict.accepted, verdict.new_failures, passing,
@@ -628,7 +655,8 @@ def candidate_rows(record: dict[str, Any] | None) -> list[str]:
     """The pull request's lines on the Coder's attempts (none with a single attempt)."""
     if not record:
         return []
-    head = f"{record['tried']} Coder attempts were made ({record['asked']} asked), each judged by the tests:"
+    at_once = f", {record['at_once']} at a time" if record.get("at_once") else ""
+    head = f"{record['tried']} Coder attempts were made ({record['asked']} asked{at_once}), each judged by the tests:"
     return [head, *candidates.render(record["attempts"], record["reason"], record.get("stopped", ""))]
 
 

@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import openai
 from pydantic import BaseModel, ValidationError
 
-from bot.config.pricing import Budget, PriceTable
+from bot.config.pricing import Budget, PriceTable, Share
 from bot.core.errors import AgentGaveUp, AgentStuck, ModelOutputInvalid, PromptTruncated
 from bot.models import memo
 from bot.models.context import (
@@ -163,6 +164,8 @@ class ModelClient:
         self.max_input_tokens = max_input_tokens
         self._models: Callable[[str], str] = lambda step: model
         self._sent: dict[tuple[str, str, str], int] = {}  # shared by the per-run copies, like `_formats`
+        self._sent_lock = threading.Lock()  # concurrent attempts of one run number their requests through it
+        self._share: Share | None = None  # a concurrent attempt's part of the run's budget (`within`)
 
     def for_run(self, models: Callable[[str, str], str], budget: Budget) -> ModelClient:
         """A client for one run: `models(step, default)` picks each step's model; the run's own budget."""
@@ -176,6 +179,12 @@ class ModelClient:
         client = copy.copy(self)
         if self._sampling.temperature is not None:
             client._sampling = dataclasses.replace(self._sampling, temperature=temperature)
+        return client
+
+    def within(self, share: Share) -> ModelClient:
+        """This client, also held to `share` (one of several concurrent attempts' part of the run's budget)."""
+        client = copy.copy(self)
+        client._share = share
         return client
 
     def structured(self, ctx: CallContext, messages: list[dict[str, Any]], output: type[T],
@@ -340,9 +349,10 @@ class ModelClient:
     def _occurrence(self, ctx: CallContext, digest: str) -> str:
         """The digest numbered by how often this execution has sent the request: the n-th time gets the
         reply the n-th time got in an earlier execution, so a request repeated on purpose is asked again."""
-        key = (ctx.run_id, ctx.execution, digest)
-        self._sent[key] = self._sent.get(key, 0) + 1
-        return f"{digest}:{self._sent[key]}"
+        key = (ctx.run_id, ctx.execution + ctx.memo, digest)
+        with self._sent_lock:
+            self._sent[key] = count = self._sent.get(key, 0) + 1
+        return f"{digest}:{count}"
 
     def _kept(self, ctx: CallContext, digest: str) -> Any:
         """The reply this run already got for the request with `digest` (logged as reused), else None."""
@@ -375,11 +385,12 @@ class ModelClient:
 
     def _check_budget(self, ctx: CallContext, model: str, prompt: int) -> None:
         spent = self._store.usage(ctx.run_id)
-        self._budget.check(
-            spent_usd=spent["cost_usd"],
-            spent_tokens=int(spent["prompt_tokens"] + spent["completion_tokens"]),
-            next_usd=self._prices.cost(model, prompt, self._sampling.max_output_tokens),
-            next_tokens=prompt + self._sampling.max_output_tokens)
+        next_usd = self._prices.cost(model, prompt, self._sampling.max_output_tokens)
+        next_tokens = prompt + self._sampling.max_output_tokens
+        self._budget.check(spent_usd=spent["cost_usd"], spent_tokens=int(spent["prompt_tokens"] +
+                           spent["completion_tokens"]), next_usd=next_usd, next_tokens=next_tokens)
+        if self._share is not None:
+            self._share.check(next_usd, next_tokens)
 
     def _record(self, ctx: CallContext, model: str, response: Any, seconds: float, sizes: dict[str, int]) -> None:
         """Add the call's usage and cost to the run and log it; stop if the server cut the prompt.
@@ -391,6 +402,8 @@ class ModelClient:
         counts = usage_counts(getattr(response, "usage", None))
         prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
         cost = self._prices.cost(model, prompt, completion)
+        if self._share is not None:
+            self._share.add(cost, prompt + completion)
         self._store.add_usage(ctx.run_id, ctx.step, model, prompt, completion, cost, seconds=round(seconds, 3),
                               **sizes)
         if cut_by_server(prompt, sizes["text_estimate"]):

@@ -14,6 +14,10 @@ takes ~0.14 s against 6.6 s for `clone --depth 1` of a django-sized repository.
   and after a scrub and reset (`bot.workspace.tree.scrub`, `checkout -f --detach`, `clean -ffdx`)
   git reports nothing changed, untracked or ignored. Anything else and the slot is deleted
   and cloned again, so no run sees another's files and nothing a test planted survives.
+* A spare tree (`spare/<owner>/<repo>/<id>`, `spare`) is one more `clone --local` of the mirror at a
+  job's commit, for a Coder attempt beside the job's slot (`bot.flow.candidates`). Only our edit tools
+  write it, nothing is ever run in it, and it is deleted when the attempt ends (or, left by a worker
+  that died, by the next `spare` an hour later).
 * Every git command goes through `bot.workspace.git` (hardened; the token only as a header).
 """
 
@@ -24,6 +28,7 @@ import fcntl
 import hashlib
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +39,8 @@ from bot.workspace.git import GIT_TIMEOUT, Git, Reader
 from bot.workspace.tree import scrub, tracked_paths
 
 SLOTS_PER_REPO = 8
+SPARE_KEPT_SECONDS = 3600
+"""A spare tree older than this was left by a worker that died: the next `spare` of the repository deletes it."""
 LENT_SUFFIX = ".lent"
 CONFIG_SUFFIX = ".config-sha256"
 FETCHED_SUFFIX = ".fetched"
@@ -129,6 +136,21 @@ class Workspace:
             discard(slot)  # else the next job finds it unproven and tries again
 
     @contextlib.contextmanager
+    def spare(self, repo: str, sha: str) -> Iterator[Path]:
+        """A clean tree of `repo` at `sha` (in the mirror already) besides the job's slot, deleted after the block."""
+        folder = self.root / "spare" / repo
+        folder.mkdir(parents=True, exist_ok=True)
+        _sweep(folder, time.time() - SPARE_KEPT_SECONDS)
+        tree = folder / uuid.uuid4().hex
+        try:
+            self.git("clone", "--local", "--no-checkout", "--quiet", str(self.mirror_path(repo)), str(tree),
+                     local=True)
+            self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=tree)
+            yield tree
+        finally:
+            remove_tree(tree)
+
+    @contextlib.contextmanager
     def lent(self, work: WorkTree) -> Iterator[None]:
         """Mark the slot unproven while a sandboxed command may change it.
 
@@ -206,6 +228,14 @@ def discard(slot: Path) -> None:
         mark.unlink(missing_ok=True)
     if os.path.lexists(slot):
         raise GitError(f"the unproven work tree {slot} could not be deleted", retryable=True)
+
+
+def _sweep(folder: Path, before: float) -> None:
+    """Delete the entries of `folder` last changed before `before` (never following a link)."""
+    for entry in os.scandir(folder):
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_mtime < before:
+                remove_tree(Path(entry.path))
 
 
 def _fetch_began(stamp: Path) -> float:

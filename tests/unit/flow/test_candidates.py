@@ -1,8 +1,29 @@
-"""Choosing among the Coder's attempts: the vote on normalized diffs, what keeps an attempt, the budget check."""
+"""The Coder's attempts: the vote on normalized diffs, what keeps an attempt, their budget, running them at once."""
 
 from __future__ import annotations
 
-from bot.flow.candidates import Attempt, budget_short, choose, judged_reason, normalized, render
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.core.errors import GitError
+from bot.flow.candidates import (
+    Attempt,
+    AttemptsStopped,
+    Bench,
+    choose,
+    judged_reason,
+    normalized,
+    render,
+    run_all,
+    share,
+    told,
+)
+from bot.workspace.git import Git
+from bot.workspace.tree import Tree
 
 SPLIT = """diff --git a/t/__init__.py b/t/__init__.py
 --- a/t/__init__.py
@@ -61,12 +82,72 @@ def test_an_attempt_is_kept_only_with_a_change_its_reproduction_passing_and_no_n
         True, "the tests pass (4 passed), reproduction tests included")
 
 
-def test_another_attempt_starts_only_while_the_budget_left_covers_twice_the_first() -> None:
-    assert budget_short((0.10, 10_000), (0.10, 10_000), (2.0, 600_000)) == ""
-    short = budget_short((1.5, 100_000), (0.30, 40_000), (2.0, 600_000))
-    assert short.startswith("the run's budget left ($0.5000, 500,000 tokens) is less than twice what the first "
-                            "attempt took ($0.3000, 40,000 tokens)")
-    assert budget_short((0.1, 500_000), (0.01, 60_000), (2.0, 600_000))  # tokens run short first
+def test_each_attempt_gets_one_part_of_the_budget_left_and_the_test_step_one_more() -> None:
+    assert share((0.5, 100_000), (2.0, 600_000), 2) == (pytest.approx(0.5), 166_666)
+    assert share((0.0, 0), (2.0, 600_000), 4) == (pytest.approx(0.4), 120_000)
+    assert share((3.0, 700_000), (2.0, 600_000), 2) == (0.0, 0)  # nothing left: nothing to share
+
+
+def test_the_coder_is_told_which_attempt_it_is_only_among_several() -> None:
+    assert told(1, 1) == ""
+    assert told(2, 3).startswith("This is attempt 2 of 3: 3 independent attempts at this plan are made")
+
+
+def test_attempts_run_at_once_and_come_back_in_their_order(tmp_path: Path) -> None:
+    together = threading.Barrier(3, timeout=30)  # broken unless all three wait at the same time
+
+    def job(index: int) -> Callable[[], Attempt]:
+        def run() -> Attempt:
+            together.wait()
+            time.sleep(0.01 * (3 - index))  # the last one ends first
+            return Attempt(index, sampled=index > 1)
+        return run
+
+    attempts = run_all([job(1), job(2), job(3)], 3, Bench(tree(tmp_path), []))
+    assert [a.index for a in attempts] == [1, 2, 3]
+
+
+def test_at_once_bounds_how_many_attempts_work_together(tmp_path: Path) -> None:
+    busy, most, lock = [0], [0], threading.Lock()
+
+    def job(index: int) -> Callable[[], Attempt]:
+        def run() -> Attempt:
+            with lock:
+                busy[0] += 1
+                most[0] = max(most[0], busy[0])
+            time.sleep(0.02)
+            with lock:
+                busy[0] -= 1
+            return Attempt(index, sampled=True)
+        return run
+
+    run_all([job(i) for i in range(1, 5)], 2, Bench(tree(tmp_path), []))
+    assert most[0] == 2
+
+
+def test_an_error_of_ours_in_one_attempt_stops_the_others_and_is_raised(tmp_path: Path) -> None:
+    bench = Bench(tree(tmp_path), [])
+    seen: list[str] = []
+
+    def broken() -> Attempt:
+        raise GitError("the spare tree could not be cloned")
+
+    def waiting() -> Attempt:
+        assert bench.stop.wait(30), "never stopped"
+        try:
+            bench.check()
+        except AttemptsStopped:
+            seen.append("stopped")
+            raise
+        return Attempt(2, sampled=True)
+
+    with pytest.raises(GitError, match="could not be cloned"):
+        run_all([waiting, broken, waiting], 2, bench)
+    assert seen == ["stopped", "stopped"]  # each waiting attempt ended, the one queued behind them too
+
+
+def tree(root: Path) -> Tree:
+    return Tree(Git(lambda text: text), root, "0" * 40)
 
 
 def test_the_pull_request_lines_name_each_attempt_and_the_choice() -> None:

@@ -9,7 +9,7 @@ import pytest
 import redis
 from pydantic import BaseModel
 
-from bot.config.pricing import Budget, PriceTable, UnpricedModel
+from bot.config.pricing import Budget, PriceTable, Share, UnpricedModel
 from bot.core.errors import BudgetExceeded, ModelOutputInvalid
 from bot.models.client import CallContext, ModelClient
 from bot.models.sampling import Sampling, is_openai
@@ -115,6 +115,20 @@ def test_budget_is_checked_before_the_call(model_server, store: RunStore) -> Non
     with pytest.raises(BudgetExceeded):
         client(url, store, budget=Budget(5.0, 1000)).structured(CallContext("r5", "plan"), MESSAGES, Plan)
     assert fake.requests == [] and fake.pending() == 1
+
+
+def test_an_attempt_held_to_its_share_stops_at_it_while_the_run_budget_has_room(model_server, store: RunStore) -> None:
+    fake, url = model_server
+    fake.script(Reply.json(SAMPLE_PLAN), Reply.json(SAMPLE_PLAN))
+    share = Share(max_usd=5.0, max_tokens=20_000)
+    held = client(url, store, budget=Budget(5.0, 10**6)).within(share)
+    held.structured(CallContext("r5s", "plan"), MESSAGES, Plan)
+    assert share.spent_tokens == sum(store.usage("r5s")[k] for k in ("prompt_tokens", "completion_tokens")) > 0
+    share.add(0.0, 20_000 - share.spent_tokens)  # as if its earlier calls had used it all
+    with pytest.raises(BudgetExceeded, match="this attempt's share of the run's budget") as caught:
+        held.structured(CallContext("r5s", "plan"), MESSAGES, Plan)
+    assert "fewer `candidates`" in caught.value.hint
+    assert len(fake.requests) == 1 and fake.pending() == 1  # refused before the call, like the run's own budget
 
 
 class Echo(BaseModel):
