@@ -572,8 +572,9 @@ class Implementation:
         return baseline.what(report, verdict, self.brief.branch)
 
     def failures(self, report: TestReport, verdict: Comparison) -> str:
-        """What the Coder is told of a failed run (see `_failures`)."""
-        return _failures(report, verdict, self.brief.branch)
+        """What the Coder (and the Reviewer) is told of a failed run (see `_failures`), the failing tests named as
+        the test command takes them back (`runner_id`: what `run_tests` accepts)."""
+        return _failures(report, verdict, self.brief.branch, self.runner_id)
 
     def _report_dict(self, report: TestReport, verdict: Comparison) -> dict[str, Any]:
         return _report_dict(report, verdict, self.brief.branch)
@@ -712,8 +713,10 @@ def redacted(report: TestReport, redact: Callable[[str], str]) -> TestReport:
                    failing=tuple(redact(test) for test in report.failing))
 
 
-def _failures(report: TestReport, verdict: Comparison | None = None, branch: str = "main") -> str:
-    """What the Coder is told of a failed run: what happened, the new failures, and the output's end.
+def _failures(report: TestReport, verdict: Comparison | None = None, branch: str = "main",
+              shown: Callable[[str], str] = lambda test_id: test_id) -> str:
+    """What the Coder is told of a failed run: what happened, the new failures (each named by `shown`), and the
+    output's end.
 
     Tests that already failed on the base branch (`verdict`) are left out: only their number is said.
     """
@@ -724,7 +727,7 @@ def _failures(report: TestReport, verdict: Comparison | None = None, branch: str
     if already:
         lines.append(f"({len(verdict.already_failing)} of the failing tests fail on {branch} without this change "
                      "too: they are not part of this task, leave them alone.)")
-    lines += [f"--- {case.name} ({case.outcome})\n{case.message}" for case in failing[:10]]
+    lines += [f"--- {shown(case.name)} ({case.outcome})\n{case.message}" for case in failing[:10]]
     if report.source != "junit" or not failing:
         lines.append(f"Output (end):\n{report.output_tail}")
     return "\n".join(lines)

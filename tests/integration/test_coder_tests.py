@@ -90,6 +90,26 @@ def test_the_coder_runs_the_tests_sees_a_regression_is_refused_finish_fixes_and_
     assert not pull.draft and "return len(text.split())" in branch_file(world, pull.head, "textstats/__init__.py")
 
 
+def test_a_fix_round_names_the_failing_tests_as_run_tests_takes_them_back(world: World) -> None:
+    """The test step's failures go to the Coder as pytest node ids (`tests/test_x.py::test_y`), the form its
+    `run_tests` says it takes "as failing tests are listed"; JUnit's `tests.test_x::test_y` is no file to pytest."""
+    simple = "tests/test_textstats.py::test_word_count_simple"
+    world.openai.script(Reply.tool_calls([WRONG_FIX]), Reply.tool_calls([FINISH]),  # no run: the regression unseen
+                        Reply.tool_calls([UNFIX, run_tests(simple)]), Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.openai.script(Reply.json({"summary": "Nothing to add.", "tests_added": []}), match=TESTER)
+    run_id = world.plan_and_approve()
+
+    fix = requests_of(world, CODER)[-1]
+    told = fix["messages"][1]["content"].split('source="test results"')[1]
+    assert f"--- {simple} (failed)" in told and "tests.test_textstats::" not in told
+    [ran] = [r for r in tool_results(fix) if r.startswith("Command:")]
+    assert "Result: 1 passed, 0 failed" in ran
+    assert [(e["ok"], e["passed"]) for e in events(world, run_id, "coder_tests")] == [(True, 1)]
+    reviewed = requests_of(world, REVIEWER)[-1]["messages"][-1]["content"]
+    assert "tests.test_textstats::" not in reviewed  # the Reviewer sees the ids the Coder was given too
+
+
 def test_the_reviewer_sees_the_test_results_the_function_diff_and_an_edited_assertion(world: World) -> None:
     world.github.push_commit(REPO, "main", {"textstats/__init__.py": LONG_WORD_COUNT}, by="alice")
     world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([FINISH]),
