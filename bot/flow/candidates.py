@@ -171,7 +171,7 @@ class Bench:
         self.tree = tree
         self.stop = threading.Event()
         self._lock = threading.Lock()
-        self._synced = list(synced)  # the paths whose state the job's tree holds beyond the base
+        self.synced = list(synced)  # the paths whose state the job's tree holds beyond the base
 
     def check(self) -> None:
         """Raise `AttemptsStopped` once another attempt failed with an error of ours."""
@@ -183,8 +183,8 @@ class Bench:
         """Hold the job's tree with the spare tree's change to `paths` on it (the last holder's taken off)."""
         with self._lock:
             self.check()
-            self.tree.restore(spare.patch(paths), list(dict.fromkeys([*self._synced, *paths])))
-            self._synced = list(paths)
+            self.tree.restore(spare.patch(paths), list(dict.fromkeys([*self.synced, *paths])))
+            self.synced = list(paths)
             yield
 
 

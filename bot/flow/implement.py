@@ -3,8 +3,8 @@
 → publish (commit, push, pull request) → report, as pipeline steps.
 
 The Coder's `run_tests` (`bot.agents.testruns`) runs the repository's tests through the same
-`sandboxed` path as the test step, in the step's own HOME: the setup command first (once per
-step) and the base run (`bot.flow.baseline`, cached per base commit), so its `finish` can be
+`sandboxed` path as the test step, in the job's HOME (`test_home`): the setup command first (once per
+job) and the base run (`bot.flow.baseline`, cached per base commit), so its `finish` can be
 refused while a regression against the base exists. The budget of its runs and seconds is the
 job's, shared by the code step and the test step's fix and revision rounds.
 
@@ -159,8 +159,13 @@ class Implementation:
 
     @contextmanager
     def test_home(self) -> Iterator[None]:
-        """A HOME of the step's own for its commands (what the setup command installs there, the test runs see),
-        removed when the step ends, however deep a command nested it, never following a link."""
+        """A HOME for the commands (what the setup command installs there, the test runs see): the one already
+        made for this job when there is one (the implement job keeps one from step to step, so the setup command
+        runs once per job), else one of the block's own, removed when the block ends, however deep a command
+        nested it, never following a link."""
+        if self.home is not None:
+            yield
+            return
         self.home, self.set_up, self.based, self.base = Path(tempfile.mkdtemp(prefix="issuesmith-home-")), False, \
             False, None
         try:
@@ -168,6 +173,23 @@ class Implementation:
         finally:
             remove_tree(self.home)
             self.home = None
+
+    def fresh(self, tree: Tree, patch: str = "") -> None:
+        """The job's tree back to the base plus `patch` and nothing else, and its HOME empty: what the setup command
+        built is gone, so it runs again (first, before any test run in this HOME) before the next test run."""
+        tree.reset(patch)
+        if self.home is not None:
+            for entry in list(self.home.iterdir()):
+                remove_tree(entry)
+        self.set_up = False
+
+    def kept(self, tree: Tree, patch: str, paths: list[str]) -> None:
+        """The job's tree at the base plus `patch` (`paths`: what it may hold beyond the base now), what the
+        setup command built kept when it ran in this HOME; else `fresh`."""
+        if self.set_up:
+            tree.restore(patch, paths)
+        else:
+            self.fresh(tree, patch)
 
     def prepared(self, ctx: StepContext, touched: list[str]) -> BaseRun | None:
         """The setup command run and the base run made in this step's HOME (each once); the base run."""
@@ -184,7 +206,7 @@ class Implementation:
                     turn: Turn = candidates.no_turn) -> TestRuns | None:
         """The Coder's `run_tests` for one phase (None when the deployment offers none or there is no test command).
 
-        Each run: the setup command and the base run first (once per step), then the test command narrowed
+        Each run: the setup command and the base run first (once per job), then the test command narrowed
         by the selector, sandboxed like the test step's runs (the tree restored after), logged as `coder_tests`.
         `budget` is the runs and seconds it may take (the job's by default); `turn(paths)` is held around each
         run (a candidate's turn on the job's tree, `bot.flow.candidates.Bench`).
@@ -242,7 +264,7 @@ class Implementation:
         running the tests as it sees fit (the Reviewer comes after the tests)."""
         self.advance(State.IMPLEMENTING)
         tree = self.tree(ctx)
-        tree.reset()
+        self.fresh(tree)
         written: list[str] = []  # the reproduction's test files
         sessions: list[EditSession] = []  # the Coder's on the job's tree (a single attempt's)
         with self.test_home(), self.keeping_partial(ctx, tree, lambda: [*written, *latest_touched(sessions)]):
@@ -315,7 +337,7 @@ class Implementation:
             raise failed[0]  # every attempt failed: the first failure is the step's
         chosen = choice.chosen or attempts[0]
         ctx.log("candidate_chosen", index=chosen.index, tried=len(attempts), reason=choice.reason[:500])
-        tree.reset(chosen.patch)
+        self.kept(tree, chosen.patch, list(dict.fromkeys([*bench.synced, *chosen.touched])))
         return self.code_output(chosen, {"tried": len(attempts), "asked": count, "chosen": chosen.index,
                                          "at_once": at_once, "reason": choice.reason,
                                          "attempts": [a.to_dict() for a in attempts]})
@@ -433,8 +455,8 @@ class Implementation:
     def test(self, ctx: StepContext) -> dict[str, Any]:
         """Tester adds tests; the setup and test commands run; the Coder fixes failures, bounded.
 
-        The commands of this step share a HOME of their own (what the setup command installs
-        there, the test runs see), removed when the step ends.
+        The commands of this step share the job's HOME with the code step's (`test_home`): when the code
+        step ran the setup command in this job, it does not run again.
         """
         self.advance(State.TESTING)
         with self.test_home():
@@ -444,8 +466,8 @@ class Implementation:
         code_out = ctx.outputs["code"]
         self.reproduction = Reproduction.from_dict(code_out.get("reproduction"))
         tree = self.tree(ctx)
-        tree.reset(code_out["patch"])
         touched = list(code_out["touched"])
+        self.kept(tree, code_out["patch"], touched)
         settings, model = self.services.settings, self.model()
         self.status("test", "writing tests")
         session = self.edit_session(self.edit_scope((), tester.TEST_GLOBS))
@@ -775,5 +797,6 @@ def implement_run(services: Services, run: Run, record_plan: dict[str, Any], pla
                                base.get("test_command", ""), config.guidance())
         pipeline = Pipeline(steps(impl), journal, should_stop=lambda: stop_reason(services, run.id),
                             backoff=tuple(services.settings.step_retry_backoff))
-        pipeline.run(run.id, {}, services)
+        with impl.test_home():  # one HOME for the job's steps: the setup command runs once per job
+            pipeline.run(run.id, {}, services)
 

@@ -368,6 +368,32 @@ def test_setup_command_installs_what_the_tests_use(world: World) -> None:
     assert setup["exit_code"] == 0 and setup["command"].startswith("mkdir -p ~/deps")
 
 
+BUILT_TEST = ("create_file", {"path": "tests/test_built_in_the_tree.py", "content":
+                              "import os\nimport sys\n\nsys.path.insert(0, os.getcwd())\n\n\n"
+                              "def test_what_the_setup_built_in_the_tree():\n"
+                              "    import built_dep\n    assert built_dep.ANSWER == 42\n"})
+
+
+def test_setup_command_runs_once_per_job_and_what_it_built_in_the_tree_stays_for_the_test_step(world: World) -> None:
+    """The Coder runs the tests in the code step (the setup command first); the test step's runs use the same HOME
+    and tree: the setup command does not run again, and what it built in the tree (untracked) is still there."""
+    world.services.settings.setup_command = "echo 'ANSWER = 42' > built_dep.py"
+    world.openai.script(Reply.tool_calls([FIX, ("run_tests", {"selector": ""})]),
+                        Reply.json({"summary": "Split on any whitespace.", "notes": ""}), match=CODER)
+    reviewer(world, APPROVE)
+    tester(world, BUILT_TEST)
+    run_id = approve(world)
+
+    [pull] = world.github.pulls(REPO)
+    assert "4 passed, 0 failed" in pull.body and not pull.draft  # the new test imported what setup built
+    entries = world.services.store.entries(run_id)
+    assert [e["step"] for e in entries if e["event"] == "setup"] == ["code"]
+    assert [e["passed"] for e in entries if e["event"] == "coder_tests"] == [3]
+    assert "built_dep.py" not in subprocess.run(["git", "diff", "--name-only", f"main...{pull.head}"],
+                                                cwd=world.github.repo_path(REPO), capture_output=True, text=True,
+                                                check=True).stdout  # build output is never committed
+
+
 def test_failing_setup_command_stops_the_run_with_its_output(world: World) -> None:
     world.services.settings.setup_command = "echo 'resolver: no matching distribution for nothere==9' && exit 3"
     coder(world, FIX)
