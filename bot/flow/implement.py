@@ -26,6 +26,7 @@ step does not: its tree has run repository code, and its code-step patch is stor
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import tempfile
@@ -108,6 +109,7 @@ class Implementation:
     based: bool = False
     test_budget: Budget | None = None  # the Coder's test runs and seconds left (this job's)
     reproduction: Reproduction | None = None  # the tests that fail on the base by design (the code step's)
+    whole_runs: dict[str, TestReport] = field(default_factory=dict)  # this job's whole-command runs, by tree
 
     # -- helpers ------------------------------------------------------------------------------
     def call(self, step: str) -> CallContext:
@@ -178,6 +180,7 @@ class Implementation:
         """The job's tree back to the base plus `patch` and nothing else, and its HOME empty: what the setup command
         built is gone, so it runs again (first, before any test run in this HOME) before the next test run."""
         tree.reset(patch)
+        self.whole_runs.clear()  # made with what the setup command built: it runs again
         if self.home is not None:
             for entry in list(self.home.iterdir()):
                 remove_tree(entry)
@@ -476,7 +479,7 @@ class Implementation:
         added_paths = [p for p in session.touched if p not in touched]
         touched += added_paths
         base = self.prepared(ctx, touched)
-        report, verdict = self.run_tests(ctx, touched, base)
+        report, verdict = self.tests_of_this_tree(ctx, tree, touched, base)
         fixes: list[str] = []
         while not verdict.accepted and self.brief.test_command and len(fixes) < settings.max_test_fixes:  # none: no fix
             ctx.check()
@@ -496,6 +499,18 @@ class Implementation:
         return {"patch": tree.patch(touched), "touched": touched, "report": self._report_dict(report, verdict),
                 "fixes": fixes, "tests_added": added.tests_added, "sandbox": self.sandbox_used,
                 "baseline": base.summary() if base else None, **reviewed}
+
+    def tests_of_this_tree(self, ctx: StepContext, tree: Tree, touched: list[str],
+                           base: BaseRun | None) -> tuple[TestReport, Comparison]:
+        """The whole test command's result on the tree as it is: the code step's, when it ran the whole command on
+        this same tree in this job (the Coder's last `run_tests`, a candidate's judging run), else a new run."""
+        known = self.whole_runs.get(tree_key(tree.patch(touched)))
+        if known is None:
+            return self.run_tests(ctx, touched, base)
+        verdict = compare(known, base)
+        ctx.log("tests_not_rerun", round=0, reason="the code step ran the whole test command on this same tree",
+                passed=known.passed, failed=known.failed, errors=known.errors, ok=verdict.accepted)
+        return known, verdict
 
     def sandboxed(self, ctx: StepContext, touched: list[str], command: Callable[[], CommandResult],
                   on: str = "") -> CommandResult:
@@ -582,6 +597,8 @@ class Implementation:
                           self.services.redactor)
         remove_tree(junit)
         self.sandbox_used = {"backend": result.backend, "isolated": result.isolated, "notes": list(result.notes)}
+        if not on and not narrow and not report.timed_out and self.set_up:
+            self.whole_runs[tree_key(self.tree(ctx).patch(touched))] = report
         verdict = compare(report, base)
         ctx.log("base_tests" if on else event, passed=report.passed, failed=report.failed, errors=report.errors,
                 ok=verdict.accepted, what=self.what(report, verdict), source=report.source,
@@ -672,6 +689,11 @@ class Implementation:
             base_note=ctx.outputs["prepare"]["base_note"], sandbox_note=unsandboxed_note(test_out.get("sandbox", {})),
             reproduction=reproduced(Reproduction.from_dict(code_out.get("reproduction")), test_out["report"]),
             candidates=candidate_rows(code_out.get("candidates")))
+
+
+def tree_key(patch: str) -> str:
+    """What identifies a tree of this job's base: its patch's digest."""
+    return hashlib.sha256(patch.encode()).hexdigest()
 
 
 def candidate_rows(record: dict[str, Any] | None) -> list[str]:

@@ -90,6 +90,31 @@ def test_the_coder_runs_the_tests_sees_a_regression_is_refused_finish_fixes_and_
     assert not pull.draft and "return len(text.split())" in branch_file(world, pull.head, "textstats/__init__.py")
 
 
+def test_the_test_step_takes_the_coders_whole_run_of_the_same_tree_instead_of_running_it_again(world: World) -> None:
+    """The Coder ran the whole test command on the tree it finished with and the Tester added nothing: the test step
+    has that tree's result already (same job, same HOME). When the Tester adds a test, the tree differs: it runs."""
+    world.openai.script(Reply.tool_calls([FIX, run_tests("")]), Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.openai.script(Reply.json({"summary": "Nothing to add.", "tests_added": []}), match=TESTER)
+    run_id = world.plan_and_approve()
+
+    [pull] = world.github.pulls(REPO)
+    assert not pull.draft and "3 passed, 0 failed" in pull.body
+    assert [(e["ok"], e["passed"]) for e in events(world, run_id, "coder_tests")] == [(True, 3)]
+    assert events(world, run_id, "tests") == []  # not run a second time
+    [reused] = events(world, run_id, "tests_not_rerun")
+    assert reused["reason"] == "the code step ran the whole test command on this same tree" and reused["ok"]
+
+    world.openai.script(Reply.tool_calls([FIX, run_tests("")]), Reply.tool_calls([FINISH]), match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.openai.script(Reply.tool_calls([("create_file", {"path": "tests/test_more.py", "content":
+                                                           "def test_more():\n    assert True\n"})]),
+                        Reply.json({"summary": "One more.", "tests_added": ["test_more"]}), match=TESTER)
+    second = world.plan_and_approve(title="count words once more")
+    assert [(e["ok"], e["passed"]) for e in events(world, second, "tests")] == [(True, 4)]
+    assert events(world, second, "tests_not_rerun") == []
+
+
 def test_a_fix_round_names_the_failing_tests_as_run_tests_takes_them_back(world: World) -> None:
     """The test step's failures go to the Coder as pytest node ids (`tests/test_x.py::test_y`), the form its
     `run_tests` says it takes "as failing tests are listed"; JUnit's `tests.test_x::test_y` is no file to pytest."""
