@@ -188,6 +188,14 @@ class Settings(ModelSettings):
         30.0, gt=0, validation_alias="ISSUESMITH_INBOX_RECLAIM_SECONDS",
         description="seconds a delivery read from the inbox may wait unqueued before another worker's "
                     "dispatcher takes it over (its reader died)")
+    intake_queue: str = Field(
+        "issuesmith-intake", min_length=1, validation_alias="ISSUESMITH_INTAKE_QUEUE",
+        description="the RQ queue of intake jobs (a delivery's or command's first, millisecond job); every worker "
+                    "takes it before the work queue")
+    work_queue: str = Field(
+        "issuesmith", min_length=1, validation_alias="ISSUESMITH_WORK_QUEUE",
+        description="the RQ queue of the long jobs (plan, implement, revise, pending notices); its default is the "
+                    "name of the single queue before the intake queue existed, which workers always serve too")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
     dashboard_token: SecretStr | None = Field(
         None, validation_alias="ISSUESMITH_DASHBOARD_TOKEN",
@@ -244,6 +252,12 @@ class Settings(ModelSettings):
     @model_validator(mode="after")
     def _timeout_within_maximum(self) -> Settings:
         check_test_timeouts(self.test_timeout, self.max_test_timeout)
+        return self
+
+    @model_validator(mode="after")
+    def _two_queues(self) -> Settings:
+        if self.intake_queue == self.work_queue:
+            raise ValueError("ISSUESMITH_INTAKE_QUEUE and ISSUESMITH_WORK_QUEUE must differ (intake jobs go first)")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,13 @@
-"""Putting work on the RQ queue: queue name, deterministic job ids, retry policy.
+"""Putting work on the RQ queues: queue names, deterministic job ids, retry policy.
+
+Two queues (issue 18): intake jobs (milliseconds: record a run or a command, queue the next step) on
+the intake queue, every other job (plan, implement, revise, pending notices: seconds to an hour) on
+the work queue. Every worker serves both, the intake queue first (RQ takes queues in the order given),
+so a delivery's intake never waits behind a long job queued before it; it waits at most for one worker
+to finish the job it is in. The work queue keeps the name of the single queue from before, `issuesmith`
+(`LEGACY_QUEUE`): jobs an upgrade finds queued there are plan and implement jobs the workers still take,
+and intake jobs left there run too, after the intake queue. A deployment that names its work queue
+otherwise still has its workers serve `LEGACY_QUEUE`, after the other two (`QueueNames.served`).
 
 Jobs are referenced by dotted name so the web process never imports the job code.
 Every enqueue uses `unique=True` with a deterministic id: RQ's own atomic Lua script
@@ -10,17 +19,23 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
 from bot.runs.intents import PULL_KINDS, Intent
 
-QUEUE_NAME = "issuesmith"
+LEGACY_QUEUE = "issuesmith"
+"""The one queue every job waited on before issue 18; the work queue's default name."""
+INTAKE_QUEUE = "issuesmith-intake"
+"""The default name of the intake queue (`ISSUESMITH_INTAKE_QUEUE`)."""
+WORK_QUEUE = LEGACY_QUEUE
+"""The default name of the work queue (`ISSUESMITH_WORK_QUEUE`)."""
 INTAKE = "jobs.intake.handle"
 PULL_INTAKE = "jobs.pulls.handle"
 STEP_FUNCTIONS = {"plan": "jobs.plan.make_plan", "implement": "jobs.implement.implement",
@@ -29,6 +44,61 @@ STEP_TIMEOUTS = {"plan": 900, "implement": 3600, "revise": 3600}
 PENDING_NOTICES = "jobs.notices.deliver_pending"
 NOTICE_INTERVALS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 3600, 3600)
 """When a notice GitHub refused is tried again: for about four hours, sooner first."""
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    """The deployment's queue names (from `Settings.queue_names()`; the defaults are the deployment's defaults)."""
+
+    intake: str = INTAKE_QUEUE
+    work: str = WORK_QUEUE
+
+    def __post_init__(self) -> None:
+        if not self.intake or not self.work or self.intake == self.work:
+            raise ValueError(f"the intake and work queues need two different names, not {self.intake!r} "
+                             f"and {self.work!r}")
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        """Every queue a worker takes jobs from, in the order it takes them: intake, work, then
+        `LEGACY_QUEUE` when it is neither (jobs an upgrade left there still run)."""
+        return tuple(dict.fromkeys((self.intake, self.work, LEGACY_QUEUE)))
+
+
+@dataclass(frozen=True)
+class JobQueues:
+    """The RQ queues of a deployment on one connection: where each job goes, and all of them for whoever must
+    see every job (the workers, the reaper, the health check, `/metrics`, the tests' drain)."""
+
+    intake: Queue
+    work: Queue
+    others: tuple[Queue, ...] = ()
+    """Queues served after the two (the queue from before issue 18, when its name is neither)."""
+
+    @classmethod
+    def open(cls, names: QueueNames, connection: redis.Redis) -> JobQueues:
+        """The queues named `names` on `connection` (a client without decoded replies, as RQ needs)."""
+        intake, work, *others = (Queue(name, connection=connection) for name in names.served)
+        return cls(intake, work, tuple(others))
+
+    @property
+    def served(self) -> list[Queue]:
+        """Every queue, in the order workers take jobs from them (give this list to `rq.Worker`)."""
+        return [self.intake, self.work, *self.others]
+
+    def job_ids(self) -> list[str]:
+        """The ids of every queued job, in the order the workers will take them."""
+        return [job_id for queue in self.served for job_id in queue.get_job_ids()]
+
+    @property
+    def count(self) -> int:
+        """How many jobs are queued, on every queue."""
+        return sum(queue.count for queue in self.served)
+
+
+def queue_names(queues: Sequence[Queue]) -> list[str]:
+    """The names of `queues`, for logs and messages."""
+    return [queue.name for queue in queues]
 
 
 @dataclass(frozen=True)
@@ -66,7 +136,10 @@ def step_job_id(step: str, run_id: str, version: int, attempt: int) -> str:
 
 
 def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_seconds: int) -> bool:
-    """Queue the intake job of a delivery; False when this delivery was queued before."""
+    """Queue the intake job of a delivery (on the intake queue); False when this delivery was queued before.
+
+    The unique id holds across queues: RQ's check is on the job's key, not on the queue.
+    """
     try:
         function = PULL_INTAKE if intent.kind in PULL_KINDS else INTAKE
         queue.enqueue_call(function, args=(intent.to_record(),), job_id=intake_job_id(intent.delivery),
@@ -79,7 +152,7 @@ def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_secon
 
 def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: int,
                  policy: RetryPolicy) -> str:
-    """Queue the job for `step` of a run (idempotent); returns the job id."""
+    """Queue the job for `step` of a run (idempotent; on the work queue); returns the job id."""
     job_id = step_job_id(step, run_id, version, attempt)
     with contextlib.suppress(DuplicateJobError):
         queue.enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,

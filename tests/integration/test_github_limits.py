@@ -87,7 +87,7 @@ def test_a_wait_over_the_bound_fails_the_call_as_retryable_and_the_job_waits_it_
     world.label()
     world.step()  # intake
     world.github.rate_limit_next("POST", COMMENTS, "secondary", retry_after=600)
-    worker = QuietWorker([world.services.queue], connection=world.services.redis_bytes,
+    worker = QuietWorker(world.services.queues.served, connection=world.services.redis_bytes,
                           exception_handlers=[honour_retry_after])
     before = time.time()
     worker.work(burst=True, max_jobs=1, with_scheduler=False)  # the plan job

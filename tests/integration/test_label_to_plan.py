@@ -364,10 +364,10 @@ def test_cancel_while_the_planner_works_shows_what_was_spent_and_when_the_job_st
         world.say("/cancel", by="carol")
         world.github.wait_for_deliveries()
         world.dispatch()
-        [job_id] = [j for j in world.services.queue.get_job_ids() if j.startswith("intake")]
-        job = world.services.queue.fetch_job(job_id)
+        [job_id] = world.services.intake_queue.get_job_ids()
+        job = world.services.intake_queue.fetch_job(job_id)
         assert job is not None
-        world.services.queue.remove(job)
+        world.services.intake_queue.remove(job)
         job.perform()  # the intake job, beside the busy plan job (as a second worker would)
 
     canceller = threading.Thread(target=cancel_during_the_call)
