@@ -1,8 +1,8 @@
 """`issuesmith worker`: run RQ workers on the issuesmith queues for as long as the process lives.
 
-Each RQ worker serves every queue (`bot.runs.queueing.JobQueues.served`), the intake queue first: RQ takes
+Each RQ worker serves every queue (`bot.runs.queueing.JobQueues.served`): intake, plan, then work. RQ takes
 the first queue that has a job, so a delivery's intake job (milliseconds) is taken before any plan or
-implement job queued before it.
+implement job queued before it, and a plan before the implementations queued before it.
 
 A Redis outage does not end the process: when RQ's loop gives up on a Redis error, the command waits
 for Redis (`bot.cli.outage`, with backoff, logged once per outage), looks for jobs left behind by

@@ -192,9 +192,12 @@ class Settings(ModelSettings):
         "issuesmith-intake", min_length=1, validation_alias="ISSUESMITH_INTAKE_QUEUE",
         description="the RQ queue of intake jobs (a delivery's or command's first, millisecond job); every worker "
                     "takes it before the work queue")
+    plan_queue: str = Field(
+        "issuesmith-plan", min_length=1, validation_alias="ISSUESMITH_PLAN_QUEUE",
+        description="the RQ queue of plan jobs; every worker takes it after the intake queue, before the work queue")
     work_queue: str = Field(
         "issuesmith", min_length=1, validation_alias="ISSUESMITH_WORK_QUEUE",
-        description="the RQ queue of the long jobs (plan, implement, revise, pending notices); its default is the "
+        description="the RQ queue of the long jobs (implement, revise, pending notices); its default is the "
                     "name of the single queue before the intake queue existed, which workers always serve too")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
     dashboard_token: SecretStr | None = Field(
@@ -256,8 +259,9 @@ class Settings(ModelSettings):
 
     @model_validator(mode="after")
     def _two_queues(self) -> Settings:
-        if self.intake_queue == self.work_queue:
-            raise ValueError("ISSUESMITH_INTAKE_QUEUE and ISSUESMITH_WORK_QUEUE must differ (intake jobs go first)")
+        if len({self.intake_queue, self.plan_queue, self.work_queue}) < 3:
+            raise ValueError("ISSUESMITH_INTAKE_QUEUE, ISSUESMITH_PLAN_QUEUE and ISSUESMITH_WORK_QUEUE must differ "
+                             "(workers take them in this order)")
         return self
 
     @model_validator(mode="after")

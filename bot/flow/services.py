@@ -48,7 +48,7 @@ class Services:
     redis_text: redis.Redis  # decode_responses=True, for the run store
     redis_bytes: redis.Redis  # bytes, as RQ needs
     store: RunStore
-    queues: JobQueues  # every queue, in the order workers take them (intake first)
+    queues: JobQueues  # every queue, in the order workers take them (intake, plan, work)
     github: GitHubApp
     workspace: Workspace
     redactor: Redactor
@@ -59,7 +59,7 @@ class Services:
 
     @property
     def queue(self) -> Queue:
-        """The work queue: where the long jobs (plan, implement, revise, pending notices) are queued."""
+        """The work queue: where the long jobs (implement, revise, pending notices) are queued."""
         return self.queues.work
 
     @property
@@ -192,7 +192,7 @@ def job_timeouts(settings: Settings) -> dict[str, int]:
 
 def queue_names(settings: Settings) -> QueueNames:
     """The deployment's queue names."""
-    return QueueNames(settings.intake_queue, settings.work_queue)
+    return QueueNames(settings.intake_queue, settings.work_queue, settings.plan_queue)
 
 
 def build_services(settings: Settings) -> Services:

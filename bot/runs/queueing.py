@@ -1,13 +1,19 @@
 """Putting work on the RQ queues: queue names, deterministic job ids, retry policy.
 
-Two queues (issue 18): intake jobs (milliseconds: record a run or a command, queue the next step) on
-the intake queue, every other job (plan, implement, revise, pending notices: seconds to an hour) on
-the work queue. Every worker serves both, the intake queue first (RQ takes queues in the order given),
-so a delivery's intake never waits behind a long job queued before it; it waits at most for one worker
-to finish the job it is in. The work queue keeps the name of the single queue from before, `issuesmith`
-(`LEGACY_QUEUE`): jobs an upgrade finds queued there are plan and implement jobs the workers still take,
-and intake jobs left there run too, after the intake queue. A deployment that names its work queue
-otherwise still has its workers serve `LEGACY_QUEUE`, after the other two (`QueueNames.served`).
+Three queues (issue 18), which every worker serves in this order (RQ takes the first queue that has a job):
+
+* intake: a delivery's intake job (milliseconds: record a run or a command, queue the next step), so an
+  `/approve` waits at most for one worker to finish the job it is in, not for every job queued before it;
+* plan: plan jobs (the step a person waits on before approving; shorter than an implementation), so a
+  plan is not queued behind the implementations that approvals queued before it (measured by
+  `bench/pipeline.py`: with plan and implement jobs in one FIFO, prompt approvals pushed later plans
+  behind implementations);
+* work: implement, revise and pending notices (seconds to an hour).
+
+The work queue keeps the name of the single queue from before, `issuesmith` (`LEGACY_QUEUE`): jobs an
+upgrade finds queued there (intake, plan and implement jobs alike) still run, after the intake and plan
+queues. A deployment that names its work queue otherwise still has its workers serve `LEGACY_QUEUE`,
+last (`QueueNames.served`).
 
 Jobs are referenced by dotted name so the web process never imports the job code.
 Every enqueue uses `unique=True` with a deterministic id: RQ's own atomic Lua script
@@ -34,6 +40,8 @@ LEGACY_QUEUE = "issuesmith"
 """The one queue every job waited on before issue 18; the work queue's default name."""
 INTAKE_QUEUE = "issuesmith-intake"
 """The default name of the intake queue (`ISSUESMITH_INTAKE_QUEUE`)."""
+PLAN_QUEUE = "issuesmith-plan"
+"""The default name of the plan queue (`ISSUESMITH_PLAN_QUEUE`)."""
 WORK_QUEUE = LEGACY_QUEUE
 """The default name of the work queue (`ISSUESMITH_WORK_QUEUE`)."""
 INTAKE = "jobs.intake.handle"
@@ -52,17 +60,23 @@ class QueueNames:
 
     intake: str = INTAKE_QUEUE
     work: str = WORK_QUEUE
+    plan: str = PLAN_QUEUE
 
     def __post_init__(self) -> None:
-        if not self.intake or not self.work or self.intake == self.work:
-            raise ValueError(f"the intake and work queues need two different names, not {self.intake!r} "
-                             f"and {self.work!r}")
+        names = (self.intake, self.plan, self.work)
+        if not all(names) or len(set(names)) < len(names):
+            raise ValueError(f"the intake, plan and work queues need three different names, not {names!r}")
+
+    @property
+    def configured(self) -> tuple[str, str, str]:
+        """The deployment's three queues, in the order workers take them: intake, plan, work."""
+        return self.intake, self.plan, self.work
 
     @property
     def served(self) -> tuple[str, ...]:
-        """Every queue a worker takes jobs from, in the order it takes them: intake, work, then
-        `LEGACY_QUEUE` when it is neither (jobs an upgrade left there still run)."""
-        return tuple(dict.fromkeys((self.intake, self.work, LEGACY_QUEUE)))
+        """Every queue a worker takes jobs from, in the order it takes them: intake, plan, work, then
+        `LEGACY_QUEUE` when it is none of them (jobs an upgrade left there still run)."""
+        return tuple(dict.fromkeys((*self.configured, LEGACY_QUEUE)))
 
 
 @dataclass(frozen=True)
@@ -71,20 +85,25 @@ class JobQueues:
     see every job (the workers, the reaper, the health check, `/metrics`, the tests' drain)."""
 
     intake: Queue
+    plan: Queue
     work: Queue
     others: tuple[Queue, ...] = ()
-    """Queues served after the two (the queue from before issue 18, when its name is neither)."""
+    """Queues served after the three (the queue from before issue 18, when its name is none of them)."""
 
     @classmethod
     def open(cls, names: QueueNames, connection: redis.Redis) -> JobQueues:
         """The queues named `names` on `connection` (a client without decoded replies, as RQ needs)."""
-        intake, work, *others = (Queue(name, connection=connection) for name in names.served)
-        return cls(intake, work, tuple(others))
+        intake, plan, work, *others = (Queue(name, connection=connection) for name in names.served)
+        return cls(intake, plan, work, tuple(others))
 
     @property
     def served(self) -> list[Queue]:
         """Every queue, in the order workers take jobs from them (give this list to `rq.Worker`)."""
-        return [self.intake, self.work, *self.others]
+        return [self.intake, self.plan, self.work, *self.others]
+
+    def for_step(self, step: str) -> Queue:
+        """Where the job of `step` goes: the plan queue for `plan`, the work queue for the others."""
+        return self.plan if step == "plan" else self.work
 
     def job_ids(self) -> list[str]:
         """The ids of every queued job, in the order the workers will take them."""
@@ -150,12 +169,13 @@ def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_secon
     return True
 
 
-def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: int,
+def enqueue_step(queues: JobQueues, step: str, run_id: str, version: int, attempt: int,
                  policy: RetryPolicy) -> str:
-    """Queue the job for `step` of a run (idempotent; on the work queue); returns the job id."""
+    """Queue the job for `step` of a run (idempotent; a plan on the plan queue, the others on the work queue);
+    returns the job id."""
     job_id = step_job_id(step, run_id, version, attempt)
     with contextlib.suppress(DuplicateJobError):
-        queue.enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,
+        queues.for_step(step).enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,
                            retry=policy.rq_retry(), timeout=policy.timeouts.get(step, STEP_TIMEOUTS[step]),
                            result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
                            description=f"{step} run {run_id} v{version}")

@@ -178,8 +178,8 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
     connection = connection or redis.Redis.from_url(settings.redis_url, socket_timeout=5,
                                                     socket_connect_timeout=2)
     text = _decoding(connection)
-    metrics = WebMetrics(connection, text, deployment_models(settings),
-                         QueueNames(settings.intake_queue, settings.work_queue).served)
+    queues = QueueNames(settings.intake_queue, settings.work_queue, settings.plan_queue)
+    metrics = WebMetrics(connection, text, deployment_models(settings), queues.served)
     scrapes = anyio.CapacityLimiter(2)  # its own threads: a busy webhook path cannot starve a scrape
     api = FastAPI(title="issuesmith", docs_url=None, redoc_url=None)
 

@@ -114,10 +114,10 @@ def test_worker_health_check_needs_redis_and_a_registered_worker_of_this_host(re
     connection = redis.Redis.from_url(redis_url)
     names = QueueNames()
     only_work = Worker([Queue(names.work, connection=connection)], connection=connection, name="health-old")
-    only_work.register_birth()  # a worker that never takes intake jobs (one from before the intake queue)
+    only_work.register_birth()  # a worker that never takes intake or plan jobs (one from before those queues)
     try:
         rc, line = check(redis_url)
-        assert rc == 1 and f"registered on the {names.intake} queue" in line
+        assert rc == 1 and f"registered on the {names.intake} and {names.plan} queues" in line
     finally:
         only_work.register_death()
     worker = Worker([Queue(name, connection=connection) for name in names.served], connection=connection,

@@ -98,7 +98,7 @@ def test_a_wait_over_the_bound_fails_the_call_as_retryable_and_the_job_waits_it_
     [error] = [e for e in world.services.store.entries(run.id) if e["event"] == "error"]
     assert error["retryable"] and error["will_retry"]
     assert "rate limit" in error["error"] and "wait of 600 s" in error["error"]
-    scheduled = ScheduledJobRegistry(queue=world.services.queue)
+    scheduled = ScheduledJobRegistry(queue=world.services.queues.plan)  # the plan job's queue
     [job_id] = scheduled.get_job_ids()
     assert scheduled.get_scheduled_time(job_id).timestamp() >= int(before) + 600  # not the policy's 0 s
 

@@ -123,7 +123,9 @@ def test_metrics_show_webhooks_runs_tokens_and_step_durations_of_real_runs(world
         assert jobs["queued"] == 0 and jobs["started"] == 0 and jobs["failed"] == 0, queue.name
         assert jobs["finished"] == len(queue.finished_job_registry.get_job_ids()), queue.name
     finished = {q.name: len(q.finished_job_registry.get_job_ids()) for q in world.services.queues.served}
-    assert finished[world.services.intake_queue.name] >= 3 and finished[world.services.queue.name] >= 2, finished
+    queues = world.services.queues
+    assert finished[queues.intake.name] >= 3 and finished[queues.plan.name] >= 2 and finished[queues.work.name] >= 1, \
+        finished
     assert value(samples, "issuesmith_redis_up") == 1
 
     # no secrets and no repository text

@@ -39,9 +39,9 @@ def test_a_job_of_a_live_worker_stays_and_of_an_abandoned_one_is_queued_again(co
 
 def test_jobs_left_started_on_every_queue_are_found_and_each_goes_back_to_its_own_queue(
         connection: redis.Redis) -> None:
-    """Intake and work queues, and the single queue from before them (a job an upgrade found half-done there)."""
+    """Intake, plan and work queues, and the single queue from before them (a job an upgrade found half-done there)."""
     queues = JobQueues.open(QueueNames(work="issuesmith-work"), connection)
-    assert [q.name for q in queues.served] == ["issuesmith-intake", "issuesmith-work", "issuesmith"]
+    assert [q.name for q in queues.served] == ["issuesmith-intake", "issuesmith-plan", "issuesmith-work", "issuesmith"]
     started = {queue.name: started_by_a_live_worker(queue, connection, f"job-on-{queue.name}", f"w-{queue.name}")[1]
                for queue in queues.served}
 
