@@ -191,14 +191,14 @@ class Settings(ModelSettings):
     intake_queue: str = Field(
         "issuesmith-intake", min_length=1, validation_alias="ISSUESMITH_INTAKE_QUEUE",
         description="the RQ queue of intake jobs (a delivery's or command's first, millisecond job); every worker "
-                    "takes it before the work queue")
+                    "takes it before the plan and work queues")
     plan_queue: str = Field(
         "issuesmith-plan", min_length=1, validation_alias="ISSUESMITH_PLAN_QUEUE",
         description="the RQ queue of plan jobs; every worker takes it after the intake queue, before the work queue")
     work_queue: str = Field(
         "issuesmith", min_length=1, validation_alias="ISSUESMITH_WORK_QUEUE",
         description="the RQ queue of the long jobs (implement, revise, pending notices); its default is the "
-                    "name of the single queue before the intake queue existed, which workers always serve too")
+                    "name of the single queue before the intake and plan queues, which workers always serve too")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
     dashboard_token: SecretStr | None = Field(
         None, validation_alias="ISSUESMITH_DASHBOARD_TOKEN",
@@ -258,7 +258,7 @@ class Settings(ModelSettings):
         return self
 
     @model_validator(mode="after")
-    def _two_queues(self) -> Settings:
+    def _distinct_queues(self) -> Settings:
         if len({self.intake_queue, self.plan_queue, self.work_queue}) < 3:
             raise ValueError("ISSUESMITH_INTAKE_QUEUE, ISSUESMITH_PLAN_QUEUE and ISSUESMITH_WORK_QUEUE must differ "
                              "(workers take them in this order)")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -56,7 +56,7 @@ NOTICE_INTERVALS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 3600, 3600)
 
 @dataclass(frozen=True)
 class QueueNames:
-    """The deployment's queue names (from `Settings.queue_names()`; the defaults are the deployment's defaults)."""
+    """The deployment's queue names (`bot.flow.services.queue_names(settings)`; the defaults are the settings')."""
 
     intake: str = INTAKE_QUEUE
     work: str = WORK_QUEUE
@@ -113,11 +113,6 @@ class JobQueues:
     def count(self) -> int:
         """How many jobs are queued, on every queue."""
         return sum(queue.count for queue in self.served)
-
-
-def queue_names(queues: Sequence[Queue]) -> list[str]:
-    """The names of `queues`, for logs and messages."""
-    return [queue.name for queue in queues]
 
 
 @dataclass(frozen=True)
