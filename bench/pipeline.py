@@ -239,21 +239,23 @@ def idleness(d: Any, workers: int, since: float) -> dict[str, float]:
     `busy share`: job seconds ÷ (window × workers). `pickup`: for each job, the seconds from the moment it
     could have run (queued, and the worker that ran it done with its previous job) to its start: RQ's
     hand-off, the fork of the job's process and what that process does before the job. `queue wait`: queued
-    to started, pickup included (the rest is waiting for a busy worker).
+    to started, pickup included (the rest is waiting for a busy worker), also by kind of job. Jobs are read from
+    every queue RQ knows (one before issue 18; intake and work after), so `--code` can compare both.
     """
     from rq import Queue
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
 
-    from bot.runs.queueing import QUEUE_NAME
-
     conn = redis.Redis.from_url(d.env["ISSUESMITH_REDIS_URL"])
-    queue = Queue(QUEUE_NAME, connection=conn)
-    jobs = [j for j in Job.fetch_many(FinishedJobRegistry(queue=queue).get_job_ids(), connection=conn) if j]
+    ids = [job_id for queue in Queue.all(connection=conn)  # every queue: one before issue 18, intake and work after
+           for job_id in FinishedJobRegistry(queue=queue).get_job_ids()]
+    jobs = [j for j in Job.fetch_many(ids, connection=conn) if j]
     spans = sorted((_ts(j.started_at), _ts(j.ended_at), _ts(j.enqueued_at), j.worker_name or "?") for j in jobs)
     kinds: dict[str, list[float]] = {}
+    kind_waits: dict[str, list[float]] = {}
     for j in jobs:
         kinds.setdefault(_job_kind(j), []).append(_ts(j.ended_at) - _ts(j.started_at))
+        kind_waits.setdefault(_job_kind(j), []).append(_ts(j.started_at) - _ts(j.enqueued_at))
     window = max(s[1] for s in spans) - since
     busy = sum(ended - begun for begun, ended, _, _ in spans)
     previous: dict[str, float] = {}
@@ -266,7 +268,8 @@ def idleness(d: Any, workers: int, since: float) -> dict[str, float]:
             "idle seconds": window * workers - busy, "pickup total": sum(pickups),
             "pickup p50": statistics.median(pickups), "pickup max": max(pickups),
             "queue wait p50": statistics.median(waits), "queue wait max": max(waits),
-            **{f"job {kind}": statistics.median(seconds) for kind, seconds in sorted(kinds.items())}}
+            **{f"job {kind}": statistics.median(seconds) for kind, seconds in sorted(kinds.items())},
+            **{f"wait {kind}": statistics.median(seconds) for kind, seconds in sorted(kind_waits.items())}}
 
 
 def _job_kind(job: Any) -> str:
@@ -368,6 +371,8 @@ def idle_lines(results: dict[Config, list[Measured]]) -> str:
                          f"{i['queue wait p50']:.2f} s, max {i['queue wait max']:.2f} s; wall {m.wall:.1f} s")
             lines.append("      job seconds (p50): " + ", ".join(f"{k[4:]} {v:.2f}" for k, v in i.items()
                                                              if k.startswith("job ")))
+            lines.append("      queue wait by job (p50): " + ", ".join(f"{k[5:]} {v:.2f}" for k, v in i.items()
+                                                                   if k.startswith("wait ")))
             lines.append("      counts: " + ", ".join(f"{k} {v}" for k, v in sorted(m.counts.items())))
     return "\n".join(lines)
 

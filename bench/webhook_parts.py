@@ -55,7 +55,7 @@ from bot.core.logs import configure
 from bot.core.redact import Redactor
 from bot.runs.inbox import AsyncInbox
 from bot.runs.intents import Intent
-from bot.runs.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake
+from bot.runs.queueing import RetryPolicy, enqueue_intake
 from bot.web.app import _read_body, create_app
 from bot.web.webhooks import decide, verify_signature
 
@@ -162,7 +162,7 @@ async def measure(options: argparse.Namespace, url: str, client: redis.Redis) ->
     variants = {v.name: v for v in build_variants(SECRET)}
     results: dict[str, dict[str, Any]] = {}
     for name, (variant, part, width) in parts(variants, settings, inbox,
-                                              Queue(QUEUE_NAME, connection=client)).items():
+                                              Queue(settings.intake_queue, connection=client)).items():
         results[name] = {"variant": variant, "at_once": width, **await _timed(part, options.n, client, width)}
         print(f"{name:<50} {results[name]['cpu_us']:>8.1f} µs CPU   Redis {results[name]['redis_cpu_us']:>6.1f} µs"
               f"   wall {results[name]['wall_us']:>8.1f} µs", flush=True)

@@ -89,7 +89,7 @@ def deliver(services: Services, gateway: RepoGateway, intent: Intent, answer: An
     """
     if replay and answer.follow_up is not None:
         step = answer.follow_up
-        enqueue_step(services.queue, step.step, answer.run_id, step.version, step.attempt, services.policy)
+        enqueue_step(services.queues, step.step, answer.run_id, step.version, step.attempt, services.policy)
     if replay and answer.run_id:
         refresh_status(services, answer.run_id)
     if answer.reaction:
@@ -177,7 +177,7 @@ def start_run(services: Services, gateway: RepoGateway, intent: Intent, config: 
     with bound(run=run.id):
         if outcome == "created":
             services.store.log(run.id, "intake", "run_created", by=intent.sender, delivery=intent.delivery)
-        enqueue_step(services.queue, "plan", run.id, 1, 0, services.policy)
+        enqueue_step(services.queues, "plan", run.id, 1, 0, services.policy)
         refresh_status(services, run.id)
         log.info("run started, planning queued")
     return f"run {run.id}"
@@ -268,7 +268,7 @@ def grant_approval(services: Services, run: Run, version: int, by: str, via: str
                approved_version=version, approved_hash=record.hash, approved_by=by,
                approved_at=time.time(), approved_via=via)
     services.store.log(run.id, "intake", "approved", version=version, hash=record.hash, by=by, via=via)
-    enqueue_step(services.queue, "implement", run.id, version, run.attempt, services.policy)
+    enqueue_step(services.queues, "implement", run.id, version, run.attempt, services.policy)
     refresh_status(services, run.id)
     return owed
 
@@ -295,7 +295,7 @@ def revise(services: Services, gateway: RepoGateway, intent: Intent, run: Run, c
                   run_id=run.id, follow_up=FollowUp("plan", version, run.attempt))
     transition(services, run, intent.delivery, State.PLANNING, {State.AWAITING_APPROVAL}, owed,
                revise_notes=[*run.revise_notes, command.args])
-    enqueue_step(services.queue, "plan", run.id, version, run.attempt, services.policy)
+    enqueue_step(services.queues, "plan", run.id, version, run.attempt, services.policy)
     refresh_status(services, run.id)
     return deliver(services, gateway, intent, owed)
 
@@ -327,7 +327,7 @@ def retry(services: Services, gateway: RepoGateway, intent: Intent, run: Run, co
     follow_up = FollowUp(STEP_OF_STATE[target], version, attempt)
     owed = Answer(f"retrying {step}", comments.retrying(intent.sender, step), run_id=run.id, follow_up=follow_up)
     transition(services, run, intent.delivery, target, {State.FAILED}, owed, attempt=attempt, error="", failed_step="")
-    enqueue_step(services.queue, follow_up.step, run.id, version, attempt, services.policy)
+    enqueue_step(services.queues, follow_up.step, run.id, version, attempt, services.policy)
     refresh_status(services, run.id)
     return deliver(services, gateway, intent, owed)
 
@@ -348,6 +348,6 @@ def retry_revision(services: Services, gateway: RepoGateway, intent: Intent, run
                   run_id=run.id, follow_up=follow_up)
     transition(services, run, intent.delivery, State.IMPLEMENTING, {State.FAILED}, owed, attempt=attempt, error="",
                failed_step="")
-    enqueue_step(services.queue, "revise", run.id, run.pr_round, attempt, services.policy)
+    enqueue_step(services.queues, "revise", run.id, run.pr_round, attempt, services.policy)
     refresh_status(services, run.id)
     return deliver(services, gateway, intent, owed)

@@ -79,7 +79,7 @@ def request_round(services: Services, gateway: RepoGateway, intent: Intent, run:
     if claimed != round_no:  # seen before: make sure its round is queued, start nothing new
         if claimed == run.pr_round and run.state in IN_ROUND:
             _ensure_record(services, intent, run, claimed, key)
-            enqueue_step(services.queue, STEP, run.id, claimed, run.attempt, services.policy)
+            enqueue_step(services.queues, STEP, run.id, claimed, run.attempt, services.policy)
         return f"already round {claimed}"
     if run.state != State.PR_OPEN:
         store.release_round(run.id, key)
@@ -101,7 +101,7 @@ def request_round(services: Services, gateway: RepoGateway, intent: Intent, run:
     _ensure_record(services, intent, run, round_no, key)
     store.log(run.id, STEP, "requested", round=round_no, kind=intent.kind, by=intent.sender,
               delivery=intent.delivery)
-    enqueue_step(services.queue, STEP, run.id, round_no, run.attempt, services.policy)
+    enqueue_step(services.queues, STEP, run.id, round_no, run.attempt, services.policy)
     refresh_status(services, run.id)
     return deliver(services, gateway, intent, owed)
 

@@ -156,11 +156,11 @@ class World:
 
     def drain(self, rounds: int = 20) -> None:
         """Deliver webhooks and run queued jobs until nothing is left to do."""
-        worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker = QuietWorker(self.services.queues.served, connection=self.services.redis_bytes)
         for _ in range(rounds):
             self.github.wait_for_deliveries()
             self.dispatch()
-            if self.services.queue.count == 0:
+            if self.services.queues.count == 0:
                 return
             worker.work(burst=True, with_scheduler=False)
         raise AssertionError("work did not settle")
@@ -169,14 +169,14 @@ class World:
         """Deliver pending webhooks and run exactly one queued job."""
         self.github.wait_for_deliveries()
         self.dispatch()
-        worker = QuietWorker([self.services.queue], connection=self.services.redis_bytes)
+        worker = QuietWorker(self.services.queues.served, connection=self.services.redis_bytes)
         worker.work(burst=True, max_jobs=1, with_scheduler=False)
         self.github.wait_for_deliveries()
 
     def job_ids(self) -> list[str]:
-        """Ids of the jobs waiting in the queue (after dispatching the inbox)."""
+        """Ids of the jobs waiting on every queue (after dispatching the inbox), in the order workers take them."""
         self.dispatch()
-        return list(self.services.queue.get_job_ids())
+        return self.services.queues.job_ids()
 
     # what a user sees -------------------------------------------------------------------
     def bot_comments(self) -> list[Comment]:

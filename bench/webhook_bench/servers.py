@@ -27,7 +27,7 @@ from .load import Variant
 from .options import BENCH_DIR, HOST, REQUEST_TIMEOUT_SECONDS, RESULTS_DIR, SETTLE_SECONDS, Options
 
 VENV_BIN = Path(sys.executable).parent
-QUEUE_KEY = "rq:queue:issuesmith"  # bot.runs.queueing.QUEUE_NAME, as RQ stores it
+QUEUE_KEY = "rq:queue:issuesmith-intake"  # bot.runs.queueing.INTAKE_QUEUE (intake jobs), as RQ stores it
 INBOX_KEY = "issuesmith:inbox"  # bot.runs.inbox.INBOX
 SEEN_PATTERN = "issuesmith:delivery:*"  # bot.runs.inbox.seen_key
 BURST_DELIVERIES = 256
@@ -58,7 +58,7 @@ class RedisProbe:
         return int(cast(int, self._redis.xlen(INBOX_KEY)))
 
     def jobs(self) -> int:
-        """Jobs waiting on the issuesmith queue."""
+        """Intake jobs waiting on the intake queue."""
         return int(cast(int, self._redis.llen(QUEUE_KEY)))
 
     def remembered(self) -> int:

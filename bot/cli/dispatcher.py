@@ -1,4 +1,5 @@
-"""The dispatcher of `issuesmith worker`: a thread that turns inbox entries into RQ intake jobs.
+"""The dispatcher of `issuesmith worker`: a thread that turns inbox entries into RQ intake jobs (on the intake
+queue, `ISSUESMITH_INTAKE_QUEUE`, which every worker takes before the long jobs).
 
 Built from the deployment's `Settings` (Redis URL, job retries, how long a delivery is remembered, when
 a dead dispatcher's entries are taken over). It has a Redis connection of its own: RQ forks a work horse
@@ -18,7 +19,7 @@ from rq import Queue
 from bot.config.settings import Settings
 from bot.runs.dispatch import Dispatcher
 from bot.runs.inbox import InboxReader
-from bot.runs.queueing import QUEUE_NAME, RetryPolicy
+from bot.runs.queueing import RetryPolicy
 
 log = logging.getLogger("issuesmith.dispatch")
 STOP_SECONDS = 5.0
@@ -33,7 +34,7 @@ def consumer_name(worker_name: str | None) -> str:
 def build(settings: Settings, consumer: str) -> Dispatcher:
     """A dispatcher for `consumer`, on a Redis connection of its own."""
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=2)
-    return Dispatcher(InboxReader(client, consumer), Queue(QUEUE_NAME, connection=client),
+    return Dispatcher(InboxReader(client, consumer), Queue(settings.intake_queue, connection=client),
                       RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals)),
                       settings.delivery_ttl_seconds, settings.inbox_reclaim_seconds)
 

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve = sub.add_parser("serve", help="receive GitHub webhooks")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
-    p_worker = sub.add_parser("worker", help="run jobs from the queue")
+    p_worker = sub.add_parser("worker", help="run jobs from the queues")
     p_worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p_worker.add_argument("--name", default=None)
     for name, text in (("demo", "watch the whole flow on this machine (local GitHub stand-in, recorded model)"),

@@ -1,4 +1,8 @@
-"""`issuesmith worker`: run RQ workers on the issuesmith queue for as long as the process lives.
+"""`issuesmith worker`: run RQ workers on the issuesmith queues for as long as the process lives.
+
+Each RQ worker serves every queue (`bot.runs.queueing.JobQueues.served`): intake, plan, then work. RQ takes
+the first queue that has a job, so a delivery's intake job (milliseconds) is taken before any plan or
+implement job queued before it, and a plan before the implementations queued before it.
 
 A Redis outage does not end the process: when RQ's loop gives up on a Redis error, the command waits
 for Redis (`bot.cli.outage`, with backoff, logged once per outage), looks for jobs left behind by
@@ -34,7 +38,7 @@ log = logging.getLogger("issuesmith.worker")
 
 
 def run(settings: Settings, burst: bool, name: str | None) -> None:
-    """Serve the queue until stopped, starting a new RQ worker after each Redis outage."""
+    """Serve the queues until stopped, starting a new RQ worker after each Redis outage."""
     services = build_services(settings)
     try:
         ensure_reachable(services.redis_bytes, settings.redis_url)
@@ -57,13 +61,13 @@ def run(settings: Settings, burst: bool, name: str | None) -> None:
 
 
 def _serve(services: Services, burst: bool, name: str | None) -> None:
-    """RQ workers on the queue, one after another across Redis outages, until stopped (or dry, in burst)."""
+    """RQ workers on the queues, one after another across Redis outages, until stopped (or dry, in burst)."""
     settings = services.settings
     watch = outage.RedisOutage(services.redis_bytes, shown_url(settings.redis_url))
     abandoned: set[str] = set()
     while True:
         _requeue(services, abandoned)
-        rq_worker = IssuesmithWorker([services.queue], connection=services.redis_bytes, name=name,
+        rq_worker = IssuesmithWorker(services.queues.served, connection=services.redis_bytes, name=name,
                                      exception_handlers=[honour_retry_after], grace=settings.shutdown_grace)
         try:
             rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
@@ -93,7 +97,7 @@ def _abandon(rq_worker: IssuesmithWorker) -> str:
 def _requeue(services: Services, abandoned: set[str]) -> None:
     """Queue again the jobs that dead workers (and the RQ workers this process gave up) left started."""
     log.info("worker starting: looking for jobs left behind by dead workers")
-    requeued = requeue_orphans(services.queue, services.redis_bytes, abandoned=abandoned)
+    requeued = requeue_orphans(services.queues.served, services.redis_bytes, abandoned=abandoned)
     if requeued:
         log.warning("requeued jobs left behind by dead workers", extra={"jobs": requeued})
 

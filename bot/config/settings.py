@@ -192,6 +192,17 @@ class Settings(ModelSettings):
         30.0, gt=0, validation_alias="ISSUESMITH_INBOX_RECLAIM_SECONDS",
         description="seconds a delivery read from the inbox may wait unqueued before another worker's "
                     "dispatcher takes it over (its reader died)")
+    intake_queue: str = Field(
+        "issuesmith-intake", min_length=1, validation_alias="ISSUESMITH_INTAKE_QUEUE",
+        description="the RQ queue of intake jobs (a delivery's or command's first, millisecond job); every worker "
+                    "takes it before the plan and work queues")
+    plan_queue: str = Field(
+        "issuesmith-plan", min_length=1, validation_alias="ISSUESMITH_PLAN_QUEUE",
+        description="the RQ queue of plan jobs; every worker takes it after the intake queue, before the work queue")
+    work_queue: str = Field(
+        "issuesmith", min_length=1, validation_alias="ISSUESMITH_WORK_QUEUE",
+        description="the RQ queue of the long jobs (implement, revise, pending notices); its default is the "
+                    "name of the single queue before the intake and plan queues, which workers always serve too")
     log_level: str = Field("INFO", validation_alias="ISSUESMITH_LOG_LEVEL")
     dashboard_token: SecretStr | None = Field(
         None, validation_alias="ISSUESMITH_DASHBOARD_TOKEN",
@@ -248,6 +259,13 @@ class Settings(ModelSettings):
     @model_validator(mode="after")
     def _timeout_within_maximum(self) -> Settings:
         check_test_timeouts(self.test_timeout, self.max_test_timeout)
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_queues(self) -> Settings:
+        if len({self.intake_queue, self.plan_queue, self.work_queue}) < 3:
+            raise ValueError("ISSUESMITH_INTAKE_QUEUE, ISSUESMITH_PLAN_QUEUE and ISSUESMITH_WORK_QUEUE must differ "
+                             "(workers take them in this order)")
         return self
 
     @model_validator(mode="after")

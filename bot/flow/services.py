@@ -28,7 +28,7 @@ from bot.github.client import GitHubApp
 from bot.models.client import ModelClient
 from bot.models.replay import Recorder, ReplayModel
 from bot.models.sampling import Sampling
-from bot.runs.queueing import QUEUE_NAME, STEP_TIMEOUTS, RetryPolicy
+from bot.runs.queueing import STEP_TIMEOUTS, JobQueues, QueueNames, RetryPolicy
 from bot.runs.store import RunStore
 from bot.sandboxes import choose_backend
 from bot.sandboxes.base import Backend
@@ -48,7 +48,7 @@ class Services:
     redis_text: redis.Redis  # decode_responses=True, for the run store
     redis_bytes: redis.Redis  # bytes, as RQ needs
     store: RunStore
-    queue: Queue
+    queues: JobQueues  # every queue, in the order workers take them (intake, plan, work)
     github: GitHubApp
     workspace: Workspace
     redactor: Redactor
@@ -56,6 +56,16 @@ class Services:
     _model: ModelClient | None = field(default=None, repr=False)
     _sandbox: Backend | None = field(default=None, repr=False)
     _sandbox_process: int = field(default=0, repr=False)
+
+    @property
+    def queue(self) -> Queue:
+        """The work queue: where the long jobs (implement, revise, pending notices) are queued."""
+        return self.queues.work
+
+    @property
+    def intake_queue(self) -> Queue:
+        """The intake queue: where a delivery's intake job is queued (by the dispatcher)."""
+        return self.queues.intake
 
     def sandbox(self) -> Backend:
         """The backend that runs repository code, chosen on first use; fails closed.
@@ -180,6 +190,11 @@ def job_timeouts(settings: Settings) -> dict[str, int]:
             for step, seconds in STEP_TIMEOUTS.items()}
 
 
+def queue_names(settings: Settings) -> QueueNames:
+    """The deployment's queue names."""
+    return QueueNames(settings.intake_queue, settings.work_queue, settings.plan_queue)
+
+
 def build_services(settings: Settings) -> Services:
     """Create every service from the settings (no network calls yet)."""
     redactor = Redactor(settings.secrets())
@@ -191,7 +206,7 @@ def build_services(settings: Settings) -> Services:
                     max_rate_wait=settings.github_max_rate_wait)
     return Services(
         settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
-        queue=Queue(QUEUE_NAME, connection=raw), github=app,
+        queues=JobQueues.open(queue_names(settings), raw), github=app,
         workspace=Workspace(settings.work_dir.resolve(), redactor,
                             reader=Reader(settings.sandbox_uid, settings.sandbox_gid)), redactor=redactor,
         policy=RetryPolicy(settings.job_retries, tuple(settings.job_retry_intervals), job_timeouts(settings)))

@@ -1,4 +1,19 @@
-"""Putting work on the RQ queue: queue name, deterministic job ids, retry policy.
+"""Putting work on the RQ queues: queue names, deterministic job ids, retry policy.
+
+Three queues (issue 18), which every worker serves in this order (RQ takes the first queue that has a job):
+
+* intake: a delivery's intake job (milliseconds: record a run or a command, queue the next step), so an
+  `/approve` waits at most for one worker to finish the job it is in, not for every job queued before it;
+* plan: plan jobs (the step a person waits on before approving; shorter than an implementation), so a
+  plan is not queued behind the implementations that approvals queued before it (measured by
+  `bench/pipeline.py`: with plan and implement jobs in one FIFO, prompt approvals pushed later plans
+  behind implementations);
+* work: implement, revise and pending notices (seconds to an hour).
+
+The work queue keeps the name of the single queue from before, `issuesmith` (`LEGACY_QUEUE`): jobs an
+upgrade finds queued there (intake, plan and implement jobs alike) still run, after the intake and plan
+queues. A deployment that names its work queue otherwise still has its workers serve `LEGACY_QUEUE`,
+last (`QueueNames.served`).
 
 Jobs are referenced by dotted name so the web process never imports the job code.
 Every enqueue uses `unique=True` with a deterministic id: RQ's own atomic Lua script
@@ -14,13 +29,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
 from bot.runs.intents import PULL_KINDS, Intent
 
-QUEUE_NAME = "issuesmith"
+LEGACY_QUEUE = "issuesmith"
+"""The one queue every job waited on before issue 18; the work queue's default name."""
+INTAKE_QUEUE = "issuesmith-intake"
+"""The default name of the intake queue (`ISSUESMITH_INTAKE_QUEUE`)."""
+PLAN_QUEUE = "issuesmith-plan"
+"""The default name of the plan queue (`ISSUESMITH_PLAN_QUEUE`)."""
+WORK_QUEUE = LEGACY_QUEUE
+"""The default name of the work queue (`ISSUESMITH_WORK_QUEUE`)."""
 INTAKE = "jobs.intake.handle"
 PULL_INTAKE = "jobs.pulls.handle"
 STEP_FUNCTIONS = {"plan": "jobs.plan.make_plan", "implement": "jobs.implement.implement",
@@ -29,6 +52,67 @@ STEP_TIMEOUTS = {"plan": 900, "implement": 3600, "revise": 3600}
 PENDING_NOTICES = "jobs.notices.deliver_pending"
 NOTICE_INTERVALS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 3600, 3600)
 """When a notice GitHub refused is tried again: for about four hours, sooner first."""
+
+
+@dataclass(frozen=True)
+class QueueNames:
+    """The deployment's queue names (`bot.flow.services.queue_names(settings)`; the defaults are the settings')."""
+
+    intake: str = INTAKE_QUEUE
+    work: str = WORK_QUEUE
+    plan: str = PLAN_QUEUE
+
+    def __post_init__(self) -> None:
+        names = (self.intake, self.plan, self.work)
+        if not all(names) or len(set(names)) < len(names):
+            raise ValueError(f"the intake, plan and work queues need three different names, not {names!r}")
+
+    @property
+    def configured(self) -> tuple[str, str, str]:
+        """The deployment's three queues, in the order workers take them: intake, plan, work."""
+        return self.intake, self.plan, self.work
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        """Every queue a worker takes jobs from, in the order it takes them: intake, plan, work, then
+        `LEGACY_QUEUE` when it is none of them (jobs an upgrade left there still run)."""
+        return tuple(dict.fromkeys((*self.configured, LEGACY_QUEUE)))
+
+
+@dataclass(frozen=True)
+class JobQueues:
+    """The RQ queues of a deployment on one connection: where each job goes, and all of them for whoever must
+    see every job (the workers, the reaper, the health check, `/metrics`, the tests' drain)."""
+
+    intake: Queue
+    plan: Queue
+    work: Queue
+    others: tuple[Queue, ...] = ()
+    """Queues served after the three (the queue from before issue 18, when its name is none of them)."""
+
+    @classmethod
+    def open(cls, names: QueueNames, connection: redis.Redis) -> JobQueues:
+        """The queues named `names` on `connection` (a client without decoded replies, as RQ needs)."""
+        intake, plan, work, *others = (Queue(name, connection=connection) for name in names.served)
+        return cls(intake, plan, work, tuple(others))
+
+    @property
+    def served(self) -> list[Queue]:
+        """Every queue, in the order workers take jobs from them (give this list to `rq.Worker`)."""
+        return [self.intake, self.plan, self.work, *self.others]
+
+    def for_step(self, step: str) -> Queue:
+        """Where the job of `step` goes: the plan queue for `plan`, the work queue for the others."""
+        return self.plan if step == "plan" else self.work
+
+    def job_ids(self) -> list[str]:
+        """The ids of every queued job, in the order the workers will take them."""
+        return [job_id for queue in self.served for job_id in queue.get_job_ids()]
+
+    @property
+    def count(self) -> int:
+        """How many jobs are queued, on every queue."""
+        return sum(queue.count for queue in self.served)
 
 
 @dataclass(frozen=True)
@@ -66,7 +150,10 @@ def step_job_id(step: str, run_id: str, version: int, attempt: int) -> str:
 
 
 def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_seconds: int) -> bool:
-    """Queue the intake job of a delivery; False when this delivery was queued before."""
+    """Queue the intake job of a delivery (on the intake queue); False when this delivery was queued before.
+
+    The unique id holds across queues: RQ's check is on the job's key, not on the queue.
+    """
     try:
         function = PULL_INTAKE if intent.kind in PULL_KINDS else INTAKE
         queue.enqueue_call(function, args=(intent.to_record(),), job_id=intake_job_id(intent.delivery),
@@ -77,12 +164,13 @@ def enqueue_intake(queue: Queue, intent: Intent, policy: RetryPolicy, keep_secon
     return True
 
 
-def enqueue_step(queue: Queue, step: str, run_id: str, version: int, attempt: int,
+def enqueue_step(queues: JobQueues, step: str, run_id: str, version: int, attempt: int,
                  policy: RetryPolicy) -> str:
-    """Queue the job for `step` of a run (idempotent); returns the job id."""
+    """Queue the job for `step` of a run (idempotent; a plan on the plan queue, the others on the work queue);
+    returns the job id."""
     job_id = step_job_id(step, run_id, version, attempt)
     with contextlib.suppress(DuplicateJobError):
-        queue.enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,
+        queues.for_step(step).enqueue_call(STEP_FUNCTIONS[step], args=(run_id,), job_id=job_id, unique=True,
                            retry=policy.rq_retry(), timeout=policy.timeouts.get(step, STEP_TIMEOUTS[step]),
                            result_ttl=7 * 24 * 3600, failure_ttl=7 * 24 * 3600,
                            description=f"{step} run {run_id} v{version}")

@@ -3,7 +3,8 @@
 RQ notices abandoned jobs only in its periodic maintenance, after their registry entry
 expires. A starting worker calls `requeue_orphans()` instead: a job still marked as started
 by a worker that is verifiably dead — on this host with its process gone, or anywhere with
-no heartbeat for longer than `stale_after` — is queued again. Jobs are idempotent and the
+no heartbeat for longer than `stale_after` — is queued again, on the queue it was started from
+(every queue the worker serves is looked at: intake, work and the one from before them). Jobs are idempotent and the
 implement pipeline resumes after its last verified step, so running one again is safe.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 import redis
@@ -26,13 +27,20 @@ log = logging.getLogger("issuesmith.reaper")
 STALE_AFTER_SECONDS = 600
 
 
-def requeue_orphans(queue: Queue, connection: redis.Redis, stale_after: float = STALE_AFTER_SECONDS,
+def requeue_orphans(queues: Sequence[Queue], connection: redis.Redis, stale_after: float = STALE_AFTER_SECONDS,
                     abandoned: Collection[str] = ()) -> list[str]:
-    """Requeue the started jobs whose worker is dead; returns their ids.
+    """Requeue the started jobs of `queues` whose worker is dead, each on its own queue; returns their ids.
 
     `abandoned`: names of RQ workers this process gave up (a Redis outage ended their loop, and their
     work horse was stopped): dead, though their pid, ours, is alive and their heartbeat is recent.
     """
+    requeued = []
+    for queue in queues:
+        requeued += _requeue_from(queue, connection, stale_after, abandoned)
+    return requeued
+
+
+def _requeue_from(queue: Queue, connection: redis.Redis, stale_after: float, abandoned: Collection[str]) -> list[str]:
     registry = StartedJobRegistry(queue=queue)
     requeued = []
     for job_id in registry.get_job_ids(cleanup=False):
@@ -48,7 +56,8 @@ def requeue_orphans(queue: Queue, connection: redis.Redis, stale_after: float = 
         registry.remove_executions(job)
         queue.enqueue_job(job)
         requeued.append(job_id)
-        log.warning("requeued a job its dead worker left started", extra={"job": job_id, "worker": job.worker_name})
+        log.warning("requeued a job its dead worker left started", extra={"job": job_id, "worker": job.worker_name,
+                                                                          "queue": queue.name})
     return requeued
 
 

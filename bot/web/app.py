@@ -40,6 +40,7 @@ from bot.config.settings import Settings
 from bot.core.logs import bound
 from bot.runs.inbox import AsyncInbox
 from bot.runs.intents import Intent
+from bot.runs.queueing import QueueNames
 from bot.web import dashboard
 from bot.web.metrics import CONTENT_TYPE, WebMetrics, deployment_models, event_label
 from bot.web.webhooks import decide, valid_delivery, verify_signature
@@ -177,7 +178,8 @@ def create_app(settings: Settings, connection: redis.Redis | None = None) -> Web
     connection = connection or redis.Redis.from_url(settings.redis_url, socket_timeout=5,
                                                     socket_connect_timeout=2)
     text = _decoding(connection)
-    metrics = WebMetrics(connection, text, deployment_models(settings))
+    queues = QueueNames(settings.intake_queue, settings.work_queue, settings.plan_queue)
+    metrics = WebMetrics(connection, text, deployment_models(settings), queues.served)
     scrapes = anyio.CapacityLimiter(2)  # its own threads: a busy webhook path cannot starve a scrape
     api = FastAPI(title="issuesmith", docs_url=None, redoc_url=None)
 

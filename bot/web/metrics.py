@@ -27,7 +27,7 @@ as `other`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,7 +38,7 @@ from rq import Queue
 from bot.config.pricing import DEFAULT_PRICES
 from bot.config.settings import Settings
 from bot.runs import figures, recount, tallies
-from bot.runs.queueing import QUEUE_NAME
+from bot.runs.queueing import QueueNames
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -78,16 +78,18 @@ def status_class(status: int) -> str:
 class WebMetrics:
     """The registry behind one app's `/metrics`, and the web-side metrics it feeds."""
 
-    def __init__(self, connection: redis.Redis, text: redis.Redis, models: Iterable[str] = ()) -> None:
+    def __init__(self, connection: redis.Redis, text: redis.Redis, models: Iterable[str] = (),
+                 queues: Sequence[str] = QueueNames().served) -> None:
         """`connection`: the web app's Redis client (bytes, as RQ needs); `text`: the same with decoded replies;
-        `models`: the model names shown as themselves (`deployment_models`), any other is `other`."""
+        `models`: the model names shown as themselves (`deployment_models`), any other is `other`; `queues`: the
+        deployment's queues (`QueueNames.served`), shown even while RQ knows none of them."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.webhooks = Counter("issuesmith_webhooks", "Webhook deliveries received, by event and outcome.",
                                 ["event", "outcome"], registry=self.registry)
         self.latency = Histogram("issuesmith_web_request_duration_seconds",
                                  "Web request latency: by webhook outcome on /webhook, else by status class.",
                                  ["outcome"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(RedisFigures(connection, text, models))
+        self.registry.register(RedisFigures(connection, text, models, queues))
 
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         """Count one webhook delivery and its latency."""
@@ -106,10 +108,12 @@ class WebMetrics:
 class RedisFigures(Collector):
     """Reads the figures kept in Redis (RQ registries, runs, workers' counters) at scrape time."""
 
-    def __init__(self, connection: redis.Redis, text: redis.Redis, models: Iterable[str] = ()) -> None:
+    def __init__(self, connection: redis.Redis, text: redis.Redis, models: Iterable[str] = (),
+                 queues: Sequence[str] = QueueNames().served) -> None:
         self._rq = connection
         self._text = text
         self._models = frozenset(models)
+        self._queues = tuple(queues)
 
     def describe(self) -> list[Metric]:
         """Nothing up front, so registering does not read Redis."""
@@ -132,7 +136,7 @@ class RedisFigures(Collector):
     def _jobs(self) -> Metric:
         family = GaugeMetricFamily("issuesmith_jobs", "RQ jobs by queue and state (queue length, registry sizes).",
                                    labels=["queue", "state"])
-        names = sorted({QUEUE_NAME, *(q.name for q in Queue.all(connection=self._rq))})
+        names = sorted({*self._queues, *(q.name for q in Queue.all(connection=self._rq))})
         pipe = self._rq.pipeline(transaction=False)
         for name in names:
             queue = Queue(name, connection=self._rq)

@@ -103,8 +103,8 @@ def test_burst_of_2000_deliveries_queues_each_relevant_one_exactly_once(redis_ur
     settings = Settings(_env_file=None, webhook_secret=SECRET, redis_url=redis_url,  # type: ignore[call-arg]
                         work_dir=tmp_path)
     assert dispatcher.build(settings, "burst").drain() == len(unique_relevant)
-    assert client.llen("rq:queue:issuesmith") == len(unique_relevant)
-    queued = {job_id.decode().removeprefix("intake-") for job_id in client.lrange("rq:queue:issuesmith", 0, -1)}
+    assert client.llen("rq:queue:issuesmith-intake") == len(unique_relevant)
+    queued = {job_id.decode().removeprefix("intake-") for job_id in client.lrange("rq:queue:issuesmith-intake", 0, -1)}
     assert queued == unique_relevant
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
     print(f"\nburst: 2000 deliveries in {elapsed:.2f}s, {len(unique_relevant)} relevant queued once, p99 {p99:.1f} ms")

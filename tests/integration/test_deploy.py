@@ -25,7 +25,7 @@ from bot.cli.health import main as health_main
 from bot.config.settings import Settings
 from bot.core.redact import Redactor
 from bot.github.client import GitHubApp
-from bot.runs.queueing import QUEUE_NAME
+from bot.runs.queueing import QueueNames
 from standins.github import FakeGitHub, generate_app_key
 from standins.server import ServerThread
 
@@ -112,11 +112,20 @@ def test_worker_health_check_needs_redis_and_a_registered_worker_of_this_host(re
     rc, line = check(redis_url)
     assert rc == 1 and f"no worker of host {socket.gethostname()}" in line
     connection = redis.Redis.from_url(redis_url)
-    worker = Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection, name="health-test")
+    names = QueueNames()
+    only_work = Worker([Queue(names.work, connection=connection)], connection=connection, name="health-old")
+    only_work.register_birth()  # a worker that never takes intake or plan jobs (one from before those queues)
+    try:
+        rc, line = check(redis_url)
+        assert rc == 1 and f"registered on the {names.intake} and {names.plan} queues" in line
+    finally:
+        only_work.register_death()
+    worker = Worker([Queue(name, connection=connection) for name in names.served], connection=connection,
+                    name="health-test")
     worker.register_birth()
     try:
         rc, line = check(redis_url)
-        assert rc == 0 and "health-test" in line
+        assert rc == 0 and "health-test" in line and "health-old" not in line
     finally:
         worker.register_death()
     assert check(redis_url)[0] == 1

@@ -43,7 +43,7 @@ def test_rerun_after_posting_edits_instead_of_posting_twice(world: World) -> Non
     record = store.plan(run.id, 1)
     assert record is not None
     store.add_plan(run.id, 1, record.plan, record.hash)
-    enqueue_step(world.services.queue, "plan", run.id, 1, 9, world.services.policy)
+    enqueue_step(world.services.queues, "plan", run.id, 1, 9, world.services.policy)
     world.drain()
 
     plans = [c for c in world.bot_comments() if "issuesmith:plan" in c.body]
@@ -77,7 +77,7 @@ def test_our_own_comments_come_back_as_webhooks_and_are_ignored(world: World) ->
     world.drain()
     ours = [d for d in world.github.deliveries if d.payload.get("sender", {}).get("login") == "issuesmith[bot]"]
     assert ours and all(d.status_code == 200 for d in ours)
-    assert world.services.queue.count == 0
+    assert world.services.queues.count == 0
 
 
 def test_cancel_before_planning_runs_means_no_model_call(world: World) -> None:

@@ -87,7 +87,7 @@ def test_a_wait_over_the_bound_fails_the_call_as_retryable_and_the_job_waits_it_
     world.label()
     world.step()  # intake
     world.github.rate_limit_next("POST", COMMENTS, "secondary", retry_after=600)
-    worker = QuietWorker([world.services.queue], connection=world.services.redis_bytes,
+    worker = QuietWorker(world.services.queues.served, connection=world.services.redis_bytes,
                           exception_handlers=[honour_retry_after])
     before = time.time()
     worker.work(burst=True, max_jobs=1, with_scheduler=False)  # the plan job
@@ -98,7 +98,7 @@ def test_a_wait_over_the_bound_fails_the_call_as_retryable_and_the_job_waits_it_
     [error] = [e for e in world.services.store.entries(run.id) if e["event"] == "error"]
     assert error["retryable"] and error["will_retry"]
     assert "rate limit" in error["error"] and "wait of 600 s" in error["error"]
-    scheduled = ScheduledJobRegistry(queue=world.services.queue)
+    scheduled = ScheduledJobRegistry(queue=world.services.queues.plan)  # the plan job's queue
     [job_id] = scheduled.get_job_ids()
     assert scheduled.get_scheduled_time(job_id).timestamp() >= int(before) + 600  # not the policy's 0 s
 

@@ -244,7 +244,7 @@ def test_rerun_after_pushing_opens_exactly_one_pr(world: World) -> None:
     from bot.runs.journal import RedisJournal
 
     RedisJournal(world.services.store).forget(run_id, ["publish", "report"])
-    enqueue_step(world.services.queue, "implement", run_id, 1, 5, world.services.policy)
+    enqueue_step(world.services.queues, "implement", run_id, 1, 5, world.services.policy)
     world.services.redis_text.hset(f"issuesmith:run:{run_id}", "state", "TESTING")
     world.drain()
 

@@ -102,7 +102,7 @@ def test_redis_restarted_mid_burst_loses_and_doubles_no_delivery(tmp_path: Path)
         client = redis.Redis.from_url(server.url)
         wait_until(lambda: client.xlen(INBOX) == 0 and client.xpending(INBOX, GROUP)["pending"] == 0,
                    timeout=60, what="the inbox emptied by the dispatchers")
-        jobs = [job_id.decode() for job_id in client.lrange("rq:queue:issuesmith", 0, -1)]
+        jobs = [job_id.decode() for job_id in client.lrange("rq:queue:issuesmith-intake", 0, -1)]
     finally:
         for thread in dispatchers:
             thread.stop()

@@ -149,7 +149,7 @@ def test_non_writer_approve_is_refused_and_nothing_is_queued(world: World) -> No
     run = world.run()
     assert run is not None and run.state == State.AWAITING_APPROVAL
     assert "Only people with write access to this repository can use `/approve`" in world.bot_comments()[-1].body
-    assert world.services.queue.count == 0
+    assert world.services.queues.count == 0
     assert not world.services.redis_bytes.keys("rq:job:implement-*")
 
 
@@ -294,7 +294,8 @@ def test_approve_and_revise_at_the_same_instant_the_loser_is_answered_at_once(
     monkeypatch.setattr(RunStore, "for_issue", read)
     answer = world.bot_comments()[-1].body
     assert "@alice `/approve` was not applied" in answer and "plan v2 is being made" in answer
-    assert not world.services.queue.failed_job_registry.get_job_ids() and not world.job_ids()[1:]
+    assert not any(q.failed_job_registry.get_job_ids() for q in world.services.queues.served)
+    assert not world.job_ids()[1:]
     world.drain()
     assert any("Plan v2: Plan two" in c.body for c in world.bot_comments())
     run = world.run()
@@ -364,10 +365,10 @@ def test_cancel_while_the_planner_works_shows_what_was_spent_and_when_the_job_st
         world.say("/cancel", by="carol")
         world.github.wait_for_deliveries()
         world.dispatch()
-        [job_id] = [j for j in world.services.queue.get_job_ids() if j.startswith("intake")]
-        job = world.services.queue.fetch_job(job_id)
+        [job_id] = world.services.intake_queue.get_job_ids()
+        job = world.services.intake_queue.fetch_job(job_id)
         assert job is not None
-        world.services.queue.remove(job)
+        world.services.intake_queue.remove(job)
         job.perform()  # the intake job, beside the busy plan job (as a second worker would)
 
     canceller = threading.Thread(target=cancel_during_the_call)

@@ -116,10 +116,16 @@ def test_metrics_show_webhooks_runs_tokens_and_step_durations_of_real_runs(world
         assert value(samples, "issuesmith_step_duration_seconds_bucket", step=step, le="+Inf") == count
     assert value(samples, "issuesmith_step_duration_seconds_sum", step="implement") > 0
 
-    # jobs: RQ's registries, nothing left behind, nothing failed
-    jobs = by_label(samples, "issuesmith_jobs", "state")
-    assert jobs["queued"] == 0 and jobs["started"] == 0 and jobs["failed"] == 0
-    assert jobs["finished"] == len(world.services.queue.finished_job_registry.get_job_ids()) >= 5
+    # jobs: RQ's registries of every queue (intake, work), nothing left behind, nothing failed
+    for queue in world.services.queues.served:
+        jobs = {dict(key)["state"]: v for (n, key), v in samples.items()
+                if n == "issuesmith_jobs" and dict(key)["queue"] == queue.name}
+        assert jobs["queued"] == 0 and jobs["started"] == 0 and jobs["failed"] == 0, queue.name
+        assert jobs["finished"] == len(queue.finished_job_registry.get_job_ids()), queue.name
+    finished = {q.name: len(q.finished_job_registry.get_job_ids()) for q in world.services.queues.served}
+    queues = world.services.queues
+    assert finished[queues.intake.name] >= 3 and finished[queues.plan.name] >= 2 and finished[queues.work.name] >= 1, \
+        finished
     assert value(samples, "issuesmith_redis_up") == 1
 
     # no secrets and no repository text

@@ -108,7 +108,7 @@ def test_changes_requested_with_inline_comments_gives_a_new_commit_and_thread_re
     # the round's job runs again after it pushed: nothing pushed twice, no second reply
     RoundJournal(world.services.store, 1).forget(run_id, ["publish", "report"])
     world.services.redis_text.hset(f"issuesmith:run:{run_id}", "state", "TESTING")
-    enqueue_step(world.services.queue, "revise", run_id, 1, 7, world.services.policy)
+    enqueue_step(world.services.queues, "revise", run_id, 1, 7, world.services.policy)
     world.drain()
     assert world.run().state == State.PR_OPEN and git_pushes(world) == pushes  # type: ignore[union-attr]
     assert len([c for c in world.github.review_comments(REPO, number) if c.user == BOT]) == 2

@@ -216,7 +216,7 @@ def test_cancel_stops_a_running_coder_inside_its_tool_loop(world: World) -> None
         job_id = wait_until(lambda: next((j for j in world.job_ids() if j.startswith("intake-")), None),
                             what="the /cancel delivery queued")
         job = Job.fetch(job_id, connection=world.services.redis_bytes)
-        world.services.queue.remove(job)
+        world.services.intake_queue.remove(job)
         job.perform()  # the intake job itself, run beside the busy worker
 
     canceller = threading.Thread(target=person_cancels)

@@ -106,11 +106,12 @@ def test_relevant_event_is_queued_once_per_delivery(web, redis_url: str, tmp_pat
     second = post(url, "issues", labeled(), delivery=delivery)
     assert (first.status_code, first.json()) == (202, {"queued": "label"})
     assert (second.status_code, second.json()) == (200, {"duplicate": delivery})
-    assert client.xlen("issuesmith:inbox") == 1 and client.llen("rq:queue:issuesmith") == 0
+    assert client.xlen("issuesmith:inbox") == 1 and client.llen("rq:queue:issuesmith-intake") == 0
     settings = Settings(_env_file=None, webhook_secret=SECRET, redis_url=redis_url,  # type: ignore[call-arg]
                         work_dir=tmp_path)
     assert dispatcher.build(settings, "test").drain() == 1
-    assert client.llen("rq:queue:issuesmith") == 1 and client.xlen("issuesmith:inbox") == 0
+    assert client.llen("rq:queue:issuesmith-intake") == 1 and client.xlen("issuesmith:inbox") == 0
+    assert client.llen("rq:queue:issuesmith") == 0  # intake jobs go to the intake queue, never the work queue
     assert client.exists(f"rq:job:intake-{delivery}")
     assert post(url, "issues", labeled(), delivery=delivery).status_code == 200  # still a duplicate
 

@@ -26,7 +26,7 @@ from bot.runs import dispatch
 from bot.runs.dispatch import Dispatcher
 from bot.runs.inbox import GROUP, INBOX, AsyncInbox, InboxReader, seen_key
 from bot.runs.intents import Intent
-from bot.runs.queueing import QUEUE_NAME, RetryPolicy, enqueue_intake, intake_job_id
+from bot.runs.queueing import INTAKE_QUEUE, RetryPolicy, enqueue_intake, intake_job_id
 from tests.conftest import REDIS_URL
 from tests.world import wait_until
 
@@ -51,12 +51,12 @@ def append(*intents: Intent) -> list[bool]:
 
 
 def make_dispatcher(connection: redis.Redis, consumer: str, reclaim_seconds: float = 30.0) -> Dispatcher:
-    return Dispatcher(InboxReader(connection, consumer), Queue(QUEUE_NAME, connection=connection),
+    return Dispatcher(InboxReader(connection, consumer), Queue(INTAKE_QUEUE, connection=connection),
                       RetryPolicy(2, (1, 2)), KEEP, reclaim_seconds)
 
 
 def queued(connection: redis.Redis) -> list[str]:
-    return [job_id.decode() for job_id in connection.lrange(f"rq:queue:{QUEUE_NAME}", 0, -1)]
+    return [job_id.decode() for job_id in connection.lrange(f"rq:queue:{INTAKE_QUEUE}", 0, -1)]
 
 
 def test_a_delivery_is_taken_in_once_and_remembered(connection: redis.Redis) -> None:
@@ -134,7 +134,7 @@ def test_a_dispatcher_that_died_after_queueing_but_before_acknowledging_doubles_
     dead.ensure_group()
     [entry] = dead.read(10, None)
     assert entry.intent is not None
-    enqueue_intake(Queue(QUEUE_NAME, connection=connection), entry.intent, RetryPolicy(), KEEP)  # then it died
+    enqueue_intake(Queue(INTAKE_QUEUE, connection=connection), entry.intent, RetryPolicy(), KEEP)  # then it died
     assert make_dispatcher(connection, "alive", reclaim_seconds=0).drain() == 1
     assert queued(connection) == ["intake-d-1"] and connection.xlen(INBOX) == 0
 
@@ -217,7 +217,7 @@ def test_an_unreachable_redis_pauses_the_dispatcher_with_one_log_line(caplog: py
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     reader = CountingReader(dead, "w")
     stop = threading.Event()
-    thread = threading.Thread(target=Dispatcher(reader, Queue(QUEUE_NAME, connection=dead), RetryPolicy(), KEEP,
+    thread = threading.Thread(target=Dispatcher(reader, Queue(INTAKE_QUEUE, connection=dead), RetryPolicy(), KEEP,
                                                 30).serve, args=(stop,))
     with caplog.at_level(logging.INFO, logger="issuesmith.dispatch"):
         thread.start()
