@@ -20,6 +20,7 @@ from rq import SimpleWorker
 
 from bot.cli import dispatcher
 from bot.cli.demo import SAMPLE_REPO as DEMO_REPO
+from bot.cli.rqworker import TakesMovedJobs
 from bot.config.settings import Settings
 from bot.flow.services import Services, build_services, install
 from bot.runs.dispatch import Dispatcher
@@ -86,7 +87,7 @@ def script_implementation(model: FakeOpenAI, reproduce: bool = False) -> None:
     model.script(Reply.json({"summary": "Already covered.", "tests_added": []}, usage=(800, 40)), match=TESTER)
 
 
-class QuietWorker(SimpleWorker):
+class QuietWorker(TakesMovedJobs, SimpleWorker):
     """RQ's in-process worker without its command channel (pub/sub), which nothing here uses: its listener
     thread waits up to 60 s for a message, and stopping the worker after a failed job waited for it."""
 

@@ -1,5 +1,11 @@
-"""The RQ worker `issuesmith worker` runs: a work horse that never outlives its worker, a bounded warm
-shutdown, and a run told when its job's horse was killed for the last time.
+"""The RQ worker `issuesmith worker` runs: jobs taken from several queues without a window where a dead
+worker loses one, a work horse that never outlives its worker, a bounded warm shutdown, and a run told when
+its job's horse was killed for the last time.
+
+* A worker of several queues (intake, plan, work: `bot.runs.queueing`) takes each job as RQ takes one from
+  a single queue, moved onto the queue's intermediate list and taken off once started (`TakesMovedJobs`,
+  `bot.runs.queueing.MovingQueue`); RQ's own way for several queues pops it (`BLPOP`), and a worker killed
+  in between lost it.
 
 * RQ forks a work horse per job, in a process group of its own, and nothing ends it when the worker
   dies: a worker killed alone (SIGKILL, OOM) left its horse running the job while the next worker
@@ -37,7 +43,7 @@ from rq.job import Job
 from bot.flow import interrupts
 from bot.flow.services import current
 from bot.flow.steps import fail_run
-from bot.runs.queueing import step_of_job
+from bot.runs.queueing import MovingQueue, step_of_job
 
 log = logging.getLogger("issuesmith.worker")
 PR_SET_PDEATHSIG = 1
@@ -46,8 +52,20 @@ SCHEDULER_STOP_SECONDS = 5.0
 LISTENER_STOP_SECONDS = 1.0
 
 
-class IssuesmithWorker(Worker):
-    """RQ's forking worker with the three changes above."""
+class TakesMovedJobs(Worker):
+    """A worker of several queues that takes each job as `MovingQueue` does: moved onto its queue's intermediate
+    list, and off it once started (RQ takes it off only for a worker of one queue, so a finished job would
+    later be failed by RQ's maintenance as stuck there)."""
+
+    queue_class = MovingQueue
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """Mark the job started and take it off its queue's intermediate list."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+
+
+class IssuesmithWorker(TakesMovedJobs):
+    """RQ's forking worker with the changes above."""
 
     shutdown_grace: float = DEFAULT_GRACE_SECONDS
 

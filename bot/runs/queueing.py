@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DequeueTimeout, DuplicateJobError
 from rq.job import Job
+from rq.utils import as_text, get_version
 
 from bot.runs.intents import PULL_KINDS, Intent
 
@@ -79,6 +82,50 @@ class QueueNames:
         return tuple(dict.fromkeys((*self.configured, LEGACY_QUEUE)))
 
 
+class MovingQueue(Queue):
+    """RQ's queue, taking a job from several queues the way RQ takes one from a single queue: moved (`LMOVE`) onto
+    its queue's intermediate list, not popped.
+
+    RQ pops from several queues at once with `BLPOP`: a worker killed between the pop and marking the job
+    started (a few milliseconds) lost the job, and its run waited with nothing running it. Moved, the job
+    stays where RQ's maintenance finds it (`IntermediateQueue.cleanup`), and `IssuesmithWorker` takes it off
+    that list once it is started, whichever queue it came from (RQ does so only for a worker of one queue).
+    The queues are tried in order, each without blocking; when all are empty, the worker blocks on the first
+    (intake) for at most `WAKE_SECONDS`, then tries them all again: a job on a later queue waits at most that
+    long for an idle worker. Redis before 6.2 has no `LMOVE`: there RQ's own way is kept.
+    """
+
+    WAKE_SECONDS = 0.2
+
+    @classmethod
+    def dequeue_any(cls, queues: Iterable[Queue], timeout: int | None, connection: redis.Redis,  # type: ignore[override]
+                    **fetch: Any) -> tuple[Job, Queue] | None:
+        """The first job of the first queue that has one (see the class), within `timeout` seconds (None: now)."""
+        ordered = list(queues)
+        if len(ordered) == 1 or get_version(connection) < (6, 2, 0):
+            return super().dequeue_any(ordered, timeout, connection=connection, **fetch)
+        keys = [queue.key for queue in ordered]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for key in keys:
+                moved = cls.lmove(connection, key, None)
+                if moved is not None:
+                    taken = cls._fetch_dequeued_job(connection, key, as_text(moved[1]), **fetch)
+                    if taken is not None:
+                        return taken
+            if deadline is None:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DequeueTimeout(timeout, keys)
+            waited = connection.blmove(keys[0], ordered[0].intermediate_queue_key,
+                                       min(cls.WAKE_SECONDS, left))  # type: ignore[arg-type]  # Redis takes a fraction
+            if waited is not None:
+                taken = cls._fetch_dequeued_job(connection, keys[0], as_text(waited), **fetch)
+                if taken is not None:
+                    return taken
+
+
 @dataclass(frozen=True)
 class JobQueues:
     """The RQ queues of a deployment on one connection: where each job goes, and all of them for whoever must
@@ -93,7 +140,7 @@ class JobQueues:
     @classmethod
     def open(cls, names: QueueNames, connection: redis.Redis) -> JobQueues:
         """The queues named `names` on `connection` (a client without decoded replies, as RQ needs)."""
-        intake, plan, work, *others = (Queue(name, connection=connection) for name in names.served)
+        intake, plan, work, *others = (MovingQueue(name, connection=connection) for name in names.served)
         return cls(intake, plan, work, tuple(others))
 
     @property

@@ -8,16 +8,18 @@ No test here times anything: each asserts the order in which the jobs started, a
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Iterator
 
 import pytest
 import redis
 from rq import Queue, get_current_job
+from rq.exceptions import DequeueTimeout
 
 from bot.cli.rqworker import IssuesmithWorker
 from bot.config.settings import Settings
 from bot.flow.services import queue_names
-from bot.runs.queueing import LEGACY_QUEUE, JobQueues, QueueNames
+from bot.runs.queueing import LEGACY_QUEUE, JobQueues, MovingQueue, QueueNames
 from tests.world import SAMPLE_PLAN, QuietWorker, World, wait_until
 
 ORDER = "queue-order-test:started"
@@ -159,3 +161,49 @@ def test_intake_plan_and_implement_jobs_each_go_to_their_queue(world: World) -> 
     assert world.services.intake_queue.count == 1 and world.services.queues.count == 1
     world.step()  # the approval's intake: the implementation is queued
     assert world.services.queues.work.get_job_ids() == [f"implement-{run.id}-v1-a0"] == world.services.queues.job_ids()
+
+
+def test_a_job_taken_from_several_queues_is_moved_not_popped_so_a_dead_worker_loses_nothing(
+        connection: redis.Redis) -> None:
+    """What a worker killed right after taking a job leaves: with `MovingQueue`, the job on its queue's intermediate
+    list, where RQ's maintenance finds it; RQ's own way for several queues (`BLPOP`) leaves it nowhere."""
+    queues = JobQueues.open(QueueNames(), connection)
+    queues.work.enqueue(f"{HERE}.record", "implement-1", job_id="implement-1")
+    queues.plan.enqueue(f"{HERE}.record", "plan-1", job_id="plan-1")
+
+    taken = MovingQueue.dequeue_any(queues.served, None, connection=connection)  # then the worker dies
+
+    assert taken is not None and (taken[0].id, taken[1].name) == ("plan-1", queues.plan.name)
+    assert connection.lrange(queues.plan.intermediate_queue_key, 0, -1) == [b"plan-1"]
+    popped = Queue.dequeue_any(queues.served, None, connection=connection)
+    assert popped is not None and popped[0].id == "implement-1"
+    assert queues.job_ids() == [] and connection.llen(queues.work.intermediate_queue_key) == 0  # lost
+
+
+def test_a_worker_of_several_queues_leaves_no_started_job_on_an_intermediate_list(connection: redis.Redis) -> None:
+    """Taken off once started: else RQ's maintenance would fail a finished job as stuck there a minute later."""
+    queues = JobQueues.open(QueueNames(), connection)
+    for queue, name in ((queues.work, "implement-1"), (queues.plan, "plan-1"), (queues.intake, "intake-1")):
+        queue.enqueue(f"{HERE}.record", name, job_id=name)
+
+    IssuesmithWorker(queues.served, connection=connection, name="moving").work(
+        burst=True, with_scheduler=False, logging_level="WARNING")
+
+    assert started(connection) == ["intake-1", "plan-1", "implement-1"]
+    assert [connection.llen(q.intermediate_queue_key) for q in queues.served] == [0, 0, 0]
+
+
+def test_an_idle_worker_takes_a_job_queued_later_on_a_later_queue_and_times_out_on_none(
+        connection: redis.Redis) -> None:
+    """The wait blocks on the first queue for a moment at a time and looks at the others in between."""
+    queues = JobQueues.open(QueueNames(), connection)
+    with pytest.raises(DequeueTimeout):
+        MovingQueue.dequeue_any(queues.served, 1, connection=connection)
+    later = threading.Timer(0.5, lambda: queues.work.enqueue(f"{HERE}.record", "implement-1", job_id="implement-1"))
+    later.start()
+    try:
+        taken = MovingQueue.dequeue_any(queues.served, 60, connection=connection)
+    finally:
+        later.join()
+    assert taken is not None and taken[0].id == "implement-1"
+    assert connection.lrange(queues.work.intermediate_queue_key, 0, -1) == [b"implement-1"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import redis
-from rq import Queue
 
 from bot.cli.rqworker import IssuesmithWorker
 from tests.world import wait_until
@@ -16,7 +15,7 @@ BOUND = 10.0
 
 def test_leaving_the_command_channel_does_not_wait_for_the_listeners_poll(redis_url: str) -> None:
     connection = redis.Redis.from_url(redis_url)
-    worker = IssuesmithWorker([Queue("stop-test", connection=connection)], connection=connection)
+    worker = IssuesmithWorker(["stop-test"], connection=connection)
     worker.subscribe()
     listener = worker.pubsub_thread
     assert listener is not None and listener.is_alive()
