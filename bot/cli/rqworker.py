@@ -39,6 +39,7 @@ from typing import Any
 
 from rq import Queue, Worker
 from rq.job import Job
+from rq.worker import BaseWorker
 
 from bot.flow import interrupts
 from bot.flow.services import current
@@ -52,10 +53,11 @@ SCHEDULER_STOP_SECONDS = 5.0
 LISTENER_STOP_SECONDS = 1.0
 
 
-class TakesMovedJobs(Worker):
+class TakesMovedJobs(BaseWorker):
     """A worker of several queues that takes each job as `MovingQueue` does: moved onto its queue's intermediate
     list, and off it once started (RQ takes it off only for a worker of one queue, so a finished job would
-    later be failed by RQ's maintenance as stuck there)."""
+    later be failed by RQ's maintenance as stuck there). On RQ's `BaseWorker`, so it comes before either
+    kind of worker: the forking `Worker` (`IssuesmithWorker`) or the in-process `SimpleWorker` (the tests')."""
 
     queue_class = MovingQueue
 
@@ -64,7 +66,7 @@ class TakesMovedJobs(Worker):
         super().prepare_job_execution(job, remove_from_intermediate_queue=True)
 
 
-class IssuesmithWorker(TakesMovedJobs):
+class IssuesmithWorker(TakesMovedJobs, Worker):
     """RQ's forking worker with the changes above."""
 
     shutdown_grace: float = DEFAULT_GRACE_SECONDS

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from rq import Queue, get_current_job
+from rq import Queue, SimpleWorker, Worker, get_current_job
 from rq.exceptions import DequeueTimeout
 
 from bot.cli.rqworker import IssuesmithWorker
@@ -207,3 +207,11 @@ def test_an_idle_worker_takes_a_job_queued_later_on_a_later_queue_and_times_out_
         later.join()
     assert taken is not None and taken[0].id == "implement-1"
     assert connection.lrange(queues.work.intermediate_queue_key, 0, -1) == [b"implement-1"]
+
+
+def test_taking_moved_jobs_keeps_each_kind_of_worker_running_jobs_its_own_way() -> None:
+    """The forking worker forks a horse per job; the tests' in-process worker does not (it did, once, when the
+    mixin came after `Worker` instead of `BaseWorker`: the in-process world forked and slowed down)."""
+    assert IssuesmithWorker.execute_job is Worker.execute_job
+    assert QuietWorker.execute_job is SimpleWorker.execute_job
+    assert IssuesmithWorker.queue_class is QuietWorker.queue_class is MovingQueue
