@@ -4,8 +4,9 @@ RQ notices abandoned jobs only in its periodic maintenance, after their registry
 expires. A starting worker calls `requeue_orphans()` instead: a job still marked as started
 by a worker that is verifiably dead — on this host with its process gone, or anywhere with
 no heartbeat for longer than `stale_after` — is queued again, on the queue it was started from
-(every queue the worker serves is looked at: intake, work and the one from before them). Jobs are idempotent and the
-implement pipeline resumes after its last verified step, so running one again is safe.
+(every queue the worker serves is looked at: intake, plan, work and the one from before them).
+Jobs are idempotent and the implement pipeline resumes after its last verified step, so running
+one again is safe.
 """
 
 from __future__ import annotations
