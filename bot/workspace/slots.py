@@ -17,7 +17,7 @@ takes ~0.14 s against 6.6 s for `clone --depth 1` of a django-sized repository.
 * A spare tree (`spare/<owner>/<repo>/<id>`, `spare`) is one more `clone --local` of the mirror at a
   job's commit, for a Coder attempt beside the job's slot (`bot.flow.candidates`). Only our edit tools
   write it, nothing is ever run in it, and it is deleted when the attempt ends (or, left by a worker
-  that died, by the next `spare` an hour later).
+  that died, by the next `spare` of the repository: each tree's lock is held while it lives).
 * Every git command goes through `bot.workspace.git` (hardened; the token only as a header).
 """
 
@@ -39,8 +39,6 @@ from bot.workspace.git import GIT_TIMEOUT, Git, Reader
 from bot.workspace.tree import scrub, tracked_paths
 
 SLOTS_PER_REPO = 8
-SPARE_KEPT_SECONDS = 3600
-"""A spare tree older than this was left by a worker that died: the next `spare` of the repository deletes it."""
 LENT_SUFFIX = ".lent"
 CONFIG_SUFFIX = ".config-sha256"
 FETCHED_SUFFIX = ".fetched"
@@ -137,18 +135,25 @@ class Workspace:
 
     @contextlib.contextmanager
     def spare(self, repo: str, sha: str) -> Iterator[Path]:
-        """A clean tree of `repo` at `sha` (in the mirror already) besides the job's slot, deleted after the block."""
+        """A clean tree of `repo` at `sha` (in the mirror already) besides the job's slot, deleted after the block.
+
+        The tree's lock (`<id>.lock` beside it) is held while it lives, taken before the tree exists: a tree
+        whose lock is free was left by a worker that died, and the next `spare` of the repository deletes it.
+        """
         folder = self.root / "spare" / repo
         folder.mkdir(parents=True, exist_ok=True)
-        _sweep(folder, time.time() - SPARE_KEPT_SECONDS)
+        _sweep(folder)
         tree = folder / uuid.uuid4().hex
-        try:
-            self.git("clone", "--local", "--no-checkout", "--quiet", str(self.mirror_path(repo)), str(tree),
-                     local=True)
-            self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=tree)
-            yield tree
-        finally:
-            remove_tree(tree)
+        lock = tree.with_name(tree.name + ".lock")
+        with _flock(lock):
+            try:
+                self.git("clone", "--local", "--no-checkout", "--quiet", str(self.mirror_path(repo)), str(tree),
+                         local=True)
+                self.git("checkout", "--force", "--detach", "--quiet", sha, cwd=tree)
+                yield tree
+            finally:
+                remove_tree(tree)
+                lock.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def lent(self, work: WorkTree) -> Iterator[None]:
@@ -230,12 +235,18 @@ def discard(slot: Path) -> None:
         raise GitError(f"the unproven work tree {slot} could not be deleted", retryable=True)
 
 
-def _sweep(folder: Path, before: float) -> None:
-    """Delete the entries of `folder` last changed before `before` (never following a link)."""
+def _sweep(folder: Path) -> None:
+    """Delete the spare trees of `folder` whose lock nobody holds (their worker died), and such locks left alone."""
     for entry in os.scandir(folder):
-        with contextlib.suppress(OSError):
-            if entry.stat(follow_symlinks=False).st_mtime < before:
-                remove_tree(Path(entry.path))
+        tree = Path(entry.path).with_suffix("") if entry.name.endswith(".lock") else Path(entry.path)
+        lock = tree.with_name(tree.name + ".lock")
+        if entry.name.endswith(".lock") and os.path.lexists(tree):
+            continue  # seen with its tree
+        with _flock(lock, blocking=False) as free:
+            if free:
+                with contextlib.suppress(OSError):
+                    remove_tree(tree)
+                lock.unlink(missing_ok=True)
 
 
 def _fetch_began(stamp: Path) -> float:
