@@ -88,14 +88,18 @@ def tagged(reply: Reply, tag: str) -> Reply:
 
 # the deployment -------------------------------------------------------------------------------
 @contextmanager
-def deployment(root: Path, workers: int, repos: int, code: str = "") -> Iterator[Any]:
+def deployment(root: Path, workers: int, repos: int, code: str = "", spacing: tuple[float, float] = (0.0, 0.0)
+               ) -> Iterator[Any]:
     """`tests.e2e.processes.deploy` with `workers` worker processes and `repos` sample repositories; with `code`,
-    the processes import issuesmith from that checkout (PYTHONPATH) instead of this one."""
+    the processes import issuesmith from that checkout (PYTHONPATH) instead of this one; `spacing`: the seconds the
+    bot keeps between its GitHub requests and between its writes (a deployment's defaults are 0.25 and 1)."""
     from bot.cli.demo import SAMPLE_REPO
     from tests.e2e.processes import deploy, start_worker
     from tests.world import INSTALLATION, REPO
 
-    with deploy(root, **({"PYTHONPATH": code} if code else {})) as d:
+    env = {"ISSUESMITH_GITHUB_REQUEST_SPACING": str(spacing[0]), "ISSUESMITH_GITHUB_WRITE_SPACING": str(spacing[1]),
+           **({"PYTHONPATH": code} if code else {})}
+    with deploy(root, **env) as d:
         for n in range(2, repos + 1):
             name = f"{REPO_PREFIX}{n}"
             d.github.add_repo(name, INSTALLATION, SAMPLE_REPO)
@@ -152,14 +156,14 @@ def approver(d: Any, issues: list[Issue], stop: threading.Event) -> threading.Th
     return thread
 
 
-def run_once(workers: int, count: int, repos: int, timeout: float, timeline: bool = False, code: str = ""
-             ) -> Measured:
+def run_once(workers: int, count: int, repos: int, timeout: float, timeline: bool = False, code: str = "",
+             spacing: tuple[float, float] = (0.0, 0.0)) -> Measured:
     """One deployment, `count` issues labelled at once, every pull request waited for; what it measured."""
     from bot.runs.model import State
     from tests.world import wait_until
 
     with tempfile.TemporaryDirectory(prefix="issuesmith-pipeline-") as tmp, \
-            deployment(Path(tmp), workers, repos, code) as d:
+            deployment(Path(tmp), workers, repos, code, spacing) as d:
         issues = open_issues(d, count, repos)
         stop = threading.Event()
         watcher = approver(d, issues, stop)
@@ -389,10 +393,13 @@ def main(argv: list[str] | None = None) -> int:
                                                    "comma-separated (e.g. the commit before a change and after); "
                                                    "default: this one")
     parser.add_argument("--timeline", action="store_true", help="print the last issue's execution log")
+    parser.add_argument("--spacing", default="0,0", help="seconds between the bot's GitHub requests and between its "
+                                                       "writes (default 0,0; a deployment's defaults: 0.25,1)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12",
                         help="a Redis database this bench may flush (default db 12)")
     args = parser.parse_args(argv)
     os.environ["ISSUESMITH_TEST_E2E_REDIS_URL"] = args.redis_url  # read by the harness when imported
+    request_gap, write_gap = (float(x) for x in args.spacing.split(","))
     configs = [(code, int(w)) for code in args.code.split(",") for w in args.workers.split(",")]
     results: dict[Config, list[Measured]] = {c: [] for c in configs}
     print(f"{args.issues} issues on {args.repos} repositories, {args.rounds} round(s) of "
@@ -401,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in range(args.rounds):
         for config in configs if n % 2 == 0 else reversed(configs):
             code, workers = config
-            results[config].append(run_once(workers, args.issues, args.repos, args.timeout, args.timeline, code))
+            results[config].append(run_once(workers, args.issues, args.repos, args.timeout, args.timeline, code,
+                                                   (request_gap, write_gap)))
             print(f"  round {n + 1}, {label(config)}: done; load average {os.getloadavg()[0]:.2f}", flush=True)
     print("\nseconds per stage (p50 and p95 over the issues; median over rounds)\n")
     print(table(results))

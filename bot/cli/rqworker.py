@@ -23,8 +23,11 @@ its job's horse was killed for the last time.
   before the channel is left, and waited for 1 s at most: RQ left the channel first, so the listener,
   woken by the reply, went back to waiting 60 s, and redis-py (8.x) joins it without a bound, so an
   idle worker told to stop often took a minute to exit (seen in `tests/e2e/test_server_profiles.py`).
-* A horse killed when RQ has no retry left for its job (RQ moves the job to its failed jobs and
-  nothing runs it again): the run fails with a comment naming the step and `/retry`.
+* A step's job RQ gives up without the job's own failure path having run fails its run, with a comment
+  naming the step and `/retry`: a horse killed with no retry left (RQ moves the job to its failed jobs and
+  nothing runs it again), a job RQ's maintenance finds stuck on an intermediate list (its worker died
+  between taking it and starting it), and a job it finds abandoned (its worker died, and no worker of this
+  host started since to requeue it: `bot.runs.reaper`). Before, the run stayed "implementing" for good.
 """
 
 from __future__ import annotations
@@ -38,12 +41,14 @@ from types import FrameType
 from typing import Any
 
 from rq import Queue, Worker
-from rq.job import Job
+from rq.exceptions import AbandonedJobError
+from rq.job import Job, JobStatus
 from rq.worker import BaseWorker
 
 from bot.flow import interrupts
 from bot.flow.services import current
 from bot.flow.steps import fail_run
+from bot.runs.model import ACTIVE
 from bot.runs.queueing import MovingQueue, step_of_job
 
 log = logging.getLogger("issuesmith.worker")
@@ -66,7 +71,20 @@ class TakesMovedJobs(BaseWorker):
         super().prepare_job_execution(job, remove_from_intermediate_queue=True)
 
 
-class IssuesmithWorker(TakesMovedJobs, Worker):
+class TellsLostRuns(BaseWorker):
+    """A worker that fails the run of a step's job RQ failed for good (see the module)."""
+
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = "",
+                           execution: Any = None) -> None:
+        """RQ's handling (retry, else the failed jobs), then the run failed if the job is not to run again and
+        its run still waits for it (a job that failed through `run_step` failed its run already)."""
+        super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string,
+                                   execution=execution)
+        if job.get_status(refresh=True) == JobStatus.FAILED:
+            give_up_run(job)
+
+
+class IssuesmithWorker(TellsLostRuns, TakesMovedJobs, Worker):
     """RQ's forking worker with the changes above."""
 
     shutdown_grace: float = DEFAULT_GRACE_SECONDS
@@ -142,11 +160,31 @@ def die_with_parent() -> None:
 
 def horse_killed(job: Job, pid: int, status: int, rusage: Any) -> None:
     """RQ's handler for a horse that died mid-job: when RQ will not run the job again, fail the run."""
-    step = step_of_job(job.func_name or "")
-    if step is None or not job.args or (job.retries_left or 0) > 0:
+    if (job.retries_left or 0) > 0:
         return  # RQ retries it; the next run of the job counts the interruption (`bot.flow.interrupts`)
+    give_up_run(job)
+
+
+def abandoned_job(job: Job, exc_type: type[BaseException], exc_value: BaseException, traceback: Any) -> bool:
+    """A worker's exception handler: RQ's maintenance found `job` abandoned (its worker died mid-job); when RQ
+    will not run it again, fail the run. Always lets the next handler run."""
+    if exc_type is AbandonedJobError and (job.retries_left or 0) <= 0:
+        give_up_run(job)
+    return True
+
+
+def give_up_run(job: Job) -> None:
+    """Fail the run a step's job worked for, when the run is still active in the job's attempt: the job will
+    not run again, so nothing else would tell the issue."""
+    step = step_of_job(job.func_name or "")
+    if step is None or not job.args:
+        return
     services, run_id = current(), str(job.args[0])
+    run = services.store.get(run_id)
+    if run is None or run.state not in ACTIVE or not job.id.endswith(f"-a{run.attempt}"):
+        return  # ended already (the job's own failure path, a /cancel) or a later attempt runs now
     where = interrupts.failed_step_name(step, interrupts.interrupted_step(services.store.entries(run_id), step))
     interrupts.end(services, run_id)
-    log.error("a job's horse died and the job has no retry left; failing the run", extra={"run": run_id})
+    log.error("RQ gave up a step's job and will not run it again; failing the run",
+              extra={"run": run_id, "job": job.id})
     fail_run(services, run_id, where, interrupts.StepInterrupted(where, 1))

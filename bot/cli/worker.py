@@ -27,7 +27,7 @@ import redis
 
 from bot.cli import dispatcher, outage
 from bot.cli.redisconn import ensure_reachable, shown_url
-from bot.cli.rqworker import IssuesmithWorker
+from bot.cli.rqworker import IssuesmithWorker, abandoned_job
 from bot.config.settings import Settings
 from bot.core.errors import ConfigError
 from bot.flow.services import Services, build_services, install
@@ -68,7 +68,8 @@ def _serve(services: Services, burst: bool, name: str | None) -> None:
     while True:
         _requeue(services, abandoned)
         rq_worker = IssuesmithWorker(services.queues.served, connection=services.redis_bytes, name=name,
-                                     exception_handlers=[honour_retry_after], grace=settings.shutdown_grace)
+                                     exception_handlers=[abandoned_job, honour_retry_after],
+                                     grace=settings.shutdown_grace)
         try:
             rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         except (redis.ConnectionError, redis.TimeoutError) as exc:  # RQ's teardown (register_death) raises too

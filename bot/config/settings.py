@@ -102,7 +102,8 @@ class Settings(ModelSettings):
         description="Seconds between GitHub API requests (GitHub asks integrations not to burst).")
     github_write_spacing: float = Field(
         1.0, validation_alias="ISSUESMITH_GITHUB_WRITE_SPACING",
-        description="Seconds between GitHub API writes (avoids secondary rate limits).")
+        description="Seconds between GitHub API writes of one installation, across every worker process "
+                    "(GitHub asks for at least 1 to avoid secondary rate limits).")
     github_max_rate_wait: float = Field(
         120.0, ge=0, validation_alias="ISSUESMITH_GITHUB_MAX_RATE_WAIT",
         description="Most seconds one GitHub call waits out rate limits (retry-after, x-ratelimit-reset); "

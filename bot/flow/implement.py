@@ -56,7 +56,7 @@ from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled, Pipeline, Step, StepContext, step_usage
 from bot.flow.reproduce import Reproduction, reproduce
 from bot.flow.services import Services, seconds_for_code_step, seconds_for_test_step
-from bot.flow.steps import call_context, notify, refresh_status, run_gate, stop_reason
+from bot.flow.steps import call_context, notify, refresh_status, refresh_status_soon, run_gate, stop_reason
 from bot.github.client import RepoGateway
 from bot.github.report import PullBody, TestSummary, render_results
 from bot.models.client import CallContext, ModelClient
@@ -138,7 +138,7 @@ class Implementation:
     def status(self, step: str, detail: str = "") -> None:
         """Note what `step` is doing now in the run's log and bring the status comment up to date."""
         self.services.store.log(self.run.id, step, "progress", detail=detail)
-        refresh_status(self.services, self.run.id)
+        refresh_status_soon(self.services, self.run.id)
 
     def advance(self, target: State) -> None:
         """Move the run along APPROVED → IMPLEMENTING → TESTING → PR_OPEN up to `target`."""

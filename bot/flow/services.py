@@ -24,7 +24,9 @@ from bot.config.repo import RepoConfig
 from bot.config.settings import Settings
 from bot.core.errors import ConfigError, IssuesmithError
 from bot.core.redact import Redactor
+from bot.flow.status_board import StatusBoard
 from bot.github.client import GitHubApp
+from bot.github.pacing import WritePacer
 from bot.models.client import ModelClient
 from bot.models.replay import Recorder, ReplayModel
 from bot.models.sampling import Sampling
@@ -56,6 +58,8 @@ class Services:
     _model: ModelClient | None = field(default=None, repr=False)
     _sandbox: Backend | None = field(default=None, repr=False)
     _sandbox_process: int = field(default=0, repr=False)
+    _status_board: StatusBoard | None = field(default=None, repr=False)
+    _status_board_process: int = field(default=0, repr=False)
 
     @property
     def queue(self) -> Queue:
@@ -86,6 +90,13 @@ class Services:
             self._sandbox_process = os.getpid()
             adopt(self._sandbox)
         return self._sandbox
+
+    def status_board(self, write: Callable[[str], None]) -> StatusBoard:
+        """This process's board of status-comment edits, made by `write` (a forked job's process makes its own:
+        the thread of the process it was forked from does not run in it)."""
+        if self._status_board is None or self._status_board_process != os.getpid():
+            self._status_board, self._status_board_process = StatusBoard(write), os.getpid()
+        return self._status_board
 
     def prepare_for_jobs(self) -> list[str]:
         """Choose the sandbox, build the model client and learn our GitHub login now, in the worker, before RQ
@@ -203,7 +214,8 @@ def build_services(settings: Settings) -> Services:
     app = GitHubApp(settings.app_id or 0, settings.app_private_key(), settings.github_api_url, redactor,
                     bot_login=settings.bot_login,
                     spacing=(settings.github_request_spacing, settings.github_write_spacing),
-                    max_rate_wait=settings.github_max_rate_wait)
+                    max_rate_wait=settings.github_max_rate_wait,
+                    pacer=WritePacer(decoded, settings.github_write_spacing))
     return Services(
         settings=settings, redis_text=decoded, redis_bytes=raw, store=RunStore(decoded),
         queues=JobQueues.open(queue_names(settings), raw), github=app,

@@ -21,6 +21,7 @@ from bot.flow import interrupts
 from bot.flow.gate import Action, Gate
 from bot.flow.pipeline import Cancelled
 from bot.flow.services import Services
+from bot.flow.status_board import StatusBoard
 from bot.github import comments, status
 from bot.github.client import CommentRef
 from bot.models.client import CallContext
@@ -46,6 +47,7 @@ def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], N
             interrupts.begin(services, run_id, step, run.attempt)
             services.store.log(run_id, step, "started", state=run.state.value, attempt=run.attempt)
             work(run)
+            status_board(services).settle(run_id)  # the progress edits asked for are on the issue
         except Cancelled as exc:
             _stopped(services, run_id, exc.step or step, exc.reason, started)
             return
@@ -59,6 +61,7 @@ def run_step(services: Services, run_id: str, step: str, work: Callable[[Run], N
             _handle_failure(services, run_id, step, exc, time.monotonic() - started)
             raise
         finally:
+            status_board(services).quiet(run_id)  # a failing job's last progress edit lands before it ends
             interrupts.end(services, run_id)
         reason = stop_reason(services, run_id)
         if reason is not None and services.store.require(run_id).state == State.CANCELLED:
@@ -187,9 +190,27 @@ def status_snapshot(services: Services, run_id: str) -> status.Snapshot:
 
 
 def refresh_status(services: Services, run_id: str) -> None:
-    """Post or edit the run's status comment to match what is stored now."""
-    snap = status_snapshot(services, run_id)
-    notify(services, snap.run, "status", status.render(snap, time.time()))
+    """Post or edit the run's status comment to match what is stored now, before returning (raises what GitHub
+    raised); an edit of it in flight on the status board ends first, and one asked for and not begun is dropped."""
+    status_board(services).now(run_id)
+
+
+def refresh_status_soon(services: Services, run_id: str) -> None:
+    """Have the run's status comment edited off the caller's path: edits asked for while one is in flight become
+    one, showing what is stored when it begins (`bot.flow.status_board`). The step's end waits for it."""
+    status_board(services).soon(run_id)
+
+
+def status_board(services: Services) -> StatusBoard:
+    """The process's board of status-comment edits."""
+    return services.status_board(lambda run_id: _write_status(services, run_id))
+
+
+def _write_status(services: Services, run_id: str) -> None:
+    run = services.store.require(run_id)
+    with services.github.write_turn(run.installation_id):  # read the run once it is our turn to write
+        snap = status_snapshot(services, run_id)
+        notify(services, snap.run, "status", status.render(snap, time.time()))
 
 
 def spent(services: Services, run_id: str) -> str:

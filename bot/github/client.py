@@ -9,6 +9,7 @@ cut (its marker line kept) with a warning rather than refused by GitHub with a 4
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from urllib3.util import Retry
 from bot.core.redact import Redactor
 from bot.github.comments import carries_marker
 from bot.github.fitting import guard
+from bot.github.pacing import WritePacer
 from bot.github.ratelimit import RateLimitRetry
 from bot.runs.issue import IssueInfo
 
@@ -70,10 +72,13 @@ class GitHubApp:
 
     def __init__(self, app_id: int, private_key: str, api_url: str, redactor: Redactor,
                  bot_login: str | None = None, spacing: tuple[float, float] = (0.25, 1.0),
-                 max_rate_wait: float = 120.0, sleep: Callable[[float], None] = time.sleep) -> None:
-        """`max_rate_wait`: most seconds one call waits out rate limits; `sleep` waits (tests record it)."""
+                 max_rate_wait: float = 120.0, sleep: Callable[[float], None] = time.sleep,
+                 pacer: WritePacer | None = None) -> None:
+        """`max_rate_wait`: most seconds one call waits out rate limits; `sleep` waits (tests record it); `pacer`:
+        spaces the writes of each installation across processes (`spacing[1]` then spaces only one client's)."""
         self.api_url = api_url
         self._spacing = spacing
+        self._pacer = pacer
         self._retry = (max_rate_wait, sleep)
         self._integration = github.GithubIntegration(
             auth=Auth.AppAuth(app_id, private_key), base_url=api_url, retry=_http_retry(*self._retry))
@@ -109,20 +114,30 @@ class GitHubApp:
         finally:
             self._integration.close()
 
+    def write_turn(self, installation_id: int) -> contextlib.AbstractContextManager[None]:
+        """A block whose first write to GitHub was waited for before the block began (`WritePacer.turn`)."""
+        return self._pacer.turn(installation_id) if self._pacer else contextlib.nullcontext()
+
     def repo(self, installation_id: int, full_name: str) -> RepoGateway:
         """A gateway acting on `full_name` as the installation."""
         token = self.installation_token(installation_id)
+        pacer = self._pacer
         client = github.Github(auth=Auth.Token(token), base_url=self.api_url, retry=_http_retry(*self._retry),
-                               seconds_between_requests=self._spacing[0], seconds_between_writes=self._spacing[1],
-                               lazy=True)
-        return RepoGateway(client, full_name, self.bot_login(), token)
+                               seconds_between_requests=self._spacing[0],
+                               seconds_between_writes=0 if pacer else self._spacing[1], lazy=True)
+        if pacer is None:
+            return RepoGateway(client, full_name, self.bot_login(), token)
+        return RepoGateway(client, full_name, self.bot_login(), token, pace=lambda: pacer.wait(installation_id))
 
 
 class RepoGateway:
     """Actions on one repository, named by what the bot means to do."""
 
-    def __init__(self, client: github.Github, full_name: str, bot_login: str, token: str) -> None:
+    def __init__(self, client: github.Github, full_name: str, bot_login: str, token: str,
+                 pace: Callable[[], None] = lambda: None) -> None:
+        """`pace`: called before each write, sleeping until the installation may write again."""
         self._client = client
+        self._pace = pace
         self._repo = client.get_repo(full_name)  # lazy: fetched only if an attribute is read
         self.full_name = full_name
         self.bot_login = bot_login
@@ -195,20 +210,24 @@ class RepoGateway:
 
     def react_to_issue(self, number: int, content: str) -> None:
         """Add a reaction (e.g. `eyes`) to an issue."""
+        self._pace()
         self._repo.get_issue(number).create_reaction(content)
 
     def react_to_comment(self, number: int, comment_id: int, content: str) -> None:
         """Add a reaction (e.g. `+1`) to an issue comment."""
+        self._pace()
         self._repo.get_issue(number).get_comment(comment_id).create_reaction(content)
 
     def post_comment(self, number: int, body: str) -> CommentRef:
         """Post a new comment on an issue."""
+        self._pace()
         comment = self._repo.get_issue(number).create_comment(guard(body, "comment"))
         return _ref(comment)
 
     def edit_comment(self, number: int, comment_id: int, body: str) -> CommentRef:
         """Replace the body of one of our comments."""
         comment = self._repo.get_issue(number).get_comment(comment_id)
+        self._pace()
         comment.edit(guard(body, "comment"))
         return _ref(comment)
 
@@ -251,12 +270,14 @@ class RepoGateway:
 
     def open_pull(self, head: str, base: str, title: str, body: str, draft: bool) -> PullRef:
         """Open a pull request from our branch `head` into `base`."""
+        self._pace()
         return _pull(self._repo.create_pull(base=base, head=head, title=title, body=guard(body, "pull request body"),
                                             draft=draft))
 
     def update_pull(self, number: int, title: str, body: str) -> PullRef:
         """Replace the title and body of one of our pull requests."""
         pull = self._repo.get_pull(number)
+        self._pace()
         pull.edit(title=title, body=guard(body, "pull request body"))
         return _pull(pull)
 
@@ -285,12 +306,14 @@ class RepoGateway:
 
     def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> int:
         """Answer an inline review comment in its thread; returns the reply's id."""
+        self._pace()
         return int(self._repo.get_pull(number).create_review_comment_reply(comment_id, guard(body, "review reply")).id)
 
     def delete_branch(self, branch: str) -> bool:
         """Delete a branch; False when it was already gone (a re-run deletes nothing twice)."""
         # PyGithub's lazy `get_git_ref(...).delete()` would DELETE `/git/ref/...`, which is not an endpoint
         url = f"{self._repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
+        self._pace()
         try:
             self._client.requester.requestJsonAndCheck("DELETE", url)
         except github.GithubException as exc:
