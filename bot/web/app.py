@@ -43,7 +43,7 @@ from bot.runs.intents import Intent
 from bot.runs.queueing import QueueNames
 from bot.web import dashboard
 from bot.web.metrics import CONTENT_TYPE, WebMetrics, deployment_models, event_label
-from bot.web.webhooks import decide, valid_delivery, verify_signature
+from bot.web.webhooks import decide, ignored_unread, valid_delivery, verify_signature
 
 MAX_BODY = 25 * 1024 * 1024
 log = logging.getLogger("issuesmith.web")
@@ -110,11 +110,13 @@ class WebhookReceiver:
                     "unknown", "bad_signature")
         event = headers.get("x-github-event", "")
         label = event_label(event, verified=True)
+        delivery = headers.get("x-github-delivery", "")
+        if (unread := ignored_unread(event, raw)) is not None and valid_delivery(delivery):
+            return 200, {"ignored": unread}, label, "ignored"
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return 400, {"error": "body is not JSON"}, label, "bad_request"
-        delivery = headers.get("x-github-delivery", "")
         if event == "ping":
             return 200, {"msg": "pong"}, label, "ping"
         if not isinstance(payload, dict) or not valid_delivery(delivery):

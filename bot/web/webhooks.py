@@ -52,6 +52,28 @@ def is_bot(user: dict[str, Any] | None) -> bool:
     return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
 
 
+HANDLED_ACTIONS = {"issues": ("labeled",), "issue_comment": ("created", "edited"),
+                   "pull_request_review": ("submitted",), "pull_request": ("closed",)}
+"""The actions `decide` looks further at, by event; every other action of these events is ignored."""
+UNREAD = {"pull_request_review_comment": "review comments are read with the review that requests changes"}
+LEADING_ACTION = re.compile(rb'\{\s*"action"\s*:\s*"([a-z_]{1,40})"')
+"""A payload's first member, when it is `action` (GitHub writes it first in every event that has one)."""
+
+
+def ignored_unread(event: str, raw: bytes) -> str | None:
+    """Why `decide` would ignore a delivery, told from its event and its leading `action` alone, without parsing
+    the body; None when only the whole payload can tell (then parse it and `decide`). Most deliveries an
+    installation gets (pushes, checks, issue edits, unlabels) end here: the parse was most of their cost."""
+    if event in UNREAD:
+        return UNREAD[event]
+    if event not in HANDLED_ACTIONS:
+        return None if event == "ping" else f"event {event} is not handled"
+    found = LEADING_ACTION.match(raw, 0, 80)
+    if found is None or found.group(1).decode() in HANDLED_ACTIONS[event]:
+        return None
+    return f"{event}.{found.group(1).decode()} is not handled"
+
+
 def decide(event: str, delivery: str, payload: dict[str, Any]) -> Intent | str:
     """Turn a delivery into an `Intent`, or return the reason it is ignored.
 
@@ -68,8 +90,8 @@ def decide(event: str, delivery: str, payload: dict[str, Any]) -> Intent | str:
         return _from_review(delivery, payload)
     if event == "pull_request":
         return _from_pull(delivery, payload)
-    if event == "pull_request_review_comment":
-        return "review comments are read with the review that requests changes"
+    if event in UNREAD:
+        return UNREAD[event]
     return f"event {event} is not handled"
 
 
@@ -85,7 +107,7 @@ def _intent(kind: str, delivery: str, payload: dict[str, Any], sender: str, **ex
 
 
 def _from_issues(delivery: str, payload: dict[str, Any]) -> Intent | str:
-    if payload.get("action") != "labeled":
+    if payload.get("action") not in HANDLED_ACTIONS["issues"]:
         return f"issues.{payload.get('action')} is not handled"
     label = str((payload.get("label") or {}).get("name", ""))
     if not label:
@@ -104,7 +126,7 @@ def _comment_command(payload: dict[str, Any]) -> tuple[Command, dict[str, Any], 
     not a second command: intake answers it, once per comment, with what to do instead.
     """
     action = payload.get("action")
-    if action not in ("created", "edited"):
+    if action not in HANDLED_ACTIONS["issue_comment"]:
         return f"issue_comment.{action} is not handled"
     comment = payload.get("comment") or {}
     if is_bot(payload.get("sender")) or is_bot(comment.get("user")):
@@ -167,7 +189,7 @@ def _ours(payload: dict[str, Any]) -> bool:
 
 def _from_review(delivery: str, payload: dict[str, Any]) -> Intent | str:
     """A submitted review that requests changes on the bot's pull request (webhooks lowercase the state)."""
-    if payload.get("action") != "submitted":
+    if payload.get("action") not in HANDLED_ACTIONS["pull_request_review"]:
         return f"pull_request_review.{payload.get('action')} is not handled"
     review = payload.get("review") or {}
     state = str(review.get("state", "")).lower()
@@ -182,7 +204,7 @@ def _from_review(delivery: str, payload: dict[str, Any]) -> Intent | str:
 
 def _from_pull(delivery: str, payload: dict[str, Any]) -> Intent | str:
     """The bot's pull request was closed, merged or not (any sender: GitHub checked the permission)."""
-    if payload.get("action") != "closed":
+    if payload.get("action") not in HANDLED_ACTIONS["pull_request"]:
         return f"pull_request.{payload.get('action')} is not handled"
     if not _ours(payload):
         return "not a pull request of issuesmith"
