@@ -66,6 +66,7 @@ ReplyKind = Literal["content", "tool_calls", "error", "hang"]
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _MODEL_CREATED = 1_700_000_000  # a fixed unix time, so model listings are deterministic
+HOLD_SECONDS = 120.0  # the longest a held reply (`Reply.until`) waits for its test
 _SYSTEM_FINGERPRINT = "fp_standin0001"
 
 _DEFAULT_ERROR_TYPES: dict[int, str] = {
@@ -129,6 +130,9 @@ class Reply:
     error_param: str | None = None
     seconds: float = 0.0
     shows_usage: bool = True
+    until: threading.Event | None = field(default=None, compare=False, repr=False)
+    """A test's hold on the answer: sent once the event is set (at most `HOLD_SECONDS`), so a test can see
+    what the bot does while a model call is in flight, without timing it."""
 
     @classmethod
     def json(cls, obj: object, usage: tuple[int, int] | None = None, finish_reason: str = "stop") -> Reply:
@@ -584,6 +588,8 @@ class FakeOpenAI:
             return 504, _error_body(f"openai stand-in: {outcome}", "server_error", None, "timeout"), {}
         if reply.seconds > 0:  # a slow model: the answer comes after `seconds`
             await asyncio.sleep(reply.seconds)
+        if reply.until is not None:
+            await asyncio.to_thread(reply.until.wait, HOLD_SECONDS)
         return 200, self._completion(body["model"], text, self._as_served(body, reply), _prompt_size(body)), {}
 
     # -- the profile's deviations ----------------------------------------------------------------

@@ -14,6 +14,7 @@ switches the phase off; without a test command, or with one that cannot be narro
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from bot.flow.pipeline import StepContext
 from bot.sandboxes.reproduction import rejection, reproducing
 from bot.sandboxes.selector import SelectorError, narrowing
 from bot.sandboxes.testresults import TestReport, is_plain_pytest
+from bot.workspace.tree import Tree
 
 if TYPE_CHECKING:
     from bot.flow.implement import Implementation
@@ -63,30 +65,71 @@ def skip_reason(impl: Implementation) -> str:
 
 
 def reproduce(impl: Implementation, ctx: StepContext) -> Reproduction | None:
-    """Run the phase (see the module); the reproduction, or None with the reason logged (`reproduction_skipped`)."""
+    """Run the phase (see the module); the reproduction, or None with the reason logged (`reproduction_skipped`).
+
+    The Tester writes in a spare tree of its own while the setup command and the base run are made on the
+    job's tree (`Ahead`): they need only the base commit, and took their time after the Tester's before. Each
+    try is judged on the job's tree with the spare tree's test files put on it; no repository code runs in
+    the spare tree."""
     why_not = skip_reason(impl)
     if why_not:
         ctx.log("reproduction_skipped", reason=why_not)
         return None
-    session = impl.edit_session(impl.edit_scope((), tester.TEST_GLOBS))
-    attempts, feedback = impl.services.settings.reproduce_attempts, ""
-    for attempt in range(1, attempts + 1):
-        ctx.check()
-        impl.status(ctx.step, f"writing a test that reproduces the issue (try {attempt} of {attempts})")
-        tester.reproduce(impl.model(), impl.call("reproduce"), impl.brief, session, feedback,
-                         impl.services.settings.tester_tool_calls)
-        found, feedback = judged(impl, ctx, session)
-        if found is not None:
-            ctx.log("reproduced", attempt=attempt, tests=list(found.shown), paths=list(found.paths))
-            return found
-        ctx.log("reproduction_rejected", attempt=attempt, reason=feedback.splitlines()[0][:300])
-    impl.tree(ctx).reset()  # the rejected tests go: the run goes on as without the phase
+    base = str(ctx.outputs["prepare"]["base"])
+    with impl.services.workspace.spare(impl.run.repo, base) as place, Ahead(impl, ctx) as ahead:
+        spare = Tree(impl.services.workspace.git, place, base)
+        session = impl.edit_session(impl.edit_scope((), tester.TEST_GLOBS), root=place)
+        attempts, feedback = impl.services.settings.reproduce_attempts, ""
+        for attempt in range(1, attempts + 1):
+            ctx.check()
+            impl.status(ctx.step, f"writing a test that reproduces the issue (try {attempt} of {attempts})")
+            tester.reproduce(impl.model(), impl.call("reproduce"), impl.brief, session, feedback,
+                             impl.services.settings.tester_tool_calls)
+            found, feedback = judged(impl, ctx, session, spare, ahead)
+            if found is not None:
+                ctx.log("reproduced", attempt=attempt, tests=list(found.shown), paths=list(found.paths))
+                return found
+            ctx.log("reproduction_rejected", attempt=attempt, reason=feedback.splitlines()[0][:300])
+        ahead.wait()
+        impl.kept(impl.tree(ctx), "", list(session.touched))  # the rejected tests go; what setup built stays
     ctx.log("reproduction_skipped", reason=f"no test failed on the base tree after {attempts} tries")
     return None
 
 
-def judged(impl: Implementation, ctx: StepContext, session: EditSession) -> tuple[Reproduction | None, str]:
-    """Run the session's test files on the base tree: the reproduction, or None and why it is none."""
+class Ahead:
+    """The setup command and the base run, made on the job's tree (at the base commit) on a thread of their own
+    while the Tester writes; `wait` returns once they are made, raising what they raised. Leaving the block
+    waits for them too: their sandbox uses the job's HOME, which must outlive it."""
+
+    def __init__(self, impl: Implementation, ctx: StepContext) -> None:
+        self._impl, self._ctx = impl, ctx
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._make, name="setup-and-base-run", daemon=True)
+
+    def __enter__(self) -> Ahead:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+
+    def _make(self) -> None:
+        try:
+            self._impl.prepared(self._ctx, [])
+        except BaseException as exc:  # handed to the job's own thread by `wait`
+            self._error = exc
+
+    def wait(self) -> None:
+        """Block until the setup command and the base run are made; raise what they raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def judged(impl: Implementation, ctx: StepContext, session: EditSession, spare: Tree,
+           ahead: Ahead) -> tuple[Reproduction | None, str]:
+    """Run the session's test files (written in `spare`) on the job's tree at the base: the reproduction, or None
+    and why it is none."""
     paths = list(session.touched)
     if not paths:
         return None, "you wrote no test file"
@@ -94,6 +137,8 @@ def judged(impl: Implementation, ctx: StepContext, session: EditSession) -> tupl
         arguments = narrowing(impl.brief.test_command, " ".join(paths))
     except SelectorError as exc:
         return None, f"the test files cannot be run on their own: {exc}"
+    ahead.wait()
+    impl.kept(impl.tree(ctx), spare.patch(paths), paths)
     base = impl.prepared(ctx, paths)
     report, _ = impl.run_tests(ctx, paths, narrow=arguments, event="reproduction")
     why = rejection(report)

@@ -6,7 +6,11 @@ Real git, Redis, RQ, sandbox and the sample repository's pytest suite; the model
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,17 @@ import pytest
 from bot.runs.model import State
 from standins.openai import Reply
 from tests.integration.test_coder_tests import FINISH, branch_file, events, requests_of, run_tests, tool_results
-from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, TESTER, World, make_world
+from tests.world import (
+    APPROVE,
+    CODER,
+    FIX,
+    REPO,
+    REVIEWER,
+    SAMPLE_PLAN,
+    TESTER,
+    World,
+    make_world,
+)
 
 REPRO = "tests/test_issue.py"
 FAILING = 'from textstats import word_count\n\n\ndef test_tabs_and_spaces():\n    assert word_count("a  b") == 2\n'
@@ -159,3 +173,57 @@ def test_a_coder_that_leaves_only_the_reproduction_test_made_no_change(repro_wor
     notice = next(c.body for c in world.bot_comments() if "stopped at the **code** step" in c.body)
     assert "the Coder made no change" in notice
     assert not world.github.pulls(REPO)  # the reproduction test alone is no pull request
+
+
+@contextmanager
+def released_once_the_base_run_is_made(world: World, held: threading.Event) -> Iterator[list[bool]]:
+    """Watch the current run's log from another thread and set `held` once its base run is in it (or after 90 s);
+    the list yielded holds True once the base run was seen before the release."""
+    seen: list[bool] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not seen:
+            run = world.run()
+            seen.extend([True] if run and events(world, run.id, "baseline") else [])
+            time.sleep(0.05)
+        held.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        held.set()
+        watcher.join(10)
+
+
+def test_the_setup_command_and_the_base_run_are_made_while_the_tester_writes(repro_world: World) -> None:
+    """They need only the base commit: the Tester writes in a spare tree while they run on the job's tree. The
+    Tester's first reply is held until the base run is in the log; made after the Tester's work (as before), it
+    never would be, and the wait below fails."""
+    world = repro_world
+    world.services.settings.setup_command = "echo 'ANSWER = 42' > built_dep.py"
+    held = threading.Event()
+    first, wrote = Reply.tool_calls([create(FAILING)]), WROTE
+    world.openai.script(replace(first, until=held), wrote, NOTHING_ADDED, match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([run_tests(REPRO)]), Reply.tool_calls([FINISH]),
+                        match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    world.say("/approve", by="carol")
+    with released_once_the_base_run_is_made(world, held) as seen:
+        world.drain()  # the jobs run on this test's thread (RQ's in-process worker needs its signals)
+    assert seen, "the base run was not made while the Tester's reply was held: it waited for the Tester"
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN
+    entries = world.services.store.entries(run.id)
+    order = [e["event"] for e in entries if e["event"] in ("setup", "baseline", "reproduction")]
+    assert order == ["setup", "baseline", "reproduction"]  # made once, before the Tester's test is judged
+    [found] = events(world, run.id, "reproduced")
+    assert found["paths"] == [REPRO]
+    [pull] = world.github.pulls(REPO)
+    assert branch_file(world, pull.head, REPRO) == FAILING  # the test written in the spare tree reached the branch

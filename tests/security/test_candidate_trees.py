@@ -1,4 +1,4 @@
-"""Candidates against a hostile repository: its tests cannot reach the attempts' spare clones.
+"""Candidates and the Tester against a hostile repository: its code cannot reach their spare clones.
 
 Each Coder attempt edits a spare clone of the repository (`Workspace.spare`) on which the worker runs git
 (`add`, `diff`) as root; only the job's own work tree is lent to the sandbox. A hostile test command, run
@@ -11,7 +11,9 @@ bubblewrap sandbox; every payload writes a marker into a folder any user of the 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,16 @@ import pytest
 from bot.runs.model import State
 from standins.openai import Reply
 from tests.integration.test_coder_tests import FINISH, run_tests
+from tests.integration.test_reproduction import (
+    FAILING,
+    NOTHING_ADDED,
+    REPRO,
+    WROTE,
+    create,
+    released_once_the_base_run_is_made,
+)
 from tests.security.test_hostile_git import EXECUTING_KEYS, HOOKS, markers, push_hostile_commit, require_bubblewrap
-from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, TESTER, World, make_world
+from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, SAMPLE_PLAN, TESTER, World, make_world
 
 __all__ = ["markers"]  # the fixture, shared with the hostile-git tests
 
@@ -80,3 +90,55 @@ def test_a_hostile_test_run_reaches_no_spare_clone_and_nothing_it_plants_runs(tw
     ran = sorted(os.listdir(markers))
     assert ran == [], f"planted commands ran on the worker: {ran}"
     assert not spares.exists() or not any(spares.iterdir())  # every spare clone is gone with its attempt
+
+
+HOSTILE_CONFTEST = """import subprocess
+
+# Every pytest run of this repository (the base run, the reproduction's) first looks for spare clones to plant in.
+if subprocess.run(["sh", "tools/plant.sh"]).returncode != 0:
+    raise SystemExit("spare trees reachable")
+"""
+
+
+@pytest.fixture
+def reproducing(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iterator[World]:
+    w = make_world(tmp_path, redis_url, app_keys, reproduce=True)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def test_the_setup_command_and_base_run_made_while_the_tester_writes_reach_not_its_spare_clone(
+        reproducing: World, markers: Path) -> None:
+    """The Tester writes its reproduction in a spare clone while the setup command and the base run (the
+    repository's code: the setup command, and a conftest.py) run on the job's tree; its first reply is held
+    until the base run is made, so both ran while the spare clone existed."""
+    world = reproducing
+    require_bubblewrap(world)
+    spares = world.root / "work" / "spare" / REPO
+    plant = PLANT_IN_SPARES.format(markers=markers, keys=" ".join(EXECUTING_KEYS), hooks=" ".join(HOOKS),
+                                   spares=spares)
+    push_hostile_commit(world.github, {"tools/plant.sh": plant, "conftest.py": HOSTILE_CONFTEST})
+    world.services.settings.setup_command = "sh tools/plant.sh"  # fails the run if it finds a spare clone
+    held = threading.Event()
+    world.openai.script(replace(Reply.tool_calls([create(FAILING)]), until=held), WROTE, NOTHING_ADDED,
+                        match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([run_tests(REPRO)]), Reply.tool_calls([FINISH]),
+                        match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    world.say("/approve", by="carol")
+    with released_once_the_base_run_is_made(world, held) as seen:
+        world.drain()
+    assert seen, "the base run was not made while the Tester's spare clone existed"
+
+    run = world.run()
+    assert run is not None and run.state == State.PR_OPEN, world.services.store.entries(run.id)[-5:]
+    assert [e["event"] for e in world.services.store.entries(run.id) if e["event"] == "reproduced"]  # no run erred
+    ran = sorted(os.listdir(markers))
+    assert ran == [], f"planted commands ran on the worker: {ran}"
+    assert not spares.exists() or not any(spares.iterdir())  # the Tester's spare clone is gone with its phase
