@@ -71,10 +71,28 @@ class Measured:
 
 
 # the model ------------------------------------------------------------------------------------
-def script_issue(model: FakeOpenAI, tag: str) -> None:
-    """Queue the demo trajectory for one issue: every reply matched to its agent and to the issue's tag."""
+@dataclass(frozen=True)
+class Conditions:
+    """What the deployment runs against: the bot's GitHub spacing (requests, writes), each model reply's
+    seconds, and the setup command (a deployment's defaults: 0.25 s and 1 s; a real model takes seconds)."""
+
+    spacing: tuple[float, float] = (0.0, 0.0)
+    model_seconds: float = 0.0
+    setup_command: str = ""
+
+    def env(self) -> dict[str, str]:
+        """The settings of the deployment's processes these conditions set."""
+        return {"ISSUESMITH_GITHUB_REQUEST_SPACING": str(self.spacing[0]),
+                "ISSUESMITH_GITHUB_WRITE_SPACING": str(self.spacing[1]),
+                **({"ISSUESMITH_SETUP_COMMAND": self.setup_command} if self.setup_command else {})}
+
+
+def script_issue(model: FakeOpenAI, tag: str, seconds: float = 0.0) -> None:
+    """Queue the demo trajectory for one issue: every reply matched to its agent and to the issue's tag, each
+    answered after `seconds`."""
     for agent, replies in trajectory.load(TRANSCRIPT).items():
         for reply in replies:
+            reply = replace(reply, seconds=seconds)
             model.script(tagged(reply, tag) if agent == "planner" else reply,
                          match=(trajectory.AGENT_PROMPTS[agent], tag))
 
@@ -88,17 +106,16 @@ def tagged(reply: Reply, tag: str) -> Reply:
 
 # the deployment -------------------------------------------------------------------------------
 @contextmanager
-def deployment(root: Path, workers: int, repos: int, code: str = "", spacing: tuple[float, float] = (0.0, 0.0)
+def deployment(root: Path, workers: int, repos: int, code: str = "", conditions: Conditions = Conditions()
                ) -> Iterator[Any]:
-    """`tests.e2e.processes.deploy` with `workers` worker processes and `repos` sample repositories; with `code`,
-    the processes import issuesmith from that checkout (PYTHONPATH) instead of this one; `spacing`: the seconds the
-    bot keeps between its GitHub requests and between its writes (a deployment's defaults are 0.25 and 1)."""
+    """`tests.e2e.processes.deploy` with `workers` worker processes and `repos` sample repositories, under
+    `conditions`; with `code`, the processes import issuesmith from that checkout (PYTHONPATH) instead of this
+    one."""
     from bot.cli.demo import SAMPLE_REPO
     from tests.e2e.processes import deploy, start_worker
     from tests.world import INSTALLATION, REPO
 
-    env = {"ISSUESMITH_GITHUB_REQUEST_SPACING": str(spacing[0]), "ISSUESMITH_GITHUB_WRITE_SPACING": str(spacing[1]),
-           **({"PYTHONPATH": code} if code else {})}
+    env = {**conditions.env(), **({"PYTHONPATH": code} if code else {})}
     with deploy(root, **env) as d:
         for n in range(2, repos + 1):
             name = f"{REPO_PREFIX}{n}"
@@ -125,7 +142,7 @@ def repo_name(n: int) -> str:
 
 
 # the people -------------------------------------------------------------------------------------
-def open_issues(d: Any, count: int, repos: int) -> list[Issue]:
+def open_issues(d: Any, count: int, repos: int, model_seconds: float = 0.0) -> list[Issue]:
     """`count` issues spread over the repositories, each with its model replies scripted."""
     issues = []
     for k in range(count):
@@ -133,7 +150,7 @@ def open_issues(d: Any, count: int, repos: int) -> list[Issue]:
         repo = repo_name(k % repos + 1)
         number = d.github.create_issue(repo, "carol", f"Double spaces miscount {tag}",
                                        "`word_count('a  b')` returns 3, expected 2. See textstats/__init__.py.")
-        script_issue(d.openai, tag)
+        script_issue(d.openai, tag, model_seconds)
         issues.append(Issue(repo, number, tag))
     return issues
 
@@ -157,14 +174,14 @@ def approver(d: Any, issues: list[Issue], stop: threading.Event) -> threading.Th
 
 
 def run_once(workers: int, count: int, repos: int, timeout: float, timeline: bool = False, code: str = "",
-             spacing: tuple[float, float] = (0.0, 0.0)) -> Measured:
+             conditions: Conditions = Conditions()) -> Measured:
     """One deployment, `count` issues labelled at once, every pull request waited for; what it measured."""
     from bot.runs.model import State
     from tests.world import wait_until
 
     with tempfile.TemporaryDirectory(prefix="issuesmith-pipeline-") as tmp, \
-            deployment(Path(tmp), workers, repos, code, spacing) as d:
-        issues = open_issues(d, count, repos)
+            deployment(Path(tmp), workers, repos, code, conditions) as d:
+        issues = open_issues(d, count, repos, conditions.model_seconds)
         stop = threading.Event()
         watcher = approver(d, issues, stop)
         started = time.time()
@@ -395,11 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeline", action="store_true", help="print the last issue's execution log")
     parser.add_argument("--spacing", default="0,0", help="seconds between the bot's GitHub requests and between its "
                                                        "writes (default 0,0; a deployment's defaults: 0.25,1)")
+    parser.add_argument("--model-seconds", type=float, default=0.0, help="seconds each model reply takes (default 0)")
+    parser.add_argument("--setup-command", default="", help="the deployment's setup command (default none)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12",
                         help="a Redis database this bench may flush (default db 12)")
     args = parser.parse_args(argv)
     os.environ["ISSUESMITH_TEST_E2E_REDIS_URL"] = args.redis_url  # read by the harness when imported
     request_gap, write_gap = (float(x) for x in args.spacing.split(","))
+    conditions = Conditions((request_gap, write_gap), args.model_seconds, args.setup_command)
     configs = [(code, int(w)) for code in args.code.split(",") for w in args.workers.split(",")]
     results: dict[Config, list[Measured]] = {c: [] for c in configs}
     print(f"{args.issues} issues on {args.repos} repositories, {args.rounds} round(s) of "
@@ -409,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs if n % 2 == 0 else reversed(configs):
             code, workers = config
             results[config].append(run_once(workers, args.issues, args.repos, args.timeout, args.timeline, code,
-                                                   (request_gap, write_gap)))
+                                                   conditions))
             print(f"  round {n + 1}, {label(config)}: done; load average {os.getloadavg()[0]:.2f}", flush=True)
     print("\nseconds per stage (p50 and p95 over the issues; median over rounds)\n")
     print(table(results))
