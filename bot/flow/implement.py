@@ -616,7 +616,12 @@ class Implementation:
         return _failures(report, verdict, self.brief.branch, self.runner_id)
 
     def _report_dict(self, report: TestReport, verdict: Comparison) -> dict[str, Any]:
-        return _report_dict(report, verdict, self.brief.branch)
+        """The stored report, with `shown`: each failing test's id as people and the Coder see it (`runner_id`,
+        what the test command takes back) where it differs from the report's (JUnit's)."""
+        data = _report_dict(report, verdict, self.brief.branch)
+        names = [str(c["name"]) for c in data["cases"]] + [str(n) for n in data["comparison"]["already_failing"]]
+        data["shown"] = {name: shown for name in names if (shown := self.runner_id(name)) != name}
+        return data
 
     def publish(self, ctx: StepContext) -> dict[str, Any]:
         """Commit as the app, push our branch, open (or update) the pull request."""

@@ -53,9 +53,11 @@ class TestSummary:
     def from_report(cls, report: dict[str, Any]) -> TestSummary:
         """Build from the report dict stored in the test step's output."""
         comparison = report.get("comparison") or {}
-        already = [str(name) for name in comparison.get("already_failing", [])]
-        failing = [(c["name"], c.get("message", "")) for c in report.get("cases", [])
-                   if c.get("outcome") in ("failed", "error") and c["name"] not in already]
+        shown = report.get("shown") or {}  # ids as the test command takes them back (a report before: none)
+        already = [str(shown.get(name, name)) for name in comparison.get("already_failing", [])]
+        cases = [(str(shown.get(c["name"], c["name"])), c) for c in report.get("cases", [])]
+        failing = [(name, c.get("message", "")) for name, c in cases
+                   if c.get("outcome") in ("failed", "error") and name not in already]
         accepted = comparison.get("accepted")
         return cls(report["command"], report["passed"], report["failed"], report["errors"], report["skipped"],
                    bool(report.get("ok")), bool(report.get("timed_out")), failing,

@@ -165,6 +165,6 @@ def test_a_test_already_failing_on_main_leaves_the_pull_request_ready_without_a_
     pull = pull_of(d, number)
     assert not pull.draft and "Draft:" not in pull.body
     assert f"`python -m pytest -q`: {already} — ✅ passed" in pull.body
-    assert "tests.test_network::test_downloads_the_word_list" in pull.body
+    assert "tests/test_network.py::test_downloads_the_word_list" in pull.body
     assert already in d.wait_comment(number, RESULTS)
     assert len(asked(d, CODER, since)) == 2  # the implementation's two replies: no fix round

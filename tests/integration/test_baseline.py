@@ -51,7 +51,7 @@ def test_a_test_failing_on_main_too_leaves_the_pull_request_ready_and_the_coder_
     assert not pull.draft and "Draft:" not in pull.body
     assert f"`python -m pytest -q`: {ALREADY} — ✅ passed" in pull.body
     assert "1 already failing on <code>main</code> without this change" in pull.body
-    assert "tests.test_network::test_downloads_the_word_list" in pull.body
+    assert "tests/test_network.py::test_downloads_the_word_list" in pull.body  # as pytest takes it back
     assert ALREADY in results_comment(world)
     assert "✅ Tests: 3 passed, 1 already failing on main (not caused by this change)" in world.checklist()
     assert fix_prompts(world) == []  # no fix round for a test the change did not break
@@ -100,7 +100,7 @@ def test_a_regression_left_unfixed_is_the_draft_reason_and_unchanged_trees_are_n
     assert pull.body.startswith("> [!WARNING]\n> Draft: tests failing: 1 (and 1 already failing on `main`).")
     results = results_comment(world)
     assert "2 passed, 1 failing, 1 already failing on `main`" in results and "❌ failing" in results
-    assert "<code>tests.test_textstats::test_word_count_simple</code>" in results
+    assert "<code>tests/test_textstats.py::test_word_count_simple</code>" in results
     assert len(fix_prompts(world)) == 2
     assert len(events(world, run_id, "tests")) == 1  # neither fix round changed anything
     assert [e["round"] for e in events(world, run_id, "tests_not_rerun")] == [1, 2]

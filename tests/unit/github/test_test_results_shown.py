@@ -169,3 +169,27 @@ def test_the_coder_is_not_sent_tests_already_failing_on_main() -> None:
     text = _failures(report, compare(report, BaseRun("abc", "pytest", True, 1, ("t::net",), "")), "main")
     assert "t::simple" in text and "3 != 2" in text and "t::net" not in text and "no network" not in text
     assert "1 of the failing tests fail on main without this change too" in text
+
+
+def test_failing_tests_are_shown_as_the_test_command_takes_them_back_when_the_report_says_how() -> None:
+    """The PR body and results comment name a failing test as the Coder was told it (`tests/t.py::x`, what pytest
+    takes back), not JUnit's `tests.t::x`; the report keeps JUnit's ids for matching with the base run's."""
+    summary = compared(("t::net_a",), "net_a", "broke")
+    ids = {"t::net_a": "tests/t.py::net_a", "t::broke": "tests/t.py::broke"}
+    stored = {**_report_dict_of(summary), "shown": ids}
+    shown = TestSummary.from_report(stored)
+    assert shown.already_failing == ["tests/t.py::net_a"]
+    assert [name for name, _ in shown.failures] == ["tests/t.py::broke"]
+    markdown = shown.markdown()
+    assert "<code>tests/t.py::broke</code>" in markdown and "- `tests/t.py::net_a`" in markdown
+    assert "<code>t::broke</code>" not in markdown and "`t::net_a`" not in markdown
+
+
+def _report_dict_of(summary: TestSummary) -> dict[str, Any]:
+    cases = [{"name": f"t::{name.removeprefix('t::')}", "outcome": "failed", "message": message}
+             for name, message in summary.failures]
+    cases += [{"name": name, "outcome": "failed", "message": ""} for name in summary.already_failing]
+    return {"command": summary.command, "passed": summary.passed, "failed": summary.failed, "errors": summary.errors,
+            "skipped": summary.skipped, "ok": summary.ok, "source": "junit", "exit_code": 1, "cases": cases,
+            "comparison": {"accepted": summary.accepted, "already_failing": summary.already_failing,
+                           "already_count": summary.already_count}}
