@@ -81,7 +81,7 @@ class TellsLostRuns(BaseWorker):
         super().handle_job_failure(job, queue, started_job_registry=started_job_registry, exc_string=exc_string,
                                    execution=execution)
         if job.get_status(refresh=True) == JobStatus.FAILED:
-            give_up_run(job)
+            give_up_run_safely(job)
 
 
 class IssuesmithWorker(TellsLostRuns, TakesMovedJobs, Worker):
@@ -169,8 +169,16 @@ def abandoned_job(job: Job, exc_type: type[BaseException], exc_value: BaseExcept
     """A worker's exception handler: RQ's maintenance found `job` abandoned (its worker died mid-job); when RQ
     will not run it again, fail the run. Always lets the next handler run."""
     if exc_type is AbandonedJobError and (job.retries_left or 0) <= 0:
-        give_up_run(job)
+        give_up_run_safely(job)
     return True
+
+
+def give_up_run_safely(job: Job) -> None:
+    """`give_up_run` inside RQ's own failure handling, which must go on whatever happens here (logged)."""
+    try:
+        give_up_run(job)
+    except Exception:
+        log.exception("could not fail the run of a job RQ gave up", extra={"job": job.id})
 
 
 def give_up_run(job: Job) -> None:
