@@ -175,6 +175,26 @@ def test_a_coder_that_leaves_only_the_reproduction_test_made_no_change(repro_wor
     assert not world.github.pulls(REPO)  # the reproduction test alone is no pull request
 
 
+def approved_with_the_testers_reply_held(world: World) -> list[bool]:
+    """A run planned, approved and worked to its end, the Tester's first reproduction reply held until the base run
+    is in the log (`released_once_the_base_run_is_made`): the Tester writes a failing test, the Coder fixes and
+    runs it, the Reviewer approves. Returns that watcher's list (True once the base run came while held)."""
+    held = threading.Event()
+    world.openai.script(replace(Reply.tool_calls([create(FAILING)]), until=held), WROTE, NOTHING_ADDED,
+                        match=TESTER)
+    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([run_tests(REPRO)]), Reply.tool_calls([FINISH]),
+                        match=CODER)
+    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
+    world.new_issue()
+    world.script_plan(SAMPLE_PLAN)
+    world.label()
+    world.drain()
+    world.say("/approve", by="carol")
+    with released_once_the_base_run_is_made(world, held) as seen:
+        world.drain()  # the jobs run on this test's thread (RQ's in-process worker needs its signals)
+    return seen
+
+
 @contextmanager
 def released_once_the_base_run_is_made(world: World, held: threading.Event) -> Iterator[list[bool]]:
     """Watch the current run's log from another thread and set `held` once its base run is in it (or after 90 s);
@@ -204,19 +224,7 @@ def test_the_setup_command_and_the_base_run_are_made_while_the_tester_writes(rep
     never would be, and the wait below fails."""
     world = repro_world
     world.services.settings.setup_command = "echo 'ANSWER = 42' > built_dep.py"
-    held = threading.Event()
-    first, wrote = Reply.tool_calls([create(FAILING)]), WROTE
-    world.openai.script(replace(first, until=held), wrote, NOTHING_ADDED, match=TESTER)
-    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([run_tests(REPRO)]), Reply.tool_calls([FINISH]),
-                        match=CODER)
-    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
-    world.new_issue()
-    world.script_plan(SAMPLE_PLAN)
-    world.label()
-    world.drain()
-    world.say("/approve", by="carol")
-    with released_once_the_base_run_is_made(world, held) as seen:
-        world.drain()  # the jobs run on this test's thread (RQ's in-process worker needs its signals)
+    seen = approved_with_the_testers_reply_held(world)
     assert seen, "the base run was not made while the Tester's reply was held: it waited for the Tester"
     run = world.run()
     assert run is not None and run.state == State.PR_OPEN

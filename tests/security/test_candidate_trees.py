@@ -11,9 +11,7 @@ bubblewrap sandbox; every payload writes a marker into a folder any user of the 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,16 +19,9 @@ import pytest
 from bot.runs.model import State
 from standins.openai import Reply
 from tests.integration.test_coder_tests import FINISH, run_tests
-from tests.integration.test_reproduction import (
-    FAILING,
-    NOTHING_ADDED,
-    REPRO,
-    WROTE,
-    create,
-    released_once_the_base_run_is_made,
-)
+from tests.integration.test_reproduction import approved_with_the_testers_reply_held
 from tests.security.test_hostile_git import EXECUTING_KEYS, HOOKS, markers, push_hostile_commit, require_bubblewrap
-from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, SAMPLE_PLAN, TESTER, World, make_world
+from tests.world import APPROVE, CODER, FIX, REPO, REVIEWER, TESTER, World, make_world
 
 __all__ = ["markers"]  # the fixture, shared with the hostile-git tests
 
@@ -60,7 +51,11 @@ exit 0
 
 @pytest.fixture
 def two_candidates(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iterator[World]:
-    w = make_world(tmp_path, redis_url, app_keys, reproduce=False)
+    yield from _world(tmp_path, redis_url, app_keys, reproduce=False)
+
+
+def _world(tmp_path: Path, redis_url: str, app_keys: tuple[str, str], reproduce: bool) -> Iterator[World]:
+    w = make_world(tmp_path, redis_url, app_keys, reproduce=reproduce)
     try:
         yield w
     finally:
@@ -102,11 +97,7 @@ if subprocess.run(["sh", "tools/plant.sh"]).returncode != 0:
 
 @pytest.fixture
 def reproducing(tmp_path: Path, redis_url: str, app_keys: tuple[str, str]) -> Iterator[World]:
-    w = make_world(tmp_path, redis_url, app_keys, reproduce=True)
-    try:
-        yield w
-    finally:
-        w.close()
+    yield from _world(tmp_path, redis_url, app_keys, reproduce=True)
 
 
 def test_the_setup_command_and_base_run_made_while_the_tester_writes_reach_not_its_spare_clone(
@@ -121,19 +112,7 @@ def test_the_setup_command_and_base_run_made_while_the_tester_writes_reach_not_i
                                    spares=spares)
     push_hostile_commit(world.github, {"tools/plant.sh": plant, "conftest.py": HOSTILE_CONFTEST})
     world.services.settings.setup_command = "sh tools/plant.sh"  # fails the run if it finds a spare clone
-    held = threading.Event()
-    world.openai.script(replace(Reply.tool_calls([create(FAILING)]), until=held), WROTE, NOTHING_ADDED,
-                        match=TESTER)
-    world.openai.script(Reply.tool_calls([FIX]), Reply.tool_calls([run_tests(REPRO)]), Reply.tool_calls([FINISH]),
-                        match=CODER)
-    world.openai.script(Reply.json(APPROVE), match=REVIEWER)
-    world.new_issue()
-    world.script_plan(SAMPLE_PLAN)
-    world.label()
-    world.drain()
-    world.say("/approve", by="carol")
-    with released_once_the_base_run_is_made(world, held) as seen:
-        world.drain()
+    seen = approved_with_the_testers_reply_held(world)
     assert seen, "the base run was not made while the Tester's spare clone existed"
 
     run = world.run()
