@@ -165,10 +165,11 @@ def on_auto_approve_label(services: Services, gateway: RepoGateway, intent: Inte
 
 
 def start_run(services: Services, gateway: RepoGateway, intent: Intent, config: RepoConfig) -> str:
-    """A writer used the trigger label: create the run (unless one is active), post the status comment, queue
-    planning, react. The reaction comes last: writes wait for the installation's turn (`bot.github.pacing`), and
-    in a burst of labels every plan waited behind it. The status comment comes before planning is queued, so
-    the plan job finds it and never posts a second one (each step is safe to repeat)."""
+    """A writer used the trigger label: create the run (unless one is active), queue planning, post the status
+    comment, react. Planning is queued before any write: writes wait for the installation's turn
+    (`bot.github.pacing`), in a burst of labels every plan waited behind the reaction, and a GitHub outage
+    longer than this job's retries must not leave an active run with no plan job (the plan job's own failure
+    path tells the issue once GitHub answers). Each step is safe to repeat."""
     run = Run(id=run_id_for(intent.delivery), repo=intent.repo, issue=intent.issue_number,
               installation_id=intent.installation_id, created_by=intent.sender, issue_title=intent.issue_title,
               config=config.snapshot())
@@ -180,8 +181,8 @@ def start_run(services: Services, gateway: RepoGateway, intent: Intent, config: 
     with bound(run=run.id):
         if outcome == "created":
             services.store.log(run.id, "intake", "run_created", by=intent.sender, delivery=intent.delivery)
-        refresh_status(services, run.id)
         enqueue_step(services.queues, "plan", run.id, 1, 0, services.policy)
+        refresh_status(services, run.id)
         gateway.react_to_issue(intent.issue_number, "eyes")
         log.info("run started, planning queued")
     return f"run {run.id}"
